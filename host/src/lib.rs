@@ -2,3 +2,14 @@
 //!
 //! `main.rs` is a thin shim over this library so that integration tests and benchmarks can start
 //! the real application in-process.
+
+pub mod app;
+pub mod catalogue;
+pub mod cli;
+pub mod demo;
+pub mod infra;
+pub mod money;
+pub mod partner;
+pub mod pricing;
+pub mod themes;
+pub mod web;

@@ -1,3 +1,3 @@
-fn main() {
-    println!("emporium");
+fn main() -> anyhow::Result<()> {
+    emporium::cli::main()
 }

@@ -1,0 +1,92 @@
+//! Assembling and running the application: configuration → database → theme → router.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::infra::config::Config;
+use crate::infra::db::Db;
+use crate::pricing::DefaultStrategy;
+use crate::themes::Templates;
+use crate::web::{self, AppState, AppStateInner};
+
+/// Connects to the database (applying migrations) and loads the theme.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let db = Db::connect(&config.database_url(), config.db_max_connections)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&config.database_url())))?;
+    let templates = Templates::load(&config.themes_dir, &config.theme, vec![], config.dev)
+        .with_context(|| {
+            format!(
+                "loading theme {:?} from {}",
+                config.theme,
+                config.themes_dir.display()
+            )
+        })?;
+    let strategy = Arc::new(DefaultStrategy {
+        tax_rate: config.tax_rate,
+        rounding: config.rounding,
+    });
+    Ok(Arc::new(AppStateInner::new(
+        db, config, templates, strategy,
+    )?))
+}
+
+/// Serves until the listener fails or the process receives Ctrl-C / SIGTERM.
+pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
+    let app = web::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// A database URL without its password, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://shop:s3cret@db/shop"),
+            "postgres://shop:***@db/shop"
+        );
+        assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

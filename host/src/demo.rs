@@ -1,0 +1,945 @@
+//! The demo catalogue: generated in code, deterministic (the same `--products N` always gives
+//! the same shop), realistic enough to judge the storefront and to benchmark it.
+
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sqlx::{AnyPool, Row};
+
+use crate::catalogue::attributes::{AttributeDef, AttributeKind, RawValue};
+use crate::catalogue::category::Category;
+use crate::catalogue::{self, CatalogueError, NewProduct, Structure};
+use crate::money::{Currency, Money};
+use crate::partner::{self, NewStockRecord, PartnerError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    #[error(transparent)]
+    Partner(#[from] PartnerError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error("writing demo images to {path}: {source}")]
+    Media {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// SplitMix64: a tiny generator whose output is fixed forever, unlike library RNGs whose
+/// streams may change between versions; the demo shop must not change under our feet.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// The kinds of product the demo sells.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Clothing,
+    Book,
+    Coffee,
+    Kitchen,
+}
+
+struct ClassSetup {
+    id: i64,
+    attributes: Vec<AttributeDef>,
+}
+
+impl ClassSetup {
+    fn attr(&self, code: &str) -> &AttributeDef {
+        self.attributes
+            .iter()
+            .find(|a| a.code == code)
+            .expect("demo attribute codes are fixed above")
+    }
+}
+
+const CATEGORY_TREE: &[(&str, &[(&str, &[&str])])] = &[
+    (
+        "Clothing",
+        &[
+            ("Men", &["T-shirts", "Shirts", "Knitwear"]),
+            ("Women", &["Tops", "Dresses", "Knitwear"]),
+            ("Accessories", &[]),
+        ],
+    ),
+    (
+        "Books",
+        &[
+            ("Fiction", &["Crime", "Science fiction", "Literary fiction"]),
+            ("Non-fiction", &["History", "Science", "Food & drink"]),
+            ("Children's", &[]),
+        ],
+    ),
+    (
+        "Coffee",
+        &[("Single origin", &[]), ("Blends", &[]), ("Decaf", &[])],
+    ),
+    (
+        "Home & Kitchen",
+        &[("Cookware", &[]), ("Tableware", &[]), ("Storage", &[])],
+    ),
+];
+
+const ADJECTIVES: &[&str] = &[
+    "Classic", "Everyday", "Heritage", "Coastal", "Alpine", "Urban", "Harbour", "Meadow",
+    "Northern", "Midnight", "Sunrise", "Woodland", "Vintage", "Studio", "Field", "Highland",
+];
+const COLOURS: &[&str] = &[
+    "Navy", "Black", "White", "Olive", "Rust", "Grey", "Sky blue",
+];
+const SIZES: &[&str] = &["XS", "S", "M", "L", "XL"];
+const GARMENTS: &[(&str, &str)] = &[
+    ("T-shirts", "Tee"),
+    ("Shirts", "Oxford Shirt"),
+    ("Knitwear", "Crew Jumper"),
+    ("Tops", "Relaxed Top"),
+    ("Dresses", "Wrap Dress"),
+    ("Accessories", "Wool Scarf"),
+];
+const BOOK_WORDS: &[&str] = &[
+    "Shadow", "River", "Garden", "Silence", "Machine", "Empire", "Winter", "Island", "Letters",
+    "Harvest", "Signal", "Orchard", "Tide", "Lantern", "Compass", "Archive",
+];
+const AUTHORS: &[&str] = &[
+    "Ada Marsh",
+    "Tom Okafor",
+    "Lena Varga",
+    "Sam Whitlock",
+    "Priya Raman",
+    "Jonas Berg",
+    "Maya Castell",
+    "Ewan Doyle",
+    "Hana Sato",
+    "Omar Haddad",
+];
+const ORIGINS: &[&str] = &[
+    "Ethiopia Yirgacheffe",
+    "Colombia Huila",
+    "Kenya Nyeri",
+    "Guatemala Antigua",
+    "Brazil Cerrado",
+    "Rwanda Nyungwe",
+    "Costa Rica Tarrazú",
+    "Sumatra Mandheling",
+];
+const NOTES: &[&str] = &[
+    "Chocolate",
+    "Citrus",
+    "Berry",
+    "Caramel",
+    "Floral",
+    "Nutty",
+    "Stone fruit",
+];
+const KITCHEN: &[(&str, &str)] = &[
+    ("Cookware", "Cast Iron Skillet"),
+    ("Cookware", "Saucepan"),
+    ("Tableware", "Stoneware Mug"),
+    ("Tableware", "Dinner Plate Set"),
+    ("Storage", "Glass Storage Jar"),
+    ("Storage", "Bread Bin"),
+];
+
+/// Loads the demo catalogue unless it is already there. Returns how many products were added.
+pub async fn load(
+    pool: &AnyPool,
+    products: u32,
+    currency: Currency,
+    media_dir: &Path,
+    show_progress: bool,
+) -> Result<u32, DemoError> {
+    let existing: i64 = sqlx::query("SELECT COUNT(*) FROM partner WHERE code = 'demo'")
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?;
+    if existing > 0 {
+        return Ok(0);
+    }
+    write_images(media_dir)?;
+    let mut rng = Rng(0x5EED_0F_E3_0051_u64);
+    let mut tx = pool.begin().await?;
+
+    let partner_id = partner::create_partner(&mut *tx, "demo", "Emporium Warehouse").await?;
+    let engraving = catalogue::create_option(
+        &mut *tx,
+        "engraving",
+        "Engraving",
+        "text",
+        false,
+        "Up to 30 characters, engraved by hand.",
+    )
+    .await?;
+    let gift_wrap =
+        catalogue::create_option(&mut *tx, "gift-wrap", "Gift wrap", "boolean", false, "").await?;
+
+    let clothing = catalogue::create_product_class(&mut *tx, "Clothing", true, true).await?;
+    let clothing = ClassSetup {
+        id: clothing,
+        attributes: vec![
+            catalogue::create_attribute(
+                &mut tx,
+                clothing,
+                "material",
+                "Material",
+                AttributeKind::Option,
+                true,
+                &[
+                    "Organic cotton",
+                    "Linen",
+                    "Merino wool",
+                    "Recycled polyester",
+                ],
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                clothing,
+                "size",
+                "Size",
+                AttributeKind::Option,
+                false,
+                SIZES,
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                clothing,
+                "colour",
+                "Colour",
+                AttributeKind::Option,
+                false,
+                COLOURS,
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                clothing,
+                "machine_washable",
+                "Machine washable",
+                AttributeKind::Boolean,
+                false,
+                &[],
+            )
+            .await?,
+        ],
+    };
+    let book = catalogue::create_product_class(&mut *tx, "Book", true, true).await?;
+    catalogue::add_class_option(&mut *tx, book, gift_wrap).await?;
+    let book = ClassSetup {
+        id: book,
+        attributes: vec![
+            catalogue::create_attribute(
+                &mut tx,
+                book,
+                "author",
+                "Author",
+                AttributeKind::Text,
+                true,
+                &[],
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                book,
+                "pages",
+                "Pages",
+                AttributeKind::Integer,
+                false,
+                &[],
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                book,
+                "published",
+                "Published",
+                AttributeKind::Date,
+                false,
+                &[],
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                book,
+                "hardback",
+                "Hardback",
+                AttributeKind::Boolean,
+                false,
+                &[],
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                book,
+                "language",
+                "Language",
+                AttributeKind::Option,
+                false,
+                &["English", "French", "German", "Spanish"],
+            )
+            .await?,
+        ],
+    };
+    let coffee = catalogue::create_product_class(&mut *tx, "Coffee", true, true).await?;
+    let coffee = ClassSetup {
+        id: coffee,
+        attributes: vec![
+            catalogue::create_attribute(
+                &mut tx,
+                coffee,
+                "origin",
+                "Origin",
+                AttributeKind::Text,
+                true,
+                &[],
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                coffee,
+                "roast",
+                "Roast",
+                AttributeKind::Option,
+                true,
+                &["Light", "Medium", "Dark"],
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                coffee,
+                "notes",
+                "Tasting notes",
+                AttributeKind::MultiOption,
+                false,
+                NOTES,
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                coffee,
+                "altitude",
+                "Altitude (m)",
+                AttributeKind::Integer,
+                false,
+                &[],
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                coffee,
+                "score",
+                "Cupping score",
+                AttributeKind::Float,
+                false,
+                &[],
+            )
+            .await?,
+        ],
+    };
+    let kitchen = catalogue::create_product_class(&mut *tx, "Home & Kitchen", true, true).await?;
+    catalogue::add_class_option(&mut *tx, kitchen, engraving).await?;
+    let kitchen = ClassSetup {
+        id: kitchen,
+        attributes: vec![
+            catalogue::create_attribute(
+                &mut tx,
+                kitchen,
+                "material",
+                "Material",
+                AttributeKind::Option,
+                true,
+                &["Cast iron", "Stainless steel", "Stoneware", "Glass", "Oak"],
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                kitchen,
+                "dishwasher_safe",
+                "Dishwasher safe",
+                AttributeKind::Boolean,
+                false,
+                &[],
+            )
+            .await?,
+            catalogue::create_attribute(
+                &mut tx,
+                kitchen,
+                "capacity",
+                "Capacity (ml)",
+                AttributeKind::Integer,
+                false,
+                &[],
+            )
+            .await?,
+        ],
+    };
+
+    // Categories: (leaf category, kind of product it holds, garment/item hint).
+    let mut leaves: Vec<(Category, Kind)> = Vec::new();
+    for (root_name, children) in CATEGORY_TREE {
+        let root = catalogue::create_category(
+            &mut tx,
+            None,
+            root_name,
+            &format!("Our {} range.", root_name.to_lowercase()),
+        )
+        .await?;
+        let kind = match *root_name {
+            "Clothing" => Kind::Clothing,
+            "Books" => Kind::Book,
+            "Coffee" => Kind::Coffee,
+            _ => Kind::Kitchen,
+        };
+        for (child_name, grandchildren) in *children {
+            let child = catalogue::create_category(&mut tx, Some(&root), child_name, "").await?;
+            for gc in *grandchildren {
+                let leaf = catalogue::create_category(&mut tx, Some(&child), gc, "").await?;
+                leaves.push((leaf, kind));
+            }
+            if grandchildren.is_empty() {
+                leaves.push((child, kind));
+            }
+        }
+    }
+
+    let progress = if show_progress {
+        let bar = ProgressBar::new(u64::from(products));
+        bar.set_style(
+            ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message("demo products");
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut created: Vec<i64> = Vec::with_capacity(products as usize);
+    for n in 0..products {
+        let (category, kind) = &leaves[n as usize % leaves.len()];
+        // Spread creation dates over the last year so "newest" means something.
+        let created_at = format!(
+            "2026-{:02}-{:02}T{:02}:{:02}:00Z",
+            1 + rng.below(10),
+            1 + rng.below(28),
+            rng.below(24),
+            rng.below(60)
+        );
+        let ctx = ProductCtx {
+            n,
+            partner_id,
+            currency,
+            created_at: &created_at,
+        };
+        let id = match kind {
+            Kind::Clothing => add_garment(&mut tx, &mut rng, &clothing, category, &ctx).await?,
+            Kind::Book => add_book(&mut tx, &mut rng, &book, &ctx).await?,
+            Kind::Coffee => add_coffee(&mut tx, &mut rng, &coffee, category, &ctx).await?,
+            Kind::Kitchen => add_kitchen(&mut tx, &mut rng, &kitchen, category, &ctx).await?,
+        };
+        catalogue::add_to_category(&mut *tx, id, category.id).await?;
+        let image_count = 1 + rng.below(3);
+        for i in 0..image_count {
+            let file = format!(
+                "demo/{}-{}.svg",
+                kind_slug(*kind),
+                rng.below(IMAGES_PER_KIND)
+            );
+            let caption = if i == 0 {
+                String::new()
+            } else {
+                format!("View {}", i + 1)
+            };
+            catalogue::add_image(&mut *tx, id, &file, &caption, i as i64, (800, 800)).await?;
+        }
+        created.push(id);
+        progress.inc(1);
+    }
+    // Recommendations: a few neighbours of each product, ranked.
+    for (i, id) in created.iter().enumerate() {
+        for (rank, step) in [7usize, 13, 29].iter().enumerate() {
+            let other = created[(i + step) % created.len()];
+            if other != *id {
+                catalogue::add_recommendation(&mut *tx, *id, other, 3 - rank as i64).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    progress.finish_and_clear();
+    Ok(products)
+}
+
+struct ProductCtx<'a> {
+    n: u32,
+    partner_id: i64,
+    currency: Currency,
+    created_at: &'a str,
+}
+
+async fn set_attr(
+    tx: &mut sqlx::AnyConnection,
+    product_id: i64,
+    def: &AttributeDef,
+    raw: RawValue<'_>,
+) -> Result<(), DemoError> {
+    // Demo values go through the same validation as anyone else's.
+    if let Some(value) = def.validate(raw).map_err(CatalogueError::from)? {
+        catalogue::set_attribute_value(tx, product_id, def, &value).await?;
+    }
+    Ok(())
+}
+
+async fn add_stock(
+    tx: &mut sqlx::AnyConnection,
+    rng: &mut Rng,
+    ctx: &ProductCtx<'_>,
+    product_id: i64,
+    sku: &str,
+    price_minor: i64,
+) -> Result<(), DemoError> {
+    // About one in twelve is sold out, a few are low.
+    let num_in_stock = if rng.chance(8) {
+        0
+    } else {
+        1 + rng.below(60) as i64
+    };
+    partner::create_stock_record(
+        &mut *tx,
+        &NewStockRecord {
+            product_id,
+            partner_id: ctx.partner_id,
+            partner_sku: sku,
+            price: Money::from_minor(price_minor, ctx.currency),
+            num_in_stock,
+            low_stock_threshold: Some(5),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+fn upc(n: u32, variant: u32) -> String {
+    format!("5{:07}{:04}", n, variant)
+}
+
+/// Prices end in .00, .50, .95 or .99, as shops price.
+fn shop_price(rng: &mut Rng, low_pounds: u64, high_pounds: u64) -> i64 {
+    let pounds = low_pounds + rng.below(high_pounds - low_pounds + 1);
+    let pence = *rng.pick(&[0u64, 50, 95, 99]);
+    (pounds * 100 + pence) as i64
+}
+
+async fn add_garment(
+    tx: &mut sqlx::AnyConnection,
+    rng: &mut Rng,
+    class: &ClassSetup,
+    category: &Category,
+    ctx: &ProductCtx<'_>,
+) -> Result<i64, DemoError> {
+    let garment = GARMENTS
+        .iter()
+        .find(|(cat, _)| *cat == category.name)
+        .map(|(_, g)| *g)
+        .unwrap_or("Tee");
+    let title = format!("{} {} {}", rng.pick(ADJECTIVES), garment, ctx.n);
+    let material = *rng.pick(&[
+        "Organic cotton",
+        "Linen",
+        "Merino wool",
+        "Recycled polyester",
+    ]);
+    let description = format!(
+        "A {} {} cut for everyday wear.\n\nMade from {} in a small mill; pre-washed so it keeps its shape.",
+        garment.to_lowercase(),
+        if category.full_slug.contains("women") {
+            "for women"
+        } else {
+            "for men"
+        },
+        material.to_lowercase()
+    );
+    // Most garments come in sizes and colours: a parent with children.
+    let has_variants = rng.chance(75);
+    let base_price = shop_price(rng, 18, 95);
+    let parent_id = catalogue::create_product(
+        &mut *tx,
+        &NewProduct {
+            structure: if has_variants {
+                Structure::Parent
+            } else {
+                Structure::Standalone
+            },
+            parent_id: None,
+            class_id: Some(class.id),
+            upc: Some(&upc(ctx.n, 0)),
+            title: &title,
+            description: &description,
+            priority: rng.below(10) as i64,
+            weight_grams: Some(250 + rng.below(400) as i64),
+            created_at: ctx.created_at,
+        },
+    )
+    .await?;
+    set_attr(
+        tx,
+        parent_id,
+        class.attr("material"),
+        RawValue::One(material),
+    )
+    .await?;
+    set_attr(
+        tx,
+        parent_id,
+        class.attr("machine_washable"),
+        RawValue::One(if material == "Linen" { "no" } else { "yes" }),
+    )
+    .await?;
+    if !has_variants {
+        add_stock(
+            tx,
+            rng,
+            ctx,
+            parent_id,
+            &format!("CL-{}", ctx.n),
+            base_price,
+        )
+        .await?;
+        return Ok(parent_id);
+    }
+    let colour_count = 1 + rng.below(2) as usize;
+    let first_colour = rng.below(COLOURS.len() as u64) as usize;
+    let mut variant = 1;
+    for c in 0..colour_count {
+        let colour = COLOURS[(first_colour + c) % COLOURS.len()];
+        for size in &SIZES[1..4] {
+            let child_title = format!("{title} – {colour}, {size}");
+            let child = catalogue::create_product(
+                &mut *tx,
+                &NewProduct {
+                    structure: Structure::Child,
+                    parent_id: Some(parent_id),
+                    class_id: None,
+                    upc: Some(&upc(ctx.n, variant)),
+                    title: &child_title,
+                    description: "",
+                    priority: 0,
+                    weight_grams: None,
+                    created_at: ctx.created_at,
+                },
+            )
+            .await?;
+            set_attr(tx, child, class.attr("size"), RawValue::One(size)).await?;
+            set_attr(tx, child, class.attr("colour"), RawValue::One(colour)).await?;
+            // Larger sizes cost a little more on some lines.
+            let price = if *size == "L" && rng.chance(30) {
+                base_price + 200
+            } else {
+                base_price
+            };
+            add_stock(
+                tx,
+                rng,
+                ctx,
+                child,
+                &format!("CL-{}-{}", ctx.n, variant),
+                price,
+            )
+            .await?;
+            variant += 1;
+        }
+    }
+    Ok(parent_id)
+}
+
+async fn add_book(
+    tx: &mut sqlx::AnyConnection,
+    rng: &mut Rng,
+    class: &ClassSetup,
+    ctx: &ProductCtx<'_>,
+) -> Result<i64, DemoError> {
+    let title = format!(
+        "The {} of the {} ({})",
+        rng.pick(BOOK_WORDS),
+        rng.pick(BOOK_WORDS),
+        ctx.n
+    );
+    let author = *rng.pick(AUTHORS);
+    let description = format!(
+        "{title} by {author}.\n\nA {} read that critics called \"impossible to put down\".",
+        rng.pick(&["gripping", "thoughtful", "funny", "haunting", "generous"])
+    );
+    let id = catalogue::create_product(
+        &mut *tx,
+        &NewProduct {
+            structure: Structure::Standalone,
+            parent_id: None,
+            class_id: Some(class.id),
+            upc: Some(&upc(ctx.n, 0)),
+            title: &title,
+            description: &description,
+            priority: rng.below(10) as i64,
+            weight_grams: Some(200 + rng.below(800) as i64),
+            created_at: ctx.created_at,
+        },
+    )
+    .await?;
+    let pages = (120 + rng.below(600)).to_string();
+    let published = format!(
+        "{}-{:02}-{:02}",
+        1990 + rng.below(36),
+        1 + rng.below(12),
+        1 + rng.below(28)
+    );
+    set_attr(tx, id, class.attr("author"), RawValue::One(author)).await?;
+    set_attr(tx, id, class.attr("pages"), RawValue::One(&pages)).await?;
+    set_attr(tx, id, class.attr("published"), RawValue::One(&published)).await?;
+    set_attr(
+        tx,
+        id,
+        class.attr("hardback"),
+        RawValue::One(if rng.chance(30) { "yes" } else { "no" }),
+    )
+    .await?;
+    set_attr(
+        tx,
+        id,
+        class.attr("language"),
+        RawValue::One(*rng.pick(&["English", "English", "French", "German", "Spanish"])),
+    )
+    .await?;
+    let price = shop_price(rng, 7, 30);
+    add_stock(tx, rng, ctx, id, &format!("BK-{}", ctx.n), price).await?;
+    Ok(id)
+}
+
+async fn add_coffee(
+    tx: &mut sqlx::AnyConnection,
+    rng: &mut Rng,
+    class: &ClassSetup,
+    category: &Category,
+    ctx: &ProductCtx<'_>,
+) -> Result<i64, DemoError> {
+    let origin = *rng.pick(ORIGINS);
+    let title = match category.name.as_str() {
+        "Blends" => format!("{} Blend No. {}", rng.pick(ADJECTIVES), ctx.n),
+        "Decaf" => format!("Decaf {origin} {}", ctx.n),
+        _ => format!("{origin} Lot {}", ctx.n),
+    };
+    let roast = *rng.pick(&["Light", "Medium", "Dark"]);
+    let description = format!(
+        "{roast} roast, roasted to order in small batches.\n\nGrown in {origin}; brews beautifully as filter or espresso."
+    );
+    // Coffee comes in two bag sizes: a parent with two children.
+    let id = catalogue::create_product(
+        &mut *tx,
+        &NewProduct {
+            structure: Structure::Parent,
+            parent_id: None,
+            class_id: Some(class.id),
+            upc: Some(&upc(ctx.n, 0)),
+            title: &title,
+            description: &description,
+            priority: rng.below(10) as i64,
+            weight_grams: None,
+            created_at: ctx.created_at,
+        },
+    )
+    .await?;
+    set_attr(tx, id, class.attr("origin"), RawValue::One(origin)).await?;
+    set_attr(tx, id, class.attr("roast"), RawValue::One(roast)).await?;
+    let notes = [*rng.pick(NOTES), *rng.pick(NOTES)];
+    set_attr(tx, id, class.attr("notes"), RawValue::Many(&notes)).await?;
+    set_attr(
+        tx,
+        id,
+        class.attr("altitude"),
+        RawValue::One(&(1000 + rng.below(1200)).to_string()),
+    )
+    .await?;
+    let score = format!("{}.{}", 82 + rng.below(8), rng.below(4) * 25);
+    set_attr(tx, id, class.attr("score"), RawValue::One(&score)).await?;
+    let base = shop_price(rng, 8, 16);
+    for (v, (bag, grams, factor)) in [("250 g", 250i64, 1i64), ("1 kg", 1000, 3)]
+        .iter()
+        .enumerate()
+    {
+        let child = catalogue::create_product(
+            &mut *tx,
+            &NewProduct {
+                structure: Structure::Child,
+                parent_id: Some(id),
+                class_id: None,
+                upc: Some(&upc(ctx.n, v as u32 + 1)),
+                title: &format!("{title} – {bag}"),
+                description: "",
+                priority: 0,
+                weight_grams: Some(*grams + 20),
+                created_at: ctx.created_at,
+            },
+        )
+        .await?;
+        add_stock(
+            tx,
+            rng,
+            ctx,
+            child,
+            &format!("CF-{}-{}", ctx.n, v + 1),
+            base * factor + 50 * (factor - 1),
+        )
+        .await?;
+    }
+    Ok(id)
+}
+
+async fn add_kitchen(
+    tx: &mut sqlx::AnyConnection,
+    rng: &mut Rng,
+    class: &ClassSetup,
+    category: &Category,
+    ctx: &ProductCtx<'_>,
+) -> Result<i64, DemoError> {
+    let candidates: Vec<&str> = KITCHEN
+        .iter()
+        .filter(|(cat, _)| *cat == category.name)
+        .map(|(_, item)| *item)
+        .collect();
+    let item = if candidates.is_empty() {
+        "Utensil Set"
+    } else {
+        *rng.pick(&candidates)
+    };
+    let title = format!("{} {} {}", rng.pick(ADJECTIVES), item, ctx.n);
+    let material = *rng.pick(&["Cast iron", "Stainless steel", "Stoneware", "Glass", "Oak"]);
+    let description = format!(
+        "A {} {} built to last a lifetime.\n\nEvery piece is checked by hand before it leaves the workshop.",
+        material.to_lowercase(),
+        item.to_lowercase()
+    );
+    let id = catalogue::create_product(
+        &mut *tx,
+        &NewProduct {
+            structure: Structure::Standalone,
+            parent_id: None,
+            class_id: Some(class.id),
+            upc: Some(&upc(ctx.n, 0)),
+            title: &title,
+            description: &description,
+            priority: rng.below(10) as i64,
+            weight_grams: Some(300 + rng.below(3000) as i64),
+            created_at: ctx.created_at,
+        },
+    )
+    .await?;
+    set_attr(tx, id, class.attr("material"), RawValue::One(material)).await?;
+    set_attr(
+        tx,
+        id,
+        class.attr("dishwasher_safe"),
+        RawValue::One(if material == "Cast iron" || material == "Oak" {
+            "no"
+        } else {
+            "yes"
+        }),
+    )
+    .await?;
+    if rng.chance(60) {
+        set_attr(
+            tx,
+            id,
+            class.attr("capacity"),
+            RawValue::One(&(250 * (1 + rng.below(12))).to_string()),
+        )
+        .await?;
+    }
+    let price = shop_price(rng, 12, 140);
+    add_stock(tx, rng, ctx, id, &format!("HK-{}", ctx.n), price).await?;
+    Ok(id)
+}
+
+const IMAGES_PER_KIND: u64 = 6;
+
+fn kind_slug(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Clothing => "clothing",
+        Kind::Book => "book",
+        Kind::Coffee => "coffee",
+        Kind::Kitchen => "kitchen",
+    }
+}
+
+/// Demo product pictures: simple SVG illustrations in a few palettes per kind of product.
+fn write_images(media_dir: &Path) -> Result<(), DemoError> {
+    let dir = media_dir.join("demo");
+    let io = |source| DemoError::Media {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let palettes = [
+        ("#1f3a5f", "#f4d35e"),
+        ("#2e5e4e", "#f7f0e1"),
+        ("#8c2f39", "#fcd5ce"),
+        ("#3d405b", "#81b29a"),
+        ("#264653", "#e9c46a"),
+        ("#5f0f40", "#fb8b24"),
+    ];
+    for kind in [Kind::Clothing, Kind::Book, Kind::Coffee, Kind::Kitchen] {
+        for (i, (bg, fg)) in palettes.iter().enumerate() {
+            let shape = match kind {
+                Kind::Clothing => format!(
+                    r#"<path d="M280 200 L360 160 Q400 200 440 160 L520 200 L580 300 L520 330 L500 300 L500 640 L300 640 L300 300 L280 330 L220 300 Z" fill="{fg}"/>"#
+                ),
+                Kind::Book => format!(
+                    r#"<rect x="250" y="170" width="300" height="460" rx="12" fill="{fg}"/><rect x="250" y="170" width="36" height="460" fill="{bg}" opacity="0.35"/><rect x="320" y="260" width="180" height="16" fill="{bg}"/><rect x="320" y="300" width="140" height="12" fill="{bg}" opacity="0.6"/>"#
+                ),
+                Kind::Coffee => format!(
+                    r#"<path d="M300 230 L500 230 L530 620 L270 620 Z" fill="{fg}"/><ellipse cx="400" cy="420" rx="48" ry="70" fill="{bg}"/><path d="M400 360 Q385 420 400 480" stroke="{fg}" stroke-width="8" fill="none"/>"#
+                ),
+                Kind::Kitchen => format!(
+                    r#"<circle cx="380" cy="430" r="170" fill="{fg}"/><circle cx="380" cy="430" r="120" fill="{bg}" opacity="0.25"/><rect x="540" y="410" width="170" height="40" rx="20" fill="{fg}"/>"#
+                ),
+            };
+            let svg = format!(
+                r#"<svg xmlns="http://www.w3.org/2000/svg" width="800" height="800" viewBox="0 0 800 800"><rect width="800" height="800" fill="{bg}"/>{shape}</svg>"#
+            );
+            let path = dir.join(format!("{}-{i}.svg", kind_slug(kind)));
+            std::fs::write(&path, svg).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_is_fixed() {
+        let mut rng = Rng(42);
+        let first: Vec<u64> = (0..3).map(|_| rng.below(1000)).collect();
+        let mut again = Rng(42);
+        assert_eq!(first, (0..3).map(|_| again.below(1000)).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,238 @@
+//! One typed configuration, read from an optional TOML file and then `EMPORIUM_*` environment
+//! variables (which win), defaulting to the embedded shop: SQLite in the data directory, the
+//! bundled default theme, no outside services.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `EMPORIUM_DATA_DIR` | folder for the SQLite file, media, mail and plugin caches | `./data` |
+//! | `EMPORIUM_DATABASE_URL` | `sqlite://…` or `postgres://…` | `sqlite://<data dir>/emporium.db` |
+//! | `EMPORIUM_ADDR` | address to listen on | `127.0.0.1:8000` |
+//! | `EMPORIUM_THEME` | active theme folder name under the themes dir | `default` |
+//! | `EMPORIUM_THEMES_DIR` | folder holding the themes | `./themes` |
+//! | `EMPORIUM_SHOP_NAME` | shop name shown in the header | `Emporium Demo` |
+//! | `EMPORIUM_CURRENCY` | default currency (ISO 4217) | `GBP` |
+//! | `EMPORIUM_TAX_RATE` | built-in strategy's tax rate as a decimal fraction (`0.20` = 20 %) | `0` |
+//! | `EMPORIUM_PAGE_SIZE` | products per listing page | `24` |
+//! | `EMPORIUM_CACHE_TTL_SECS` | how long catalogue query results are reused | `10` |
+//! | `EMPORIUM_DB_MAX_CONNECTIONS` | database pool size | `16` |
+
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::money::{Currency, Rounding};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{name}: {message}")]
+    Invalid { name: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub addr: String,
+    pub theme: String,
+    pub themes_dir: PathBuf,
+    pub shop_name: String,
+    pub currency: String,
+    pub tax_rate: Decimal,
+    pub rounding: Rounding,
+    pub page_size: u32,
+    pub cache_ttl_secs: u64,
+    pub db_max_connections: u32,
+    /// Development mode: templates and static files are re-read when they change.
+    pub dev: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            addr: "127.0.0.1:8000".into(),
+            theme: "default".into(),
+            themes_dir: PathBuf::from("themes"),
+            shop_name: "Emporium Demo".into(),
+            currency: "GBP".into(),
+            tax_rate: Decimal::ZERO,
+            rounding: Rounding::HalfUp,
+            page_size: 24,
+            cache_ttl_secs: 10,
+            db_max_connections: 16,
+            dev: false,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.into(),
+                    source,
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &str, value: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Invalid {
+                    name: name.into(),
+                    message: e.to_string(),
+                })
+        }
+        if let Some(v) = get("EMPORIUM_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("EMPORIUM_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = get("EMPORIUM_ADDR") {
+            self.addr = v;
+        }
+        if let Some(v) = get("EMPORIUM_THEME") {
+            self.theme = v;
+        }
+        if let Some(v) = get("EMPORIUM_THEMES_DIR") {
+            self.themes_dir = v.into();
+        }
+        if let Some(v) = get("EMPORIUM_SHOP_NAME") {
+            self.shop_name = v;
+        }
+        if let Some(v) = get("EMPORIUM_CURRENCY") {
+            self.currency = v;
+        }
+        if let Some(v) = get("EMPORIUM_TAX_RATE") {
+            self.tax_rate = parse("EMPORIUM_TAX_RATE", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_PAGE_SIZE") {
+            self.page_size = parse("EMPORIUM_PAGE_SIZE", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_CACHE_TTL_SECS") {
+            self.cache_ttl_secs = parse("EMPORIUM_CACHE_TTL_SECS", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_DB_MAX_CONNECTIONS") {
+            self.db_max_connections = parse("EMPORIUM_DB_MAX_CONNECTIONS", v)?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name: &str, message: &str| ConfigError::Invalid {
+            name: name.into(),
+            message: message.into(),
+        };
+        self.default_currency()
+            .map_err(|e| invalid("currency", &e.to_string()))?;
+        if self.tax_rate.is_sign_negative() || self.tax_rate >= Decimal::ONE {
+            return Err(invalid(
+                "tax_rate",
+                "must be a fraction from 0 up to 1, e.g. 0.20",
+            ));
+        }
+        if !(1..=200).contains(&self.page_size) {
+            return Err(invalid("page_size", "must be between 1 and 200"));
+        }
+        if self.db_max_connections == 0 {
+            return Err(invalid("db_max_connections", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    pub fn default_currency(&self) -> Result<Currency, crate::money::MoneyError> {
+        Currency::from_code(&self.currency)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("emporium.db").display()
+            ),
+        }
+    }
+
+    pub fn media_dir(&self) -> PathBuf {
+        self.data_dir.join("media")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "EMPORIUM_DATABASE_URL" => Some("postgres://localhost/shop".into()),
+            "EMPORIUM_TAX_RATE" => Some("0.20".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.database_url(), "postgres://localhost/shop");
+        assert_eq!(c.tax_rate, Decimal::new(20, 2));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_shop() {
+        let c = Config::default();
+        assert!(c.database_url().starts_with("sqlite://data/emporium.db"));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let mut c = Config::default();
+        let err = c
+            .apply_env(|k| (k == "EMPORIUM_PAGE_SIZE").then(|| "lots".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("EMPORIUM_PAGE_SIZE"));
+        c.tax_rate = Decimal::from(2);
+        assert!(c.validate().unwrap_err().to_string().contains("tax_rate"));
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emporium.toml");
+        std::fs::write(&path, "shop_name = \"Test\"\ncolour = \"red\"\n").unwrap();
+        assert!(matches!(
+            Config::load(Some(&path)),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

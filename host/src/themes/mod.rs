@@ -1,0 +1,285 @@
+//! Themes: `theme.toml` + minijinja `templates/` + `static/`. A template or static file is looked
+//! up in the active theme, then its parent, and so on, then `default`, one file at a time, so a
+//! designer overrides exactly the files they change. Templates are compiled once; in
+//! development mode they are re-read when a file under the themes folder changes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use minijinja::{AutoEscape, Environment, Error as TemplateError, ErrorKind, Value};
+use minijinja_autoreload::AutoReloader;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThemeError {
+    #[error("theme {0:?} not found in {1}")]
+    NotFound(String, PathBuf),
+    #[error("theme {name}: bad theme.toml: {message}")]
+    BadManifest { name: String, message: String },
+    #[error("theme {0:?} has a parent cycle")]
+    Cycle(String),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+#[derive(Debug, Deserialize)]
+struct ThemeManifest {
+    #[allow(dead_code)]
+    name: String,
+    parent: Option<String>,
+}
+
+/// The folders searched for a template or static file, most specific first.
+#[derive(Debug, Clone)]
+pub struct ThemeChain {
+    pub dirs: Vec<PathBuf>,
+}
+
+impl ThemeChain {
+    pub fn resolve(themes_dir: &Path, active: &str) -> Result<ThemeChain, ThemeError> {
+        let mut dirs = Vec::new();
+        let mut seen = Vec::new();
+        let mut next = Some(active.to_owned());
+        while let Some(name) = next.take() {
+            if seen.contains(&name) {
+                return Err(ThemeError::Cycle(name));
+            }
+            if name.contains('/') || name.contains("..") {
+                return Err(ThemeError::NotFound(name, themes_dir.into()));
+            }
+            let dir = themes_dir.join(&name);
+            let manifest_path = dir.join("theme.toml");
+            let text = std::fs::read_to_string(&manifest_path)
+                .map_err(|_| ThemeError::NotFound(name.clone(), themes_dir.into()))?;
+            let manifest: ThemeManifest =
+                toml::from_str(&text).map_err(|e| ThemeError::BadManifest {
+                    name: name.clone(),
+                    message: e.to_string(),
+                })?;
+            dirs.push(dir);
+            seen.push(name.clone());
+            next = manifest
+                .parent
+                .or_else(|| (name != "default").then(|| "default".into()));
+        }
+        Ok(ThemeChain { dirs })
+    }
+
+    /// The first theme's copy of `relative` (e.g. `static/css/shop.css`), if any.
+    pub fn find(&self, relative: &str) -> Option<PathBuf> {
+        if relative.split('/').any(|p| p == ".." || p.is_empty()) || relative.contains('\\') {
+            return None;
+        }
+        self.dirs
+            .iter()
+            .map(|d| d.join(relative))
+            .find(|p| p.is_file())
+    }
+}
+
+/// Cache-busting URLs for static files: `/static/css/shop.css?v=<hash of the file>`.
+#[derive(Default)]
+struct StaticVersions {
+    versions: RwLock<HashMap<String, String>>,
+}
+
+impl StaticVersions {
+    fn url(&self, chain: &ThemeChain, path: &str, dev: bool) -> String {
+        if !dev && let Some(v) = self.versions.read().ok().and_then(|m| m.get(path).cloned()) {
+            return format!("/static/{path}?v={v}");
+        }
+        let version = chain
+            .find(&format!("static/{path}"))
+            .and_then(|p| std::fs::read(p).ok())
+            .map(|bytes| hex::encode(&Sha256::digest(&bytes)[..6]));
+        match version {
+            Some(v) => {
+                if let Ok(mut m) = self.versions.write() {
+                    m.insert(path.to_owned(), v.clone());
+                }
+                format!("/static/{path}?v={v}")
+            }
+            None => format!("/static/{path}"),
+        }
+    }
+}
+
+enum Envs {
+    Fixed(Arc<Environment<'static>>),
+    Reloading(AutoReloader),
+}
+
+/// The compiled templates of the active theme chain.
+pub struct Templates {
+    envs: Envs,
+    pub chain: ThemeChain,
+}
+
+impl Templates {
+    pub fn load(
+        themes_dir: &Path,
+        active: &str,
+        globals: Vec<(&'static str, Value)>,
+        dev: bool,
+    ) -> Result<Templates, ThemeError> {
+        let chain = ThemeChain::resolve(themes_dir, active)?;
+        let versions = Arc::new(StaticVersions::default());
+        let build = {
+            let chain = chain.clone();
+            move || -> Environment<'static> {
+                let mut env = Environment::new();
+                let loader_chain = chain.clone();
+                env.set_loader(move |name: &str| {
+                    match loader_chain.find(&format!("templates/{name}")) {
+                        Some(path) => std::fs::read_to_string(&path).map(Some).map_err(|e| {
+                            TemplateError::new(ErrorKind::InvalidOperation, "cannot read template")
+                                .with_source(e)
+                        }),
+                        None => Ok(None),
+                    }
+                });
+                env.set_auto_escape_callback(|name| {
+                    if name.ends_with(".html") || name.ends_with(".htm") {
+                        AutoEscape::Html
+                    } else {
+                        AutoEscape::None
+                    }
+                });
+                env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+                let static_chain = chain.clone();
+                let versions = versions.clone();
+                env.add_function("static_url", move |path: &str| {
+                    versions.url(&static_chain, path, dev)
+                });
+                for (name, value) in &globals {
+                    env.add_global(*name, value.clone());
+                }
+                env
+            }
+        };
+        let envs = if dev {
+            let watched: Vec<PathBuf> = chain.dirs.clone();
+            Envs::Reloading(AutoReloader::new(move |notifier| {
+                for dir in &watched {
+                    notifier.watch_path(dir, true);
+                }
+                Ok(build())
+            }))
+        } else {
+            let env = build();
+            // Compile every template now so a syntax error stops start-up, not a request.
+            Envs::Fixed(Arc::new(env))
+        };
+        let templates = Templates { envs, chain };
+        if let Envs::Fixed(env) = &templates.envs {
+            for name in ["base.html", "error.html"] {
+                env.get_template(name)?;
+            }
+        }
+        Ok(templates)
+    }
+
+    pub fn render<S: serde::Serialize>(&self, name: &str, ctx: S) -> Result<String, TemplateError> {
+        match &self.envs {
+            Envs::Fixed(env) => env.get_template(name)?.render(ctx),
+            Envs::Reloading(reloader) => {
+                let env = reloader.acquire_env()?;
+                env.get_template(name)?.render(ctx)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn theme(root: &Path, name: &str, parent: Option<&str>, files: &[(&str, &str)]) {
+        let dir = root.join(name);
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        let parent = parent
+            .map(|p| format!("parent = \"{p}\"\n"))
+            .unwrap_or_default();
+        std::fs::write(
+            dir.join("theme.toml"),
+            format!("name = \"{name}\"\n{parent}"),
+        )
+        .unwrap();
+        for (path, body) in files {
+            let p = dir.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        }
+    }
+
+    #[test]
+    fn templates_resolve_one_file_at_a_time() {
+        let root = tempfile::tempdir().unwrap();
+        theme(
+            root.path(),
+            "default",
+            None,
+            &[
+                (
+                    "templates/base.html",
+                    "<b>{% block body %}{% endblock %}</b>",
+                ),
+                ("templates/error.html", "error"),
+                (
+                    "templates/page.html",
+                    "{% extends 'base.html' %}{% block body %}default {{ x }}{% endblock %}",
+                ),
+                ("static/css/shop.css", "body{}"),
+            ],
+        );
+        theme(
+            root.path(),
+            "brand",
+            Some("default"),
+            &[(
+                "templates/base.html",
+                "<i>{% block body %}{% endblock %}</i> {{ static_url('css/shop.css') }}",
+            )],
+        );
+        let t = Templates::load(root.path(), "brand", vec![], false).unwrap();
+        let html = t
+            .render("page.html", minijinja::context! { x => "<&>" })
+            .unwrap();
+        assert!(
+            html.starts_with("<i>default &lt;&amp;&gt;</i> /static/css/shop.css?v="),
+            "{html}"
+        );
+        assert_eq!(t.chain.dirs.len(), 2);
+    }
+
+    #[test]
+    fn unknown_theme_and_cycles_are_errors() {
+        let root = tempfile::tempdir().unwrap();
+        theme(root.path(), "a", Some("b"), &[]);
+        theme(root.path(), "b", Some("a"), &[]);
+        assert!(matches!(
+            ThemeChain::resolve(root.path(), "a"),
+            Err(ThemeError::Cycle(_))
+        ));
+        assert!(matches!(
+            ThemeChain::resolve(root.path(), "zzz"),
+            Err(ThemeError::NotFound(..))
+        ));
+        assert!(matches!(
+            ThemeChain::resolve(root.path(), "../etc"),
+            Err(ThemeError::NotFound(..))
+        ));
+    }
+
+    #[test]
+    fn static_lookup_refuses_traversal() {
+        let root = tempfile::tempdir().unwrap();
+        theme(root.path(), "default", None, &[("static/a.css", "x")]);
+        let chain = ThemeChain::resolve(root.path(), "default").unwrap();
+        assert!(chain.find("static/a.css").is_some());
+        assert!(chain.find("static/../theme.toml").is_none());
+        assert!(chain.find("static//a.css").is_none());
+    }
+}

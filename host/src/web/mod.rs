@@ -1,0 +1,222 @@
+//! The HTTP front doors. Handlers are thin: they parse input, call the domain modules and
+//! render. Every error becomes a friendly HTML page here, in one place.
+
+pub mod storefront;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::catalogue::CatalogueError;
+use crate::infra::config::Config;
+use crate::infra::db::Db;
+use crate::money::Currency;
+use crate::partner::PartnerError;
+use crate::pricing::Strategy;
+use crate::themes::Templates;
+
+/// Requests with a longer URI are refused before any handler runs.
+pub const MAX_URI_BYTES: usize = 4096;
+
+pub struct AppStateInner {
+    pub db: Db,
+    pub config: Config,
+    pub templates: Templates,
+    pub strategy: Arc<dyn Strategy>,
+    pub currency: Currency,
+    /// Catalogue query results by page key; cleared when the catalogue changes.
+    pub cache: moka::sync::Cache<String, minijinja::Value>,
+    pub categories: moka::sync::Cache<(), Arc<crate::catalogue::category::CategoryTree>>,
+    /// The header menu, derived from `categories`.
+    pub nav: moka::sync::Cache<(), minijinja::Value>,
+}
+
+pub type AppState = Arc<AppStateInner>;
+
+impl AppStateInner {
+    pub fn new(
+        db: Db,
+        config: Config,
+        templates: Templates,
+        strategy: Arc<dyn Strategy>,
+    ) -> Result<AppStateInner, crate::money::MoneyError> {
+        let currency = config.default_currency()?;
+        let ttl = Duration::from_secs(config.cache_ttl_secs);
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(20_000)
+            .time_to_live(ttl)
+            .build();
+        Ok(AppStateInner {
+            db,
+            config,
+            templates,
+            strategy,
+            currency,
+            cache,
+            categories: moka::sync::Cache::builder().time_to_live(ttl).build(),
+            nav: moka::sync::Cache::builder().time_to_live(ttl).build(),
+        })
+    }
+
+    /// Forget every cached catalogue result (after a catalogue or stock write).
+    pub fn invalidate_catalogue(&self) {
+        self.cache.invalidate_all();
+        self.categories.invalidate_all();
+        self.nav.invalidate_all();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for WebError {
+    fn from(e: sqlx::Error) -> Self {
+        WebError::Internal(e.to_string())
+    }
+}
+
+impl From<CatalogueError> for WebError {
+    fn from(e: CatalogueError) -> Self {
+        WebError::Internal(e.to_string())
+    }
+}
+
+impl From<PartnerError> for WebError {
+    fn from(e: PartnerError) -> Self {
+        WebError::Internal(e.to_string())
+    }
+}
+
+impl From<minijinja::Error> for WebError {
+    fn from(e: minijinja::Error) -> Self {
+        WebError::Internal(format!("{e:#}"))
+    }
+}
+
+/// Carried from a failed handler to [`friendly_errors`], which renders the page.
+#[derive(Clone)]
+struct ErrorPage {
+    message: Option<String>,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            WebError::NotFound => (StatusCode::NOT_FOUND, None),
+            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, Some(m)),
+            WebError::Internal(detail) => {
+                // The detail goes to the log only; the customer sees a generic page.
+                tracing::error!(%detail, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, None)
+            }
+        };
+        let mut response = status.into_response();
+        response.extensions_mut().insert(ErrorPage { message });
+        response
+    }
+}
+
+fn error_title(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("Bad request", "We couldn't understand that request."),
+        404 => (
+            "Page not found",
+            "We couldn't find the page you were looking for.",
+        ),
+        405 => ("Not allowed", "That action isn't available here."),
+        414 => (
+            "Address too long",
+            "That web address is too long for us to handle.",
+        ),
+        _ if status.is_server_error() => (
+            "Something went wrong",
+            "Sorry, something went wrong on our side. Please try again in a moment.",
+        ),
+        _ => ("Request refused", "We couldn't complete that request."),
+    }
+}
+
+/// Turns every error response without an HTML body (ours, or a framework rejection such as a
+/// malformed query string) into the theme's error page.
+async fn friendly_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if request.uri().to_string().len() > MAX_URI_BYTES {
+        return render_error(&state, &path, StatusCode::URI_TOO_LONG, None);
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let page = response.extensions().get::<ErrorPage>().cloned();
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html && page.is_none() {
+        return response;
+    }
+    let message = page.and_then(|p| p.message);
+    render_error(&state, &path, status, message)
+}
+
+fn render_error(
+    state: &AppState,
+    path: &str,
+    status: StatusCode,
+    message: Option<String>,
+) -> Response {
+    let (title, default_message) = error_title(status);
+    let ctx = minijinja::context! {
+        status => status.as_u16(),
+        title => title,
+        message => message.unwrap_or_else(|| default_message.to_owned()),
+        ..storefront::globals(state, path)
+    };
+    match state.templates.render("error.html", ctx) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "error template failed");
+            (status, title).into_response()
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(storefront::router())
+        .fallback(|| async { WebError::NotFound })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            friendly_errors,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("SAMEORIGIN"),
+        ))
+        .with_state(state)
+}
