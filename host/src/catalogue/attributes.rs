@@ -312,7 +312,7 @@ mod tests {
                 .message
                 .contains("media")
         );
-        assert_eq!(bad(AttributeKind::Text, "x").attribute, "Attr");
+        assert_eq!(bad(AttributeKind::Option, "Pink").attribute, "Attr");
     }
 
     #[test]

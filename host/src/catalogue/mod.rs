@@ -891,16 +891,15 @@ pub async fn set_attribute_value(
     }
     let value_id: i64 = sqlx::query(
         "INSERT INTO product_attribute_value (product_id, attribute_id, value_text, value_integer, \
-         value_boolean, value_float, value_richtext, value_date, value_datetime, value_option_id, \
+         value_boolean, value_richtext, value_date, value_datetime, value_option_id, \
          value_entity_type, value_entity_id, value_file) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(product_id)
     .bind(attribute.id)
     .bind(text)
     .bind(integer)
     .bind(boolean)
-    .bind(float)
     .bind(richtext)
     .bind(date)
     .bind(datetime)
@@ -911,6 +910,15 @@ pub async fn set_attribute_value(
     .fetch_one(&mut *tx)
     .await?
     .try_get(0)?;
+    // Floats are written only when present: sqlx's Any driver sends a NULL f64 as a 4-byte
+    // float, and PostgreSQL then rejects the 8-byte value in the reused prepared statement.
+    if let Some(float) = float {
+        sqlx::query("UPDATE product_attribute_value SET value_float = $1 WHERE id = $2")
+            .bind(float)
+            .bind(value_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     if let AttributeValue::MultiOption(names) = value {
         for name in names {
             let row = option_id(name).await.fetch_one(&mut *tx).await?;

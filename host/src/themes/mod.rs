@@ -150,8 +150,9 @@ impl Templates {
                 env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
                 let static_chain = chain.clone();
                 let versions = versions.clone();
+                // The URL is built from a file name and a hex digest: safe to emit unescaped.
                 env.add_function("static_url", move |path: &str| {
-                    versions.url(&static_chain, path, dev)
+                    Value::from_safe_string(versions.url(&static_chain, path, dev))
                 });
                 for (name, value) in &globals {
                     env.add_global(*name, value.clone());
