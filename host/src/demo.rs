@@ -76,7 +76,13 @@ impl ClassSetup {
     }
 }
 
-const CATEGORY_TREE: &[(&str, &[(&str, &[&str])])] = &[
+/// A root category with its children, each with its own children (leaves when empty).
+type CategorySpec = (
+    &'static str,
+    &'static [(&'static str, &'static [&'static str])],
+);
+
+const CATEGORY_TREE: &[CategorySpec] = &[
     (
         "Clothing",
         &[
@@ -135,6 +141,8 @@ const AUTHORS: &[&str] = &[
     "Hana Sato",
     "Omar Haddad",
 ];
+/// English twice: most of the demo books are in English.
+const LANGUAGES: [&str; 5] = ["English", "English", "French", "German", "Spanish"];
 const ORIGINS: &[&str] = &[
     "Ethiopia Yirgacheffe",
     "Colombia Huila",
@@ -179,7 +187,7 @@ pub async fn load(
         return Ok(0);
     }
     write_images(media_dir)?;
-    let mut rng = Rng(0x5EED_0F_E3_0051_u64);
+    let mut rng = Rng(0x5EED_0FE3_0051_u64);
     let mut tx = pool.begin().await?;
 
     let partner_id = partner::create_partner(&mut *tx, "demo", "Emporium Warehouse").await?;
@@ -726,7 +734,7 @@ async fn add_book(
         tx,
         id,
         class.attr("language"),
-        RawValue::One(*rng.pick(&["English", "English", "French", "German", "Spanish"])),
+        RawValue::One(LANGUAGES[rng.below(LANGUAGES.len() as u64) as usize]),
     )
     .await?;
     let price = shop_price(rng, 7, 30);

@@ -245,7 +245,7 @@ pub async fn list_products(
                 slug: row.try_get("slug")?,
                 structure: Structure::parse(&row.try_get::<String, _>("structure")?),
                 class_name: row.try_get("class_name")?,
-                track_stock: flag(&row, "track_stock")?,
+                track_stock: flag(row, "track_stock")?,
                 variant_count: row.try_get("variant_count")?,
             })
         })

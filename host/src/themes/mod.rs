@@ -108,7 +108,7 @@ impl StaticVersions {
 
 enum Envs {
     Fixed(Arc<Environment<'static>>),
-    Reloading(AutoReloader),
+    Reloading(Box<AutoReloader>),
 }
 
 /// The compiled templates of the active theme chain.
@@ -162,12 +162,12 @@ impl Templates {
         };
         let envs = if dev {
             let watched: Vec<PathBuf> = chain.dirs.clone();
-            Envs::Reloading(AutoReloader::new(move |notifier| {
+            Envs::Reloading(Box::new(AutoReloader::new(move |notifier| {
                 for dir in &watched {
                     notifier.watch_path(dir, true);
                 }
                 Ok(build())
-            }))
+            })))
         } else {
             let env = build();
             // Compile every template now so a syntax error stops start-up, not a request.
