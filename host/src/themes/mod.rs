@@ -256,6 +256,37 @@ mod tests {
     }
 
     #[test]
+    fn dev_mode_picks_up_edited_templates() {
+        let root = tempfile::tempdir().unwrap();
+        theme(
+            root.path(),
+            "default",
+            None,
+            &[
+                ("templates/base.html", "base"),
+                ("templates/error.html", "error"),
+                ("templates/page.html", "first"),
+            ],
+        );
+        let t = Templates::load(root.path(), "default", vec![], true).unwrap();
+        assert_eq!(t.render("page.html", ()).unwrap(), "first");
+        std::fs::write(root.path().join("default/templates/page.html"), "second").unwrap();
+        // File notifications arrive asynchronously; a designer's reload comes a moment later.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let html = t.render("page.html", ()).unwrap();
+            if html == "second" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "template was not reloaded"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    #[test]
     fn unknown_theme_and_cycles_are_errors() {
         let root = tempfile::tempdir().unwrap();
         theme(root.path(), "a", Some("b"), &[]);
