@@ -40,7 +40,7 @@ for backend in $BACKENDS; do
   for page in "home /" "category $category" "product $product" "search /search?q=classic"; do
     set -- $page
     for c in $CONNS; do
-      out=$(wrk -t2 -c"$c" -d"${DURATION}s" --latency "$base$2")
+      out=$(wrk -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d"${DURATION}s" --latency "$base$2")
       rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
       p50=$(awk '$1=="50%" {print $2}' <<<"$out")
       p99=$(awk '$1=="99%" {print $2}' <<<"$out")

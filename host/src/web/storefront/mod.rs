@@ -85,23 +85,26 @@ async fn category_tree(state: &AppState) -> Result<Arc<CategoryTree>, WebError> 
     Ok(tree)
 }
 
+/// Renders a page that holds nothing specific to the visitor (see [`crate::web::SharedPage`]).
 fn render(state: &AppState, uri: &Uri, template: &str, page: Value) -> Result<Response, WebError> {
     let ctx = minijinja::context! { ..page, ..globals(state, uri.path()) };
-    Ok(Html(state.templates.render(template, ctx)?).into_response())
+    let mut response = Html(state.templates.render(template, ctx)?).into_response();
+    response.extensions_mut().insert(crate::web::SharedPage);
+    Ok(response)
 }
 
-/// Uses the cached page data for `key`, or builds and caches it.
+/// Uses the cached page data for `key`, or builds and caches it. Concurrent misses for one key
+/// wait for a single build instead of all querying the database.
 async fn cached<F, Fut>(state: &AppState, key: String, build: F) -> Result<Value, WebError>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Value, WebError>>,
 {
-    if let Some(v) = state.cache.get(&key) {
-        return Ok(v);
-    }
-    let value = build().await?;
-    state.cache.insert(key, value.clone());
-    Ok(value)
+    state
+        .cache
+        .try_get_with(key, build())
+        .await
+        .map_err(|e| (*e).clone())
 }
 
 async fn home(State(state): State<AppState>, uri: Uri) -> Result<Response, WebError> {
