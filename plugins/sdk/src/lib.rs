@@ -37,6 +37,7 @@ pub use rust_decimal::Decimal;
 pub mod config;
 pub mod log;
 pub mod money;
+pub mod testing;
 
 #[cfg(feature = "offer")]
 pub mod offer;

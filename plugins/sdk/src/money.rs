@@ -45,10 +45,14 @@ pub fn parse_amount(text: &str) -> Result<Decimal, PluginError> {
         .map_err(|e| PluginError::InvalidInput(format!("{text:?} is not a decimal amount: {e}")))
 }
 
-/// Rounds to 2 decimal places, half away from zero (what shoppers expect for prices).
-/// The host rounds again per currency; this is for plugins that show or compare amounts.
+/// Rounds to exactly 2 decimal places ("7" becomes "7.00"), half away from zero (what shoppers
+/// expect for prices). The host rounds again per currency; this is for plugins that show or
+/// compare amounts.
 pub fn round2(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    let mut rounded =
+        amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    rounded.rescale(2);
+    rounded
 }
 
 /// Adds `rate` percent of tax to an amount excluding tax ("20" means 20 %), rounded to 2 places.
