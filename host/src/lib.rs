@@ -4,12 +4,15 @@
 //! the real application in-process.
 
 pub mod app;
+pub mod basket;
 pub mod catalogue;
 pub mod cli;
+pub mod customer;
 pub mod demo;
 pub mod infra;
 pub mod money;
 pub mod partner;
 pub mod pricing;
+pub mod session;
 pub mod themes;
 pub mod web;
