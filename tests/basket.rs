@@ -878,3 +878,56 @@ async fn redis_session_store_end_to_end() {
     assert_eq!(exists, 0);
     assert!(!browser.get("/basket/").await.body.contains(&email));
 }
+
+both_backends!(concurrent_adds_all_land, |app: TestApp| async move {
+    let (id, _, _) = engravable(&app).await;
+    sqlx::query(
+        "UPDATE stock_record SET num_in_stock = 100, num_allocated = 0 WHERE product_id = $1",
+    )
+    .bind(id)
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+    let browser = app.browser();
+    assert_eq!(add(&browser, id, &[("quantity", "1")]).await.status, 303);
+    let t = token(&browser).await;
+    let path = format!("/basket/add/{id}/");
+    let form = [("quantity", "1"), ("csrf_token", t.as_str())];
+    let posts = (0..20).map(|_| browser.post(&path, &form));
+    for page in futures_join_all(posts).await {
+        assert_eq!(page.status, 303, "{}", page.body);
+    }
+    assert_eq!(
+        lines(&app).await.iter().map(|l| l.1).collect::<Vec<_>>(),
+        [21]
+    );
+});
+
+/// Runs the futures concurrently (on this task) and collects their results in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.unwrap()).collect()
+}

@@ -17,7 +17,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::catalogue::{self, Image, Structure, product_url};
-use crate::infra::db::{flag, now_text, placeholders};
+use crate::infra::db::{Db, flag, now_text, placeholders};
 use crate::money::{Currency, Money};
 use crate::partner::{self, StockRecord};
 use crate::pricing::{Availability, Price, PricingContext, PricingItem, PurchaseInfo, Strategy};
@@ -48,6 +48,7 @@ pub enum BasketError {
 /// What the basket needs to price: the catalogue database and the active strategy.
 #[derive(Clone, Copy)]
 pub struct Pricer<'a> {
+    pub db: &'a Db,
     pub pool: &'a AnyPool,
     pub strategy: &'a dyn Strategy,
     pub currency: Currency,
@@ -557,6 +558,18 @@ pub async fn lines(pool: &AnyPool, basket_id: i64) -> Result<Vec<Line>, BasketEr
         .collect()
 }
 
+/// A line of this basket, read outside any transaction.
+async fn line_by_id(pool: &AnyPool, basket_id: i64, line_id: i64) -> Result<Line, BasketError> {
+    let sql = format!("SELECT {LINE_COLUMNS} FROM basket_line WHERE id = $1 AND basket_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(line_id)
+        .bind(basket_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(BasketError::NotFound)?;
+    line_from_row(&row)
+}
+
 async fn line_in(
     tx: &mut Transaction<'_, Any>,
     basket_id: i64,
@@ -599,7 +612,14 @@ pub async fn set_quantity(
     quantity: i64,
     limits: Limits,
 ) -> Result<(), BasketError> {
-    let mut tx = pricer.pool.begin().await?;
+    // Stock is looked up before the write lock is taken (it needs other connections).
+    let current = line_by_id(pricer.pool, basket_id, line_id).await?;
+    let stock = if !current.is_saved && quantity > current.quantity {
+        Some(availability_of(pricer, current.product_id).await?)
+    } else {
+        None
+    };
+    let mut tx = pricer.db.begin_write().await?;
     let (line, _) = line_in(&mut tx, basket_id, line_id).await?;
     if quantity == 0 {
         remove_in(&mut tx, basket_id, line_id).await?;
@@ -612,10 +632,11 @@ pub async fn set_quantity(
         .bind(line_id)
         .execute(&mut *tx)
         .await?;
-    if !line.is_saved && quantity > line.quantity {
+    if let (false, true, Some((product, availability))) =
+        (line.is_saved, quantity > line.quantity, &stock)
+    {
         // Only growing a line needs stock; shrinking one is always allowed.
-        let (product, availability) = availability_of(pricer, line.product_id).await?;
-        check_limits(&mut tx, basket_id, line_id, &product, &availability, limits).await?;
+        check_limits(&mut tx, basket_id, line_id, product, availability, limits).await?;
     } else if quantity > limits.max_line_quantity {
         return Err(BasketError::Refused(format!(
             "You can have at most {} of one item on a basket line.",
@@ -643,8 +664,8 @@ async fn remove_in(
     touch(tx, basket_id).await
 }
 
-pub async fn remove_line(pool: &AnyPool, basket_id: i64, line_id: i64) -> Result<(), BasketError> {
-    let mut tx = pool.begin().await?;
+pub async fn remove_line(db: &Db, basket_id: i64, line_id: i64) -> Result<(), BasketError> {
+    let mut tx = db.begin_write().await?;
     remove_in(&mut tx, basket_id, line_id).await?;
     tx.commit().await?;
     Ok(())
@@ -659,7 +680,16 @@ pub async fn move_line(
     to_saved: bool,
     limits: Limits,
 ) -> Result<(), BasketError> {
-    let mut tx = pricer.pool.begin().await?;
+    let current = line_by_id(pricer.pool, basket_id, line_id).await?;
+    if current.is_saved == to_saved {
+        return Ok(());
+    }
+    let stock = if to_saved {
+        None
+    } else {
+        Some(availability_of(pricer, current.product_id).await?)
+    };
+    let mut tx = pricer.db.begin_write().await?;
     let (line, reference) = line_in(&mut tx, basket_id, line_id).await?;
     if line.is_saved == to_saved {
         return Ok(());
@@ -709,9 +739,8 @@ pub async fn move_line(
                 limits.max_line_quantity
             )));
         }
-    } else {
-        let (product, availability) = availability_of(pricer, line.product_id).await?;
-        check_limits(&mut tx, basket_id, target, &product, &availability, limits).await?;
+    } else if let Some((product, availability)) = &stock {
+        check_limits(&mut tx, basket_id, target, product, availability, limits).await?;
     }
     touch(&mut tx, basket_id).await?;
     tx.commit().await?;
@@ -720,16 +749,11 @@ pub async fn move_line(
 
 /// Moves every line of basket `from` into `into` (equal lines add up, capped at the line
 /// limit), then marks `from` merged. Returns how many lines moved.
-pub async fn merge(
-    pool: &AnyPool,
-    from: i64,
-    into: i64,
-    limits: Limits,
-) -> Result<u64, BasketError> {
+pub async fn merge(db: &Db, from: i64, into: i64, limits: Limits) -> Result<u64, BasketError> {
     if from == into {
         return Ok(0);
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let moved = sqlx::query(
         "INSERT INTO basket_line (basket_id, product_id, stock_record_id, line_reference, quantity, \
          options, currency, price_excl_tax_minor, price_incl_tax_minor, is_saved, created_at, updated_at) \

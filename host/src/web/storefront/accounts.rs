@@ -252,10 +252,10 @@ async fn sign_in(state: &AppState, session: &Session, customer: &Customer) -> Re
         email: customer.email.clone(),
     });
     if let Some(from) = anonymous {
-        let mut tx = state.db.pool.begin().await?;
+        let mut tx = state.db.begin_write().await?;
         let into = basket::open_basket(&mut tx, Owner::Customer(customer.id)).await?;
         tx.commit().await?;
-        let moved = basket::merge(&state.db.pool, from, into, limits(state)).await?;
+        let moved = basket::merge(&state.db, from, into, limits(state)).await?;
         if moved > 0 {
             session.flash(
                 "info",

@@ -50,6 +50,7 @@ impl From<BasketError> for WebError {
 
 fn pricer<'a>(state: &'a AppState, session: &Session) -> Pricer<'a> {
     Pricer {
+        db: &state.db,
         pool: &state.db.pool,
         strategy: state.strategy.as_ref(),
         currency: state.currency,
@@ -154,7 +155,7 @@ async fn add(
         Err(e) => return Err(e.into()),
     };
     let owner = owner(&session);
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let basket_id = basket::open_basket(&mut tx, owner).await?;
     match basket::add_line(&mut tx, basket_id, &line, quantity, limits).await {
         Ok(_) => {
@@ -202,7 +203,7 @@ async fn change_line(
     let limits = limits(state);
     let (result, done) = match change {
         Change::Quantity(0) | Change::Remove => (
-            basket::remove_line(&state.db.pool, basket_id, line_id).await,
+            basket::remove_line(&state.db, basket_id, line_id).await,
             "The item was removed from your basket.",
         ),
         Change::Quantity(q) => (
