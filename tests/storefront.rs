@@ -327,3 +327,49 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+both_backends!(
+    catalogue_changes_show_after_invalidation,
+    |app: TestApp| async move {
+        use emporium::catalogue::{self, NewProduct, Structure};
+        let path = "/catalogue/category/coffee/blends/?sort=newest";
+        let (_, before) = app.get(path).await;
+        let (_, again) = app.get(path).await;
+        assert_eq!(
+            before, again,
+            "a cookie-less visitor gets the same cached page"
+        );
+        let class_id = app
+            .scalar_i64("SELECT id FROM product_class WHERE name = 'Coffee'")
+            .await;
+        let category_id = app
+            .scalar_i64("SELECT id FROM category WHERE full_slug = 'coffee/blends'")
+            .await;
+        let id = catalogue::create_product(
+            &app.state.db.pool,
+            &NewProduct {
+                structure: Structure::Standalone,
+                parent_id: None,
+                class_id: Some(class_id),
+                upc: None,
+                title: "Freshly Added Espresso Blend",
+                description: "",
+                priority: 0,
+                weight_grams: None,
+                created_at: "2030-01-01T00:00:00Z",
+            },
+        )
+        .await
+        .unwrap();
+        catalogue::add_to_category(&app.state.db.pool, id, category_id)
+            .await
+            .unwrap();
+        app.state.invalidate_catalogue();
+        let (status, after) = app.get(path).await;
+        assert_eq!(status, 200);
+        assert!(
+            after.contains("Freshly Added Espresso Blend"),
+            "new product shown after invalidation"
+        );
+    }
+);

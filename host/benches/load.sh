@@ -2,7 +2,9 @@
 # Load benchmark of the storefront: requests/s and p50/p99 latency with wrk, at 1 and 64
 # connections, for home, category, product and search pages on the demo catalogue, on SQLite
 # and on PostgreSQL. Run from the repo root:  bash host/benches/load.sh
-# env: PRODUCTS=1000 DURATION=10 BACKENDS="sqlite postgres" CONNS="1 64" ADDR=127.0.0.1:8002
+# env: CACHE_TTL=10 (0 = no caching: every request queries and renders)
+#      COOKIE=1 (send a cookie: bypasses the rendered-page cache, as a visitor with a basket)
+#      PRODUCTS=1000 DURATION=10 BACKENDS="sqlite postgres" CONNS="1 64" ADDR=127.0.0.1:8002
 #      PG_ADMIN=postgres://postgres@127.0.0.1:5432/postgres
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,7 +19,7 @@ SERVER=""
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-echo "== Emporium load benchmark, $(date -u +%FT%TZ), $(nproc) cores, $PRODUCTS products, wrk ${DURATION}s per row"
+echo "== Emporium load benchmark, $(date -u +%FT%TZ), $(nproc) cores, $PRODUCTS products, wrk ${DURATION}s per row, cache TTL ${CACHE_TTL:-10}s${COOKIE:+, with a cookie}, loadavg $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-9s %-8s %-44s %5s %10s %9s %9s\n' backend page path conns req/s p50_ms p99_ms
 for backend in $BACKENDS; do
   data="$WORK/$backend"
@@ -29,7 +31,7 @@ for backend in $BACKENDS; do
       url="${PG_ADMIN%/*}/emporium_bench" ;;
   esac
   EMPORIUM_DATABASE_URL=$url "$BIN" --data-dir "$data" demo --products "$PRODUCTS" >/dev/null
-  EMPORIUM_LOG=warn EMPORIUM_DATABASE_URL=$url "$BIN" --data-dir "$data" serve --addr "$ADDR" &
+  EMPORIUM_CACHE_TTL_SECS=${CACHE_TTL:-10} EMPORIUM_LOG=warn EMPORIUM_DATABASE_URL=$url "$BIN" --data-dir "$data" serve --addr "$ADDR" &
   SERVER=$!
   for _ in $(seq 50); do curl -sf -o /dev/null "http://$ADDR/" && break; sleep 0.2; done
   base="http://$ADDR"
@@ -40,7 +42,8 @@ for backend in $BACKENDS; do
   for page in "home /" "category $category" "product $product" "search /search?q=classic"; do
     set -- $page
     for c in $CONNS; do
-      out=$(wrk -t2 -c"$c" -d"${DURATION}s" --latency "$base$2")
+      cookie=(); [ -n "${COOKIE:-}" ] && cookie=(-H "Cookie: visitor=1")
+      out=$(wrk -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d"${DURATION}s" --latency "${cookie[@]}" "$base$2")
       rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
       p50=$(awk '$1=="50%" {print $2}' <<<"$out")
       p99=$(awk '$1=="99%" {print $2}' <<<"$out")

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod infra;
 pub mod money;
 pub mod partner;
+pub mod plugins;
 pub mod pricing;
 pub mod session;
 pub mod themes;

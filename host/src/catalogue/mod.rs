@@ -175,12 +175,16 @@ fn like_literal(term: &str) -> String {
 }
 
 const LISTING_FROM: &str = "FROM product p \
-     JOIN product_class pc ON pc.id = p.product_class_id \
-     LEFT JOIN (SELECT COALESCE(pp.parent_id, pp.id) AS listing_id, MIN(sr.price_minor) AS min_price \
-                FROM stock_record sr JOIN product pp ON pp.id = sr.product_id \
-                WHERE pp.is_public = TRUE \
-                GROUP BY COALESCE(pp.parent_id, pp.id)) prices ON prices.listing_id = p.id \
-     WHERE p.is_public = TRUE AND p.parent_id IS NULL";
+     JOIN product_class pc ON pc.id = p.product_class_id";
+
+/// The cheapest stock price per listed product (a parent takes its children's), joined only when
+/// a listing is sorted by price.
+const PRICES_JOIN: &str = " LEFT JOIN (SELECT COALESCE(pp.parent_id, pp.id) AS listing_id, \
+     MIN(sr.price_minor) AS min_price \
+     FROM stock_record sr JOIN product pp ON pp.id = sr.product_id WHERE pp.is_public = TRUE \
+     GROUP BY COALESCE(pp.parent_id, pp.id)) prices ON prices.listing_id = p.id";
+
+const LISTING_WHERE: &str = " WHERE p.is_public = TRUE AND p.parent_id IS NULL";
 
 /// One page of a listing plus the total count, in two indexed queries.
 pub async fn list_products(
@@ -213,7 +217,9 @@ pub async fn list_products(
             }
         }
     }
-    let count_sql = format!("SELECT COUNT(*) {LISTING_FROM}{condition}");
+    let count_sql = format!(
+        "SELECT COUNT(*) FROM product p WHERE p.is_public = TRUE AND p.parent_id IS NULL{condition}"
+    );
     let mut count = sqlx::query(sqlx::AssertSqlSafe(count_sql));
     for b in &binds {
         count = count.bind(b.clone());
@@ -223,10 +229,15 @@ pub async fn list_products(
         return Ok((Vec::new(), total));
     }
     let n = binds.len();
+    let prices = if matches!(sort, SortKey::PriceAsc | SortKey::PriceDesc) {
+        PRICES_JOIN
+    } else {
+        ""
+    };
     let page_sql = format!(
         "SELECT p.id, p.title, p.slug, p.structure, pc.name AS class_name, pc.track_stock, \
          (SELECT COUNT(*) FROM product ch WHERE ch.parent_id = p.id AND ch.is_public = TRUE) AS variant_count \
-         {LISTING_FROM}{condition} ORDER BY {} LIMIT ${} OFFSET ${}",
+         {LISTING_FROM}{prices}{LISTING_WHERE}{condition} ORDER BY {} LIMIT ${} OFFSET ${}",
         sort.order_by(),
         n + 1,
         n + 2

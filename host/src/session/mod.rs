@@ -98,6 +98,12 @@ impl Session {
         self.lock().id.is_some()
     }
 
+    /// No session came in and none is being started: the visitor is like any other.
+    pub fn is_blank(&self) -> bool {
+        let inner = self.lock();
+        inner.id.is_none() && inner.data.is_empty()
+    }
+
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         let inner = self.lock();
         inner

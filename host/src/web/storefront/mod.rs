@@ -123,21 +123,26 @@ pub(crate) async fn render(
 ) -> Result<Response, WebError> {
     let visitor = visitor(state, session, true).await;
     let ctx = minijinja::context! { ..page, ..visitor, ..globals(state, uri.path()) };
-    Ok(Html(state.templates.render(template, ctx)?).into_response())
+    let mut response = Html(state.templates.render(template, ctx)?).into_response();
+    if session.is_blank() {
+        // Nothing on the page is this visitor's own: any cookie-less visitor may be shown it.
+        response.extensions_mut().insert(crate::web::SharedPage);
+    }
+    Ok(response)
 }
 
-/// Uses the cached page data for `key`, or builds and caches it.
+/// Uses the cached page data for `key`, or builds and caches it. Concurrent misses for one key
+/// wait for a single build instead of all querying the database.
 async fn cached<F, Fut>(state: &AppState, key: String, build: F) -> Result<Value, WebError>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Value, WebError>>,
 {
-    if let Some(v) = state.cache.get(&key) {
-        return Ok(v);
-    }
-    let value = build().await?;
-    state.cache.insert(key, value.clone());
-    Ok(value)
+    state
+        .cache
+        .try_get_with(key, build())
+        .await
+        .map_err(|e| (*e).clone())
 }
 
 async fn home(
