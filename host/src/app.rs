@@ -29,13 +29,17 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         tax_rate: config.tax_rate,
         rounding: config.rounding,
     });
+    let sessions = crate::session::connect_store(&config, &db.pool)
+        .await
+        .context("connecting the session store")?;
     Ok(Arc::new(AppStateInner::new(
-        db, config, templates, strategy,
+        db, config, templates, strategy, sessions,
     )?))
 }
 
 /// Serves until the listener fails or the process receives Ctrl-C / SIGTERM.
 pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
+    let sweeper = spawn_sweeper(state.clone());
     let app = web::router(state);
     axum::serve(
         listener,
@@ -43,7 +47,34 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .context("serving HTTP")
+    .context("serving HTTP")?;
+    sweeper.abort();
+    Ok(())
+}
+
+/// Every ten minutes: expired sessions out of the database, and anonymous baskets whose
+/// session is surely gone (untouched for twice as long as an idle session lives).
+fn spawn_sweeper(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.sessions.cleanup().await {
+                tracing::warn!(error = %e, "session sweep failed");
+            }
+            let ttl = i64::try_from(state.config.session_ttl_secs.saturating_mul(2))
+                .unwrap_or(i64::MAX / 4);
+            let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(ttl);
+            let before = before
+                .replace_nanosecond(0)
+                .unwrap_or(before)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            if let Err(e) = crate::basket::sweep_abandoned(&state.db.pool, &before).await {
+                tracing::warn!(error = %e, "abandoned basket sweep failed");
+            }
+        }
+    })
 }
 
 async fn shutdown_signal() {

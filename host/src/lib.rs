@@ -4,13 +4,16 @@
 //! the real application in-process.
 
 pub mod app;
+pub mod basket;
 pub mod catalogue;
 pub mod cli;
+pub mod customer;
 pub mod demo;
 pub mod infra;
 pub mod money;
 pub mod partner;
 pub mod plugins;
 pub mod pricing;
+pub mod session;
 pub mod themes;
 pub mod web;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use emporium::infra::config::Config;
@@ -61,6 +62,8 @@ pub struct Options {
     pub products: u32,
     pub page_size: u32,
     pub cache_ttl_secs: u64,
+    /// Keep sessions in this Redis instead of the database.
+    pub redis_url: Option<String>,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
             products: 120,
             page_size: 12,
             cache_ttl_secs: 10,
+            redis_url: None,
         }
     }
 }
@@ -79,6 +83,13 @@ impl TestApp {
     }
 
     pub async fn start_with(backend: Backend, options: Options) -> TestApp {
+        // `EMPORIUM_TEST_LOG=debug` shows the app's logs (errors behind a 500, for instance).
+        if let Ok(filter) = std::env::var("EMPORIUM_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let data = tempfile::tempdir().unwrap();
         let database_url = match backend {
             Backend::Sqlite => format!(
@@ -94,6 +105,7 @@ impl TestApp {
             page_size: options.page_size,
             cache_ttl_secs: options.cache_ttl_secs,
             db_max_connections: 4,
+            redis_url: options.redis_url.clone(),
             ..Config::default()
         };
         let media = config.media_dir();
@@ -117,6 +129,21 @@ impl TestApp {
             client,
             state,
             _data: data,
+        }
+    }
+
+    /// A client that keeps cookies and sends `Origin` on posts, like a browser.
+    pub fn browser(&self) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar.clone())
+            .build()
+            .unwrap();
+        Browser {
+            base: self.base.clone(),
+            client,
+            jar,
         }
     }
 
@@ -158,6 +185,121 @@ impl TestApp {
             .unwrap()
             .try_get(0)
             .unwrap()
+    }
+}
+
+/// A cookie-keeping visitor.
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub set_cookie: Vec<String>,
+    pub body: String,
+}
+
+impl Page {
+    /// The page's CSRF token: the `csrf-token` meta tag, else the first `csrf_token` field.
+    pub fn csrf_token(&self) -> Option<String> {
+        [
+            "name=\"csrf-token\" content=\"",
+            "name=\"csrf_token\" value=\"",
+        ]
+        .iter()
+        .find_map(|marker| {
+            let at = self.body.find(marker)?;
+            let rest = &self.body[at + marker.len()..];
+            Some(rest[..rest.find('"')?].to_owned())
+        })
+    }
+}
+
+impl Browser {
+    async fn page(response: reqwest::Response) -> Page {
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let set_cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        Page {
+            status,
+            location,
+            set_cookie,
+            body: response.text().await.unwrap_or_default(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        Browser::page(response).await
+    }
+
+    /// A same-origin form post (the `Origin` header a browser sends).
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_with(path, form, &[("origin", &self.base)]).await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let mut request = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .form(form);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        Browser::page(response).await
+    }
+
+    /// Posts, then follows the redirect (if any) and returns the page it leads to.
+    pub async fn post_and_follow(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let page = self.post(path, form).await;
+        assert!(
+            page.status == 303 || page.status == 302,
+            "POST {path}: expected a redirect, got {} {}",
+            page.status,
+            page.body
+        );
+        let to = page.location.clone().unwrap();
+        self.get(&to).await
+    }
+
+    /// The session cookie's value, if the browser holds one.
+    pub fn session_id(&self) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url: reqwest::Url = self.base.parse().unwrap();
+        let cookies = self.jar.cookies(&url)?;
+        cookies
+            .to_str()
+            .unwrap()
+            .split(';')
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == emporium::session::COOKIE_NAME)
+            .map(|(_, v)| v.to_owned())
+            .filter(|v| !v.is_empty())
     }
 }
 

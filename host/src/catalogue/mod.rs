@@ -33,7 +33,7 @@ pub enum Structure {
 }
 
 impl Structure {
-    fn parse(s: &str) -> Structure {
+    pub fn parse(s: &str) -> Structure {
         match s {
             "parent" => Structure::Parent,
             "child" => Structure::Child,

@@ -15,6 +15,11 @@
 //! | `EMPORIUM_PAGE_SIZE` | products per listing page | `24` |
 //! | `EMPORIUM_CACHE_TTL_SECS` | how long catalogue query results are reused | `10` |
 //! | `EMPORIUM_DB_MAX_CONNECTIONS` | database pool size | `16` |
+//! | `EMPORIUM_REDIS_URL` | `redis://…`: keep sessions in Redis instead of the database | unset |
+//! | `EMPORIUM_COOKIE_SECURE` | always mark cookies `Secure` (set it when TLS ends at a proxy that doesn't send `X-Forwarded-Proto`) | `false` |
+//! | `EMPORIUM_SESSION_TTL_SECS` | how long an idle session lives | `1209600` (14 days) |
+//! | `EMPORIUM_MAX_LINE_QUANTITY` | most units of one basket line | `999` |
+//! | `EMPORIUM_MAX_BASKET_QUANTITY` | most units in one basket, all lines together | `9999` |
 
 use std::path::{Path, PathBuf};
 
@@ -54,6 +59,13 @@ pub struct Config {
     pub page_size: u32,
     pub cache_ttl_secs: u64,
     pub db_max_connections: u32,
+    /// Sessions live in Redis when set, else in the database.
+    pub redis_url: Option<String>,
+    /// Mark cookies `Secure` even when the request does not look like TLS.
+    pub cookie_secure: bool,
+    pub session_ttl_secs: u64,
+    pub max_line_quantity: u32,
+    pub max_basket_quantity: u32,
     /// Development mode: templates and static files are re-read when they change.
     pub dev: bool,
 }
@@ -73,6 +85,11 @@ impl Default for Config {
             page_size: 24,
             cache_ttl_secs: 10,
             db_max_connections: 16,
+            redis_url: None,
+            cookie_secure: false,
+            session_ttl_secs: 14 * 24 * 3600,
+            max_line_quantity: 999,
+            max_basket_quantity: 9999,
             dev: false,
         }
     }
@@ -145,6 +162,22 @@ impl Config {
         if let Some(v) = get("EMPORIUM_DB_MAX_CONNECTIONS") {
             self.db_max_connections = parse("EMPORIUM_DB_MAX_CONNECTIONS", v)?;
         }
+        if let Some(v) = get("EMPORIUM_REDIS_URL") {
+            let v = v.trim().to_owned();
+            self.redis_url = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = get("EMPORIUM_COOKIE_SECURE") {
+            self.cookie_secure = parse("EMPORIUM_COOKIE_SECURE", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_SESSION_TTL_SECS") {
+            self.session_ttl_secs = parse("EMPORIUM_SESSION_TTL_SECS", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_MAX_LINE_QUANTITY") {
+            self.max_line_quantity = parse("EMPORIUM_MAX_LINE_QUANTITY", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_MAX_BASKET_QUANTITY") {
+            self.max_basket_quantity = parse("EMPORIUM_MAX_BASKET_QUANTITY", v)?;
+        }
         Ok(())
     }
 
@@ -166,6 +199,25 @@ impl Config {
         }
         if self.db_max_connections == 0 {
             return Err(invalid("db_max_connections", "must be at least 1"));
+        }
+        if self.session_ttl_secs < 60 {
+            return Err(invalid("session_ttl_secs", "must be at least 60"));
+        }
+        if self.max_line_quantity == 0 || self.max_basket_quantity < self.max_line_quantity {
+            return Err(invalid(
+                "max_basket_quantity",
+                "max_line_quantity must be at least 1 and max_basket_quantity at least max_line_quantity",
+            ));
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+        {
+            return Err(invalid(
+                "redis_url",
+                "use redis://…, rediss://… or unix://…",
+            ));
         }
         Ok(())
     }

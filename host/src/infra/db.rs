@@ -82,6 +82,17 @@ impl Db {
         Ok(db)
     }
 
+    /// A transaction that is going to write. On SQLite it starts with `BEGIN IMMEDIATE`, taking
+    /// the write lock up front: a deferred transaction that reads and then writes fails at once
+    /// with "database is locked" when another writer committed in between (the busy timeout
+    /// can't help there); an immediate one waits its turn instead.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub async fn migrate(&self) -> Result<(), DbError> {
         let migrator = match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,

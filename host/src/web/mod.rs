@@ -1,6 +1,7 @@
 //! The HTTP front doors. Handlers are thin: they parse input, call the domain modules and
 //! render. Every error becomes a friendly HTML page here, in one place.
 
+pub mod csrf;
 pub mod storefront;
 
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct AppStateInner {
     pub config: Config,
     pub templates: Templates,
     pub strategy: Arc<dyn Strategy>,
+    /// Where session data lives (database or Redis).
+    pub sessions: Arc<dyn crate::session::SessionStore>,
     pub currency: Currency,
     /// Catalogue query results by page key; cleared when the catalogue changes.
     pub cache: moka::future::Cache<String, minijinja::Value>,
@@ -48,6 +51,7 @@ impl AppStateInner {
         config: Config,
         templates: Templates,
         strategy: Arc<dyn Strategy>,
+        sessions: Arc<dyn crate::session::SessionStore>,
     ) -> Result<AppStateInner, crate::money::MoneyError> {
         let currency = config.default_currency()?;
         let ttl = Duration::from_secs(config.cache_ttl_secs);
@@ -60,6 +64,7 @@ impl AppStateInner {
             config,
             templates,
             strategy,
+            sessions,
             currency,
             cache,
             pages: moka::future::Cache::builder()
@@ -89,6 +94,9 @@ pub enum WebError {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
+    /// Refused (CSRF); the message is shown.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -128,6 +136,7 @@ impl IntoResponse for WebError {
         let (status, message) = match self {
             WebError::NotFound => (StatusCode::NOT_FOUND, None),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, Some(m)),
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, Some(m)),
             WebError::Internal(detail) => {
                 // The detail goes to the log only; the customer sees a generic page.
                 tracing::error!(%detail, "request failed");
@@ -143,6 +152,10 @@ impl IntoResponse for WebError {
 fn error_title(status: StatusCode) -> (&'static str, &'static str) {
     match status.as_u16() {
         400 => ("Bad request", "We couldn't understand that request."),
+        403 => (
+            "Request refused",
+            "This form has expired or was sent from another site, so nothing was changed.",
+        ),
         404 => (
             "Page not found",
             "We couldn't find the page you were looking for.",
@@ -165,7 +178,13 @@ fn error_title(status: StatusCode) -> (&'static str, &'static str) {
 async fn friendly_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if request.uri().to_string().len() > MAX_URI_BYTES {
-        return render_error(&state, &path, StatusCode::URI_TOO_LONG, None);
+        return render_error(
+            &state,
+            &path,
+            StatusCode::URI_TOO_LONG,
+            None,
+            minijinja::Value::UNDEFINED,
+        );
     }
     let response = next.run(request).await;
     let status = response.status();
@@ -173,6 +192,10 @@ async fn friendly_errors(State(state): State<AppState>, request: Request, next: 
         return response;
     }
     let page = response.extensions().get::<ErrorPage>().cloned();
+    let session = response
+        .extensions()
+        .get::<crate::session::Session>()
+        .cloned();
     let is_html = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -182,7 +205,16 @@ async fn friendly_errors(State(state): State<AppState>, request: Request, next: 
         return response;
     }
     let message = page.and_then(|p| p.message);
-    render_error(&state, &path, status, message)
+    // The header shows the visitor's basket and account; errors keep flash messages pending.
+    let visitor = match &session {
+        Some(session) => storefront::visitor(&state, session, false).await,
+        None => minijinja::Value::UNDEFINED,
+    };
+    let mut response = render_error(&state, &path, status, message, visitor);
+    if let Some(session) = session {
+        response.extensions_mut().insert(session);
+    }
+    response
 }
 
 fn render_error(
@@ -190,14 +222,15 @@ fn render_error(
     path: &str,
     status: StatusCode,
     message: Option<String>,
+    visitor: minijinja::Value,
 ) -> Response {
     let (title, default_message) = error_title(status);
-    let ctx = minijinja::context! {
+    let page = minijinja::context! {
         status => status.as_u16(),
         title => title,
         message => message.unwrap_or_else(|| default_message.to_owned()),
-        ..storefront::globals(state, path)
     };
+    let ctx = minijinja::context! { ..page, ..visitor, ..storefront::globals(state, path) };
     match state.templates.render("error.html", ctx) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -252,6 +285,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(storefront::router())
         .fallback(|| async { WebError::NotFound })
+        // Inner to outer: CSRF needs the session; a cached page needs neither; error pages
+        // need the session's header.
+        .layer(middleware::from_fn(csrf::protect))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::session::middleware,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), page_cache))
         .layer(middleware::from_fn_with_state(
             state.clone(),

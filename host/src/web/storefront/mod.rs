@@ -1,5 +1,7 @@
 //! Storefront pages: home, category browse, product detail, search, static and media files.
 
+mod accounts;
+mod basket;
 mod cards;
 
 use std::collections::HashMap;
@@ -19,6 +21,7 @@ use tower_http::services::ServeFile;
 use crate::catalogue::category::{Category, CategoryTree};
 use crate::catalogue::{self, ListingFilter, SortKey, Structure, product_url};
 use crate::pricing::Availability;
+use crate::session::Session;
 use crate::web::{AppState, WebError};
 use cards::{Card, MoneyView};
 
@@ -36,6 +39,8 @@ pub fn router() -> Router<AppState> {
         .route("/search", get(search))
         .route("/static/{*path}", get(static_file))
         .route("/media/{*path}", get(media_file))
+        .merge(basket::router())
+        .merge(accounts::router())
 }
 
 #[derive(Serialize)]
@@ -85,11 +90,44 @@ async fn category_tree(state: &AppState) -> Result<Arc<CategoryTree>, WebError> 
     Ok(tree)
 }
 
-/// Renders a page that holds nothing specific to the visitor (see [`crate::web::SharedPage`]).
-fn render(state: &AppState, uri: &Uri, template: &str, page: Value) -> Result<Response, WebError> {
-    let ctx = minijinja::context! { ..page, ..globals(state, uri.path()) };
+/// Per-visitor context: who is signed in, the CSRF token (only if the visitor already has a
+/// session: reading never creates one), the mini-basket, and (when `take_messages`) the
+/// pending flash messages. A visitor without a session costs nothing here.
+pub async fn visitor(state: &AppState, session: &Session, take_messages: bool) -> Value {
+    let messages = if take_messages {
+        session.take_messages()
+    } else {
+        Vec::new()
+    };
+    let mini_basket = match basket::mini_basket(state, session).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "mini-basket failed");
+            None
+        }
+    };
+    minijinja::context! {
+        customer => session.signed_in().map(|c| minijinja::context! { email => c.email }),
+        csrf_token => session.csrf_token(),
+        messages => (!messages.is_empty()).then_some(messages),
+        basket => mini_basket,
+    }
+}
+
+pub(crate) async fn render(
+    state: &AppState,
+    session: &Session,
+    uri: &Uri,
+    template: &str,
+    page: Value,
+) -> Result<Response, WebError> {
+    let visitor = visitor(state, session, true).await;
+    let ctx = minijinja::context! { ..page, ..visitor, ..globals(state, uri.path()) };
     let mut response = Html(state.templates.render(template, ctx)?).into_response();
-    response.extensions_mut().insert(crate::web::SharedPage);
+    if session.is_blank() {
+        // Nothing on the page is this visitor's own: any cookie-less visitor may be shown it.
+        response.extensions_mut().insert(crate::web::SharedPage);
+    }
     Ok(response)
 }
 
@@ -107,7 +145,11 @@ where
         .map_err(|e| (*e).clone())
 }
 
-async fn home(State(state): State<AppState>, uri: Uri) -> Result<Response, WebError> {
+async fn home(
+    State(state): State<AppState>,
+    session: Session,
+    uri: Uri,
+) -> Result<Response, WebError> {
     let tree = category_tree(&state).await?;
     let page = cached(&state, "home".into(), || async {
         let pool = &state.db.pool;
@@ -141,7 +183,7 @@ async fn home(State(state): State<AppState>, uri: Uri) -> Result<Response, WebEr
         })
     })
     .await?;
-    render(&state, &uri, "home.html", page)
+    render(&state, &session, &uri, "home.html", page).await
 }
 
 /// Page number and sort order from the query string, validated.
@@ -256,6 +298,7 @@ fn breadcrumbs(tree: &CategoryTree, category: &Category) -> Vec<Value> {
 
 async fn category(
     State(state): State<AppState>,
+    session: Session,
     uri: Uri,
     Path(path): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -308,7 +351,7 @@ async fn category(
         })
     })
     .await?;
-    render(&state, &uri, "catalogue/category.html", page)
+    render(&state, &session, &uri, "catalogue/category.html", page).await
 }
 
 /// `/catalogue/<slug>_<id>/` → the id; anything else is not a product address.
@@ -337,6 +380,7 @@ struct VariantView {
 
 async fn product(
     State(state): State<AppState>,
+    session: Session,
     uri: Uri,
     Path(slug_id): Path<String>,
 ) -> Result<Response, WebError> {
@@ -353,7 +397,18 @@ async fn product(
     if canonical != product_url(slug, id) {
         return Ok(Redirect::permanent(&canonical).into_response());
     }
-    render(&state, &uri, "catalogue/product.html", page)
+    // Per-visitor parts are added here, never to the cached page.
+    let structure = page
+        .get_attr("product")
+        .and_then(|p| p.get_attr("structure"))
+        .ok()
+        .and_then(|s| s.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let page = minijinja::context! {
+        basket_add_url => (structure != "parent").then(|| basket::add_url(id)),
+        ..page
+    };
+    render(&state, &session, &uri, "catalogue/product.html", page).await
 }
 
 async fn product_page(state: &AppState, id: i64) -> Result<Value, WebError> {
@@ -420,6 +475,7 @@ async fn product_page(state: &AppState, id: i64) -> Result<Value, WebError> {
 
 async fn search(
     State(state): State<AppState>,
+    session: Session,
     uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
@@ -476,7 +532,7 @@ async fn search(
         })
     })
     .await?;
-    render(&state, &uri, "search.html", page)
+    render(&state, &session, &uri, "search.html", page).await
 }
 
 /// Theme static files, found through the theme chain. Versioned URLs (`?v=`) are immutable.

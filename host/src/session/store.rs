@@ -1,0 +1,206 @@
+//! Where session data lives: the database (the embedded default) or Redis. Both store an
+//! opaque JSON text under the SHA-256 of the session id, with an absolute expiry.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::{AnyPool, Row};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("session database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("session redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// A stored session: its JSON data and when it expires (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub data: String,
+    pub expires_at: i64,
+}
+
+/// A session backend. `key` is already hashed; implementations never see the cookie value.
+pub trait SessionStore: Send + Sync {
+    /// The live (unexpired) record under `key`, if any.
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
+    /// Creates or replaces the record under `key`.
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Removes expired records; returns how many went (0 where the backend expires by itself).
+    fn cleanup(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+    fn name(&self) -> &'static str;
+}
+
+pub fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Sessions in the `web_session` table.
+pub struct DbStore {
+    pool: AnyPool,
+}
+
+impl DbStore {
+    pub fn new(pool: AnyPool) -> Self {
+        DbStore { pool }
+    }
+}
+
+impl SessionStore for DbStore {
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT data, expires_at FROM web_session WHERE key = $1 AND expires_at > $2",
+            )
+            .bind(key)
+            .bind(now_secs())
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(match row {
+                Some(row) => Some(Record {
+                    data: row.try_get("data")?,
+                    expires_at: row.try_get("expires_at")?,
+                }),
+                None => None,
+            })
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO web_session (key, data, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+            )
+            .bind(key)
+            .bind(&record.data)
+            .bind(record.expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM web_session WHERE key = $1")
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn cleanup(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM web_session WHERE expires_at <= $1")
+                .bind(now_secs())
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "database"
+    }
+}
+
+/// Sessions in Redis, under `<prefix><key>` with Redis's own expiry. The value is
+/// `"<expires_at>:<json>"` so a load knows the expiry without a second round trip.
+pub struct RedisStore {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+impl RedisStore {
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url)?;
+        let conn = client.get_connection_manager().await?;
+        Ok(RedisStore {
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let value: Option<String> = redis::cmd("GET")
+                .arg(self.key(key))
+                .query_async(&mut conn)
+                .await?;
+            let Some(value) = value else { return Ok(None) };
+            let Some((expires, data)) = value.split_once(':') else {
+                return Ok(None);
+            };
+            let Ok(expires_at) = expires.parse::<i64>() else {
+                return Ok(None);
+            };
+            if expires_at <= now_secs() {
+                return Ok(None);
+            }
+            Ok(Some(Record {
+                data: data.to_owned(),
+                expires_at,
+            }))
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let ttl = (record.expires_at - now_secs()).max(1);
+            let () = redis::cmd("SET")
+                .arg(self.key(key))
+                .arg(format!("{}:{}", record.expires_at, record.data))
+                .arg("EX")
+                .arg(ttl)
+                .query_async(&mut conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let _: i64 = redis::cmd("DEL")
+                .arg(self.key(key))
+                .query_async(&mut conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn cleanup(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        // Redis expires keys itself.
+        Box::pin(async { Ok(0) })
+    }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+}

@@ -1,0 +1,288 @@
+//! Customer accounts: register, sign in, sign out.
+//!
+//! Signing in (or registering, which signs in) rotates the session id, then merges the
+//! visitor's anonymous basket into the customer's open basket. A form with problems is shown
+//! again (422) with a message per field and what was typed, except passwords.
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use minijinja::Value;
+
+use super::basket::limits;
+use crate::basket::{self, Owner, SESSION_KEY};
+use crate::customer::{self, Customer, CustomerError};
+use crate::session::{Session, SignedIn};
+use crate::web::{AppState, WebError};
+
+pub const LOGIN_URL: &str = "/accounts/login/";
+pub const REGISTER_URL: &str = "/accounts/register/";
+pub const LOGOUT_URL: &str = "/accounts/logout/";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(LOGIN_URL, get(login_page).post(login))
+        .route(REGISTER_URL, get(register_page).post(register))
+        .route(LOGOUT_URL, post(logout))
+}
+
+impl From<CustomerError> for WebError {
+    fn from(e: CustomerError) -> Self {
+        WebError::Internal(e.to_string())
+    }
+}
+
+/// Where to go after signing in: a path on this site, never another site.
+fn safe_next(next: Option<&String>) -> String {
+    match next.map(|n| n.trim()) {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() <= 2000
+                && !n.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn fields_map(fields: Vec<(String, String)>) -> HashMap<String, String> {
+    fields.into_iter().collect()
+}
+
+async fn form_page(
+    state: &AppState,
+    session: &Session,
+    uri: &Uri,
+    template: &str,
+    status: StatusCode,
+    page: Value,
+) -> Result<Response, WebError> {
+    // These pages post forms, so they are worth a session (and its CSRF token).
+    session.ensure_csrf_token();
+    let mut response = super::render(state, session, uri, template, page).await?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    session: Session,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let page = minijinja::context! {
+        form => minijinja::context! { email => "" },
+        errors => minijinja::context! {},
+        next => safe_next(query.get("next")),
+        register_url => REGISTER_URL,
+    };
+    form_page(
+        &state,
+        &session,
+        &uri,
+        "customer/login.html",
+        StatusCode::OK,
+        page,
+    )
+    .await
+}
+
+async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    uri: Uri,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let fields = fields_map(fields);
+    let email = fields.get("email").map(|e| e.trim()).unwrap_or_default();
+    let password = fields
+        .get("password")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let next = safe_next(fields.get("next"));
+    let mut errors = HashMap::new();
+    if email.is_empty() {
+        errors.insert("email", "Enter your email address.".to_owned());
+    }
+    if password.is_empty() {
+        errors.insert("password", "Enter your password.".to_owned());
+    }
+    if errors.is_empty()
+        && password.chars().count() <= customer::MAX_PASSWORD_CHARS
+        && let Some(customer) = customer::authenticate(&state.db.pool, email, password).await?
+    {
+        sign_in(&state, &session, &customer).await?;
+        session.flash(
+            "success",
+            format!("Welcome back, you are signed in as {}.", customer.email),
+        );
+        return Ok(Redirect::to(&next).into_response());
+    }
+    if errors.is_empty() {
+        errors.insert(
+            "form",
+            "That email and password don't match an account. Please try again.".to_owned(),
+        );
+    }
+    let page = minijinja::context! {
+        form => minijinja::context! { email => email },
+        errors => errors,
+        next => next,
+        register_url => REGISTER_URL,
+    };
+    form_page(
+        &state,
+        &session,
+        &uri,
+        "customer/login.html",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        page,
+    )
+    .await
+}
+
+async fn register_page(
+    State(state): State<AppState>,
+    session: Session,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let page = minijinja::context! {
+        form => minijinja::context! { email => "" },
+        errors => minijinja::context! {},
+        next => safe_next(query.get("next")),
+        login_url => LOGIN_URL,
+        min_password_chars => customer::MIN_PASSWORD_CHARS,
+    };
+    form_page(
+        &state,
+        &session,
+        &uri,
+        "customer/register.html",
+        StatusCode::OK,
+        page,
+    )
+    .await
+}
+
+async fn register(
+    State(state): State<AppState>,
+    session: Session,
+    uri: Uri,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let fields = fields_map(fields);
+    let email = fields.get("email").map(|e| e.trim()).unwrap_or_default();
+    let password = fields
+        .get("password")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let confirm = fields
+        .get("password_confirm")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let next = safe_next(fields.get("next"));
+    let mut errors = HashMap::new();
+    if let Some(problem) = customer::email_problem(email) {
+        errors.insert("email", problem.to_owned());
+    }
+    if let Some(problem) = customer::password_problem(password) {
+        errors.insert("password", problem);
+    } else if password != confirm {
+        errors.insert(
+            "password_confirm",
+            "The two passwords don't match.".to_owned(),
+        );
+    }
+    if errors.is_empty() {
+        let hash = customer::hash_password(password.to_owned()).await?;
+        match customer::create(&state.db.pool, email, &hash).await {
+            Ok(customer) => {
+                sign_in(&state, &session, &customer).await?;
+                session.flash(
+                    "success",
+                    "Welcome! Your account has been created and you are signed in.",
+                );
+                return Ok(Redirect::to(&next).into_response());
+            }
+            Err(CustomerError::EmailTaken) => {
+                errors.insert(
+                    "email",
+                    "An account with this email address already exists. Sign in instead?"
+                        .to_owned(),
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let page = minijinja::context! {
+        form => minijinja::context! { email => email },
+        errors => errors,
+        next => next,
+        login_url => LOGIN_URL,
+        min_password_chars => customer::MIN_PASSWORD_CHARS,
+    };
+    form_page(
+        &state,
+        &session,
+        &uri,
+        "customer/register.html",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        page,
+    )
+    .await
+}
+
+/// New session id, the customer recorded, and the anonymous basket merged into theirs.
+async fn sign_in(state: &AppState, session: &Session, customer: &Customer) -> Result<(), WebError> {
+    let anonymous =
+        basket::find_open(&state.db.pool, Owner::Session(session.get(SESSION_KEY))).await?;
+    session.rotate_id();
+    session.remove(SESSION_KEY);
+    session.set_signed_in(&SignedIn {
+        id: customer.id,
+        email: customer.email.clone(),
+    });
+    if let Some(from) = anonymous {
+        let mut tx = state.db.begin_write().await?;
+        let into = basket::open_basket(&mut tx, Owner::Customer(customer.id)).await?;
+        tx.commit().await?;
+        let moved = basket::merge(&state.db, from, into, limits(state)).await?;
+        if moved > 0 {
+            session.flash(
+                "info",
+                "The items you added before signing in are now in your account's basket.",
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn logout(session: Session) -> Response {
+    session.flush();
+    session.flash("info", "You have been signed out.");
+    Redirect::to("/").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        let n = |s: &str| safe_next(Some(&s.to_owned()));
+        assert_eq!(n("/basket/"), "/basket/");
+        assert_eq!(n("//evil.test/"), "/");
+        assert_eq!(n("/\\evil.test"), "/");
+        assert_eq!(n("https://evil.test/"), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

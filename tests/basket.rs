@@ -1,0 +1,933 @@
+//! Sessions, CSRF, customer accounts and the basket over HTTP, against the real app on SQLite
+//! and PostgreSQL (and Redis for the Redis session store).
+
+mod support;
+
+use emporium::money::{Currency, Money};
+use sqlx::Row;
+use support::{Backend, Browser, Options, Page, TestApp};
+
+/// A public standalone product whose class offers the (optional) engraving option, with at
+/// least 5 in stock: (id, title, unit price in pence).
+async fn engravable(app: &TestApp) -> (i64, String, i64) {
+    let row = sqlx::query(
+        "SELECT p.id, p.title, sr.price_minor FROM product p \
+         JOIN product_class_option pco ON pco.product_class_id = p.product_class_id \
+         JOIN product_option o ON o.id = pco.option_id AND o.code = 'engraving' \
+         JOIN stock_record sr ON sr.product_id = p.id \
+         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
+           AND sr.num_in_stock - sr.num_allocated >= 5 \
+         ORDER BY p.id LIMIT 1",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .expect("the demo has an engravable product in stock");
+    (
+        row.try_get("id").unwrap(),
+        row.try_get("title").unwrap(),
+        row.try_get("price_minor").unwrap(),
+    )
+}
+
+async fn product_url(app: &TestApp, id: i64) -> String {
+    let slug: String = sqlx::query("SELECT slug FROM product WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    emporium::catalogue::product_url(&slug, id)
+}
+
+fn gbp(pence: i64) -> String {
+    Money::from_minor(pence, Currency::from_code("GBP").unwrap()).display()
+}
+
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    app.scalar_i64(sql).await
+}
+
+/// Lines (id, quantity, saved) of every open basket, by id.
+async fn lines(app: &TestApp) -> Vec<(i64, i64, bool)> {
+    sqlx::query(
+        "SELECT l.id, l.quantity, l.is_saved FROM basket_line l JOIN basket b ON b.id = l.basket_id \
+         WHERE b.status = 'open' ORDER BY l.id",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.try_get("id").unwrap(),
+            r.try_get("quantity").unwrap(),
+            emporium::infra::db::flag(r, "is_saved").unwrap(),
+        )
+    })
+    .collect()
+}
+
+/// The CSRF token of the browser's session (every page has it once there is a session).
+async fn token(browser: &Browser) -> String {
+    browser
+        .get("/basket/")
+        .await
+        .csrf_token()
+        .expect("a session with a CSRF token")
+}
+
+async fn add(browser: &Browser, id: i64, fields: &[(&str, &str)]) -> Page {
+    let path = format!("/basket/add/{id}/");
+    let token = browser.get("/basket/").await.csrf_token();
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    if let Some(t) = &token {
+        form.push(("csrf_token", t));
+    }
+    browser.post(&path, &form).await
+}
+
+both_backends!(
+    add_to_basket_shows_line_and_total,
+    |app: TestApp| async move {
+        let (id, title, pence) = engravable(&app).await;
+        let url = product_url(&app, id).await;
+        let browser = app.browser();
+
+        // A first-time visitor: the product page offers the form, no session is made.
+        let product = browser.get(&url).await;
+        assert_eq!(product.status, 200);
+        assert!(
+            product
+                .body
+                .contains(&format!("action=\"&#x2f;basket&#x2f;add&#x2f;{id}&#x2f;\"")),
+            "add-to-basket form missing"
+        );
+        assert!(
+            product.set_cookie.is_empty(),
+            "viewing a product must not start a session"
+        );
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM web_session").await, 0);
+
+        let added = browser
+            .post(&format!("/basket/add/{id}/"), &[("quantity", "2")])
+            .await;
+        assert_eq!(added.status, 303, "{}", added.body);
+        assert_eq!(added.location.as_deref(), Some(url.as_str()));
+        assert!(
+            added
+                .set_cookie
+                .iter()
+                .any(|c| c.contains("HttpOnly") && c.contains("SameSite=Lax")),
+            "{:?}",
+            added.set_cookie
+        );
+        assert!(browser.session_id().is_some());
+
+        let product = browser.get(&url).await;
+        assert!(
+            product.body.contains("now in your basket"),
+            "flash message missing"
+        );
+        assert!(product.body.contains("mini-basket"), "mini-basket missing");
+        assert!(
+            product.body.contains(&gbp(pence * 2)),
+            "mini-basket total missing"
+        );
+        assert!(
+            product.csrf_token().is_some(),
+            "the form carries the session's token"
+        );
+        // The flash is shown once.
+        assert!(!browser.get(&url).await.body.contains("now in your basket"));
+
+        let basket = browser.get("/basket/").await;
+        assert_eq!(basket.status, 200);
+        assert!(basket.body.contains(&html(&title)));
+        assert!(
+            basket.body.contains(&gbp(pence * 2)),
+            "line total / total missing"
+        );
+        assert_eq!(
+            lines(&app).await.iter().map(|l| l.1).collect::<Vec<_>>(),
+            [2]
+        );
+
+        // Adding the same product again adds to its line.
+        let t = product.csrf_token().unwrap();
+        let again = browser
+            .post(
+                &format!("/basket/add/{id}/"),
+                &[("quantity", "1"), ("csrf_token", &t)],
+            )
+            .await;
+        assert_eq!(again.status, 303);
+        assert_eq!(
+            lines(&app).await.iter().map(|l| l.1).collect::<Vec<_>>(),
+            [3]
+        );
+    }
+);
+
+both_backends!(
+    options_make_separate_lines_and_required_options_are_enforced,
+    |app: TestApp| async move {
+        let (id, _, _) = engravable(&app).await;
+        let browser = app.browser();
+        for engraving in ["For Ann", "For Bob", "For Ann"] {
+            let page = add(
+                &browser,
+                id,
+                &[("quantity", "1"), ("option_engraving", engraving)],
+            )
+            .await;
+            assert_eq!(page.status, 303);
+        }
+        let mut quantities: Vec<i64> = lines(&app).await.iter().map(|l| l.1).collect();
+        quantities.sort();
+        assert_eq!(
+            quantities,
+            [1, 2],
+            "same options share a line, other options make another"
+        );
+        let basket = browser.get("/basket/").await;
+        assert!(basket.body.contains("For Ann") && basket.body.contains("For Bob"));
+
+        // A required option on this product: missing → refused, nothing added.
+        let pool = &app.state.db.pool;
+        let option_id: i64 = sqlx::query(
+        "INSERT INTO product_option (name, code, kind, required) VALUES ('Monogram', 'monogram', 'text', TRUE) RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap();
+        sqlx::query("INSERT INTO product_product_option (product_id, option_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(option_id)
+            .execute(pool)
+            .await
+            .unwrap();
+        let before = lines(&app).await;
+        let refused = add(
+            &browser,
+            id,
+            &[("quantity", "1"), ("option_engraving", "For Cy")],
+        )
+        .await;
+        assert_eq!(refused.status, 303);
+        let shown = browser.get(refused.location.as_deref().unwrap()).await;
+        assert!(
+            shown.body.contains("Please fill in “Monogram”"),
+            "required-option message missing"
+        );
+        assert_eq!(lines(&app).await, before, "nothing added");
+        let ok = add(
+            &browser,
+            id,
+            &[("quantity", "1"), ("option_monogram", "AB")],
+        )
+        .await;
+        assert_eq!(ok.status, 303);
+        assert_eq!(lines(&app).await.len(), 3);
+    }
+);
+
+both_backends!(
+    stock_limits_and_bad_input_change_nothing,
+    |app: TestApp| async move {
+        let (id, _, _) = engravable(&app).await;
+        sqlx::query(
+            "UPDATE stock_record SET num_in_stock = 3, num_allocated = 0 WHERE product_id = $1",
+        )
+        .bind(id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+        let browser = app.browser();
+
+        // More than the stock: refused with a clear message, nothing added, no basket made.
+        let refused = add(&browser, id, &[("quantity", "4")]).await;
+        assert_eq!(refused.status, 303);
+        let shown = browser.get(refused.location.as_deref().unwrap()).await;
+        assert!(
+            shown.body.contains("only 3 of"),
+            "stock message missing: {}",
+            shown.body.len()
+        );
+        assert!(lines(&app).await.is_empty());
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM basket").await, 0);
+
+        assert_eq!(add(&browser, id, &[("quantity", "3")]).await.status, 303);
+        let over = add(&browser, id, &[("quantity", "1")]).await;
+        assert_eq!(over.status, 303);
+        assert!(
+            browser
+                .get(over.location.as_deref().unwrap())
+                .await
+                .body
+                .contains("only 3 of")
+        );
+        assert_eq!(
+            lines(&app).await.iter().map(|l| l.1).collect::<Vec<_>>(),
+            [3]
+        );
+
+        // Malformed input: a clean 4xx page, nothing changed.
+        let before = lines(&app).await;
+        for q in [
+            "-1",
+            "0",
+            "abc",
+            "1.5",
+            "1000",
+            "99999999999999999999999",
+            "",
+        ] {
+            let page = add(&browser, id, &[("quantity", q)]).await;
+            assert_eq!(page.status, 400, "quantity {q:?}");
+            assert!(
+                page.body.contains("whole number"),
+                "quantity {q:?}: friendly message"
+            );
+        }
+        assert_eq!(
+            add(&browser, 999_999, &[("quantity", "1")]).await.status,
+            404
+        );
+        assert_eq!(add(&browser, -3, &[("quantity", "1")]).await.status, 404);
+        let parent: i64 = app
+            .scalar_i64("SELECT id FROM product WHERE structure = 'parent' ORDER BY id LIMIT 1")
+            .await;
+        let page = add(&browser, parent, &[("quantity", "1")]).await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("choose one"));
+        // A child (variant) can be bought.
+        let child: i64 = app
+        .scalar_i64(
+            "SELECT p.id FROM product p JOIN stock_record sr ON sr.product_id = p.id \
+             WHERE p.structure = 'child' AND sr.num_in_stock - sr.num_allocated > 0 ORDER BY p.id LIMIT 1",
+        )
+        .await;
+        assert_eq!(lines(&app).await, before);
+        assert_eq!(add(&browser, child, &[("quantity", "1")]).await.status, 303);
+        assert_eq!(lines(&app).await.len(), 2);
+    }
+);
+
+both_backends!(
+    update_remove_save_for_later_and_move_back,
+    |app: TestApp| async move {
+        let (id, title, pence) = engravable(&app).await;
+        let browser = app.browser();
+        assert_eq!(add(&browser, id, &[("quantity", "1")]).await.status, 303);
+        let line = lines(&app).await[0].0;
+        let t = token(&browser).await;
+
+        let page = browser
+            .post_and_follow(
+                &format!("/basket/lines/{line}/quantity/"),
+                &[("quantity", "4"), ("csrf_token", &t)],
+            )
+            .await;
+        assert!(page.body.contains(&gbp(pence * 4)));
+        assert_eq!(lines(&app).await, [(line, 4, false)]);
+        assert_eq!(
+            browser
+                .post(
+                    &format!("/basket/lines/{line}/quantity/"),
+                    &[("quantity", "-2"), ("csrf_token", &t)]
+                )
+                .await
+                .status,
+            400
+        );
+
+        let page = browser
+            .post_and_follow(
+                &format!("/basket/lines/{line}/save/"),
+                &[("csrf_token", &t)],
+            )
+            .await;
+        assert!(page.body.contains("Saved for later"));
+        assert!(
+            page.body.contains("Your basket is empty"),
+            "saved lines are not in the basket"
+        );
+        assert!(page.body.contains(&html(&title)));
+        assert_eq!(lines(&app).await, [(line, 4, true)]);
+
+        // The same product added again while one is saved: two lines; moving back merges them.
+        assert_eq!(add(&browser, id, &[("quantity", "1")]).await.status, 303);
+        assert_eq!(lines(&app).await.len(), 2);
+        let page = browser
+            .post_and_follow(
+                &format!("/basket/lines/{line}/restore/"),
+                &[("csrf_token", &t)],
+            )
+            .await;
+        assert!(page.body.contains("moved back"));
+        let now = lines(&app).await;
+        assert_eq!(now.len(), 1);
+        assert_eq!((now[0].1, now[0].2), (5, false));
+
+        let line = now[0].0;
+        let page = browser
+            .post_and_follow(
+                &format!("/basket/lines/{line}/remove/"),
+                &[("csrf_token", &t)],
+            )
+            .await;
+        assert!(page.body.contains("Your basket is empty"));
+        assert!(lines(&app).await.is_empty());
+        // Gone now: removing it again is a 404.
+        assert_eq!(
+            browser
+                .post(
+                    &format!("/basket/lines/{line}/remove/"),
+                    &[("csrf_token", &t)]
+                )
+                .await
+                .status,
+            404
+        );
+    }
+);
+
+both_backends!(
+    price_changes_and_stock_drops_are_flagged,
+    |app: TestApp| async move {
+        let (id, _, pence) = engravable(&app).await;
+        let browser = app.browser();
+        assert_eq!(add(&browser, id, &[("quantity", "3")]).await.status, 303);
+        sqlx::query("UPDATE stock_record SET price_minor = price_minor + 100, num_in_stock = 1, num_allocated = 0 WHERE product_id = $1")
+        .bind(id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+        let page = browser.get("/basket/").await;
+        assert!(
+            page.body.contains(&format!(
+                "The price has changed from {} to {}",
+                gbp(pence),
+                gbp(pence + 100)
+            )),
+            "price warning missing"
+        );
+        assert!(
+            page.body.contains("Only 1 can be bought right now"),
+            "stock warning missing"
+        );
+        assert!(
+            page.body.contains(&gbp((pence + 100) * 3)),
+            "re-priced total"
+        );
+    }
+);
+
+both_backends!(
+    register_login_merges_basket_and_rotates_session,
+    |app: TestApp| async move {
+        let (id, title, _) = engravable(&app).await;
+        let email = "Ann.Buyer@Example.com";
+
+        // Register: validation errors keep the email, never the password.
+        let browser = app.browser();
+        let form = browser.get("/accounts/register/").await;
+        assert_eq!(form.status, 200);
+        let t = form.csrf_token().expect("register form has a token");
+        let bad = browser
+            .post(
+                "/accounts/register/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", "not-an-email"),
+                    ("password", "short"),
+                    ("password_confirm", "short"),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, 422);
+        assert!(bad.body.contains("valid email address") && bad.body.contains("at least 8"));
+        assert!(bad.body.contains("value=\"not-an-email\""));
+        assert!(!bad.body.contains("value=\"short\""));
+        let mismatch = browser
+            .post(
+                "/accounts/register/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", email),
+                    ("password", "long enough 1"),
+                    ("password_confirm", "long enough 2"),
+                ],
+            )
+            .await;
+        assert_eq!(mismatch.status, 422);
+        assert!(
+            mismatch.body.contains("don’t match") || mismatch.body.contains("don&#x27;t match")
+        );
+        let ok = browser
+            .post(
+                "/accounts/register/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", email),
+                    ("password", "correct horse"),
+                    ("password_confirm", "correct horse"),
+                ],
+            )
+            .await;
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        let home = browser.get("/").await;
+        assert!(
+            home.body.contains("ann.buyer@example.com"),
+            "signed in after registering"
+        );
+
+        // The same email again (any case): a field error from the unique constraint.
+        let other = app.browser();
+        let t2 = other.get("/accounts/register/").await.csrf_token().unwrap();
+        let taken = other
+            .post(
+                "/accounts/register/",
+                &[
+                    ("csrf_token", &t2),
+                    ("email", " ANN.BUYER@example.com "),
+                    ("password", "another pass"),
+                    ("password_confirm", "another pass"),
+                ],
+            )
+            .await;
+        assert_eq!(taken.status, 422);
+        assert!(taken.body.contains("already exists"));
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM customer").await, 1);
+
+        // Sign out, shop anonymously, sign in: the basket comes along and the session id changes.
+        let t = home.csrf_token().unwrap();
+        let out = browser
+            .post("/accounts/logout/", &[("csrf_token", &t)])
+            .await;
+        assert_eq!(out.status, 303);
+        assert!(
+            !browser
+                .get("/")
+                .await
+                .body
+                .contains("ann.buyer@example.com")
+        );
+        assert_eq!(add(&browser, id, &[("quantity", "2")]).await.status, 303);
+        let anonymous_id = browser.session_id().unwrap();
+
+        let login = browser.get("/accounts/login/?next=/basket/").await;
+        let t = login.csrf_token().unwrap();
+        let wrong = browser
+            .post(
+                "/accounts/login/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", email),
+                    ("password", "wrong horse"),
+                    ("next", "/basket/"),
+                ],
+            )
+            .await;
+        assert_eq!(wrong.status, 422);
+        assert!(wrong.body.contains("don’t match") || wrong.body.contains("don&#x27;t match"));
+        assert!(wrong.body.contains("value=\"Ann.Buyer@Example.com\""));
+        let signed_in = browser
+            .post(
+                "/accounts/login/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", email),
+                    ("password", "correct horse"),
+                    ("next", "/basket/"),
+                ],
+            )
+            .await;
+        assert_eq!(signed_in.status, 303);
+        assert_eq!(signed_in.location.as_deref(), Some("/basket/"));
+        let new_id = browser.session_id().unwrap();
+        assert_ne!(new_id, anonymous_id, "the session id rotates on login");
+        let old_rows: i64 = sqlx::query("SELECT COUNT(*) FROM web_session WHERE key = $1")
+            .bind(emporium::session::store_key(&anonymous_id))
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(old_rows, 0, "the pre-login session is gone");
+
+        let basket = browser.get("/basket/").await;
+        assert!(
+            basket.body.contains("now in your account"),
+            "merge message missing"
+        );
+        assert!(basket.body.contains(&html(&title)));
+        let owned: i64 = app
+        .scalar_i64(
+            "SELECT CAST(COALESCE(SUM(l.quantity), 0) AS BIGINT) FROM basket_line l JOIN basket b ON b.id = l.basket_id \
+             JOIN customer c ON c.id = b.owner_id WHERE b.status = 'open'",
+        )
+        .await;
+        assert_eq!(owned, 2);
+
+        // Same customer from another device sees the same basket.
+        let phone = app.browser();
+        let t = phone.get("/accounts/login/").await.csrf_token().unwrap();
+        assert_eq!(
+            phone
+                .post(
+                    "/accounts/login/",
+                    &[
+                        ("csrf_token", &t),
+                        ("email", email),
+                        ("password", "correct horse")
+                    ]
+                )
+                .await
+                .status,
+            303
+        );
+        assert!(phone.get("/basket/").await.body.contains(&html(&title)));
+    }
+);
+
+both_backends!(
+    csrf_missing_or_wrong_is_refused_and_changes_nothing,
+    |app: TestApp| async move {
+        let (id, _, _) = engravable(&app).await;
+
+        // No session, no proof of origin: refused, nothing created.
+        let stranger = app.browser();
+        let page = stranger
+            .post_with(&format!("/basket/add/{id}/"), &[("quantity", "1")], &[])
+            .await;
+        assert_eq!(page.status, 403);
+        assert!(page.body.contains("Request refused"), "friendly 403 page");
+        let page = stranger
+            .post_with(
+                &format!("/basket/add/{id}/"),
+                &[("quantity", "1")],
+                &[("origin", "https://evil.example")],
+            )
+            .await;
+        assert_eq!(page.status, 403);
+        let page = stranger
+            .post(
+                &format!("/basket/add/{id}/"),
+                &[("quantity", "1"), ("csrf_token", "forged")],
+            )
+            .await;
+        assert_eq!(page.status, 403);
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM basket").await, 0);
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM web_session").await, 0);
+
+        // With a session: the token is required.
+        let browser = app.browser();
+        assert_eq!(add(&browser, id, &[("quantity", "1")]).await.status, 303);
+        let line = lines(&app).await[0].0;
+        let t = token(&browser).await;
+        let before = lines(&app).await;
+        let path = format!("/basket/lines/{line}/quantity/");
+        assert_eq!(browser.post(&path, &[("quantity", "3")]).await.status, 403);
+        assert_eq!(
+            browser
+                .post(&path, &[("quantity", "3"), ("csrf_token", "0000")])
+                .await
+                .status,
+            403
+        );
+        assert_eq!(
+            browser
+                .post(&format!("/basket/add/{id}/"), &[("quantity", "1")])
+                .await
+                .status,
+            403
+        );
+        assert_eq!(
+            browser
+                .post(&format!("/basket/lines/{line}/remove/"), &[])
+                .await
+                .status,
+            403
+        );
+        let cross = browser
+            .post_with(
+                &path,
+                &[("quantity", "3"), ("csrf_token", &t)],
+                &[("origin", "https://evil.example")],
+            )
+            .await;
+        assert_eq!(cross.status, 403);
+        let fetch = browser
+            .post_with(
+                &path,
+                &[("quantity", "3"), ("csrf_token", &t)],
+                &[("sec-fetch-site", "cross-site")],
+            )
+            .await;
+        assert_eq!(fetch.status, 403);
+        assert_eq!(lines(&app).await, before, "nothing changed");
+        // The right token works, also as a header.
+        assert_eq!(
+            browser
+                .post(&path, &[("quantity", "3"), ("csrf_token", &t)])
+                .await
+                .status,
+            303
+        );
+        assert_eq!(
+            browser
+                .post_with(&path, &[("quantity", "2")], &[("x-csrf-token", &t)])
+                .await
+                .status,
+            303
+        );
+        assert_eq!(lines(&app).await[0].1, 2);
+        // Sign-in forms are token-checked too.
+        assert_eq!(
+            browser
+                .post(
+                    "/accounts/login/",
+                    &[("email", "a@b.cd"), ("password", "x")]
+                )
+                .await
+                .status,
+            403
+        );
+    }
+);
+
+both_backends!(
+    another_sessions_line_is_not_found,
+    |app: TestApp| async move {
+        let (id, _, _) = engravable(&app).await;
+        let alice = app.browser();
+        let mallory = app.browser();
+        assert_eq!(add(&alice, id, &[("quantity", "2")]).await.status, 303);
+        let alice_line = lines(&app).await[0].0;
+        assert_eq!(add(&mallory, id, &[("quantity", "1")]).await.status, 303);
+        let t = token(&mallory).await;
+        let before = lines(&app).await;
+        for action in ["remove", "save", "restore"] {
+            let page = mallory
+                .post(
+                    &format!("/basket/lines/{alice_line}/{action}/"),
+                    &[("csrf_token", &t)],
+                )
+                .await;
+            assert_eq!(page.status, 404, "{action}");
+        }
+        let page = mallory
+            .post(
+                &format!("/basket/lines/{alice_line}/quantity/"),
+                &[("quantity", "9"), ("csrf_token", &t)],
+            )
+            .await;
+        assert_eq!(page.status, 404);
+        assert_eq!(
+            mallory
+                .post("/basket/lines/abc/remove/", &[("csrf_token", &t)])
+                .await
+                .status,
+            404
+        );
+        assert_eq!(lines(&app).await, before);
+        // A visitor without a basket has no lines at all.
+        let nobody = app.browser();
+        assert_eq!(
+            nobody
+                .post(&format!("/basket/lines/{alice_line}/remove/"), &[])
+                .await
+                .status,
+            404
+        );
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalogue_pages_cost_no_session_for_new_visitors() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let browser = app.browser();
+    for path in [
+        "/",
+        "/catalogue/category/books/",
+        "/search?q=coffee",
+        "/basket/",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.set_cookie.is_empty(), "{path} set a cookie");
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM web_session").await, 0);
+    // A stale cookie is dropped, so later requests skip the lookup.
+    let stale = browser
+        .client
+        .get(format!("{}/", app.base))
+        .header(
+            "cookie",
+            format!("{}={}", emporium::session::COOKIE_NAME, "ab".repeat(32)),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cleared = stale
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert!(cleared.is_some_and(|c| c.contains("Max-Age=0")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_session_store_end_to_end() {
+    let redis_url = std::env::var("EMPORIUM_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let app = TestApp::start_with(
+        Backend::Sqlite,
+        Options {
+            redis_url: Some(redis_url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    assert_eq!(app.state.sessions.name(), "redis");
+    let (id, title, _) = engravable(&app).await;
+    let browser = app.browser();
+    assert_eq!(add(&browser, id, &[("quantity", "2")]).await.status, 303);
+    let basket = browser.get("/basket/").await;
+    assert!(basket.body.contains(&html(&title)));
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM web_session").await,
+        0,
+        "nothing in the database"
+    );
+
+    let sid = browser.session_id().unwrap();
+    let client = redis::Client::open(redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("emporium:session:{}", emporium::session::store_key(&sid));
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "the session is in Redis with an expiry");
+
+    // Register (signs in, rotates): the old key is gone, the basket came along.
+    let t = browser
+        .get("/accounts/register/")
+        .await
+        .csrf_token()
+        .unwrap();
+    let email = format!(
+        "redis-{}@example.com",
+        emporium::session::random_token().get(..8).unwrap()
+    );
+    let done = browser
+        .post(
+            "/accounts/register/",
+            &[
+                ("csrf_token", &t),
+                ("email", &email),
+                ("password", "correct horse"),
+                ("password_confirm", "correct horse"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "rotated away");
+    let new_sid = browser.session_id().unwrap();
+    assert_ne!(new_sid, sid);
+    let basket = browser.get("/basket/").await;
+    assert!(basket.body.contains(&html(&title)) && basket.body.contains(&email));
+
+    // Sign out: the session is replaced again.
+    let t = basket.csrf_token().unwrap();
+    assert_eq!(
+        browser
+            .post("/accounts/logout/", &[("csrf_token", &t)])
+            .await
+            .status,
+        303
+    );
+    let new_key = format!(
+        "emporium:session:{}",
+        emporium::session::store_key(&new_sid)
+    );
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&new_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0);
+    assert!(!browser.get("/basket/").await.body.contains(&email));
+}
+
+both_backends!(concurrent_adds_all_land, |app: TestApp| async move {
+    let (id, _, _) = engravable(&app).await;
+    sqlx::query(
+        "UPDATE stock_record SET num_in_stock = 100, num_allocated = 0 WHERE product_id = $1",
+    )
+    .bind(id)
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+    let browser = app.browser();
+    assert_eq!(add(&browser, id, &[("quantity", "1")]).await.status, 303);
+    let t = token(&browser).await;
+    let path = format!("/basket/add/{id}/");
+    let form = [("quantity", "1"), ("csrf_token", t.as_str())];
+    let posts = (0..20).map(|_| browser.post(&path, &form));
+    for page in futures_join_all(posts).await {
+        assert_eq!(page.status, 303, "{}", page.body);
+    }
+    assert_eq!(
+        lines(&app).await.iter().map(|l| l.1).collect::<Vec<_>>(),
+        [21]
+    );
+});
+
+/// Runs the futures concurrently (on this task) and collects their results in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.unwrap()).collect()
+}
