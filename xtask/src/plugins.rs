@@ -5,8 +5,15 @@ use std::path::Path;
 
 use anyhow::Result;
 
+// Python and JavaScript plugins (componentize-py, componentize-js).
+mod guest;
+mod js;
+mod python;
+
 pub fn build_all(root: &Path) -> Result<()> {
     let out = root.join("target/plugins");
     std::fs::create_dir_all(&out)?;
+    python::build_all(root, &out)?;
+    js::build_all(root, &out)?;
     Ok(())
 }
