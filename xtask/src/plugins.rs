@@ -9,11 +9,13 @@ use anyhow::Result;
 mod guest;
 mod js;
 mod python;
+mod templates;
 
 pub fn build_all(root: &Path) -> Result<()> {
     let out = root.join("target/plugins");
     std::fs::create_dir_all(&out)?;
     python::build_all(root, &out)?;
     js::build_all(root, &out)?;
+    templates::build_all(root)?;
     Ok(())
 }

@@ -44,7 +44,7 @@ fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
     guest::ensure_toolchains(root)?;
 
     if guest::files(dir)?.iter().any(|f| is_test(f)) {
-        guest::timed("unit tests (node --test)", Command::new("node").current_dir(dir).arg("--test"))?;
+        guest::timed("unit tests (node --test)", Command::new("node").current_dir(dir).args(["--test", "--test-reporter=dot"]))?;
     }
 
     // componentize-js maps its working directory to `/` inside the build, so relative imports
