@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -152,13 +152,15 @@ pub fn install(plugin_dir: &Path, wasm: &Path, out_dir: &Path, hash: &str) -> Re
 /// Runs `plugins/toolchains.sh` once per xtask run (it returns at once when everything is
 /// installed), so `cargo xtask build-plugins` works on a fresh clone.
 pub fn ensure_toolchains(root: &Path) -> Result<()> {
-    static DONE: OnceLock<()> = OnceLock::new();
-    if DONE.get().is_some() {
-        return Ok(());
+    // A lock, not a once-flag: the Python and JS builds run on two threads and must not both
+    // run the installer.
+    static DONE: Mutex<bool> = Mutex::new(false);
+    let mut done = DONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !*done {
+        crate::run(Command::new("bash").arg(root.join("plugins/toolchains.sh")).stdout(std::process::Stdio::null()))
+            .context("installing the Python/JavaScript plugin toolchains (plugins/toolchains.sh)")?;
+        *done = true;
     }
-    crate::run(Command::new("bash").arg(root.join("plugins/toolchains.sh")).stdout(std::process::Stdio::null()))
-        .context("installing the Python/JavaScript plugin toolchains (plugins/toolchains.sh)")?;
-    let _ = DONE.set(());
     Ok(())
 }
 

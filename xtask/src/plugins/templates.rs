@@ -16,13 +16,10 @@ const RECIPE: &str = "templates-1";
 /// The WIT version the templates are rendered for.
 const WIT_VERSION: &str = "0.1.0";
 
-pub fn build_all(root: &Path) -> Result<()> {
-    let templates = root.join("plugins/templates");
-    for lang in ["python", "js"] {
-        let dir = templates.join(lang);
-        if !dir.is_dir() {
-            continue;
-        }
+/// Checks every template of `lang` ("python" or "js").
+pub fn build_lang(root: &Path, lang: &str) -> Result<()> {
+    let dir = root.join("plugins/templates").join(lang);
+    if dir.is_dir() {
         let mut worlds: Vec<_> = fs::read_dir(&dir)?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
         worlds.sort();
         for template in worlds {
