@@ -60,14 +60,14 @@ export function loadSettings(config) {
   };
 }
 
-/** "Order within 2 h 5 min for dispatch today" or "Dispatched next working day". */
+/** "order within 2 h 5 min to ship today" or "ships on the next working day". */
 export function dispatchNote(nowSeconds, cutoffHour) {
   const secondsToday = Number(BigInt(nowSeconds) % 86400n);
   const left = cutoffHour * 3600 - secondsToday;
-  if (left <= 0) return 'Dispatched next working day';
+  if (left <= 0) return 'ships on the next working day';
   const h = Math.floor(left / 3600);
   const m = Math.floor((left % 3600) / 60);
-  return `Order within ${h} h ${m} min for dispatch today`;
+  return `order within ${h} h ${m} min to ship today`;
 }
 
 /**
@@ -92,12 +92,12 @@ export function quote(config, request, nowSeconds) {
   let description;
   if (s.freeOver !== undefined && money.cmp(total, s.freeOver) >= 0) {
     excl = money.ZERO;
-    description = `Free express delivery over ${money.format(s.freeOver)} ${s.currency}`;
+    description = `Free next-working-day delivery over ${money.format(s.freeOver)} ${s.currency}`;
   } else {
     excl = money.add(s.base, money.mulInt(s.perItem, items - 1));
-    description = 'Next working day';
+    description = 'Next-working-day delivery';
   }
-  description += `. ${dispatchNote(nowSeconds, s.cutoffHour)}.`;
+  description += `; ${dispatchNote(nowSeconds, s.cutoffHour)}.`;
   const incl = money.percentOf(excl, money.add({ units: 100n, scale: 0 }, s.taxRate));
   return [
     {
