@@ -26,6 +26,7 @@ pub mod base {
     wit_bindgen::generate!({
         path: "../../wit",
         world: "imports",
+        additional_derives: [PartialEq],
         generate_unused_types: true,
     });
 }

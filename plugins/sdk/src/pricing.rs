@@ -11,6 +11,7 @@ pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         world: "pricing-strategy",
+        additional_derives: [PartialEq],
         with: {
             "emporium:plugin/types@0.1.0": crate::base::emporium::plugin::types,
             "emporium:plugin/host@0.1.0": crate::base::emporium::plugin::host,

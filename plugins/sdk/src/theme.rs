@@ -9,6 +9,7 @@ pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         world: "theme-extension",
+        additional_derives: [PartialEq],
         with: {
             "emporium:plugin/types@0.1.0": crate::base::emporium::plugin::types,
             "emporium:plugin/host@0.1.0": crate::base::emporium::plugin::host,

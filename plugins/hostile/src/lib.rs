@@ -1,0 +1,100 @@
+//! A guest that misbehaves in the way its `mode` config says, so the tests can check that the
+//! host contains each misdeed with a typed error and keeps going. Every "pry" mode reports what
+//! it could see: a leak shows up as a quote named `LEAK ...`, which the tests look for.
+
+use std::hint::black_box;
+
+use emporium_plugin_sdk::shipping::ShippingRequest;
+use emporium_plugin_sdk::{Money, PluginError, ShippingMethod, ShippingQuote, config};
+
+fn quote(name: &str, amount: &str, currency: &str) -> ShippingQuote {
+    ShippingQuote {
+        code: "q".into(),
+        name: name.into(),
+        description: String::new(),
+        charge_excl_tax: Money {
+            amount: amount.into(),
+            currency: currency.into(),
+        },
+        charge_incl_tax: Money {
+            amount: amount.into(),
+            currency: currency.into(),
+        },
+    }
+}
+
+fn leak_or(
+    result: Result<String, String>,
+    what: &str,
+    currency: &str,
+) -> Result<Vec<ShippingQuote>, PluginError> {
+    match result {
+        Ok(seen) => Ok(vec![quote(&format!("LEAK {what}: {seen}"), "0", currency)]),
+        Err(e) => Err(PluginError::Internal(format!("{what} denied: {e}"))),
+    }
+}
+
+struct Hostile;
+
+impl ShippingMethod for Hostile {
+    fn quote(request: ShippingRequest) -> Result<Vec<ShippingQuote>, PluginError> {
+        let currency = request.basket.currency.clone();
+        match config::string_or("mode", "good").as_str() {
+            "good" => Ok(vec![quote("Good", "1.00", &currency)]),
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = black_box(n.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let big = vec![7u8; 1 << 30];
+                Ok(vec![quote(
+                    "never",
+                    &black_box(big).len().to_string(),
+                    &currency,
+                )])
+            }
+            "huge" => Ok((0..50_000)
+                .map(|i| quote(&format!("method {i}"), "1.00", &currency))
+                .collect()),
+            "panic" => panic!("hostile guest panics on purpose"),
+            "file" => leak_or(
+                std::fs::read_to_string("/etc/passwd").map_err(|e| e.to_string()),
+                "file",
+                &currency,
+            ),
+            "env" => {
+                let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                let args: Vec<String> = std::env::args().collect();
+                if vars.is_empty() && args.is_empty() {
+                    leak_or(Err("no variables, no arguments".into()), "env", &currency)
+                } else {
+                    leak_or(Ok(format!("{vars:?} {args:?}")), "env", &currency)
+                }
+            }
+            "net" => {
+                let port = config::integer_or("port", 9)?;
+                leak_or(
+                    std::net::TcpStream::connect(("127.0.0.1", port as u16))
+                        .map(|_| "connected".to_string())
+                        .map_err(|e| e.to_string()),
+                    "net",
+                    &currency,
+                )
+            }
+            "negative" => Ok(vec![quote("Refund me", "-5.00", &currency)]),
+            "currency" => Ok(vec![quote("Wrong money", "5.00", "XBT")]),
+            "spam" => {
+                for i in 0..100_000 {
+                    println!("spam line {i}");
+                    emporium_plugin_sdk::log::info("spam");
+                }
+                Ok(vec![quote("Spammed", "1.00", &currency)])
+            }
+            other => Err(PluginError::Config(format!("unknown mode {other:?}"))),
+        }
+    }
+}
+
+emporium_plugin_sdk::export_shipping!(Hostile);
