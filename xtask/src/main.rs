@@ -46,13 +46,18 @@ fn main() -> Result<()> {
         Task::BuildPlugins => plugins::build_all(&root),
         Task::Demo { addr, products } => {
             plugins::build_all(&root)?;
-            run(Command::new(cargo())
-                .current_dir(&root)
-                .args(["build", "--release", "-p", "emporium"]))?;
+            run(Command::new(cargo()).current_dir(&root).args([
+                "build",
+                "--release",
+                "-p",
+                "emporium",
+            ]))?;
             let bin = root.join("target/release/emporium");
-            run(Command::new(&bin)
-                .current_dir(&root)
-                .args(["demo", "--products", &products.to_string()]))?;
+            run(Command::new(&bin).current_dir(&root).args([
+                "demo",
+                "--products",
+                &products.to_string(),
+            ]))?;
             run(Command::new(&bin)
                 .current_dir(&root)
                 .args(["serve", "--addr", &addr]))

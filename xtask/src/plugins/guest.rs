@@ -24,8 +24,11 @@ pub struct Manifest {
 impl Manifest {
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join("plugin.toml");
-        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let table: toml::Table = text.parse().with_context(|| format!("parsing {}", path.display()))?;
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let table: toml::Table = text
+            .parse()
+            .with_context(|| format!("parsing {}", path.display()))?;
         let field = |name: &str| -> Result<String> {
             table
                 .get(name)
@@ -33,10 +36,17 @@ impl Manifest {
                 .map(str::to_owned)
                 .with_context(|| format!("{}: missing string field `{name}`", path.display()))
         };
-        let manifest = Manifest { id: field("id")?, world: field("world")? };
+        let manifest = Manifest {
+            id: field("id")?,
+            world: field("world")?,
+        };
         let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if folder != manifest.id {
-            bail!("{}: id `{}` differs from its folder name `{folder}`", path.display(), manifest.id);
+            bail!(
+                "{}: id `{}` differs from its folder name `{folder}`",
+                path.display(),
+                manifest.id
+            );
         }
         Ok(manifest)
     }
@@ -60,7 +70,10 @@ pub fn plugin_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Folder and file names never part of a plugin's inputs.
 fn ignored(name: &str) -> bool {
-    matches!(name, "node_modules" | "__pycache__" | "target" | ".pytest_cache") || name.ends_with(".pyc")
+    matches!(
+        name,
+        "node_modules" | "__pycache__" | "target" | ".pytest_cache"
+    ) || name.ends_with(".pyc")
 }
 
 /// Every file under `dir`, relative to it, sorted, without ignored names.
@@ -76,7 +89,11 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>> {
             if entry.file_type()?.is_dir() {
                 walk(base, &path, out)?;
             } else {
-                out.push(path.strip_prefix(base).expect("walked below base").to_path_buf());
+                out.push(
+                    path.strip_prefix(base)
+                        .expect("walked below base")
+                        .to_path_buf(),
+                );
             }
         }
         Ok(())
@@ -157,8 +174,12 @@ pub fn ensure_toolchains(root: &Path) -> Result<()> {
     static DONE: Mutex<bool> = Mutex::new(false);
     let mut done = DONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if !*done {
-        crate::run(Command::new("bash").arg(root.join("plugins/toolchains.sh")).stdout(std::process::Stdio::null()))
-            .context("installing the Python/JavaScript plugin toolchains (plugins/toolchains.sh)")?;
+        crate::run(
+            Command::new("bash")
+                .arg(root.join("plugins/toolchains.sh"))
+                .stdout(std::process::Stdio::null()),
+        )
+        .context("installing the Python/JavaScript plugin toolchains (plugins/toolchains.sh)")?;
         *done = true;
     }
     Ok(())

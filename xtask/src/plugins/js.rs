@@ -14,14 +14,16 @@ use anyhow::{Context, Result};
 use super::guest;
 
 /// Bump to force every JavaScript plugin to rebuild when this recipe changes.
-const RECIPE: &str = "js-1: componentize-js app.js --wit wit --world-name <world> -d [http] fetch-event";
+const RECIPE: &str =
+    "js-1: componentize-js app.js --wit wit --world-name <world> -d [http] fetch-event";
 
 /// Worlds that import `wasi:http/outgoing-handler`: their components keep `fetch()`.
 const HTTP_WORLDS: &[&str] = &["payment-gateway", "shipping-method-http"];
 
 pub fn build_all(root: &Path, out: &Path) -> Result<()> {
     for dir in guest::plugin_dirs(&root.join("plugins/js"))? {
-        build(root, &dir, out).with_context(|| format!("building JavaScript plugin {}", dir.display()))?;
+        build(root, &dir, out)
+            .with_context(|| format!("building JavaScript plugin {}", dir.display()))?;
     }
     Ok(())
 }
@@ -44,7 +46,12 @@ fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
     guest::ensure_toolchains(root)?;
 
     if guest::files(dir)?.iter().any(|f| is_test(f)) {
-        guest::timed("unit tests (node --test)", Command::new("node").current_dir(dir).args(["--test", "--test-reporter=dot"]))?;
+        guest::timed(
+            "unit tests (node --test)",
+            Command::new("node")
+                .current_dir(dir)
+                .args(["--test", "--test-reporter=dot"]),
+        )?;
     }
 
     // componentize-js maps its working directory to `/` inside the build, so relative imports
@@ -53,7 +60,9 @@ fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
     let work = root.join("target/plugin-build").join(&manifest.id);
     let src = work.join("src");
     guest::stage(dir, &src, |f| {
-        f.extension().is_some_and(|e| e == "js" || e == "mjs" || e == "json") && !is_test(f)
+        f.extension()
+            .is_some_and(|e| e == "js" || e == "mjs" || e == "json")
+            && !is_test(f)
     })?;
     if !src.join("package.json").exists() {
         std::fs::write(src.join("package.json"), "{ \"type\": \"module\" }\n")?;
@@ -73,10 +82,16 @@ fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
     cmd.arg("fetch-event");
     guest::timed("componentize-js", &mut cmd)?;
     guest::install(dir, &wasm, &out_dir, &hash)?;
-    eprintln!("plugin {} (js): {} bytes", manifest.id, out_dir.join("plugin.wasm").metadata()?.len());
+    eprintln!(
+        "plugin {} (js): {} bytes",
+        manifest.id,
+        out_dir.join("plugin.wasm").metadata()?.len()
+    );
     Ok(())
 }
 
 fn is_test(f: &Path) -> bool {
-    f.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".test.js"))
+    f.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".test.js"))
 }

@@ -18,7 +18,8 @@ const RECIPE: &str = "python-1: componentize-py -d wit -w <world> componentize a
 
 pub fn build_all(root: &Path, out: &Path) -> Result<()> {
     for dir in guest::plugin_dirs(&root.join("plugins/python"))? {
-        build(root, &dir, out).with_context(|| format!("building Python plugin {}", dir.display()))?;
+        build(root, &dir, out)
+            .with_context(|| format!("building Python plugin {}", dir.display()))?;
     }
     Ok(())
 }
@@ -27,7 +28,11 @@ fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
     let manifest = guest::Manifest::read(dir)?;
     let out_dir = out.join(&manifest.id);
     let wit = root.join("wit");
-    let hash = guest::hash_inputs(&[dir, &wit], &[&root.join("plugins/toolchains.sh")], &[RECIPE])?;
+    let hash = guest::hash_inputs(
+        &[dir, &wit],
+        &[&root.join("plugins/toolchains.sh")],
+        &[RECIPE],
+    )?;
     if guest::up_to_date(&out_dir, &hash) {
         eprintln!("plugin {} (python): up to date", manifest.id);
         return Ok(());
@@ -50,7 +55,9 @@ fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
     // Only the plugin's own modules go into the component: stage them without tests or caches.
     let work = root.join("target/plugin-build").join(&manifest.id);
     let src = work.join("src");
-    guest::stage(dir, &src, |f| f.extension().is_some_and(|e| e == "py") && !is_test(f))?;
+    guest::stage(dir, &src, |f| {
+        f.extension().is_some_and(|e| e == "py") && !is_test(f)
+    })?;
     let wasm = work.join("plugin.wasm");
     guest::timed(
         "componentize-py",
@@ -63,10 +70,16 @@ fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
             .arg(&wasm),
     )?;
     guest::install(dir, &wasm, &out_dir, &hash)?;
-    eprintln!("plugin {} (python): {} bytes", manifest.id, out_dir.join("plugin.wasm").metadata()?.len());
+    eprintln!(
+        "plugin {} (python): {} bytes",
+        manifest.id,
+        out_dir.join("plugin.wasm").metadata()?.len()
+    );
     Ok(())
 }
 
 fn is_test(f: &Path) -> bool {
-    f.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("test_") && n.ends_with(".py"))
+    f.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("test_") && n.ends_with(".py"))
 }

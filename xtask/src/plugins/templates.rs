@@ -20,10 +20,15 @@ const WIT_VERSION: &str = "0.1.0";
 pub fn build_lang(root: &Path, lang: &str) -> Result<()> {
     let dir = root.join("plugins/templates").join(lang);
     if dir.is_dir() {
-        let mut worlds: Vec<_> = fs::read_dir(&dir)?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        let mut worlds: Vec<_> = fs::read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
         worlds.sort();
         for template in worlds {
-            build(root, lang, &template).with_context(|| format!("checking template {}", template.display()))?;
+            build(root, lang, &template)
+                .with_context(|| format!("checking template {}", template.display()))?;
         }
     }
     Ok(())
@@ -38,15 +43,24 @@ pub fn render(text: &str, id: &str, name: &str, world: &str, wit_version: &str) 
 }
 
 fn build(root: &Path, lang: &str, template: &Path) -> Result<()> {
-    let world = template.file_name().and_then(|n| n.to_str()).context("template folder name")?.to_owned();
+    let world = template
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("template folder name")?
+        .to_owned();
     let id = format!("tpl-{lang}-{world}");
     let name = format!("Template {lang} {world}");
     let wit = root.join("wit");
     let js = root.join("plugins/js");
-    let out = root.join("target/templates").join(format!("{lang}-{world}"));
+    let out = root
+        .join("target/templates")
+        .join(format!("{lang}-{world}"));
     let hash = guest::hash_inputs(
         &[template, &wit],
-        &[&root.join("plugins/toolchains.sh"), &js.join("package-lock.json")],
+        &[
+            &root.join("plugins/toolchains.sh"),
+            &js.join("package-lock.json"),
+        ],
         &[RECIPE, WIT_VERSION],
     )?;
     if guest::up_to_date(&out, &hash) {
@@ -60,7 +74,8 @@ fn build(root: &Path, lang: &str, template: &Path) -> Result<()> {
         fs::remove_dir_all(&out)?;
     }
     for rel in guest::files(template)? {
-        let text = fs::read_to_string(template.join(&rel)).with_context(|| format!("reading {}", rel.display()))?;
+        let text = fs::read_to_string(template.join(&rel))
+            .with_context(|| format!("reading {}", rel.display()))?;
         let to = out.join(&rel);
         fs::create_dir_all(to.parent().expect("a file has a parent"))?;
         fs::write(&to, render(&text, &id, &name, &world, WIT_VERSION))?;
@@ -71,8 +86,10 @@ fn build(root: &Path, lang: &str, template: &Path) -> Result<()> {
     match lang {
         "python" => {
             cmd = Command::new("bash");
-            cmd.arg("build.sh")
-                .env("COMPONENTIZE_PY", root.join("target/toolchains/venv/bin/componentize-py"));
+            cmd.arg("build.sh").env(
+                "COMPONENTIZE_PY",
+                root.join("target/toolchains/venv/bin/componentize-py"),
+            );
         }
         _ => {
             // The project's own `npm install` would fetch the same pinned toolchain again: lend it
@@ -81,12 +98,16 @@ fn build(root: &Path, lang: &str, template: &Path) -> Result<()> {
             let mut paths = vec![js.join("node_modules/.bin")];
             paths.extend(std::env::split_paths(&path));
             cmd = Command::new("npm");
-            cmd.args(["run", "--silent", "build"]).env("PATH", std::env::join_paths(paths)?);
+            cmd.args(["run", "--silent", "build"])
+                .env("PATH", std::env::join_paths(paths)?);
         }
     }
     cmd.current_dir(&out);
     guest::timed(&format!("{lang}/{world} template build"), &mut cmd)?;
     fs::write(out.join(".build-hash"), format!("{hash}\n"))?;
-    eprintln!("template {lang}/{world}: {} bytes", out.join("plugin.wasm").metadata()?.len());
+    eprintln!(
+        "template {lang}/{world}: {} bytes",
+        out.join("plugin.wasm").metadata()?.len()
+    );
     Ok(())
 }
