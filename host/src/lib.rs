@@ -2,3 +2,4 @@
 //!
 //! `main.rs` is a thin shim over this library so that integration tests and benchmarks can start
 //! the real application in-process.
+pub mod plugins;

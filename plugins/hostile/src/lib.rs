@@ -55,8 +55,12 @@ impl ShippingMethod for Hostile {
                     &currency,
                 )])
             }
-            "huge" => Ok((0..50_000)
-                .map(|i| quote(&format!("method {i}"), "1.00", &currency))
+            // About 2 MiB of output: 1000 quotes with 2 KiB descriptions each.
+            "huge" => Ok((0..1000)
+                .map(|i| ShippingQuote {
+                    description: "x".repeat(2048),
+                    ..quote(&format!("method {i}"), "1.00", &currency)
+                })
                 .collect()),
             "panic" => panic!("hostile guest panics on purpose"),
             "file" => leak_or(

@@ -48,7 +48,7 @@ pub fn check(
             if missing == 1 { "" } else { "s" }
         ))));
     }
-    candidates.sort_by(|a, b| a.2.cmp(&b.2));
+    candidates.sort_by_key(|c| c.2);
     let mut needed = min_quantity;
     let mut consumed = Vec::new();
     for (line, free, _) in candidates {

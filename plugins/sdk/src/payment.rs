@@ -123,7 +123,7 @@ pub mod http {
         let fields = Fields::new();
         for (name, value) in headers {
             fields
-                .append(name, &value.as_bytes().to_vec())
+                .append(name, value.as_bytes())
                 .map_err(|e| format!("bad header {name}: {e:?}"))?;
         }
         let request = OutgoingRequest::new(fields);

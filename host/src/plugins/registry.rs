@@ -1,0 +1,739 @@
+//! The set of installed plugins, their health, and the typed calls the shop makes.
+//!
+//! The map of plugins is an `ArcSwap`: a call takes a snapshot (`Arc`) of the plugin's entry
+//! and runs on it to the end, so installing, upgrading, reconfiguring or removing a plugin while
+//! calls run is safe — in-flight calls finish on the old entry, new calls see the new one.
+//! Persistence of the installed/enabled set is the caller's job: subscribe with
+//! [`PluginRegistry::on_change`] and write the changes to the database.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use arc_swap::ArcSwap;
+use rust_decimal::Decimal;
+
+use super::bindings::offer::{ConditionInput, ConditionResult};
+use super::bindings::payment::{Callback, PaymentRequest};
+use super::bindings::pricing::{PricingContext, PricingItem};
+use super::bindings::shipping::ShippingRequest;
+use super::bindings::theme::FunctionInfo;
+use super::bindings::{GuestError, Money};
+use super::error::{GuestErrorKind, PluginError, PluginRef};
+use super::loaded::{CallContext, LoadedPlugin, PluginRuntime, WorldPre};
+use super::manifest::{ConfigValues, World};
+use super::state::host_allowed;
+use super::validate::{self, Check, PaymentOutcome, Priced, Quote};
+
+/// The extension points, each with its own failure policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ExtensionPoint {
+    Pricing,
+    Offer,
+    Shipping,
+    Payment,
+    Theme,
+}
+
+impl ExtensionPoint {
+    pub fn of(world: World) -> ExtensionPoint {
+        match world {
+            World::PricingStrategy => ExtensionPoint::Pricing,
+            World::OfferCondition => ExtensionPoint::Offer,
+            World::ShippingMethod | World::ShippingMethodHttp => ExtensionPoint::Shipping,
+            World::PaymentGateway => ExtensionPoint::Payment,
+            World::ThemeExtension => ExtensionPoint::Theme,
+        }
+    }
+}
+
+/// What the shop does when a plugin call fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// The request fails (payment always does this).
+    FailClosed,
+    /// Carry on without this plugin's answer (e.g. one shipping method fewer).
+    Skip,
+    /// Carry on with the shop's built-in behaviour (e.g. the default pricing strategy).
+    Builtin,
+}
+
+/// The result of a call after the failure policy was applied.
+#[derive(Debug)]
+pub enum Decision<T> {
+    /// The plugin answered.
+    Plugin(T),
+    /// The plugin failed and the policy says to leave it out.
+    Skip(PluginError),
+    /// The plugin failed and the policy says to use the built-in behaviour.
+    Builtin(PluginError),
+}
+
+/// Why a plugin is switched off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisabledReason {
+    /// An administrator switched it off.
+    Admin,
+    /// It failed `count` times in a row; `last_error` is the last failure.
+    Failures { count: u32, last_error: String },
+}
+
+/// A change of the installed set or of a plugin's state, for persistence and for the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateChange {
+    Installed(PluginRef),
+    Upgraded {
+        from: PluginRef,
+        to: PluginRef,
+    },
+    Removed(PluginRef),
+    Enabled(PluginRef),
+    Disabled {
+        plugin: PluginRef,
+        reason: DisabledReason,
+    },
+    Configured(PluginRef),
+}
+
+/// Installation settings chosen by the administrator.
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    pub config: ConfigValues,
+    /// Hosts the administrator approved for HTTP; only those also declared in the manifest
+    /// are reachable.
+    pub approved_hosts: Vec<String>,
+    /// Memory cap for this plugin's calls (default: the runtime's); interpreted guests need
+    /// more than compiled ones.
+    pub memory_limit: Option<usize>,
+    /// Start disabled (the default is enabled).
+    pub start_disabled: bool,
+}
+
+/// What the dashboard shows about a plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginStatus {
+    pub plugin: PluginRef,
+    pub name: String,
+    pub world: World,
+    pub enabled: bool,
+    pub disabled_reason: Option<DisabledReason>,
+    pub consecutive_failures: u32,
+    pub calls: u64,
+    pub failures: u64,
+    pub sha256: String,
+}
+
+/// Health shared by every entry of one installation (survives reconfiguration, reset on
+/// upgrade or reinstall).
+#[derive(Default)]
+struct Health {
+    enabled: AtomicBool,
+    disabled_reason: Mutex<Option<DisabledReason>>,
+    consecutive: AtomicU32,
+    calls: AtomicU64,
+    failures: AtomicU64,
+}
+
+struct Entry {
+    loaded: Arc<LoadedPlugin>,
+    call: Arc<CallContext>,
+    options: InstallOptions,
+    health: Arc<Health>,
+}
+
+type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
+
+pub struct PluginRegistry {
+    runtime: Arc<PluginRuntime>,
+    plugins: ArcSwap<BTreeMap<String, Arc<Entry>>>,
+    /// Serialises writers (install, remove, enable...); readers never take it.
+    write: Mutex<()>,
+    listeners: RwLock<Vec<Listener>>,
+    policies: RwLock<BTreeMap<ExtensionPoint, FailurePolicy>>,
+}
+
+impl std::fmt::Debug for PluginRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRegistry")
+            .field("plugins", &self.plugins.load().keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn poisoned<T>(_: T) -> PluginError {
+    PluginError::Runtime("plugin registry lock poisoned".into())
+}
+
+impl PluginRegistry {
+    pub fn new(runtime: Arc<PluginRuntime>) -> PluginRegistry {
+        let policies = [
+            (ExtensionPoint::Pricing, FailurePolicy::Builtin),
+            (ExtensionPoint::Offer, FailurePolicy::Skip),
+            (ExtensionPoint::Shipping, FailurePolicy::Skip),
+            (ExtensionPoint::Payment, FailurePolicy::FailClosed),
+            (ExtensionPoint::Theme, FailurePolicy::Skip),
+        ];
+        PluginRegistry {
+            runtime,
+            plugins: ArcSwap::from_pointee(BTreeMap::new()),
+            write: Mutex::new(()),
+            listeners: RwLock::new(Vec::new()),
+            policies: RwLock::new(policies.into_iter().collect()),
+        }
+    }
+
+    pub fn runtime(&self) -> &Arc<PluginRuntime> {
+        &self.runtime
+    }
+
+    /// Calls `listener` after every state change (install, upgrade, remove, enable, disable,
+    /// configure), on the thread that made the change.
+    pub fn on_change(&self, listener: impl Fn(&StateChange) + Send + Sync + 'static) {
+        if let Ok(mut l) = self.listeners.write() {
+            l.push(Arc::new(listener));
+        }
+    }
+
+    fn notify(&self, change: StateChange) {
+        tracing::info!(?change, "plugin state change");
+        let listeners: Vec<Listener> = self.listeners.read().map(|l| l.clone()).unwrap_or_default();
+        for l in listeners {
+            l(&change);
+        }
+    }
+
+    /// Sets the failure policy of an extension point. Payment always fails closed.
+    pub fn set_policy(
+        &self,
+        point: ExtensionPoint,
+        policy: FailurePolicy,
+    ) -> Result<(), PluginError> {
+        if point == ExtensionPoint::Payment && policy != FailurePolicy::FailClosed {
+            return Err(PluginError::Runtime(
+                "payment plugins always fail closed".into(),
+            ));
+        }
+        self.policies
+            .write()
+            .map_err(poisoned)?
+            .insert(point, policy);
+        Ok(())
+    }
+
+    pub fn policy(&self, point: ExtensionPoint) -> FailurePolicy {
+        if point == ExtensionPoint::Payment {
+            return FailurePolicy::FailClosed;
+        }
+        self.policies
+            .read()
+            .ok()
+            .and_then(|p| p.get(&point).copied())
+            .unwrap_or(FailurePolicy::FailClosed)
+    }
+
+    /// Applies the extension point's failure policy to a call's result.
+    pub fn decide<T>(
+        &self,
+        point: ExtensionPoint,
+        result: Result<T, PluginError>,
+    ) -> Result<Decision<T>, PluginError> {
+        match result {
+            Ok(v) => Ok(Decision::Plugin(v)),
+            Err(e) => match self.policy(point) {
+                FailurePolicy::FailClosed => Err(e),
+                FailurePolicy::Skip => Ok(Decision::Skip(e)),
+                FailurePolicy::Builtin => Ok(Decision::Builtin(e)),
+            },
+        }
+    }
+
+    /// Loads a plugin folder and installs it (see [`Self::install`]).
+    pub fn install_dir(
+        &self,
+        dir: &Path,
+        options: InstallOptions,
+    ) -> Result<PluginStatus, PluginError> {
+        let loaded = self.runtime.load_dir(dir)?;
+        self.install(loaded, options)
+    }
+
+    /// Installs a loaded plugin, replacing any installed version of the same id atomically
+    /// (calls in flight finish on the old one). The configuration is validated first.
+    pub fn install(
+        &self,
+        loaded: Arc<LoadedPlugin>,
+        options: InstallOptions,
+    ) -> Result<PluginStatus, PluginError> {
+        let _w = self.write.lock().map_err(poisoned)?;
+        let entry = self.entry_for(loaded, options, None)?;
+        entry
+            .health
+            .enabled
+            .store(!entry.options.start_disabled, Ordering::SeqCst);
+        if entry.options.start_disabled {
+            set_reason(&entry.health, Some(DisabledReason::Admin));
+        }
+        let id = entry.loaded.plugin.id.clone();
+        let new_ref = entry.loaded.plugin.clone();
+        let status = status_of(&entry);
+        let mut map = BTreeMap::clone(&self.plugins.load());
+        let old = map.insert(id, Arc::new(entry));
+        self.plugins.store(Arc::new(map));
+        drop(_w);
+        self.notify(match old {
+            Some(old) => StateChange::Upgraded {
+                from: old.loaded.plugin.clone(),
+                to: new_ref,
+            },
+            None => StateChange::Installed(new_ref),
+        });
+        Ok(status)
+    }
+
+    fn entry_for(
+        &self,
+        loaded: Arc<LoadedPlugin>,
+        options: InstallOptions,
+        health: Option<Arc<Health>>,
+    ) -> Result<Entry, PluginError> {
+        let manifest = loaded.manifest.clone();
+        manifest
+            .validate_config(&options.config)
+            .map_err(|errors| PluginError::Config {
+                plugin: loaded.plugin.clone(),
+                errors,
+            })?;
+        let http_allowed: Vec<String> = manifest
+            .permissions
+            .http
+            .hosts
+            .iter()
+            .filter(|declared| {
+                let (host, port) = match declared.rsplit_once(':') {
+                    Some((h, p)) => (h, p.parse().ok()),
+                    None => (declared.as_str(), None),
+                };
+                host_allowed(&options.approved_hosts, host, port)
+                    || options
+                        .approved_hosts
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(declared))
+            })
+            .cloned()
+            .collect();
+        let call = Arc::new(CallContext {
+            plugin: loaded.plugin.clone(),
+            manifest,
+            config: options.config.clone(),
+            http_allowed: Arc::new(http_allowed),
+            memory_limit: options
+                .memory_limit
+                .unwrap_or(self.runtime.config.memory_limit),
+        });
+        Ok(Entry {
+            loaded,
+            call,
+            options,
+            health: health.unwrap_or_default(),
+        })
+    }
+
+    /// Removes a plugin. Calls in flight finish; new calls get `NotFound`.
+    pub fn remove(&self, id: &str) -> Result<PluginRef, PluginError> {
+        let _w = self.write.lock().map_err(poisoned)?;
+        let mut map = BTreeMap::clone(&self.plugins.load());
+        let old = map
+            .remove(id)
+            .ok_or_else(|| PluginError::NotFound(id.to_string()))?;
+        self.plugins.store(Arc::new(map));
+        drop(_w);
+        self.notify(StateChange::Removed(old.loaded.plugin.clone()));
+        Ok(old.loaded.plugin.clone())
+    }
+
+    /// Changes a plugin's configuration (validated against its schema) without reloading it.
+    pub fn configure(&self, id: &str, config: ConfigValues) -> Result<(), PluginError> {
+        let _w = self.write.lock().map_err(poisoned)?;
+        let old = self.entry(id)?;
+        let options = InstallOptions {
+            config,
+            ..old.options.clone()
+        };
+        let entry = self.entry_for(old.loaded.clone(), options, Some(old.health.clone()))?;
+        let plugin = entry.loaded.plugin.clone();
+        let mut map = BTreeMap::clone(&self.plugins.load());
+        map.insert(id.to_string(), Arc::new(entry));
+        self.plugins.store(Arc::new(map));
+        drop(_w);
+        self.notify(StateChange::Configured(plugin));
+        Ok(())
+    }
+
+    /// Switches a plugin on (and forgets its failure streak) or off.
+    pub fn set_enabled(&self, id: &str, enabled: bool) -> Result<(), PluginError> {
+        let entry = self.entry(id)?;
+        let was = entry.health.enabled.swap(enabled, Ordering::SeqCst);
+        if enabled {
+            entry.health.consecutive.store(0, Ordering::SeqCst);
+            set_reason(&entry.health, None);
+        } else {
+            set_reason(&entry.health, Some(DisabledReason::Admin));
+        }
+        if was != enabled {
+            let plugin = entry.loaded.plugin.clone();
+            self.notify(if enabled {
+                StateChange::Enabled(plugin)
+            } else {
+                StateChange::Disabled {
+                    plugin,
+                    reason: DisabledReason::Admin,
+                }
+            });
+        }
+        Ok(())
+    }
+
+    pub fn status(&self, id: &str) -> Result<PluginStatus, PluginError> {
+        let entry = self.entry(id)?;
+        Ok(status_of(&entry))
+    }
+
+    pub fn list(&self) -> Vec<PluginStatus> {
+        self.plugins.load().values().map(|e| status_of(e)).collect()
+    }
+
+    /// Ids of the enabled plugins of a world, e.g. every shipping method to quote.
+    pub fn enabled_ids(&self, point: ExtensionPoint) -> Vec<String> {
+        self.plugins
+            .load()
+            .values()
+            .filter(|e| {
+                ExtensionPoint::of(e.loaded.manifest.world) == point
+                    && e.health.enabled.load(Ordering::SeqCst)
+            })
+            .map(|e| e.loaded.plugin.id.clone())
+            .collect()
+    }
+
+    fn entry(&self, id: &str) -> Result<Arc<Entry>, PluginError> {
+        self.plugins
+            .load()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| PluginError::NotFound(id.to_string()))
+    }
+
+    /// Runs one call: checks the plugin is enabled and of the right extension point, runs it,
+    /// validates, and keeps the failure count (switching the plugin off at the threshold).
+    fn run<R>(
+        &self,
+        id: &str,
+        point: ExtensionPoint,
+        f: impl FnOnce(
+            &Check<'_>,
+            &WorldPre,
+            &mut wasmtime::Store<super::state::CallState>,
+        ) -> Result<wasmtime::Result<R>, PluginError>,
+    ) -> Result<R, PluginError> {
+        let entry = self.entry(id)?;
+        let plugin = &entry.loaded.plugin;
+        if ExtensionPoint::of(entry.loaded.manifest.world) != point {
+            return Err(PluginError::WrongWorld {
+                plugin: plugin.clone(),
+                expected: expected_world(point),
+                actual: entry.loaded.manifest.world,
+            });
+        }
+        if !entry.health.enabled.load(Ordering::SeqCst) {
+            return Err(PluginError::Disabled {
+                plugin: plugin.clone(),
+            });
+        }
+        entry.health.calls.fetch_add(1, Ordering::Relaxed);
+        let check = Check { plugin };
+        // The closure returns the guest's result wrapped twice: the outer `Result` carries
+        // validation errors, the inner one wasmtime errors (traps) which `call` classifies.
+        let mut validation = None;
+        let result = self
+            .runtime
+            .call(&entry.loaded, entry.call.clone(), |pre, store| {
+                match f(&check, pre, store) {
+                    Ok(inner) => inner,
+                    Err(e) => {
+                        validation = Some(e);
+                        Err(wasmtime::format_err!("output rejected"))
+                    }
+                }
+            });
+        let result = match (result, validation) {
+            (_, Some(e)) => Err(e),
+            (r, None) => r,
+        };
+        match &result {
+            Ok(_) => entry.health.consecutive.store(0, Ordering::SeqCst),
+            Err(e) if e.counts_as_failure() => self.record_failure(&entry, e),
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn record_failure(&self, entry: &Entry, error: &PluginError) {
+        entry.health.failures.fetch_add(1, Ordering::Relaxed);
+        let n = entry.health.consecutive.fetch_add(1, Ordering::SeqCst) + 1;
+        tracing::warn!(plugin = %entry.loaded.plugin, consecutive = n, %error, "plugin call failed");
+        let threshold = self.runtime.config.failure_threshold.max(1);
+        if n >= threshold && entry.health.enabled.swap(false, Ordering::SeqCst) {
+            let reason = DisabledReason::Failures {
+                count: n,
+                last_error: error.to_string(),
+            };
+            set_reason(&entry.health, Some(reason.clone()));
+            tracing::error!(plugin = %entry.loaded.plugin, "plugin switched off after {n} failures in a row");
+            self.notify(StateChange::Disabled {
+                plugin: entry.loaded.plugin.clone(),
+                reason,
+            });
+        }
+    }
+
+    // ---- typed calls, one per world function ----
+
+    /// Quotes every method of one shipping plugin for a basket.
+    pub fn quote_shipping(
+        &self,
+        id: &str,
+        request: &ShippingRequest,
+    ) -> Result<Vec<Quote>, PluginError> {
+        let currency = request.basket.currency.clone();
+        self.run(id, ExtensionPoint::Shipping, |check, pre, store| {
+            let WorldPre::Shipping(pre) = pre else {
+                return Ok(Err(wasmtime::format_err!("world mismatch")));
+            };
+            let out = pre.instantiate(&mut *store).and_then(|i| {
+                i.emporium_plugin_shipping()
+                    .call_quote(&mut *store, request)
+            });
+            Ok(match out {
+                Ok(Ok(quotes)) => Ok(validate::quotes(check, &currency, quotes)?),
+                Ok(Err(guest)) => return Err(guest_error(check, guest)),
+                Err(e) => Err(e),
+            })
+        })
+    }
+
+    /// Prices a whole page (or basket) of products in one call.
+    pub fn price(
+        &self,
+        id: &str,
+        context: &PricingContext,
+        items: &[PricingItem],
+    ) -> Result<Vec<Priced>, PluginError> {
+        self.run(id, ExtensionPoint::Pricing, |check, pre, store| {
+            let WorldPre::Pricing(pre) = pre else {
+                return Ok(Err(wasmtime::format_err!("world mismatch")));
+            };
+            let out = pre.instantiate(&mut *store).and_then(|i| {
+                i.emporium_plugin_pricing()
+                    .call_price(&mut *store, context, items)
+            });
+            Ok(match out {
+                Ok(Ok(answers)) => Ok(validate::priced(check, &context.currency, items, answers)?),
+                Ok(Err(guest)) => return Err(guest_error(check, guest)),
+                Err(e) => Err(e),
+            })
+        })
+    }
+
+    /// Evaluates an offer condition against a basket.
+    pub fn check_condition(
+        &self,
+        id: &str,
+        input: &ConditionInput,
+    ) -> Result<ConditionResult, PluginError> {
+        self.run(id, ExtensionPoint::Offer, |check, pre, store| {
+            let WorldPre::Offer(pre) = pre else {
+                return Ok(Err(wasmtime::format_err!("world mismatch")));
+            };
+            let out = pre
+                .instantiate(&mut *store)
+                .and_then(|i| i.emporium_plugin_offer().call_check(&mut *store, input));
+            Ok(match out {
+                Ok(Ok(result)) => Ok(validate::condition(check, input, result)?),
+                Ok(Err(guest)) => return Err(guest_error(check, guest)),
+                Err(e) => Err(e),
+            })
+        })
+    }
+
+    fn payment_call(
+        &self,
+        id: &str,
+        currency: Option<&str>,
+        limit: Option<Decimal>,
+        f: impl FnOnce(
+            &super::bindings::payment::exports::emporium::plugin::payment::Guest,
+            &mut wasmtime::Store<super::state::CallState>,
+        ) -> wasmtime::Result<super::bindings::payment::PaymentResult>,
+    ) -> Result<PaymentOutcome, PluginError> {
+        self.run(id, ExtensionPoint::Payment, |check, pre, store| {
+            let WorldPre::Payment(pre) = pre else {
+                return Ok(Err(wasmtime::format_err!("world mismatch")));
+            };
+            let out = pre
+                .instantiate(&mut *store)
+                .and_then(|i| f(i.emporium_plugin_payment(), &mut *store));
+            Ok(match out {
+                Ok(result) => Ok(validate::payment(check, result, currency, limit)?),
+                Err(e) => Err(e),
+            })
+        })
+    }
+
+    /// Authorizes a payment. Never apply a failure policy to payments: any error means unpaid.
+    pub fn authorize(
+        &self,
+        id: &str,
+        request: &PaymentRequest,
+    ) -> Result<PaymentOutcome, PluginError> {
+        let currency = request.amount.currency.clone();
+        let limit = Check {
+            plugin: &PluginRef {
+                id: id.to_string(),
+                version: semver::Version::new(0, 0, 0),
+            },
+        }
+        .decimal("requested amount", &request.amount.amount)
+        .map_err(|_| PluginError::Runtime("the requested amount is not a decimal".into()))?;
+        self.payment_call(id, Some(&currency), Some(limit), |g, s| {
+            g.call_authorize(s, request)
+        })
+    }
+
+    pub fn capture(
+        &self,
+        id: &str,
+        reference: &str,
+        amount: &Money,
+    ) -> Result<PaymentOutcome, PluginError> {
+        self.payment_call(id, Some(&amount.currency), None, |g, s| {
+            g.call_capture(s, reference, amount)
+        })
+    }
+
+    pub fn refund(
+        &self,
+        id: &str,
+        reference: &str,
+        amount: &Money,
+    ) -> Result<PaymentOutcome, PluginError> {
+        self.payment_call(id, Some(&amount.currency), None, |g, s| {
+            g.call_refund(s, reference, amount)
+        })
+    }
+
+    pub fn void(&self, id: &str, reference: &str) -> Result<PaymentOutcome, PluginError> {
+        self.payment_call(id, None, None, |g, s| g.call_void(s, reference))
+    }
+
+    /// Finishes a redirect flow or handles a provider webhook.
+    pub fn handle_callback(
+        &self,
+        id: &str,
+        callback: &Callback,
+    ) -> Result<PaymentOutcome, PluginError> {
+        self.payment_call(id, None, None, |g, s| g.call_handle_callback(s, callback))
+    }
+
+    /// The template filters and functions a theme extension offers.
+    pub fn theme_functions(&self, id: &str) -> Result<Vec<FunctionInfo>, PluginError> {
+        self.run(id, ExtensionPoint::Theme, |check, pre, store| {
+            let WorldPre::Theme(pre) = pre else {
+                return Ok(Err(wasmtime::format_err!("world mismatch")));
+            };
+            let out = pre
+                .instantiate(&mut *store)
+                .and_then(|i| i.emporium_plugin_theme().call_functions(&mut *store));
+            Ok(match out {
+                Ok(list) => Ok(validate::functions(check, list)?),
+                Err(e) => Err(e),
+            })
+        })
+    }
+
+    /// Calls a template helper with JSON arguments; returns its JSON result.
+    pub fn theme_call(
+        &self,
+        id: &str,
+        name: &str,
+        args: &serde_json::Value,
+    ) -> Result<serde_json::Value, PluginError> {
+        let args = args.to_string();
+        self.run(id, ExtensionPoint::Theme, |check, pre, store| {
+            let WorldPre::Theme(pre) = pre else {
+                return Ok(Err(wasmtime::format_err!("world mismatch")));
+            };
+            let out = pre.instantiate(&mut *store).and_then(|i| {
+                i.emporium_plugin_theme()
+                    .call_call(&mut *store, name, &args)
+            });
+            Ok(match out {
+                Ok(Ok(json)) => Ok(validate::theme_output(check, &json)?),
+                Ok(Err(guest)) => return Err(guest_error(check, guest)),
+                Err(e) => Err(e),
+            })
+        })
+    }
+}
+
+fn set_reason(health: &Health, reason: Option<DisabledReason>) {
+    if let Ok(mut r) = health.disabled_reason.lock() {
+        *r = reason;
+    }
+}
+
+fn status_of(e: &Entry) -> PluginStatus {
+    PluginStatus {
+        plugin: e.loaded.plugin.clone(),
+        name: e.loaded.manifest.name.clone(),
+        world: e.loaded.manifest.world,
+        enabled: e.health.enabled.load(Ordering::SeqCst),
+        disabled_reason: e.health.disabled_reason.lock().ok().and_then(|r| r.clone()),
+        consecutive_failures: e.health.consecutive.load(Ordering::SeqCst),
+        calls: e.health.calls.load(Ordering::Relaxed),
+        failures: e.health.failures.load(Ordering::Relaxed),
+        sha256: e.loaded.sha256.clone(),
+    }
+}
+
+fn expected_world(point: ExtensionPoint) -> World {
+    match point {
+        ExtensionPoint::Pricing => World::PricingStrategy,
+        ExtensionPoint::Offer => World::OfferCondition,
+        ExtensionPoint::Shipping => World::ShippingMethod,
+        ExtensionPoint::Payment => World::PaymentGateway,
+        ExtensionPoint::Theme => World::ThemeExtension,
+    }
+}
+
+fn guest_error(check: &Check<'_>, e: GuestError) -> PluginError {
+    let (kind, message) = match e {
+        GuestError::Config(m) => (GuestErrorKind::Config, m),
+        GuestError::InvalidInput(m) => (GuestErrorKind::InvalidInput, m),
+        GuestError::Upstream(m) => (GuestErrorKind::Upstream, m),
+        GuestError::Internal(m) => (GuestErrorKind::Internal, m),
+    };
+    let mut message = message;
+    if message.len() > validate::MAX_TEXT {
+        let mut cut = validate::MAX_TEXT;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+    }
+    PluginError::Guest {
+        plugin: check.plugin.clone(),
+        kind,
+        message,
+    }
+}

@@ -1,0 +1,207 @@
+//! Hostile guests: each misdeed is contained with a typed error in well under a second, the
+//! plugin's failure is counted (and it is switched off after repeated failures), and the host
+//! keeps serving: a good call right after always works.
+
+mod plugins_support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use emporium::plugins::*;
+use plugins_support::*;
+
+fn hostile(mode: &str) -> PluginRegistry {
+    let reg = PluginRegistry::new(runtime());
+    reg.install_dir(
+        &plugin_dir("hostile"),
+        InstallOptions {
+            config: ConfigValues::new().with("mode", mode),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    reg
+}
+
+/// Runs the misbehaving call, checks it fails fast, then checks a good call still works.
+fn contained(mode: &str) -> PluginError {
+    let reg = hostile(mode);
+    let started = Instant::now();
+    let result = reg.quote_shipping("hostile", &shipping_request(2));
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(1), "{mode}: took {elapsed:?}");
+    if let Ok(quotes) = &result {
+        assert!(
+            quotes.iter().all(|q| !q.name.starts_with("LEAK")),
+            "{mode}: {quotes:?}"
+        );
+    }
+    let err = result.expect_err(mode);
+    assert_eq!(
+        err.plugin().map(|p| p.id.as_str()),
+        Some("hostile"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("hostile@0.0.1"),
+        "errors name the plugin: {err}"
+    );
+
+    reg.configure("hostile", ConfigValues::new().with("mode", "good"))
+        .unwrap();
+    let good = reg.quote_shipping("hostile", &shipping_request(2)).unwrap();
+    assert_eq!(good[0].name, "Good");
+    err
+}
+
+#[test]
+fn infinite_loop_times_out() {
+    let err = contained("loop");
+    assert!(matches!(err, PluginError::Timeout { .. }), "{err}");
+}
+
+#[test]
+fn gigabyte_allocation_hits_the_memory_cap() {
+    let err = contained("alloc");
+    assert!(
+        matches!(err, PluginError::OutOfMemory { limit_bytes, .. } if limit_bytes == 32 << 20),
+        "{err}"
+    );
+}
+
+#[test]
+fn huge_output_is_rejected() {
+    let err = contained("huge");
+    assert!(
+        matches!(&err, PluginError::MalformedOutput { reason, .. } if reason.contains("quotes")),
+        "{err}"
+    );
+}
+
+#[test]
+fn panic_is_a_trap() {
+    let err = contained("panic");
+    assert!(matches!(err, PluginError::Trap { .. }), "{err}");
+}
+
+#[test]
+fn no_files() {
+    let err = contained("file");
+    assert!(
+        matches!(&err, PluginError::Guest { message, .. } if message.starts_with("file denied")),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_environment_or_arguments() {
+    let err = contained("env");
+    assert!(
+        matches!(&err, PluginError::Guest { message, .. } if message.starts_with("env denied")),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_sockets() {
+    // A listener the guest would reach if sockets were open.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let reg = hostile("net");
+    reg.configure(
+        "hostile",
+        ConfigValues::new()
+            .with("mode", "net")
+            .with("port", port.to_string()),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let err = reg
+        .quote_shipping("hostile", &shipping_request(1))
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(
+        matches!(&err, PluginError::Guest { message, .. } if message.starts_with("net denied")),
+        "{err}"
+    );
+    assert!(listener.accept().is_err(), "the guest connected");
+}
+
+#[test]
+fn negative_charge_and_foreign_currency_are_malformed() {
+    let err = contained("negative");
+    assert!(
+        matches!(&err, PluginError::MalformedOutput { reason, .. } if reason.contains("negative")),
+        "{err}"
+    );
+    let err = contained("currency");
+    assert!(
+        matches!(&err, PluginError::MalformedOutput { reason, .. } if reason.contains("XBT")),
+        "{err}"
+    );
+}
+
+#[test]
+fn chatty_guest_is_capped_not_failed() {
+    let reg = hostile("spam");
+    let quotes = reg.quote_shipping("hostile", &shipping_request(1));
+    // 100k lines of stdout and 100k log calls: kept to a few KiB and 64 messages. The call may
+    // finish or run out of budget in a debug build, but it never brings the host down.
+    match quotes {
+        Ok(q) => assert_eq!(q[0].name, "Spammed"),
+        Err(e) => assert!(matches!(e, PluginError::Timeout { .. }), "{e}"),
+    }
+}
+
+#[test]
+fn repeated_failures_switch_the_plugin_off() {
+    let reg = hostile("panic");
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let seen = changes.clone();
+    reg.on_change(move |c| seen.lock().unwrap().push(c.clone()));
+    let threshold = test_config().failure_threshold;
+    for _ in 0..threshold {
+        assert!(matches!(
+            reg.quote_shipping("hostile", &shipping_request(1)),
+            Err(PluginError::Trap { .. })
+        ));
+    }
+    let status = reg.status("hostile").unwrap();
+    assert!(!status.enabled);
+    assert!(
+        matches!(&status.disabled_reason, Some(DisabledReason::Failures { count, .. }) if *count == threshold)
+    );
+    assert!(matches!(
+        reg.quote_shipping("hostile", &shipping_request(1)),
+        Err(PluginError::Disabled { .. })
+    ));
+    assert!(reg.enabled_ids(ExtensionPoint::Shipping).is_empty());
+    assert!(matches!(
+        changes.lock().unwrap().last(),
+        Some(StateChange::Disabled { .. })
+    ));
+
+    // An admin fixes the configuration and switches it back on.
+    reg.configure("hostile", ConfigValues::new().with("mode", "good"))
+        .unwrap();
+    reg.set_enabled("hostile", true).unwrap();
+    assert!(reg.quote_shipping("hostile", &shipping_request(1)).is_ok());
+    assert!(matches!(
+        changes.lock().unwrap().last(),
+        Some(StateChange::Enabled(_))
+    ));
+}
+
+#[test]
+fn a_success_resets_the_failure_streak() {
+    let reg = hostile("panic");
+    assert!(reg.quote_shipping("hostile", &shipping_request(1)).is_err());
+    assert_eq!(reg.status("hostile").unwrap().consecutive_failures, 1);
+    reg.configure("hostile", ConfigValues::new().with("mode", "good"))
+        .unwrap();
+    assert!(reg.quote_shipping("hostile", &shipping_request(1)).is_ok());
+    let status = reg.status("hostile").unwrap();
+    assert_eq!(status.consecutive_failures, 0);
+    assert_eq!(status.failures, 1);
+}
