@@ -33,7 +33,10 @@ fn dir_of(id: &str) -> PathBuf {
 fn ensure_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        if [PYTHON, JS, TEMPLATE_PY, TEMPLATE_JS].iter().all(|id| dir_of(id).join("plugin.wasm").exists()) {
+        if [PYTHON, JS, TEMPLATE_PY, TEMPLATE_JS]
+            .iter()
+            .all(|id| dir_of(id).join("plugin.wasm").exists())
+        {
             return;
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -56,7 +59,10 @@ fn ensure_built() {
 fn runtime() -> Arc<PluginRuntime> {
     static RT: OnceLock<Arc<PluginRuntime>> = OnceLock::new();
     RT.get_or_init(|| {
-        let config = RuntimeConfig { call_budget: std::time::Duration::from_secs(2), ..test_config() };
+        let config = RuntimeConfig {
+            call_budget: std::time::Duration::from_secs(2),
+            ..test_config()
+        };
         Arc::new(PluginRuntime::new(config).expect("runtime"))
     })
     .clone()
@@ -82,7 +88,10 @@ fn loaded(id: &str) -> Arc<LoadedPlugin> {
                         })
                     })
                     .collect();
-                handles.into_iter().map(|h| h.join().expect("loading panicked")).collect()
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("loading panicked"))
+                    .collect()
             })
         })
         .get(id)
@@ -92,8 +101,14 @@ fn loaded(id: &str) -> Arc<LoadedPlugin> {
 
 fn install(id: &str, config: ConfigValues) -> PluginRegistry {
     let reg = PluginRegistry::new(runtime());
-    reg.install(loaded(id), InstallOptions { config, ..InstallOptions::default() })
-        .unwrap_or_else(|e| panic!("installing {id}: {e}"));
+    reg.install(
+        loaded(id),
+        InstallOptions {
+            config,
+            ..InstallOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("installing {id}: {e}"));
     reg
 }
 
@@ -136,11 +151,18 @@ fn python_plugin_quotes_per_zone_and_weight() {
     assert_eq!(gb[0].code, "zone-standard");
     assert_eq!(gb[0].name, "Standard delivery");
     assert_eq!(gb[0].currency, "GBP");
-    assert_eq!(gb[0].description, "Delivery to GB; free on orders over 250 GBP (add 10.00 more)");
+    assert_eq!(
+        gb[0].description,
+        "Delivery to GB; free on orders over 250 GBP (add 10.00 more)"
+    );
 
-    let de = reg.quote_shipping(PYTHON, &to_country(req.clone(), "DE")).unwrap();
+    let de = reg
+        .quote_shipping(PYTHON, &to_country(req.clone(), "DE"))
+        .unwrap();
     assert_eq!(charges(&de), pair("16.15", "19.38"));
-    let us = reg.quote_shipping(PYTHON, &to_country(req.clone(), "US")).unwrap();
+    let us = reg
+        .quote_shipping(PYTHON, &to_country(req.clone(), "US"))
+        .unwrap();
     assert_eq!(charges(&us), pair("30.25", "36.30"));
 
     // 11 lines: 264.00 incl. tax, over the threshold.
@@ -159,10 +181,22 @@ fn python_plugin_quotes_per_zone_and_weight() {
 
 #[test]
 fn python_plugin_without_rest_of_world_skips_unlisted_countries() {
-    let reg = install(PYTHON, ConfigValues::new().with("currency", "GBP").with("zones", "GB=3"));
+    let reg = install(
+        PYTHON,
+        ConfigValues::new()
+            .with("currency", "GBP")
+            .with("zones", "GB=3"),
+    );
     let req = shipping_request(1); // 500 g, per_kg defaults to 0, tax_rate to 0
-    assert_eq!(charges(&reg.quote_shipping(PYTHON, &req).unwrap()), pair("3", "3"));
-    assert!(reg.quote_shipping(PYTHON, &to_country(req, "FR")).unwrap().is_empty());
+    assert_eq!(
+        charges(&reg.quote_shipping(PYTHON, &req).unwrap()),
+        pair("3", "3")
+    );
+    assert!(
+        reg.quote_shipping(PYTHON, &to_country(req, "FR"))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -170,18 +204,43 @@ fn python_plugin_bad_config_is_a_clear_error() {
     // The host checks the schema's types before anything runs...
     let reg = PluginRegistry::new(runtime());
     let err = reg
-        .install(loaded(PYTHON), InstallOptions { config: zone_config().with("free_over", "lots"), ..Default::default() })
+        .install(
+            loaded(PYTHON),
+            InstallOptions {
+                config: zone_config().with("free_over", "lots"),
+                ..Default::default()
+            },
+        )
         .unwrap_err();
-    assert!(matches!(&err, PluginError::Config { errors, .. } if errors.iter().any(|e| e.field == "free_over")), "{err}");
+    assert!(
+        matches!(&err, PluginError::Config { errors, .. } if errors.iter().any(|e| e.field == "free_over")),
+        "{err}"
+    );
     let err = reg
-        .install(loaded(PYTHON), InstallOptions { config: ConfigValues::new().with("currency", "GBP"), ..Default::default() })
+        .install(
+            loaded(PYTHON),
+            InstallOptions {
+                config: ConfigValues::new().with("currency", "GBP"),
+                ..Default::default()
+            },
+        )
         .unwrap_err();
-    assert!(matches!(&err, PluginError::Config { errors, .. } if errors.iter().any(|e| e.field == "zones")), "{err}");
+    assert!(
+        matches!(&err, PluginError::Config { errors, .. } if errors.iter().any(|e| e.field == "zones")),
+        "{err}"
+    );
 
     // ...and the plugin checks what a type cannot say, answering with its typed `config` error.
     let reg = install(PYTHON, zone_config().with("zones", "GB:4.95"));
-    match reg.quote_shipping(PYTHON, &shipping_request(1)).unwrap_err() {
-        PluginError::Guest { plugin, kind, message } => {
+    match reg
+        .quote_shipping(PYTHON, &shipping_request(1))
+        .unwrap_err()
+    {
+        PluginError::Guest {
+            plugin,
+            kind,
+            message,
+        } => {
             assert_eq!(plugin.id, PYTHON);
             assert_eq!(kind, GuestErrorKind::Config);
             assert_eq!(message, "zones: 'GB:4.95' should look like 'GB,IE=4.95'");
@@ -197,8 +256,14 @@ fn python_exception_is_a_typed_error_and_the_host_keeps_serving() {
     let mut bad = shipping_request(2);
     bad.basket.total_incl_tax = money("not-a-number", "GBP");
     let err = reg.quote_shipping(PYTHON, &bad).unwrap_err();
-    assert!(matches!(&err, PluginError::Trap { plugin, .. } if plugin.id == PYTHON), "{err}");
-    assert!(err.to_string().contains(PYTHON), "the error names the plugin: {err}");
+    assert!(
+        matches!(&err, PluginError::Trap { plugin, .. } if plugin.id == PYTHON),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(PYTHON),
+        "the error names the plugin: {err}"
+    );
 
     // The next call gets a fresh instance and works.
     let ok = reg.quote_shipping(PYTHON, &shipping_request(2)).unwrap();
@@ -215,8 +280,14 @@ fn python_plugin_failing_repeatedly_is_switched_off() {
         assert!(reg.quote_shipping(PYTHON, &bad).is_err());
     }
     let status = reg.status(PYTHON).unwrap();
-    assert!(!status.enabled, "switched off after repeated failures: {status:?}");
-    assert!(matches!(reg.quote_shipping(PYTHON, &shipping_request(1)), Err(PluginError::Disabled { .. })));
+    assert!(
+        !status.enabled,
+        "switched off after repeated failures: {status:?}"
+    );
+    assert!(matches!(
+        reg.quote_shipping(PYTHON, &shipping_request(1)),
+        Err(PluginError::Disabled { .. })
+    ));
 }
 
 // ---- JavaScript: js-express-shipping ---------------------------------------------------------
@@ -242,40 +313,77 @@ fn js_plugin_quotes_per_item_with_limits() {
     assert_eq!(charges(&gb), pair("31.25", "37.5"));
     assert_eq!(gb[0].code, "express");
     assert_eq!(gb[0].name, "Express delivery");
-    assert!(gb[0].description.starts_with("Next-working-day delivery; "), "{}", gb[0].description);
+    assert!(
+        gb[0].description.starts_with("Next-working-day delivery; "),
+        "{}",
+        gb[0].description
+    );
 
-    let ie = reg.quote_shipping(JS, &to_country(req.clone(), "ie")).unwrap();
+    let ie = reg
+        .quote_shipping(JS, &to_country(req.clone(), "ie"))
+        .unwrap();
     assert_eq!(charges(&ie), pair("31.25", "37.5"));
     // Not served, too heavy (50 lines = 25 kg), or no address: no quote.
-    assert!(reg.quote_shipping(JS, &to_country(req.clone(), "FR")).unwrap().is_empty());
-    assert!(reg.quote_shipping(JS, &shipping_request(50)).unwrap().is_empty());
+    assert!(
+        reg.quote_shipping(JS, &to_country(req.clone(), "FR"))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        reg.quote_shipping(JS, &shipping_request(50))
+            .unwrap()
+            .is_empty()
+    );
     let mut no_address = req.clone();
     no_address.address = None;
     assert!(reg.quote_shipping(JS, &no_address).unwrap().is_empty());
 
     // One line of 2 items: 7.50 + 1.25 = 8.75; +20 % = 10.50
-    assert_eq!(charges(&reg.quote_shipping(JS, &shipping_request(1)).unwrap()), pair("8.75", "10.5"));
+    assert_eq!(
+        charges(&reg.quote_shipping(JS, &shipping_request(1)).unwrap()),
+        pair("8.75", "10.5")
+    );
     // Free from 240.00 (inclusive): the 240.00 basket ships free.
     let reg = install(JS, express_config().with("free_over", "240.00"));
     let free = reg.quote_shipping(JS, &req).unwrap();
     assert_eq!(charges(&free), pair("0", "0"));
-    assert!(free[0].description.starts_with("Free next-working-day delivery over 240 GBP; "));
+    assert!(
+        free[0]
+            .description
+            .starts_with("Free next-working-day delivery over 240 GBP; ")
+    );
 }
 
 #[test]
 fn js_plugin_bad_config_is_a_clear_error() {
     let reg = PluginRegistry::new(runtime());
     let err = reg
-        .install(loaded(JS), InstallOptions { config: express_config().with("base", "cheap"), ..Default::default() })
+        .install(
+            loaded(JS),
+            InstallOptions {
+                config: express_config().with("base", "cheap"),
+                ..Default::default()
+            },
+        )
         .unwrap_err();
-    assert!(matches!(&err, PluginError::Config { errors, .. } if errors.iter().any(|e| e.field == "base")), "{err}");
+    assert!(
+        matches!(&err, PluginError::Config { errors, .. } if errors.iter().any(|e| e.field == "base")),
+        "{err}"
+    );
 
     let reg = install(JS, express_config().with("countries", "GB, GBR"));
     match reg.quote_shipping(JS, &shipping_request(1)).unwrap_err() {
-        PluginError::Guest { plugin, kind, message } => {
+        PluginError::Guest {
+            plugin,
+            kind,
+            message,
+        } => {
             assert_eq!(plugin.id, JS);
             assert_eq!(kind, GuestErrorKind::Config);
-            assert_eq!(message, "countries: \"GBR\" is not a two-letter country code");
+            assert_eq!(
+                message,
+                "countries: \"GBR\" is not a two-letter country code"
+            );
         }
         other => panic!("expected the plugin's config error, got {other}"),
     }
@@ -287,8 +395,14 @@ fn js_exception_is_a_typed_error_and_the_host_keeps_serving() {
     let mut bad = shipping_request(2);
     bad.basket.total_incl_tax = money("1e3", "GBP");
     let err = reg.quote_shipping(JS, &bad).unwrap_err();
-    assert!(matches!(&err, PluginError::Trap { plugin, .. } if plugin.id == JS), "{err}");
-    assert!(err.to_string().contains(JS), "the error names the plugin: {err}");
+    assert!(
+        matches!(&err, PluginError::Trap { plugin, .. } if plugin.id == JS),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(JS),
+        "the error names the plugin: {err}"
+    );
 
     let ok = reg.quote_shipping(JS, &shipping_request(2)).unwrap();
     assert_eq!(charges(&ok), pair("11.25", "13.5"));
@@ -302,10 +416,22 @@ fn scaffolded_plugins_load_and_quote() {
         let reg = install(id, ConfigValues::new().with("free_over", "100"));
         let status = reg.status(id).unwrap();
         assert_eq!(status.world, World::ShippingMethod);
-        assert_eq!(charges(&reg.quote_shipping(id, &shipping_request(1)).unwrap()), pair("4.95", "4.95"), "{id}");
-        assert_eq!(charges(&reg.quote_shipping(id, &shipping_request(5)).unwrap()), pair("0", "0"), "{id}");
+        assert_eq!(
+            charges(&reg.quote_shipping(id, &shipping_request(1)).unwrap()),
+            pair("4.95", "4.95"),
+            "{id}"
+        );
+        assert_eq!(
+            charges(&reg.quote_shipping(id, &shipping_request(5)).unwrap()),
+            pair("0", "0"),
+            "{id}"
+        );
         let reg = install(id, ConfigValues::new().with("charge", "2.5"));
-        assert_eq!(charges(&reg.quote_shipping(id, &shipping_request(5)).unwrap()), pair("2.5", "2.5"), "{id}");
+        assert_eq!(
+            charges(&reg.quote_shipping(id, &shipping_request(5)).unwrap()),
+            pair("2.5", "2.5"),
+            "{id}"
+        );
     }
 }
 
@@ -327,6 +453,9 @@ fn timing_probe() {
             times.push(t.elapsed().as_micros());
         }
         times.sort();
-        println!("{id}: min {} us, median {} us, max {} us", times[0], times[15], times[29]);
+        println!(
+            "{id}: min {} us, median {} us, max {} us",
+            times[0], times[15], times[29]
+        );
     }
 }
