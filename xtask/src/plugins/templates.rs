@@ -1,0 +1,113 @@
+//! Proves the `emporium plugin new` templates (`plugins/templates/<lang>/<world>/`): renders each
+//! one the way the CLI does (see plugins/templates/README.md) into
+//! `target/templates/<lang>-<world>/`, copies `wit/` beside it, and runs the project's own build
+//! (`./build.sh` for Python, `npm run build` for JS), which runs its generated test and writes
+//! `plugin.wasm`. Skipped when the template, `wit/` and the toolchain pins are unchanged.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use super::guest;
+
+const RECIPE: &str = "templates-1";
+/// The WIT version the templates are rendered for.
+const WIT_VERSION: &str = "0.1.0";
+
+/// Checks every template of `lang` ("python" or "js").
+pub fn build_lang(root: &Path, lang: &str) -> Result<()> {
+    let dir = root.join("plugins/templates").join(lang);
+    if dir.is_dir() {
+        let mut worlds: Vec<_> = fs::read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        worlds.sort();
+        for template in worlds {
+            build(root, lang, &template)
+                .with_context(|| format!("checking template {}", template.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the placeholders of plugins/templates/README.md.
+pub fn render(text: &str, id: &str, name: &str, world: &str, wit_version: &str) -> String {
+    text.replace("{{id}}", id)
+        .replace("{{name}}", name)
+        .replace("{{world}}", world)
+        .replace("{{wit_version}}", wit_version)
+}
+
+fn build(root: &Path, lang: &str, template: &Path) -> Result<()> {
+    let world = template
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("template folder name")?
+        .to_owned();
+    let id = format!("tpl-{lang}-{world}");
+    let name = format!("Template {lang} {world}");
+    let wit = root.join("wit");
+    let js = root.join("plugins/js");
+    let out = root
+        .join("target/templates")
+        .join(format!("{lang}-{world}"));
+    let hash = guest::hash_inputs(
+        &[template, &wit],
+        &[
+            &root.join("plugins/toolchains.sh"),
+            &js.join("package-lock.json"),
+        ],
+        &[RECIPE, WIT_VERSION],
+    )?;
+    if guest::up_to_date(&out, &hash) {
+        eprintln!("template {lang}/{world}: up to date");
+        return Ok(());
+    }
+    eprintln!("template {lang}/{world}: rendering and building");
+    guest::ensure_toolchains(root)?;
+
+    if out.exists() {
+        fs::remove_dir_all(&out)?;
+    }
+    for rel in guest::files(template)? {
+        let text = fs::read_to_string(template.join(&rel))
+            .with_context(|| format!("reading {}", rel.display()))?;
+        let to = out.join(&rel);
+        fs::create_dir_all(to.parent().expect("a file has a parent"))?;
+        fs::write(&to, render(&text, &id, &name, &world, WIT_VERSION))?;
+    }
+    guest::stage(&wit, &out.join("wit"), |_| true)?;
+
+    let mut cmd;
+    match lang {
+        "python" => {
+            cmd = Command::new("bash");
+            cmd.arg("build.sh").env(
+                "COMPONENTIZE_PY",
+                root.join("target/toolchains/venv/bin/componentize-py"),
+            );
+        }
+        _ => {
+            // The project's own `npm install` would fetch the same pinned toolchain again: lend it
+            // the one plugins/toolchains.sh installed instead.
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let mut paths = vec![js.join("node_modules/.bin")];
+            paths.extend(std::env::split_paths(&path));
+            cmd = Command::new("npm");
+            cmd.args(["run", "--silent", "build"])
+                .env("PATH", std::env::join_paths(paths)?);
+        }
+    }
+    cmd.current_dir(&out);
+    guest::timed(&format!("{lang}/{world} template build"), &mut cmd)?;
+    fs::write(out.join(".build-hash"), format!("{hash}\n"))?;
+    eprintln!(
+        "template {lang}/{world}: {} bytes",
+        out.join("plugin.wasm").metadata()?.len()
+    );
+    Ok(())
+}
