@@ -19,6 +19,7 @@
 //! ```
 
 pub mod bindings;
+pub mod directory;
 mod error;
 mod loaded;
 pub mod manifest;
