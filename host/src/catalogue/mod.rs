@@ -174,6 +174,23 @@ fn like_literal(term: &str) -> String {
     out
 }
 
+/// What a listing row needs; [`listing_row`] reads it.
+const LISTING_COLUMNS: &str = "p.id, p.title, p.slug, p.structure, pc.name AS class_name, \
+     pc.track_stock, (SELECT COUNT(*) FROM product ch \
+     WHERE ch.parent_id = p.id AND ch.is_public = TRUE) AS variant_count";
+
+fn listing_row(row: &AnyRow) -> Result<ListingRow, sqlx::Error> {
+    Ok(ListingRow {
+        id: row.try_get("id")?,
+        title: row.try_get("title")?,
+        slug: row.try_get("slug")?,
+        structure: Structure::parse(&row.try_get::<String, _>("structure")?),
+        class_name: row.try_get("class_name")?,
+        track_stock: flag(row, "track_stock")?,
+        variant_count: row.try_get("variant_count")?,
+    })
+}
+
 const LISTING_FROM: &str = "FROM product p \
      JOIN product_class pc ON pc.id = p.product_class_id";
 
@@ -235,9 +252,7 @@ pub async fn list_products(
         ""
     };
     let page_sql = format!(
-        "SELECT p.id, p.title, p.slug, p.structure, pc.name AS class_name, pc.track_stock, \
-         (SELECT COUNT(*) FROM product ch WHERE ch.parent_id = p.id AND ch.is_public = TRUE) AS variant_count \
-         {LISTING_FROM}{prices}{LISTING_WHERE}{condition} ORDER BY {} LIMIT ${} OFFSET ${}",
+        "SELECT {LISTING_COLUMNS} {LISTING_FROM}{prices}{LISTING_WHERE}{condition} ORDER BY {} LIMIT ${} OFFSET ${}",
         sort.order_by(),
         n + 1,
         n + 2
@@ -249,17 +264,7 @@ pub async fn list_products(
     let rows = page.bind(limit).bind(offset).fetch_all(pool).await?;
     let rows = rows
         .iter()
-        .map(|row| {
-            Ok(ListingRow {
-                id: row.try_get("id")?,
-                title: row.try_get("title")?,
-                slug: row.try_get("slug")?,
-                structure: Structure::parse(&row.try_get::<String, _>("structure")?),
-                class_name: row.try_get("class_name")?,
-                track_stock: flag(row, "track_stock")?,
-                variant_count: row.try_get("variant_count")?,
-            })
-        })
+        .map(listing_row)
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok((rows, total))
 }
@@ -649,10 +654,7 @@ pub async fn listing_rows_by_id(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT p.id, p.title, p.slug, p.structure, pc.name AS class_name, pc.track_stock, \
-         (SELECT COUNT(*) FROM product ch WHERE ch.parent_id = p.id AND ch.is_public = TRUE) AS variant_count \
-         FROM product p JOIN product_class pc ON pc.id = p.product_class_id \
-         WHERE p.is_public = TRUE AND p.id IN ({})",
+        "SELECT {LISTING_COLUMNS} {LISTING_FROM} WHERE p.is_public = TRUE AND p.id IN ({})",
         placeholders(1, ids.len())
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -661,15 +663,7 @@ pub async fn listing_rows_by_id(
     }
     let mut rows: HashMap<i64, ListingRow> = HashMap::new();
     for row in query.fetch_all(pool).await? {
-        let r = ListingRow {
-            id: row.try_get("id")?,
-            title: row.try_get("title")?,
-            slug: row.try_get("slug")?,
-            structure: Structure::parse(&row.try_get::<String, _>("structure")?),
-            class_name: row.try_get("class_name")?,
-            track_stock: flag(&row, "track_stock")?,
-            variant_count: row.try_get("variant_count")?,
-        };
+        let r = listing_row(&row)?;
         rows.insert(r.id, r);
     }
     Ok(ids.iter().filter_map(|id| rows.remove(id)).collect())
