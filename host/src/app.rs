@@ -32,8 +32,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let sessions = crate::session::connect_store(&config, &db.pool)
         .await
         .context("connecting the session store")?;
+    let plugins = crate::plugins::setup::open(&config, &db)
+        .await
+        .context("starting the plugin runtime")?;
     Ok(Arc::new(AppStateInner::new(
-        db, config, templates, strategy, sessions,
+        db, config, templates, strategy, sessions, plugins,
     )?))
 }
 

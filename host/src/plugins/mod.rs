@@ -24,6 +24,7 @@ mod error;
 mod loaded;
 pub mod manifest;
 mod registry;
+pub mod setup;
 mod state;
 mod validate;
 

@@ -33,6 +33,8 @@ pub struct AppStateInner {
     pub strategy: Arc<dyn Strategy>,
     /// Where session data lives (database or Redis).
     pub sessions: Arc<dyn crate::session::SessionStore>,
+    /// Installed plugins (shipping, payment, pricing, offers, theme extensions).
+    pub plugins: Arc<crate::plugins::PluginRegistry>,
     pub currency: Currency,
     /// Catalogue query results by page key; cleared when the catalogue changes.
     pub cache: moka::future::Cache<String, minijinja::Value>,
@@ -52,6 +54,7 @@ impl AppStateInner {
         templates: Templates,
         strategy: Arc<dyn Strategy>,
         sessions: Arc<dyn crate::session::SessionStore>,
+        plugins: Arc<crate::plugins::PluginRegistry>,
     ) -> Result<AppStateInner, crate::money::MoneyError> {
         let currency = config.default_currency()?;
         let ttl = Duration::from_secs(config.cache_ttl_secs);
@@ -65,6 +68,7 @@ impl AppStateInner {
             templates,
             strategy,
             sessions,
+            plugins,
             currency,
             cache,
             pages: moka::future::Cache::builder()
