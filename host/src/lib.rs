@@ -3,17 +3,22 @@
 //! `main.rs` is a thin shim over this library so that integration tests and benchmarks can start
 //! the real application in-process.
 
+pub mod address;
 pub mod app;
 pub mod basket;
 pub mod catalogue;
+pub mod checkout;
 pub mod cli;
 pub mod customer;
 pub mod demo;
 pub mod infra;
 pub mod money;
+pub mod order;
 pub mod partner;
+pub mod payment;
 pub mod plugins;
 pub mod pricing;
 pub mod session;
+pub mod shipping;
 pub mod themes;
 pub mod web;

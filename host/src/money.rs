@@ -228,6 +228,20 @@ impl Serialize for Money {
     }
 }
 
+/// Reads what [`Serialize`] writes (the display form is ignored), for session data.
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            amount: String,
+            currency: String,
+        }
+        let raw = Raw::deserialize(d)?;
+        let currency = Currency::from_code(&raw.currency).map_err(serde::de::Error::custom)?;
+        Money::parse(&raw.amount, currency).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
+pub mod snapshot;
+
 use crate::catalogue::{self, Image, Structure, product_url};
 use crate::infra::db::{Db, flag, now_text, placeholders};
 use crate::money::{Currency, Money};
@@ -805,6 +807,10 @@ pub async fn sweep_abandoned(pool: &AnyPool, before: &str) -> Result<u64, Basket
 pub struct PricedLine {
     pub id: i64,
     pub product_id: i64,
+    /// The partner's stock record the strategy chose (the one an order allocates from).
+    pub stock_record_id: Option<i64>,
+    /// Whether the product's class counts stock (if not, nothing is allocated).
+    pub track_stock: bool,
     pub title: String,
     pub url: Option<String>,
     pub image: Option<Image>,
@@ -933,6 +939,8 @@ pub async fn priced(
         let priced = PricedLine {
             id: line.id,
             product_id: line.product_id,
+            stock_record_id: info.and_then(|i| i.stock_record_id),
+            track_stock: product.is_none_or(|p| p.track_stock),
             title,
             url: product.map(|p| p.url.clone()),
             image,

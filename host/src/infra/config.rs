@@ -20,6 +20,7 @@
 //! | `EMPORIUM_SESSION_TTL_SECS` | how long an idle session lives | `1209600` (14 days) |
 //! | `EMPORIUM_MAX_LINE_QUANTITY` | most units of one basket line | `999` |
 //! | `EMPORIUM_MAX_BASKET_QUANTITY` | most units in one basket, all lines together | `9999` |
+//! | `EMPORIUM_SANDBOX_PROVIDER_ADDR` | serve the sandbox payment provider (redirect gateway) here | unset |
 
 use std::path::{Path, PathBuf};
 
@@ -68,6 +69,11 @@ pub struct Config {
     pub max_basket_quantity: u32,
     /// Development mode: templates and static files are re-read when they change.
     pub dev: bool,
+    /// Order and line statuses and the moves allowed between them (Oscar's
+    /// `OSCAR_ORDER_STATUS_PIPELINE`), as a `[order_pipeline]` table in the file.
+    pub order_pipeline: crate::order::Pipeline,
+    /// Serve the sandbox payment provider (for the redirect gateway) on this address.
+    pub sandbox_provider_addr: Option<String>,
 }
 
 impl Default for Config {
@@ -91,6 +97,8 @@ impl Default for Config {
             max_line_quantity: 999,
             max_basket_quantity: 9999,
             dev: false,
+            order_pipeline: crate::order::Pipeline::default(),
+            sandbox_provider_addr: None,
         }
     }
 }
@@ -137,6 +145,9 @@ impl Config {
         }
         if let Some(v) = get("EMPORIUM_ADDR") {
             self.addr = v;
+        }
+        if let Some(v) = get("EMPORIUM_SANDBOX_PROVIDER_ADDR") {
+            self.sandbox_provider_addr = Some(v).filter(|v| !v.trim().is_empty());
         }
         if let Some(v) = get("EMPORIUM_THEME") {
             self.theme = v;
@@ -186,6 +197,9 @@ impl Config {
             name: name.into(),
             message: message.into(),
         };
+        self.order_pipeline
+            .check()
+            .map_err(|message| invalid("order_pipeline", &message))?;
         self.default_currency()
             .map_err(|e| invalid("currency", &e.to_string()))?;
         if self.tax_rate.is_sign_negative() || self.tax_rate >= Decimal::ONE {

@@ -145,7 +145,19 @@ struct RawManifest {
     #[serde(default)]
     permissions: Permissions,
     #[serde(default)]
+    payment: PaymentOptions,
+    #[serde(default)]
     config: Vec<ConfigField>,
+}
+
+/// `[payment]`: how the shop's checkout talks to a payment gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentOptions {
+    /// The shop shows its card form and passes the card in `payment-request.card`
+    /// (`card_form = true`); otherwise the gateway is expected to redirect.
+    #[serde(default)]
+    pub card_form: bool,
 }
 
 /// A validated `plugin.toml`.
@@ -160,6 +172,7 @@ pub struct Manifest {
     pub author: String,
     pub license: String,
     pub permissions: Permissions,
+    pub payment: PaymentOptions,
     pub config: Vec<ConfigField>,
 }
 
@@ -289,6 +302,7 @@ impl Manifest {
             author: raw.author,
             license: raw.license,
             permissions: raw.permissions,
+            payment: raw.payment,
             config: raw.config,
         })
     }

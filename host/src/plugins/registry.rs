@@ -416,6 +416,11 @@ impl PluginRegistry {
             .collect()
     }
 
+    /// The manifest of an installed plugin.
+    pub fn manifest(&self, id: &str) -> Result<super::manifest::Manifest, PluginError> {
+        Ok((*self.entry(id)?.loaded.manifest).clone())
+    }
+
     fn entry(&self, id: &str) -> Result<Arc<Entry>, PluginError> {
         self.plugins
             .load()

@@ -48,7 +48,7 @@ impl From<BasketError> for WebError {
     }
 }
 
-fn pricer<'a>(state: &'a AppState, session: &Session) -> Pricer<'a> {
+pub(crate) fn pricer<'a>(state: &'a AppState, session: &Session) -> Pricer<'a> {
     Pricer {
         db: &state.db,
         pool: &state.db.pool,

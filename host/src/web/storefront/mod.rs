@@ -3,6 +3,8 @@
 mod accounts;
 mod basket;
 mod cards;
+mod checkout;
+mod orders;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +43,8 @@ pub fn router() -> Router<AppState> {
         .route("/media/{*path}", get(media_file))
         .merge(basket::router())
         .merge(accounts::router())
+        .merge(checkout::router())
+        .merge(orders::router())
 }
 
 #[derive(Serialize)]
@@ -66,7 +70,7 @@ pub fn globals(state: &AppState, request_path: &str) -> Value {
     }
 }
 
-async fn category_tree(state: &AppState) -> Result<Arc<CategoryTree>, WebError> {
+pub(crate) async fn category_tree(state: &AppState) -> Result<Arc<CategoryTree>, WebError> {
     if let Some(tree) = state.categories.get(&()) {
         return Ok(tree);
     }

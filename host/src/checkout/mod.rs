@@ -1,0 +1,319 @@
+//! Checkout (Oscar's checkout app): the state a checkout keeps in the session between steps,
+//! the fingerprint that tells whether the basket changed since the preview, and paying then
+//! placing an order, with the authorization voided when the order can't be written.
+//!
+//! Order of events at "Place order": authorize with the chosen gateway → one transaction that
+//! claims the basket, allocates stock and writes the order → commit. A decline writes nothing
+//! and allocates nothing. A failure after an approval (stock ran out meanwhile, the database
+//! refused) voids the authorization before the customer is told.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::address::Address;
+use crate::basket::PricedBasket;
+use crate::basket::snapshot;
+use crate::infra::db::Db;
+use crate::money::Money;
+use crate::order::{self, NewOrder, OrderError, Payment, Pipeline, Placed};
+use crate::payment::{self, CardDetails};
+use crate::plugins::bindings::payment::PaymentRequest;
+use crate::plugins::{PaymentOutcome, PluginRegistry};
+use crate::shipping::Method;
+
+/// Session key of the checkout state.
+pub const SESSION_KEY: &str = "checkout";
+/// Session key of the last order placed in this session (for the thank-you page).
+pub const LAST_ORDER_KEY: &str = "last_order";
+
+/// What the customer chose so far. Lives in the session; every step re-checks it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CheckoutState {
+    /// A guest's email (customers use their account's).
+    pub guest_email: Option<String>,
+    pub shipping_address: Option<Address>,
+    /// `plugin:code` of the chosen shipping method.
+    pub shipping_method: Option<String>,
+    pub gateway: Option<String>,
+    /// A redirect payment under way at the provider.
+    pub pending: Option<PendingPayment>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingPayment {
+    pub gateway: String,
+    pub reference: String,
+    /// The basket's fingerprint when the customer left for the provider.
+    pub fingerprint: String,
+    pub amount: Money,
+}
+
+/// The order last placed in this session: its number and, for guests, the link secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastOrder {
+    pub number: String,
+    pub guest_token: Option<String>,
+}
+
+/// A digest of everything the customer agreed to at the preview: lines, quantities, prices,
+/// shipping method and charge. Any difference at "Place order" sends them back to review.
+pub fn fingerprint(basket: &PricedBasket, method: &Method) -> String {
+    let mut h = Sha256::new();
+    h.update(basket.id.to_le_bytes());
+    for line in &basket.lines {
+        h.update(line.id.to_le_bytes());
+        h.update(line.product_id.to_le_bytes());
+        h.update(line.quantity.to_le_bytes());
+        if let Some(p) = line.unit_price {
+            h.update(p.incl_tax.amount().to_string().as_bytes());
+            h.update(p.excl_tax.amount().to_string().as_bytes());
+        }
+        h.update(serde_json::to_string(&line.options).unwrap_or_default());
+        h.update([0]);
+    }
+    h.update(method.key().as_bytes());
+    h.update(method.charge_incl_tax.amount().to_string().as_bytes());
+    h.update(basket.total_incl_tax.currency().code().as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Money(#[from] crate::money::MoneyError),
+}
+
+/// What happened at "Place order".
+#[derive(Debug)]
+pub enum Outcome {
+    Placed {
+        placed: Placed,
+        guest_token: Option<String>,
+    },
+    /// The same checkout was placed already (double submit): show that order.
+    AlreadyPlaced { number: String },
+    /// Off to the provider's page; come back to the return URL.
+    Redirect { url: String, pending: PendingPayment },
+    /// Shown to the customer as is (from the gateway or the shop's stock check).
+    Refused(String),
+}
+
+/// Where the shop, its plugins and its rules are.
+pub struct Deps<'a> {
+    pub db: &'a Db,
+    pub plugins: &'a Arc<PluginRegistry>,
+    pub pipeline: &'a Pipeline,
+}
+
+/// Everything one "Place order" needs.
+pub struct Submission<'a> {
+    pub basket: &'a PricedBasket,
+    pub customer_id: Option<i64>,
+    pub email: &'a str,
+    pub shipping_address: &'a Address,
+    pub method: &'a Method,
+    pub gateway: &'a str,
+    pub card: Option<CardDetails>,
+    pub return_url: String,
+    pub fingerprint: &'a str,
+}
+
+/// A gateway fault is logged; the customer is told this, which is true and safe.
+pub const PAYMENT_FAILED: &str = "We couldn't take your payment and you have not been charged. \
+     Please try again, or choose another way to pay.";
+
+/// Pays (or starts a redirect) and places the order.
+pub async fn pay_and_place(deps: &Deps<'_>, sub: Submission<'_>) -> Result<Outcome, CheckoutError> {
+    let amount = order::total_incl_tax(sub.basket, sub.method)?;
+    if amount.amount().is_zero() {
+        return place(deps, &sub, None).await;
+    }
+    let request = PaymentRequest {
+        order_number: order::number_for_basket(sub.basket.id),
+        amount: snapshot::money(amount),
+        customer: snapshot::customer(sub.customer_id, Some(sub.email)),
+        billing_address: Some(snapshot::address(sub.shipping_address)),
+        card: sub.card.as_ref().map(CardDetails::to_wit),
+        return_url: sub.return_url.clone(),
+        idempotency_key: format!("{}-{}", sub.basket.id, sub.fingerprint),
+    };
+    let label = sub
+        .card
+        .as_ref()
+        .map(CardDetails::label)
+        .unwrap_or_default();
+    match payment::authorize(deps.plugins, sub.gateway, request).await {
+        Err(e) => {
+            tracing::error!(gateway = sub.gateway, error = %e, "payment authorization failed");
+            Ok(Outcome::Refused(PAYMENT_FAILED.into()))
+        }
+        Ok(PaymentOutcome::Declined { message }) => Ok(Outcome::Refused(message)),
+        Ok(PaymentOutcome::Error { message }) => {
+            tracing::error!(gateway = sub.gateway, %message, "payment gateway fault");
+            Ok(Outcome::Refused(PAYMENT_FAILED.into()))
+        }
+        Ok(PaymentOutcome::Redirect { url, reference }) => Ok(Outcome::Redirect {
+            url,
+            pending: PendingPayment {
+                gateway: sub.gateway.to_string(),
+                reference,
+                fingerprint: sub.fingerprint.to_string(),
+                amount,
+            },
+        }),
+        Ok(PaymentOutcome::Approved {
+            reference, amount: approved, ..
+        }) => {
+            let payment = Payment {
+                plugin_id: sub.gateway.to_string(),
+                reference,
+                amount,
+                label,
+            };
+            approved_then_place(deps, &sub, payment, approved).await
+        }
+    }
+}
+
+/// Finishes a redirect payment: the provider's answer (already asked by the gateway's
+/// `handle-callback`) decides.
+pub async fn complete_redirect(
+    deps: &Deps<'_>,
+    sub: Submission<'_>,
+    pending: &PendingPayment,
+    outcome: PaymentOutcome,
+) -> Result<Outcome, CheckoutError> {
+    match outcome {
+        PaymentOutcome::Approved {
+            reference,
+            amount: approved,
+            ..
+        } if reference == pending.reference => {
+            let payment = Payment {
+                plugin_id: pending.gateway.clone(),
+                reference,
+                amount: pending.amount,
+                label: String::new(),
+            };
+            approved_then_place(deps, &sub, payment, approved).await
+        }
+        PaymentOutcome::Approved { reference, .. } => {
+            tracing::error!(gateway = %pending.gateway, %reference, expected = %pending.reference,
+                "provider approved another payment than the one started");
+            Ok(Outcome::Refused(PAYMENT_FAILED.into()))
+        }
+        PaymentOutcome::Declined { message } => Ok(Outcome::Refused(message)),
+        PaymentOutcome::Error { message } => {
+            tracing::error!(gateway = %pending.gateway, %message, "payment return failed");
+            Ok(Outcome::Refused(PAYMENT_FAILED.into()))
+        }
+        PaymentOutcome::Redirect { .. } => {
+            tracing::error!(gateway = %pending.gateway, "gateway redirected again on return");
+            Ok(Outcome::Refused(PAYMENT_FAILED.into()))
+        }
+    }
+}
+
+async fn approved_then_place(
+    deps: &Deps<'_>,
+    sub: &Submission<'_>,
+    payment: Payment,
+    approved: rust_decimal::Decimal,
+) -> Result<Outcome, CheckoutError> {
+    if approved != payment.amount.amount() {
+        tracing::error!(gateway = %payment.plugin_id, %approved, wanted = %payment.amount,
+            "gateway approved another amount; voiding");
+        void(deps, &payment).await;
+        return Ok(Outcome::Refused(PAYMENT_FAILED.into()));
+    }
+    place(deps, sub, Some(payment)).await
+}
+
+async fn void(deps: &Deps<'_>, payment: &Payment) {
+    match payment::void(deps.plugins, &payment.plugin_id, &payment.reference).await {
+        Ok(PaymentOutcome::Approved { .. }) => {
+            tracing::warn!(gateway = %payment.plugin_id, reference = %payment.reference,
+                "authorization voided: no order was written");
+        }
+        other => {
+            // Nothing more the shop can do on its own: the log is the merchant's to-do list.
+            tracing::error!(gateway = %payment.plugin_id, reference = %payment.reference,
+                outcome = ?other, "VOID FAILED: an authorization without an order must be voided by hand");
+        }
+    }
+}
+
+/// Writes the order (one transaction). Any failure voids `payment`.
+async fn place(
+    deps: &Deps<'_>,
+    sub: &Submission<'_>,
+    payment: Option<Payment>,
+) -> Result<Outcome, CheckoutError> {
+    let guest_token = sub
+        .customer_id
+        .is_none()
+        .then(crate::session::random_token);
+    let result = async {
+        let mut tx = deps.db.begin_write().await?;
+        let placed = order::place_in(
+            &mut tx,
+            NewOrder {
+                basket: sub.basket,
+                customer_id: sub.customer_id,
+                email: sub.email,
+                shipping_address: sub.shipping_address,
+                billing_address: sub.shipping_address,
+                shipping: sub.method,
+                payment: payment.as_ref(),
+                guest_token_hash: guest_token.as_deref().map(order::token_hash),
+                pipeline: deps.pipeline,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, OrderError>(placed)
+    }
+    .await;
+    match result {
+        Ok(placed) => Ok(Outcome::Placed {
+            placed,
+            guest_token,
+        }),
+        Err(OrderError::AlreadyPlaced { number }) => {
+            // A double submit: keep the first order's payment, void this attempt's unless the
+            // gateway handed back the very same authorization.
+            if let Some(p) = &payment {
+                let first = order::by_number(&deps.db.pool, &number).await?;
+                let same = first.is_some_and(|o| o.payments.iter().any(|s| s.reference == p.reference));
+                if !same {
+                    void(deps, p).await;
+                }
+            }
+            Ok(Outcome::AlreadyPlaced { number })
+        }
+        Err(e) => {
+            if let Some(p) = &payment {
+                void(deps, p).await;
+            }
+            match e {
+                OrderError::OutOfStock { title, available } => Ok(Outcome::Refused(match available {
+                    0 => format!("Sorry, “{title}” sold out while you were checking out. You have not been charged."),
+                    n => format!("Sorry, only {n} of “{title}” are left. Please change the quantity; you have not been charged."),
+                })),
+                OrderError::Unavailable { title } => Ok(Outcome::Refused(format!(
+                    "Sorry, “{title}” can't be bought right now. You have not been charged."
+                ))),
+                OrderError::BasketClosed | OrderError::Empty => Ok(Outcome::Refused(
+                    "Your basket changed; please review it again.".into(),
+                )),
+                other => Err(other.into()),
+            }
+        }
+    }
+}

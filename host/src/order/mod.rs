@@ -1,0 +1,750 @@
+//! Orders (Oscar's order app): placing an order in one transaction (stock allocated, never
+//! oversold; everything the order shows copied onto it), order numbers, the status pipeline,
+//! payment and shipping events, and reading orders back for their owners.
+//!
+//! Exactly once: an order is tied to its basket by a unique key, and placing marks the basket
+//! submitted with a conditional update in the same transaction, so a double submit finds the
+//! first order ([`OrderError::AlreadyPlaced`]) instead of making a second.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::address::Address;
+use crate::basket::{LineOption, PricedBasket};
+use crate::infra::db::now_text;
+use crate::money::{Currency, Money, MoneyError};
+use crate::shipping::Method;
+
+/// Order numbers start here (then the basket id is added), so they look like order numbers.
+const NUMBER_OFFSET: i64 = 100_000;
+
+/// Statuses and the moves allowed between them, for orders and for their lines.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pipeline {
+    /// Status of a newly placed order.
+    pub initial: String,
+    /// Status → statuses it may move to.
+    pub statuses: BTreeMap<String, Vec<String>>,
+    pub line_initial: String,
+    pub line_statuses: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        let map = |pairs: &[(&str, &[&str])]| {
+            pairs
+                .iter()
+                .map(|(from, to)| {
+                    (
+                        from.to_string(),
+                        to.iter().map(|s| s.to_string()).collect(),
+                    )
+                })
+                .collect()
+        };
+        Pipeline {
+            initial: "Pending".into(),
+            statuses: map(&[
+                ("Pending", &["Being processed", "Cancelled"]),
+                ("Being processed", &["Shipped", "Cancelled"]),
+                ("Shipped", &["Complete"]),
+                ("Complete", &[]),
+                ("Cancelled", &[]),
+            ]),
+            line_initial: "Pending".into(),
+            line_statuses: map(&[
+                ("Pending", &["Being processed", "Cancelled"]),
+                ("Being processed", &["Shipped", "Cancelled"]),
+                ("Shipped", &["Returned"]),
+                ("Returned", &[]),
+                ("Cancelled", &[]),
+            ]),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Every status named as a target is itself in the pipeline, and so is the initial one.
+    pub fn check(&self) -> Result<(), String> {
+        for (initial, map, what) in [
+            (&self.initial, &self.statuses, "statuses"),
+            (&self.line_initial, &self.line_statuses, "line_statuses"),
+        ] {
+            if !map.contains_key(initial) {
+                return Err(format!(
+                    "the initial status {initial:?} is not in {what}"
+                ));
+            }
+            for (from, targets) in map {
+                if from.trim().is_empty() || from.len() > 64 {
+                    return Err(format!("{what}: status names are 1 to 64 characters"));
+                }
+                if let Some(t) = targets.iter().find(|t| !map.contains_key(*t)) {
+                    return Err(format!("{what}: {from:?} moves to unknown status {t:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn allows(&self, from: &str, to: &str) -> bool {
+        self.statuses
+            .get(from)
+            .is_some_and(|t| t.iter().any(|s| s == to))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// The basket already became an order (a double submit).
+    #[error("this basket was already ordered as {number}")]
+    AlreadyPlaced { number: String },
+    /// The basket is not open any more (and no order was made from it).
+    #[error("this basket can no longer be ordered")]
+    BasketClosed,
+    #[error("only {available} of “{title}” left")]
+    OutOfStock { title: String, available: i64 },
+    #[error("“{title}” can't be bought right now")]
+    Unavailable { title: String },
+    #[error("the order is empty")]
+    Empty,
+    #[error("status {from:?} can't move to {to:?}")]
+    BadTransition { from: String, to: String },
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The payment that pays for an order, as the gateway approved it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Payment {
+    pub plugin_id: String,
+    pub reference: String,
+    pub amount: Money,
+    /// What receipts may show ("Card ending 4242").
+    pub label: String,
+}
+
+pub struct NewOrder<'a> {
+    pub basket: &'a PricedBasket,
+    pub customer_id: Option<i64>,
+    pub email: &'a str,
+    pub shipping_address: &'a Address,
+    pub billing_address: &'a Address,
+    pub shipping: &'a Method,
+    pub payment: Option<&'a Payment>,
+    /// SHA-256 of the secret in a guest's order link.
+    pub guest_token_hash: Option<String>,
+    pub pipeline: &'a Pipeline,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Placed {
+    pub id: i64,
+    pub number: String,
+}
+
+pub fn number_for_basket(basket_id: i64) -> String {
+    (NUMBER_OFFSET + basket_id).to_string()
+}
+
+/// The order total the customer pays: lines plus shipping (offers will subtract here).
+pub fn total_incl_tax(basket: &PricedBasket, shipping: &Method) -> Result<Money, MoneyError> {
+    basket.total_incl_tax.checked_add(shipping.charge_incl_tax)
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The order placed from a basket, if any.
+pub async fn number_of_basket(pool: &AnyPool, basket_id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query("SELECT number FROM shop_order WHERE basket_id = $1")
+        .bind(basket_id)
+        .fetch_optional(pool)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()
+}
+
+/// Writes the order inside the caller's transaction (which should be a write transaction:
+/// `Db::begin_write`). On any error the caller rolls back and nothing is written.
+pub async fn place_in(tx: &mut Transaction<'_, Any>, new: NewOrder<'_>) -> Result<Placed, OrderError> {
+    let basket = new.basket;
+    if basket.lines.is_empty() {
+        return Err(OrderError::Empty);
+    }
+    let now = now_text();
+    let claimed = sqlx::query(
+        "UPDATE basket SET status = 'submitted', updated_at = $2 WHERE id = $1 AND status = 'open'",
+    )
+    .bind(basket.id)
+    .bind(&now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if claimed != 1 {
+        let existing = sqlx::query("SELECT number FROM shop_order WHERE basket_id = $1")
+            .bind(basket.id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        return Err(match existing {
+            Some(row) => OrderError::AlreadyPlaced {
+                number: row.try_get(0)?,
+            },
+            None => OrderError::BasketClosed,
+        });
+    }
+
+    // Allocate in stock-record order so two orders never wait on each other in a cycle.
+    let mut allocations: Vec<(i64, i64, &str)> = Vec::new();
+    for line in &basket.lines {
+        if line.unit_price.is_none() || !line.availability.is_available {
+            return Err(OrderError::Unavailable {
+                title: line.title.clone(),
+            });
+        }
+        if let (true, Some(record)) = (line.track_stock, line.stock_record_id) {
+            match allocations.iter_mut().find(|(r, _, _)| *r == record) {
+                Some(a) => a.1 += line.quantity,
+                None => allocations.push((record, line.quantity, &line.title)),
+            }
+        }
+    }
+    allocations.sort_unstable_by_key(|a| a.0);
+    for (record, quantity, title) in &allocations {
+        let done = sqlx::query(
+            "UPDATE stock_record SET num_allocated = num_allocated + $2, updated_at = $3 \
+             WHERE id = $1 AND num_in_stock - num_allocated >= $2",
+        )
+        .bind(record)
+        .bind(quantity)
+        .bind(&now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if done != 1 {
+            let available: i64 = sqlx::query(
+                "SELECT num_in_stock - num_allocated FROM stock_record WHERE id = $1",
+            )
+            .bind(record)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(0);
+            return Err(OrderError::OutOfStock {
+                title: title.to_string(),
+                available: available.max(0),
+            });
+        }
+    }
+
+    let currency = basket.total_incl_tax.currency();
+    let total_incl = total_incl_tax(basket, new.shipping)?;
+    let total_excl = basket
+        .total_excl_tax
+        .checked_add(new.shipping.charge_excl_tax)?;
+    let number = number_for_basket(basket.id);
+    let row = sqlx::query(
+        "INSERT INTO shop_order (number, basket_id, customer_id, email, guest_token_hash, status, \
+         currency, lines_excl_minor, lines_incl_minor, shipping_excl_minor, shipping_incl_minor, \
+         total_excl_minor, total_incl_minor, shipping_plugin, shipping_code, shipping_name, \
+         shipping_address, billing_address, placed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+         RETURNING id",
+    )
+    .bind(&number)
+    .bind(basket.id)
+    .bind(new.customer_id)
+    .bind(new.email)
+    .bind(new.guest_token_hash.as_deref())
+    .bind(&new.pipeline.initial)
+    .bind(currency.code())
+    .bind(basket.total_excl_tax.to_minor()?)
+    .bind(basket.total_incl_tax.to_minor()?)
+    .bind(new.shipping.charge_excl_tax.to_minor()?)
+    .bind(new.shipping.charge_incl_tax.to_minor()?)
+    .bind(total_excl.to_minor()?)
+    .bind(total_incl.to_minor()?)
+    .bind(&new.shipping.plugin)
+    .bind(&new.shipping.code)
+    .bind(&new.shipping.name)
+    .bind(serde_json::to_string(new.shipping_address).unwrap_or_default())
+    .bind(serde_json::to_string(new.billing_address).unwrap_or_default())
+    .bind(&now)
+    .fetch_one(&mut **tx)
+    .await?;
+    let order_id: i64 = row.try_get(0)?;
+
+    let records: Vec<i64> = basket.lines.iter().filter_map(|l| l.stock_record_id).collect();
+    let partners = partner_names(tx, &records).await?;
+    for line in &basket.lines {
+        let Some(price) = line.unit_price else {
+            continue;
+        };
+        let q = rust_decimal::Decimal::from(line.quantity);
+        let (partner_name, partner_sku) = line
+            .stock_record_id
+            .and_then(|r| partners.get(&r).cloned())
+            .unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO order_line (order_id, product_id, stock_record_id, partner_name, \
+             partner_sku, title, options, quantity, unit_excl_minor, unit_incl_minor, \
+             line_excl_minor, line_incl_minor, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(order_id)
+        .bind(line.product_id)
+        .bind(line.stock_record_id)
+        .bind(partner_name)
+        .bind(partner_sku)
+        .bind(&line.title)
+        .bind(serde_json::to_string(&line.options).unwrap_or_else(|_| "[]".into()))
+        .bind(line.quantity)
+        .bind(price.excl_tax.to_minor()?)
+        .bind(price.incl_tax.to_minor()?)
+        .bind(price.excl_tax.checked_mul(q)?.to_minor()?)
+        .bind(price.incl_tax.checked_mul(q)?.to_minor()?)
+        .bind(&new.pipeline.line_initial)
+        .execute(&mut **tx)
+        .await?;
+    }
+
+    if let Some(p) = new.payment {
+        let amount = p.amount.to_minor()?;
+        sqlx::query(
+            "INSERT INTO payment_source (order_id, plugin_id, reference, currency, allocated_minor, label) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(order_id)
+        .bind(&p.plugin_id)
+        .bind(&p.reference)
+        .bind(p.amount.currency().code())
+        .bind(amount)
+        .bind(&p.label)
+        .execute(&mut **tx)
+        .await?;
+        add_payment_event(tx, order_id, "authorise", amount, &p.reference).await?;
+    }
+    if let Some(customer) = new.customer_id {
+        crate::address::remember(&mut **tx, customer, new.shipping_address).await?;
+    }
+    Ok(Placed {
+        id: order_id,
+        number,
+    })
+}
+
+async fn partner_names(
+    tx: &mut Transaction<'_, Any>,
+    records: &[i64],
+) -> Result<std::collections::HashMap<i64, (String, String)>, sqlx::Error> {
+    let mut out = std::collections::HashMap::new();
+    if records.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT s.id, p.name, s.partner_sku FROM stock_record s JOIN partner p ON p.id = s.partner_id \
+         WHERE s.id IN ({})",
+        crate::infra::db::placeholders(1, records.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in records {
+        query = query.bind(*r);
+    }
+    for row in query.fetch_all(&mut **tx).await? {
+        out.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+    }
+    Ok(out)
+}
+
+pub async fn add_payment_event(
+    tx: &mut Transaction<'_, Any>,
+    order_id: i64,
+    kind: &str,
+    amount_minor: i64,
+    reference: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payment_event (order_id, kind, amount_minor, reference, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(order_id)
+    .bind(kind)
+    .bind(amount_minor)
+    .bind(reference)
+    .bind(now_text())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records a shipping event (dispatched, delivered, returned…) for some of the lines.
+pub async fn add_shipping_event(
+    tx: &mut Transaction<'_, Any>,
+    order_id: i64,
+    kind: &str,
+    lines: &[(i64, i64)],
+    note: &str,
+) -> Result<(), sqlx::Error> {
+    let lines: Vec<_> = lines
+        .iter()
+        .map(|(line_id, quantity)| serde_json::json!({"line_id": line_id, "quantity": quantity}))
+        .collect();
+    sqlx::query(
+        "INSERT INTO shipping_event (order_id, kind, lines, note, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(order_id)
+    .bind(kind)
+    .bind(serde_json::Value::from(lines).to_string())
+    .bind(note)
+    .bind(now_text())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves an order along the pipeline (refusing moves it doesn't allow) and records the change.
+/// Cancelling releases the stock the order had allocated.
+pub async fn set_status(
+    tx: &mut Transaction<'_, Any>,
+    pipeline: &Pipeline,
+    order_id: i64,
+    to: &str,
+    note: &str,
+) -> Result<(), OrderError> {
+    let from: String = sqlx::query("SELECT status FROM shop_order WHERE id = $1")
+        .bind(order_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(OrderError::NotFound)?
+        .try_get(0)?;
+    if !pipeline.allows(&from, to) {
+        return Err(OrderError::BadTransition {
+            from,
+            to: to.to_string(),
+        });
+    }
+    // Conditional on the status read, so two concurrent moves can't both apply.
+    let moved = sqlx::query("UPDATE shop_order SET status = $3 WHERE id = $1 AND status = $2")
+        .bind(order_id)
+        .bind(&from)
+        .bind(to)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if moved != 1 {
+        return Err(OrderError::BadTransition {
+            from,
+            to: to.to_string(),
+        });
+    }
+    sqlx::query(
+        "INSERT INTO order_status_change (order_id, old_status, new_status, note, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(order_id)
+    .bind(&from)
+    .bind(to)
+    .bind(note)
+    .bind(now_text())
+    .execute(&mut **tx)
+    .await?;
+    if to == "Cancelled" {
+        let lines = sqlx::query(
+            "SELECT stock_record_id, quantity FROM order_line WHERE order_id = $1 AND stock_record_id IS NOT NULL",
+        )
+        .bind(order_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        for line in lines {
+            let (record, quantity): (i64, i64) = (line.try_get(0)?, line.try_get(1)?);
+            sqlx::query(
+                "UPDATE stock_record SET num_allocated = num_allocated - $2 \
+                 WHERE id = $1 AND num_allocated >= $2",
+            )
+            .bind(record)
+            .bind(quantity)
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query("UPDATE order_line SET status = 'Cancelled' WHERE order_id = $1")
+            .bind(order_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+// ---- reading orders back ----
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderLine {
+    pub id: i64,
+    pub product_id: Option<i64>,
+    pub title: String,
+    pub partner_sku: String,
+    pub options: Vec<LineOption>,
+    pub quantity: i64,
+    pub unit_price_incl_tax: Money,
+    pub unit_price_excl_tax: Money,
+    pub line_total_incl_tax: Money,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentSourceView {
+    pub plugin_id: String,
+    pub label: String,
+    pub allocated: Money,
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusChange {
+    pub old_status: String,
+    pub new_status: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Order {
+    pub id: i64,
+    pub number: String,
+    pub basket_id: i64,
+    pub customer_id: Option<i64>,
+    pub email: String,
+    #[serde(skip)]
+    pub guest_token_hash: Option<String>,
+    pub status: String,
+    pub lines_total_incl_tax: Money,
+    pub lines_total_excl_tax: Money,
+    pub discount: Money,
+    pub shipping_incl_tax: Money,
+    pub shipping_excl_tax: Money,
+    pub total_incl_tax: Money,
+    pub total_excl_tax: Money,
+    pub total_tax: Money,
+    pub shipping_plugin: String,
+    pub shipping_code: String,
+    pub shipping_name: String,
+    pub shipping_address: Address,
+    pub shipping_address_lines: Vec<String>,
+    pub billing_address: Address,
+    pub placed_at: String,
+    pub lines: Vec<OrderLine>,
+    pub payments: Vec<PaymentSourceView>,
+    pub history: Vec<StatusChange>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderSummary {
+    pub number: String,
+    pub status: String,
+    pub total_incl_tax: Money,
+    pub num_items: i64,
+    pub placed_at: String,
+}
+
+fn money(row: &AnyRow, column: &str, currency: Currency) -> Result<Money, sqlx::Error> {
+    Ok(Money::from_minor(row.try_get(column)?, currency))
+}
+
+fn currency_of(row: &AnyRow) -> Result<Currency, sqlx::Error> {
+    let code: String = row.try_get("currency")?;
+    Currency::from_code(&code).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// An order with its lines, payments and history, by number.
+pub async fn by_number(pool: &AnyPool, number: &str) -> Result<Option<Order>, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT id, number, basket_id, customer_id, email, guest_token_hash, status, currency, \
+         lines_excl_minor, lines_incl_minor, discount_minor, shipping_excl_minor, shipping_incl_minor, \
+         total_excl_minor, total_incl_minor, shipping_plugin, shipping_code, shipping_name, \
+         shipping_address, billing_address, placed_at FROM shop_order WHERE number = $1",
+    )
+    .bind(number)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let currency = currency_of(&row)?;
+    let id: i64 = row.try_get("id")?;
+    let address = |column: &str| -> Result<Address, sqlx::Error> {
+        let text: String = row.try_get(column)?;
+        serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    };
+    let shipping_address = address("shipping_address")?;
+    let total_incl = money(&row, "total_incl_minor", currency)?;
+    let total_excl = money(&row, "total_excl_minor", currency)?;
+    let lines = sqlx::query(
+        "SELECT id, product_id, title, partner_sku, options, quantity, unit_excl_minor, \
+         unit_incl_minor, line_incl_minor, status FROM order_line WHERE order_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|l| {
+        Ok(OrderLine {
+            id: l.try_get("id")?,
+            product_id: l.try_get("product_id")?,
+            title: l.try_get("title")?,
+            partner_sku: l.try_get("partner_sku")?,
+            options: serde_json::from_str(&l.try_get::<String, _>("options")?).unwrap_or_default(),
+            quantity: l.try_get("quantity")?,
+            unit_price_excl_tax: money(l, "unit_excl_minor", currency)?,
+            unit_price_incl_tax: money(l, "unit_incl_minor", currency)?,
+            line_total_incl_tax: money(l, "line_incl_minor", currency)?,
+            status: l.try_get("status")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let payments = sqlx::query(
+        "SELECT plugin_id, label, allocated_minor, reference, currency FROM payment_source \
+         WHERE order_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|p| {
+        Ok(PaymentSourceView {
+            plugin_id: p.try_get("plugin_id")?,
+            label: p.try_get("label")?,
+            allocated: money(p, "allocated_minor", currency_of(p)?)?,
+            reference: p.try_get("reference")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let history = sqlx::query(
+        "SELECT old_status, new_status, created_at FROM order_status_change WHERE order_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|h| {
+        Ok(StatusChange {
+            old_status: h.try_get(0)?,
+            new_status: h.try_get(1)?,
+            at: h.try_get(2)?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Some(Order {
+        id,
+        number: row.try_get("number")?,
+        basket_id: row.try_get("basket_id")?,
+        customer_id: row.try_get("customer_id")?,
+        email: row.try_get("email")?,
+        guest_token_hash: row.try_get("guest_token_hash")?,
+        status: row.try_get("status")?,
+        lines_total_incl_tax: money(&row, "lines_incl_minor", currency)?,
+        lines_total_excl_tax: money(&row, "lines_excl_minor", currency)?,
+        discount: money(&row, "discount_minor", currency)?,
+        shipping_incl_tax: money(&row, "shipping_incl_minor", currency)?,
+        shipping_excl_tax: money(&row, "shipping_excl_minor", currency)?,
+        total_tax: Money::new(total_incl.amount() - total_excl.amount(), currency),
+        total_incl_tax: total_incl,
+        total_excl_tax: total_excl,
+        shipping_plugin: row.try_get("shipping_plugin")?,
+        shipping_code: row.try_get("shipping_code")?,
+        shipping_name: row.try_get("shipping_name")?,
+        shipping_address_lines: shipping_address.lines(),
+        shipping_address,
+        billing_address: address("billing_address")?,
+        placed_at: row.try_get("placed_at")?,
+        lines,
+        payments,
+        history,
+    }))
+}
+
+/// The order if `token` is the secret of its guest link (compared as digests, so timing
+/// says nothing about the secret).
+pub async fn for_guest_link(
+    pool: &AnyPool,
+    number: &str,
+    token: &str,
+) -> Result<Option<Order>, sqlx::Error> {
+    let order = by_number(pool, number).await?;
+    let wanted = token_hash(token);
+    Ok(order.filter(|o| {
+        o.guest_token_hash
+            .as_deref()
+            .is_some_and(|h| constant_time_eq(h.as_bytes(), wanted.as_bytes()))
+    }))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A customer's orders, newest first.
+pub async fn for_customer(pool: &AnyPool, customer_id: i64) -> Result<Vec<OrderSummary>, sqlx::Error> {
+    sqlx::query(
+        "SELECT o.number, o.status, o.currency, o.total_incl_minor, o.placed_at, \
+         (SELECT COALESCE(SUM(l.quantity), 0) FROM order_line l WHERE l.order_id = o.id) AS num_items \
+         FROM shop_order o WHERE o.customer_id = $1 ORDER BY o.placed_at DESC, o.id DESC LIMIT 200",
+    )
+    .bind(customer_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        let currency = currency_of(r)?;
+        Ok(OrderSummary {
+            number: r.try_get("number")?,
+            status: r.try_get("status")?,
+            total_incl_tax: money(r, "total_incl_minor", currency)?,
+            num_items: r.try_get("num_items")?,
+            placed_at: r.try_get("placed_at")?,
+        })
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pipeline_is_consistent() {
+        let p = Pipeline::default();
+        p.check().unwrap();
+        assert!(p.allows("Pending", "Being processed"));
+        assert!(!p.allows("Complete", "Pending"));
+        assert!(!p.allows("Nope", "Pending"));
+    }
+
+    #[test]
+    fn broken_pipelines_are_refused() {
+        let mut p = Pipeline::default();
+        p.initial = "Limbo".into();
+        assert!(p.check().unwrap_err().contains("Limbo"));
+        let mut p = Pipeline::default();
+        p.statuses
+            .insert("Pending".into(), vec!["Teleported".into()]);
+        assert!(p.check().unwrap_err().contains("Teleported"));
+    }
+
+    #[test]
+    fn numbers_and_tokens() {
+        assert_eq!(number_for_basket(42), "100042");
+        assert_eq!(token_hash("a"), token_hash("a"));
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
