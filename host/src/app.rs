@@ -43,6 +43,25 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 /// Serves until the listener fails or the process receives Ctrl-C / SIGTERM.
 pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
     let sweeper = spawn_sweeper(state.clone());
+    let sandbox = match &state.config.sandbox_provider_addr {
+        Some(addr) => {
+            let sandbox_listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} for the sandbox payment provider"))?;
+            let base = format!("http://{}", sandbox_listener.local_addr()?);
+            tracing::info!(
+                "sandbox payment provider at {base}/v1 (API key {})",
+                crate::payment::sandbox::DEMO_API_KEY
+            );
+            let sandbox =
+                crate::payment::sandbox::Sandbox::new(crate::payment::sandbox::DEMO_API_KEY, &base);
+            Some(tokio::spawn(crate::payment::sandbox::serve(
+                sandbox,
+                sandbox_listener,
+            )))
+        }
+        None => None,
+    };
     let app = web::router(state);
     axum::serve(
         listener,
@@ -52,6 +71,9 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     .await
     .context("serving HTTP")?;
     sweeper.abort();
+    if let Some(sandbox) = sandbox {
+        sandbox.abort();
+    }
     Ok(())
 }
 

@@ -106,6 +106,8 @@ impl TestApp {
             cache_ttl_secs: options.cache_ttl_secs,
             db_max_connections: 4,
             redis_url: options.redis_url.clone(),
+            // A debug host on a busy 2-core machine runs interpreted guests slowly.
+            plugin_call_budget_ms: 1000,
             ..Config::default()
         };
         let media = config.media_dir();
@@ -145,6 +147,32 @@ impl TestApp {
             client,
             jar,
         }
+    }
+
+    /// Installs and enables a built plugin (`target/plugins/<id>` or `target/test-plugins/<id>`).
+    pub fn install_plugin(&self, id: &str, config: &[(&str, &str)], approved_hosts: &[&str]) {
+        let mut values = emporium::plugins::ConfigValues::new();
+        for (k, v) in config {
+            values = values.with(*k, *v);
+        }
+        let shipped = repo_root().join("target/plugins").join(id);
+        let dir = if shipped.exists() {
+            shipped
+        } else {
+            repo_root().join("target/test-plugins").join(id)
+        };
+        self.state
+            .plugins
+            .install_dir(
+                &dir,
+                emporium::plugins::InstallOptions {
+                    config: values,
+                    approved_hosts: approved_hosts.iter().map(|h| h.to_string()).collect(),
+                    memory_limit: Some(256 << 20),
+                    ..Default::default()
+                },
+            )
+            .unwrap_or_else(|e| panic!("installing plugin {id} from {}: {e}", dir.display()));
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {

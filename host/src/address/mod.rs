@@ -170,12 +170,16 @@ impl Address {
         if !self.line2.is_empty() {
             out.push(self.line2.clone());
         }
-        let town = [self.city.as_str(), self.state.as_str(), self.postcode.as_str()]
-            .iter()
-            .filter(|s| !s.is_empty())
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let town = [
+            self.city.as_str(),
+            self.state.as_str(),
+            self.postcode.as_str(),
+        ]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
         out.push(town);
         out.push(
             country_name(&self.country)
@@ -232,9 +236,7 @@ fn postcode_problem(country: &str, postcode: &str) -> Option<&'static str> {
                     && compact[6..].bytes().all(|b| b.is_ascii_digit()));
             (!ok).then_some("Enter a ZIP code, like 94105 or 94105-1234.")
         }
-        "DE" | "FR" | "ES" | "IT" | "FI" => {
-            (!digits(5)).then_some("Enter a five-digit postcode.")
-        }
+        "DE" | "FR" | "ES" | "IT" | "FI" => (!digits(5)).then_some("Enter a five-digit postcode."),
         "NL" => {
             let ok = compact.len() == 6
                 && compact[..4].bytes().all(|b| b.is_ascii_digit())

@@ -99,7 +99,10 @@ pub enum Outcome {
     /// The same checkout was placed already (double submit): show that order.
     AlreadyPlaced { number: String },
     /// Off to the provider's page; come back to the return URL.
-    Redirect { url: String, pending: PendingPayment },
+    Redirect {
+        url: String,
+        pending: PendingPayment,
+    },
     /// Shown to the customer as is (from the gateway or the shop's stock check).
     Refused(String),
 }
@@ -168,7 +171,9 @@ pub async fn pay_and_place(deps: &Deps<'_>, sub: Submission<'_>) -> Result<Outco
             },
         }),
         Ok(PaymentOutcome::Approved {
-            reference, amount: approved, ..
+            reference,
+            amount: approved,
+            ..
         }) => {
             let payment = Payment {
                 plugin_id: sub.gateway.to_string(),
@@ -255,10 +260,7 @@ async fn place(
     sub: &Submission<'_>,
     payment: Option<Payment>,
 ) -> Result<Outcome, CheckoutError> {
-    let guest_token = sub
-        .customer_id
-        .is_none()
-        .then(crate::session::random_token);
+    let guest_token = sub.customer_id.is_none().then(crate::session::random_token);
     let result = async {
         let mut tx = deps.db.begin_write().await?;
         let placed = order::place_in(
@@ -290,7 +292,8 @@ async fn place(
             // gateway handed back the very same authorization.
             if let Some(p) = &payment {
                 let first = order::by_number(&deps.db.pool, &number).await?;
-                let same = first.is_some_and(|o| o.payments.iter().any(|s| s.reference == p.reference));
+                let same =
+                    first.is_some_and(|o| o.payments.iter().any(|s| s.reference == p.reference));
                 if !same {
                     void(deps, p).await;
                 }
@@ -302,10 +305,16 @@ async fn place(
                 void(deps, p).await;
             }
             match e {
-                OrderError::OutOfStock { title, available } => Ok(Outcome::Refused(match available {
-                    0 => format!("Sorry, “{title}” sold out while you were checking out. You have not been charged."),
-                    n => format!("Sorry, only {n} of “{title}” are left. Please change the quantity; you have not been charged."),
-                })),
+                OrderError::OutOfStock { title, available } => {
+                    Ok(Outcome::Refused(match available {
+                        0 => format!(
+                            "Sorry, “{title}” sold out while you were checking out. You have not been charged."
+                        ),
+                        n => format!(
+                            "Sorry, only {n} of “{title}” are left. Please change the quantity; you have not been charged."
+                        ),
+                    }))
+                }
                 OrderError::Unavailable { title } => Ok(Outcome::Refused(format!(
                     "Sorry, “{title}” can't be bought right now. You have not been charged."
                 ))),

@@ -20,6 +20,7 @@
 //! | `EMPORIUM_SESSION_TTL_SECS` | how long an idle session lives | `1209600` (14 days) |
 //! | `EMPORIUM_MAX_LINE_QUANTITY` | most units of one basket line | `999` |
 //! | `EMPORIUM_MAX_BASKET_QUANTITY` | most units in one basket, all lines together | `9999` |
+//! | `EMPORIUM_PLUGIN_CALL_BUDGET_MS` | CPU budget of one plugin call (wall clock), 1–10000 | `50` |
 //! | `EMPORIUM_SANDBOX_PROVIDER_ADDR` | serve the sandbox payment provider (redirect gateway) here | unset |
 
 use std::path::{Path, PathBuf};
@@ -74,6 +75,9 @@ pub struct Config {
     pub order_pipeline: crate::order::Pipeline,
     /// Serve the sandbox payment provider (for the redirect gateway) on this address.
     pub sandbox_provider_addr: Option<String>,
+    /// CPU budget of one plugin call in milliseconds (wall clock). Compiled guests answer in
+    /// microseconds; interpreted ones (Python, JavaScript) take a few milliseconds.
+    pub plugin_call_budget_ms: u64,
 }
 
 impl Default for Config {
@@ -99,6 +103,7 @@ impl Default for Config {
             dev: false,
             order_pipeline: crate::order::Pipeline::default(),
             sandbox_provider_addr: None,
+            plugin_call_budget_ms: 50,
         }
     }
 }
@@ -145,6 +150,9 @@ impl Config {
         }
         if let Some(v) = get("EMPORIUM_ADDR") {
             self.addr = v;
+        }
+        if let Some(v) = get("EMPORIUM_PLUGIN_CALL_BUDGET_MS") {
+            self.plugin_call_budget_ms = parse("EMPORIUM_PLUGIN_CALL_BUDGET_MS", v)?;
         }
         if let Some(v) = get("EMPORIUM_SANDBOX_PROVIDER_ADDR") {
             self.sandbox_provider_addr = Some(v).filter(|v| !v.trim().is_empty());
@@ -197,6 +205,12 @@ impl Config {
             name: name.into(),
             message: message.into(),
         };
+        if !(1..=10_000).contains(&self.plugin_call_budget_ms) {
+            return Err(invalid(
+                "plugin_call_budget_ms",
+                "must be from 1 to 10000 milliseconds",
+            ));
+        }
         self.order_pipeline
             .check()
             .map_err(|message| invalid("order_pipeline", &message))?;

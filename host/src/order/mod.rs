@@ -39,12 +39,7 @@ impl Default for Pipeline {
         let map = |pairs: &[(&str, &[&str])]| {
             pairs
                 .iter()
-                .map(|(from, to)| {
-                    (
-                        from.to_string(),
-                        to.iter().map(|s| s.to_string()).collect(),
-                    )
-                })
+                .map(|(from, to)| (from.to_string(), to.iter().map(|s| s.to_string()).collect()))
                 .collect()
         };
         Pipeline {
@@ -76,9 +71,7 @@ impl Pipeline {
             (&self.line_initial, &self.line_statuses, "line_statuses"),
         ] {
             if !map.contains_key(initial) {
-                return Err(format!(
-                    "the initial status {initial:?} is not in {what}"
-                ));
+                return Err(format!("the initial status {initial:?} is not in {what}"));
             }
             for (from, targets) in map {
                 if from.trim().is_empty() || from.len() > 64 {
@@ -166,7 +159,10 @@ pub fn token_hash(token: &str) -> String {
 }
 
 /// The order placed from a basket, if any.
-pub async fn number_of_basket(pool: &AnyPool, basket_id: i64) -> Result<Option<String>, sqlx::Error> {
+pub async fn number_of_basket(
+    pool: &AnyPool,
+    basket_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query("SELECT number FROM shop_order WHERE basket_id = $1")
         .bind(basket_id)
         .fetch_optional(pool)
@@ -177,7 +173,10 @@ pub async fn number_of_basket(pool: &AnyPool, basket_id: i64) -> Result<Option<S
 
 /// Writes the order inside the caller's transaction (which should be a write transaction:
 /// `Db::begin_write`). On any error the caller rolls back and nothing is written.
-pub async fn place_in(tx: &mut Transaction<'_, Any>, new: NewOrder<'_>) -> Result<Placed, OrderError> {
+pub async fn place_in(
+    tx: &mut Transaction<'_, Any>,
+    new: NewOrder<'_>,
+) -> Result<Placed, OrderError> {
     let basket = new.basket;
     if basket.lines.is_empty() {
         return Err(OrderError::Empty);
@@ -232,15 +231,14 @@ pub async fn place_in(tx: &mut Transaction<'_, Any>, new: NewOrder<'_>) -> Resul
         .await?
         .rows_affected();
         if done != 1 {
-            let available: i64 = sqlx::query(
-                "SELECT num_in_stock - num_allocated FROM stock_record WHERE id = $1",
-            )
-            .bind(record)
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?
-            .unwrap_or(0);
+            let available: i64 =
+                sqlx::query("SELECT num_in_stock - num_allocated FROM stock_record WHERE id = $1")
+                    .bind(record)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?
+                    .unwrap_or(0);
             return Err(OrderError::OutOfStock {
                 title: title.to_string(),
                 available: available.max(0),
@@ -285,7 +283,11 @@ pub async fn place_in(tx: &mut Transaction<'_, Any>, new: NewOrder<'_>) -> Resul
     .await?;
     let order_id: i64 = row.try_get(0)?;
 
-    let records: Vec<i64> = basket.lines.iter().filter_map(|l| l.stock_record_id).collect();
+    let records: Vec<i64> = basket
+        .lines
+        .iter()
+        .filter_map(|l| l.stock_record_id)
+        .collect();
     let partners = partner_names(tx, &records).await?;
     for line in &basket.lines {
         let Some(price) = line.unit_price else {
@@ -692,10 +694,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A customer's orders, newest first.
-pub async fn for_customer(pool: &AnyPool, customer_id: i64) -> Result<Vec<OrderSummary>, sqlx::Error> {
+pub async fn for_customer(
+    pool: &AnyPool,
+    customer_id: i64,
+) -> Result<Vec<OrderSummary>, sqlx::Error> {
     sqlx::query(
         "SELECT o.number, o.status, o.currency, o.total_incl_minor, o.placed_at, \
-         (SELECT COALESCE(SUM(l.quantity), 0) FROM order_line l WHERE l.order_id = o.id) AS num_items \
+         (SELECT CAST(COALESCE(SUM(l.quantity), 0) AS BIGINT) FROM order_line l WHERE l.order_id = o.id) AS num_items \
          FROM shop_order o WHERE o.customer_id = $1 ORDER BY o.placed_at DESC, o.id DESC LIMIT 200",
     )
     .bind(customer_id)

@@ -94,10 +94,7 @@ impl CardDetails {
         }
         let holder_name = get("card_name").unwrap_or_default().trim().to_string();
         if holder_name.is_empty() || holder_name.chars().count() > 100 {
-            errors.insert(
-                "card_name".into(),
-                "Enter the name on the card.".into(),
-            );
+            errors.insert("card_name".into(), "Enter the name on the card.".into());
         }
         match (errors.is_empty(), parsed) {
             (true, Some((expiry_month, expiry_year))) => Ok(CardDetails {
@@ -113,7 +110,10 @@ impl CardDetails {
 
     /// "Card ending 4242": all a receipt or a log may show.
     pub fn label(&self) -> String {
-        format!("Card ending {}", &self.number[self.number.len().saturating_sub(4)..])
+        format!(
+            "Card ending {}",
+            &self.number[self.number.len().saturating_sub(4)..]
+        )
     }
 
     pub fn to_wit(&self) -> Card {

@@ -23,6 +23,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
+/// The API key the demo shop's sandbox accepts (it guards nothing: no money moves).
+pub const DEMO_API_KEY: &str = "sk_test_sandbox";
+
 #[derive(Debug, Clone)]
 pub struct SandboxPayment {
     pub order: String,

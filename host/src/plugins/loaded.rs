@@ -287,7 +287,10 @@ impl PluginRuntime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let budget = if plugin.manifest.world.allows_http() {
+        // Only a plugin that may wait on HTTP gets the long wall-clock budget.
+        let budget = if plugin.manifest.world.allows_http()
+            && !plugin.manifest.permissions.http.hosts.is_empty()
+        {
             self.config.http_call_budget
         } else {
             self.config.call_budget

@@ -11,6 +11,7 @@ use crate::infra::db::Db;
 pub async fn open(config: &Config, _db: &Db) -> Result<Arc<PluginRegistry>, PluginError> {
     let runtime = PluginRuntime::new(RuntimeConfig {
         cache_dir: config.data_dir.join("plugin-cache"),
+        call_budget: std::time::Duration::from_millis(config.plugin_call_budget_ms),
         ..RuntimeConfig::default()
     })?;
     Ok(Arc::new(PluginRegistry::new(Arc::new(runtime))))

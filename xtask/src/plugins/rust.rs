@@ -12,7 +12,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// Guests that exist only to attack the sandbox in tests; built, but never put in target/plugins.
-const TEST_ONLY: &[&str] = &["hostile"];
+const TEST_ONLY: &[&str] = &["hostile", "hostile-gateway"];
 
 struct Guest {
     dir: PathBuf,

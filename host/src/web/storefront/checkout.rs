@@ -17,8 +17,8 @@ use super::basket::{BASKET_URL, current_basket, pricer};
 use crate::address::{self, Address, COUNTRIES, FieldErrors};
 use crate::basket::{self, PricedBasket, snapshot};
 use crate::checkout::{
-    self, CheckoutState, Deps, LAST_ORDER_KEY, LastOrder, Outcome, PendingPayment,
-    SESSION_KEY, Submission,
+    self, CheckoutState, Deps, LAST_ORDER_KEY, LastOrder, Outcome, PendingPayment, SESSION_KEY,
+    Submission,
 };
 use crate::customer;
 use crate::order;
@@ -41,7 +41,10 @@ const THANK_YOU_URL: &str = "/checkout/thank-you/";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(CHECKOUT_URL, get(start))
-        .route("/checkout", get(|| async { Redirect::permanent(CHECKOUT_URL) }))
+        .route(
+            "/checkout",
+            get(|| async { Redirect::permanent(CHECKOUT_URL) }),
+        )
         .route(GATEWAY_URL, get(gateway_page).post(gateway_submit))
         .route(ADDRESS_URL, get(address_page).post(address_submit))
         .route(METHOD_URL, get(method_page).post(method_submit))
@@ -229,7 +232,16 @@ async fn gateway_page(
         return Ok(see_other(ADDRESS_URL));
     }
     let form = minijinja::context! { email => ctx.state.guest_email.clone().unwrap_or_default() };
-    gateway_render(&state, &session, &uri, &ctx, StatusCode::OK, form, FieldErrors::new()).await
+    gateway_render(
+        &state,
+        &session,
+        &uri,
+        &ctx,
+        StatusCode::OK,
+        form,
+        FieldErrors::new(),
+    )
+    .await
 }
 
 async fn gateway_render(
@@ -246,7 +258,17 @@ async fn gateway_render(
         login_url => format!("{}?next={CHECKOUT_URL}", super::accounts::LOGIN_URL),
         register_url => format!("{}?next={CHECKOUT_URL}", super::accounts::REGISTER_URL),
     };
-    page(state, session, uri, "checkout/gateway.html", status, GATEWAY_URL, ctx, p).await
+    page(
+        state,
+        session,
+        uri,
+        "checkout/gateway.html",
+        status,
+        GATEWAY_URL,
+        ctx,
+        p,
+    )
+    .await
 }
 
 async fn gateway_submit(
@@ -304,8 +326,17 @@ async fn address_page(
             country: "GB".into(),
             ..Address::default()
         });
-    address_render(&state, &session, &uri, &ctx, StatusCode::OK, &form, FieldErrors::new(), saved)
-        .await
+    address_render(
+        &state,
+        &session,
+        &uri,
+        &ctx,
+        StatusCode::OK,
+        &form,
+        FieldErrors::new(),
+        saved,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -330,7 +361,17 @@ async fn address_render(
     let p = minijinja::context! {
         form => form, errors => errors, countries => countries, saved => saved,
     };
-    page(state, session, uri, "checkout/shipping_address.html", status, ADDRESS_URL, ctx, p).await
+    page(
+        state,
+        session,
+        uri,
+        "checkout/shipping_address.html",
+        status,
+        ADDRESS_URL,
+        ctx,
+        p,
+    )
+    .await
 }
 
 async fn address_submit(
@@ -404,7 +445,11 @@ async fn quotes(state: &AppState, ctx: &Ctx, address: &Address) -> Result<Vec<Me
 }
 
 /// The chosen method as quoted now, or where to go to choose one.
-async fn chosen_method(state: &AppState, session: &Session, ctx: &Ctx) -> Result<Result<Method, Response>, WebError> {
+async fn chosen_method(
+    state: &AppState,
+    session: &Session,
+    ctx: &Ctx,
+) -> Result<Result<Method, Response>, WebError> {
     let Some(address) = &ctx.state.shipping_address else {
         return Ok(Err(see_other(ADDRESS_URL)));
     };
@@ -458,7 +503,17 @@ async fn method_render(
         })
         .collect();
     let p = minijinja::context! { methods => methods, errors => minijinja::context! { method => error } };
-    page(state, session, uri, "checkout/shipping_method.html", status, METHOD_URL, ctx, p).await
+    page(
+        state,
+        session,
+        uri,
+        "checkout/shipping_method.html",
+        status,
+        METHOD_URL,
+        ctx,
+        p,
+    )
+    .await
 }
 
 async fn method_submit(
@@ -522,7 +577,17 @@ async fn payment_render(
         gateways => gateways, chosen => chosen,
         errors => minijinja::context! { gateway => error },
     };
-    page(state, session, uri, "checkout/payment_method.html", status, PAYMENT_URL, ctx, p).await
+    page(
+        state,
+        session,
+        uri,
+        "checkout/payment_method.html",
+        status,
+        PAYMENT_URL,
+        ctx,
+        p,
+    )
+    .await
 }
 
 async fn payment_submit(
@@ -536,7 +601,10 @@ async fn payment_submit(
         return Ok(see_other(next_step(&ctx)));
     }
     let wanted = fields.get("gateway").map(String::as_str).unwrap_or("");
-    if !payment::gateways(&state.plugins).iter().any(|g| g.id == wanted) {
+    if !payment::gateways(&state.plugins)
+        .iter()
+        .any(|g| g.id == wanted)
+    {
         return payment_render(
             &state,
             &session,
@@ -577,7 +645,18 @@ async fn preview_page(
     let Some(gateway) = chosen_gateway(&state, &ctx) else {
         return Ok(back_to(&session, PAYMENT_URL, "Please choose how to pay."));
     };
-    preview_render(&state, &session, &uri, &ctx, &method, &gateway, StatusCode::OK, Value::UNDEFINED, FieldErrors::new()).await
+    preview_render(
+        &state,
+        &session,
+        &uri,
+        &ctx,
+        &method,
+        &gateway,
+        StatusCode::OK,
+        Value::UNDEFINED,
+        FieldErrors::new(),
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -592,7 +671,8 @@ async fn preview_render(
     card_form: Value,
     errors: FieldErrors,
 ) -> Result<Response, WebError> {
-    let total = order::total_incl_tax(&ctx.basket, method).map_err(|e| WebError::Internal(e.to_string()))?;
+    let total = order::total_incl_tax(&ctx.basket, method)
+        .map_err(|e| WebError::Internal(e.to_string()))?;
     let p = minijinja::context! {
         basket_id => ctx.basket.id,
         fingerprint => checkout::fingerprint(&ctx.basket, method),
@@ -604,7 +684,17 @@ async fn preview_render(
         errors => errors,
         place_url => PLACE_URL,
     };
-    page(state, session, uri, "checkout/preview.html", status, PREVIEW_URL, ctx, p).await
+    page(
+        state,
+        session,
+        uri,
+        "checkout/preview.html",
+        status,
+        PREVIEW_URL,
+        ctx,
+        p,
+    )
+    .await
 }
 
 /// The visitor's session owns this order (it placed it).
@@ -694,7 +784,8 @@ async fn place(
     } else {
         None
     };
-    let (Some(email), Some(address)) = (ctx.email.clone(), ctx.state.shipping_address.clone()) else {
+    let (Some(email), Some(address)) = (ctx.email.clone(), ctx.state.shipping_address.clone())
+    else {
         return Ok(see_other(next_step(&ctx)));
     };
     let deps = Deps {
@@ -712,7 +803,11 @@ async fn place(
             method: &method,
             gateway: &gateway.id,
             card,
-            return_url: format!("{}/checkout/payment/return/{}/", origin(&headers), gateway.id),
+            return_url: format!(
+                "{}/checkout/payment/return/{}/",
+                origin(&headers),
+                gateway.id
+            ),
             fingerprint: &fingerprint,
         },
     )
@@ -757,11 +852,19 @@ async fn payment_return(
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
     let checkout_state: CheckoutState = session.get(SESSION_KEY).unwrap_or_default();
-    let Some(pending) = checkout_state.pending.clone().filter(|p| p.gateway == gateway) else {
+    let Some(pending) = checkout_state
+        .pending
+        .clone()
+        .filter(|p| p.gateway == gateway)
+    else {
         if session.get::<LastOrder>(LAST_ORDER_KEY).is_some() {
             return Ok(see_other(THANK_YOU_URL));
         }
-        return Ok(back_to(&session, BASKET_URL, "There is no payment in progress."));
+        return Ok(back_to(
+            &session,
+            BASKET_URL,
+            "There is no payment in progress.",
+        ));
     };
     let callback = Callback {
         kind: CallbackKind::BrowserReturn,
@@ -800,7 +903,9 @@ async fn payment_return(
             )
         }
         Ok(result) => {
-            let (Some(email), Some(address)) = (ctx.email.clone(), ctx.state.shipping_address.clone()) else {
+            let (Some(email), Some(address)) =
+                (ctx.email.clone(), ctx.state.shipping_address.clone())
+            else {
                 void_pending(&state, &pending).await;
                 return Ok(see_other(next_step(&ctx)));
             };

@@ -1,0 +1,980 @@
+//! Checkout and orders over HTTP against the real app, with real plugin components (shipping
+//! and payment), on SQLite and PostgreSQL: guest and customer checkouts, every bundled shipping
+//! and payment plugin (Rust, Python, JavaScript; the redirect gateway against the sandbox
+//! provider on loopback), declines and failing gateways, idempotency, tampering, and 200
+//! concurrent checkouts for 10 units.
+
+mod support;
+
+use std::sync::Arc;
+
+use emporium::money::{Currency, Money};
+use sqlx::Row;
+use support::{Backend, Browser, Page, TestApp};
+
+const GOOD_CARD: &str = "4242424242424242";
+const DECLINED_CARD: &str = "4000000000000002";
+const FAULT_CARD: &str = "4000000000000119";
+
+fn gbp(pence: i64) -> Money {
+    Money::from_minor(pence, Currency::from_code("GBP").unwrap())
+}
+
+/// A public standalone product that ships, tracks stock, needs no options and has at least
+/// `min` units free: (id, title, unit price in pence, stock record id).
+async fn product(app: &TestApp, min: i64, skip: i64) -> (i64, String, i64, i64) {
+    let row = sqlx::query(
+        "SELECT p.id, p.title, sr.price_minor, sr.id AS record FROM product p \
+         JOIN product_class pc ON pc.id = p.product_class_id \
+         JOIN stock_record sr ON sr.product_id = p.id \
+         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
+           AND pc.track_stock = TRUE AND pc.requires_shipping = TRUE \
+           AND sr.num_in_stock - sr.num_allocated >= $1 \
+           AND (SELECT COUNT(*) FROM stock_record s2 WHERE s2.product_id = p.id) = 1 \
+           AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
+                ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
+           AND NOT EXISTS (SELECT 1 FROM product_product_option ppo JOIN product_option o \
+                ON o.id = ppo.option_id WHERE ppo.product_id = p.id AND o.required = TRUE) \
+         ORDER BY p.id LIMIT 1 OFFSET $2",
+    )
+    .bind(min)
+    .bind(skip)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .expect("the demo has a simple product in stock");
+    (
+        row.try_get("id").unwrap(),
+        row.try_get("title").unwrap(),
+        row.try_get("price_minor").unwrap(),
+        row.try_get("record").unwrap(),
+    )
+}
+
+async fn allocated(app: &TestApp, record: i64) -> i64 {
+    sqlx::query("SELECT num_allocated FROM stock_record WHERE id = $1")
+        .bind(record)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
+}
+
+async fn orders(app: &TestApp) -> i64 {
+    app.scalar_i64("SELECT COUNT(*) FROM shop_order").await
+}
+
+/// The value of a hidden or pre-filled input.
+fn field(page: &Page, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page.body.find(&marker)?;
+    let rest = &page.body[at + marker.len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// Every `value` of the radio inputs named `name`, in page order.
+fn radios(page: &Page, name: &str) -> Vec<String> {
+    let marker = format!("type=\"radio\" name=\"{name}\" value=\"");
+    page.body
+        .match_indices(&marker)
+        .map(|(at, _)| {
+            let rest = &page.body[at + marker.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+async fn token(b: &Browser) -> String {
+    b.get("/basket/")
+        .await
+        .csrf_token()
+        .expect("a session with a CSRF token")
+}
+
+/// Adds to the basket; a first visit has no session yet, so no token (same-origin proof).
+async fn add(b: &Browser, product: i64, quantity: i64) {
+    let t = b.get("/basket/").await.csrf_token();
+    let q = quantity.to_string();
+    let mut form = vec![("quantity", q.as_str())];
+    if let Some(t) = &t {
+        form.push(("csrf_token", t));
+    }
+    let page = b.post(&format!("/basket/add/{product}/"), &form).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+}
+
+fn address<'a>(t: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf_token", t),
+        ("name", "Ada Lovelace"),
+        ("line1", "12 St James's Square"),
+        ("city", "London"),
+        ("postcode", "SW1Y 4JH"),
+        ("country", "GB"),
+        ("phone", "+44 20 7946 0000"),
+    ]
+}
+
+/// Walks gateway → address → method → payment and returns the preview page.
+/// `method`: which method key to choose (`None`: the first offered).
+async fn to_preview(
+    b: &Browser,
+    guest_email: Option<&str>,
+    method: Option<&str>,
+    gateway: &str,
+) -> Page {
+    let t = token(b).await;
+    if let Some(email) = guest_email {
+        let page = b
+            .post(
+                "/checkout/gateway/",
+                &[("csrf_token", &t), ("email", email)],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+    }
+    let page = b.post("/checkout/shipping-address/", &address(&t)).await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/checkout/shipping-method/"),
+        "{}",
+        page.body
+    );
+    let methods = b.get("/checkout/shipping-method/").await;
+    let keys = radios(&methods, "method");
+    let key = match method {
+        Some(k) => {
+            assert!(
+                keys.iter().any(|x| x == k),
+                "{k} not offered among {keys:?}"
+            );
+            k.to_string()
+        }
+        None => keys.first().expect("a shipping method").clone(),
+    };
+    let page = b
+        .post(
+            "/checkout/shipping-method/",
+            &[("csrf_token", &t), ("method", &key)],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/checkout/payment-method/"),
+        "{}",
+        page.body
+    );
+    let page = b
+        .post(
+            "/checkout/payment-method/",
+            &[("csrf_token", &t), ("gateway", gateway)],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/checkout/preview/"),
+        "{}",
+        page.body
+    );
+    let preview = b.get("/checkout/preview/").await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    preview
+}
+
+async fn place(b: &Browser, preview: &Page, card: Option<&str>) -> Page {
+    let t = preview.csrf_token().unwrap();
+    let basket = field(preview, "basket_id").expect("basket id on the preview");
+    let fp = field(preview, "fingerprint").expect("fingerprint on the preview");
+    let mut form = vec![
+        ("csrf_token", t.as_str()),
+        ("basket_id", basket.as_str()),
+        ("fingerprint", fp.as_str()),
+    ];
+    if let Some(card) = card {
+        form.extend([
+            ("card_number", card),
+            ("card_expiry", "12/30"),
+            ("card_cvc", "123"),
+            ("card_name", "Ada Lovelace"),
+        ]);
+    }
+    b.post("/checkout/place/", &form).await
+}
+
+fn install_defaults(app: &TestApp) {
+    app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[]);
+    app.install_plugin("test-card-gateway", &[], &[]);
+}
+
+both_backends!(guest_buys_with_a_test_card, |app: TestApp| async move {
+    install_defaults(&app);
+    let (id, title, price, record) = product(&app, 5, 0).await;
+    let before = allocated(&app, record).await;
+    let b = app.browser();
+    add(&b, id, 2).await;
+
+    // The gateway step asks a guest for an email; a bad one is shown again with the error.
+    let start = b.get("/checkout/").await;
+    assert_eq!(start.location.as_deref(), Some("/checkout/gateway/"));
+    let t = token(&b).await;
+    let bad = b
+        .post(
+            "/checkout/gateway/",
+            &[("csrf_token", &t), ("email", "not-an-email")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        bad.body.contains("Enter a valid email address"),
+        "{}",
+        bad.body
+    );
+
+    // A bad address is shown again with an error per field, keeping what was typed.
+    b.post(
+        "/checkout/gateway/",
+        &[("csrf_token", &t), ("email", "Ada@Example.com")],
+    )
+    .await;
+    let bad = b
+        .post(
+            "/checkout/shipping-address/",
+            &[
+                ("csrf_token", &t),
+                ("name", "Ada"),
+                ("postcode", "nope"),
+                ("country", "GB"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("Enter the first line of the address"));
+    assert!(bad.body.contains("Enter a UK postcode"));
+    assert!(bad.body.contains("value=\"Ada\""));
+
+    let preview = to_preview(&b, None, None, "test-card-gateway").await;
+    let total = gbp(price * 2 + 495);
+    assert!(
+        preview.body.contains(&total.display()),
+        "total {} missing",
+        total.display()
+    );
+    assert!(preview.body.contains("Flat rate") || preview.body.contains("Standard delivery"));
+
+    let done = place(&b, &preview, Some(GOOD_CARD)).await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/checkout/thank-you/"),
+        "{}",
+        done.body
+    );
+    let thanks = b.get("/checkout/thank-you/").await;
+    assert_eq!(thanks.status, 200);
+    let number = app.scalar_text("SELECT number FROM shop_order").await;
+    assert!(thanks.body.contains(&number));
+    assert!(thanks.body.contains("ada@example.com"));
+
+    // The order copied what it shows, allocated the stock and recorded the payment.
+    let row = sqlx::query(
+        "SELECT o.total_incl_minor, o.shipping_incl_minor, o.email, o.status, o.customer_id, \
+         l.title, l.quantity, l.unit_incl_minor, p.plugin_id, p.allocated_minor, p.label \
+         FROM shop_order o JOIN order_line l ON l.order_id = o.id JOIN payment_source p ON p.order_id = o.id",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row.try_get::<i64, _>("total_incl_minor").unwrap(),
+        price * 2 + 495
+    );
+    assert_eq!(row.try_get::<i64, _>("shipping_incl_minor").unwrap(), 495);
+    assert_eq!(
+        row.try_get::<String, _>("email").unwrap(),
+        "ada@example.com"
+    );
+    assert_eq!(row.try_get::<String, _>("status").unwrap(), "Pending");
+    assert_eq!(row.try_get::<Option<i64>, _>("customer_id").unwrap(), None);
+    assert_eq!(row.try_get::<String, _>("title").unwrap(), title);
+    assert_eq!(row.try_get::<i64, _>("quantity").unwrap(), 2);
+    assert_eq!(row.try_get::<i64, _>("unit_incl_minor").unwrap(), price);
+    assert_eq!(
+        row.try_get::<String, _>("plugin_id").unwrap(),
+        "test-card-gateway"
+    );
+    assert_eq!(
+        row.try_get::<i64, _>("allocated_minor").unwrap(),
+        price * 2 + 495
+    );
+    assert_eq!(
+        row.try_get::<String, _>("label").unwrap(),
+        "Card ending 4242"
+    );
+    assert_eq!(allocated(&app, record).await, before + 2);
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM payment_event WHERE kind = 'authorise'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.scalar_text("SELECT status FROM basket").await,
+        "submitted"
+    );
+
+    // The guest's link shows the order; a wrong secret or another number shows nothing.
+    let marker = "id=\"order-status-link\" href=\"";
+    let link_start = thanks.body.find(marker).expect("a guest link") + marker.len();
+    let link = &thanks.body[link_start..];
+    let link = link[..link.find('"').unwrap()]
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&");
+    assert!(
+        link.starts_with(&format!("/orders/{number}/?token=")),
+        "{link}"
+    );
+    let status = b.get(&link).await;
+    assert_eq!(status.status, 200, "{link}");
+    assert!(status.body.contains(&title.replace('\'', "&#x27;")) || status.body.contains(&number));
+    let stranger = app.browser();
+    assert_eq!(
+        stranger.get(&link).await.status,
+        200,
+        "the link alone is enough"
+    );
+    let wrong = link[..link.len() - 4].to_string() + "0000";
+    assert_eq!(stranger.get(&wrong).await.status, 404);
+    assert_eq!(
+        stranger.get(&format!("/orders/{number}/")).await.status,
+        404
+    );
+    // The basket is empty now: a new checkout goes back to the basket.
+    assert_eq!(
+        b.get("/checkout/").await.location.as_deref(),
+        Some("/basket/")
+    );
+});
+
+both_backends!(
+    customer_checkout_uses_the_address_book,
+    |app: TestApp| async move {
+        install_defaults(&app);
+        let (id, _, _, _) = product(&app, 5, 0).await;
+        let b = app.browser();
+        let t = b.get("/accounts/register/").await.csrf_token().unwrap();
+        let reg = b
+            .post(
+                "/accounts/register/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", "grace@example.com"),
+                    ("password", "correct horse"),
+                    ("password_confirm", "correct horse"),
+                ],
+            )
+            .await;
+        assert_eq!(reg.status, 303, "{}", reg.body);
+        add(&b, id, 1).await;
+        // Signed in: no gateway step.
+        assert_eq!(
+            b.get("/checkout/").await.location.as_deref(),
+            Some("/checkout/shipping-address/")
+        );
+        let preview = to_preview(&b, None, None, "test-card-gateway").await;
+        assert_eq!(
+            place(&b, &preview, Some(GOOD_CARD))
+                .await
+                .location
+                .as_deref(),
+            Some("/checkout/thank-you/")
+        );
+        let number = app.scalar_text("SELECT number FROM shop_order").await;
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM customer_address")
+                .await,
+            1
+        );
+
+        // The account lists the order and shows it; another customer gets a 404.
+        let list = b.get("/accounts/orders/").await;
+        assert!(list.body.contains(&number), "{}", list.body);
+        assert_eq!(
+            b.get(&format!("/accounts/orders/{number}/")).await.status,
+            200
+        );
+        let other = app.browser();
+        let t2 = other.get("/accounts/register/").await.csrf_token().unwrap();
+        other
+            .post(
+                "/accounts/register/",
+                &[
+                    ("csrf_token", &t2),
+                    ("email", "eve@example.com"),
+                    ("password", "correct horse"),
+                    ("password_confirm", "correct horse"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            other
+                .get(&format!("/accounts/orders/{number}/"))
+                .await
+                .status,
+            404
+        );
+        assert_eq!(app.browser().get("/accounts/orders/").await.status, 303);
+
+        // Second order: the saved address is offered and can be picked; it isn't saved twice.
+        add(&b, id, 1).await;
+        let page = b.get("/checkout/shipping-address/").await;
+        let saved_id = field(&page, "address_id").expect("a saved address to pick");
+        let t = token(&b).await;
+        let picked = b
+            .post(
+                "/checkout/shipping-address/",
+                &[("csrf_token", &t), ("address_id", &saved_id)],
+            )
+            .await;
+        assert_eq!(
+            picked.location.as_deref(),
+            Some("/checkout/shipping-method/")
+        );
+        // Someone else's address id is not found.
+        let foreign = b
+            .post(
+                "/checkout/shipping-address/",
+                &[("csrf_token", &t), ("address_id", "999999")],
+            )
+            .await;
+        assert_eq!(foreign.status, 404);
+        let preview = to_preview(&b, None, None, "test-card-gateway").await;
+        assert_eq!(place(&b, &preview, Some(GOOD_CARD)).await.status, 303);
+        assert_eq!(orders(&app).await, 2);
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM customer_address")
+                .await,
+            1
+        );
+    }
+);
+
+both_backends!(
+    declines_and_gateway_faults_place_nothing,
+    |app: TestApp| async move {
+        install_defaults(&app);
+        app.install_plugin("hostile-gateway", &[("mode", "loop")], &[]);
+        let (id, _, _, record) = product(&app, 5, 0).await;
+        let before = allocated(&app, record).await;
+        let b = app.browser();
+        add(&b, id, 1).await;
+        let preview = to_preview(&b, Some("dan@example.com"), None, "test-card-gateway").await;
+
+        // Declined: the gateway's message, no order, no stock, basket still open.
+        let page = place(&b, &preview, Some(DECLINED_CARD)).await;
+        assert_eq!(page.location.as_deref(), Some("/checkout/preview/"));
+        let again = b.get("/checkout/preview/").await;
+        assert!(
+            again.body.contains("Your card was declined."),
+            "{}",
+            again.body
+        );
+        // Gateway fault: a generic message, never the gateway's internals.
+        let page = place(&b, &again, Some(FAULT_CARD)).await;
+        assert_eq!(page.location.as_deref(), Some("/checkout/preview/"));
+        let again = b.get("/checkout/preview/").await;
+        assert!(again.body.contains("you have not been charged"));
+        assert!(!again.body.contains("simulated processing error"));
+        // A malformed card is the form again with field errors; the number is never echoed.
+        let bad = place(&b, &again, Some("4242")).await;
+        assert_eq!(bad.status, 422);
+        assert!(bad.body.contains("card number"));
+        assert!(!bad.body.contains("value=\"4242\""));
+
+        // A gateway that loops is stopped by its time budget: no order, the shop answers.
+        let t = token(&b).await;
+        b.post(
+            "/checkout/payment-method/",
+            &[("csrf_token", &t), ("gateway", "hostile-gateway")],
+        )
+        .await;
+        let preview = b.get("/checkout/preview/").await;
+        let started = std::time::Instant::now();
+        let page = place(&b, &preview, Some(GOOD_CARD)).await;
+        assert_eq!(page.location.as_deref(), Some("/checkout/preview/"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(b.get("/").await.status, 200);
+
+        assert_eq!(orders(&app).await, 0);
+        assert_eq!(allocated(&app, record).await, before);
+        assert_eq!(app.scalar_text("SELECT status FROM basket").await, "open");
+    }
+);
+
+both_backends!(
+    gateway_that_overpays_or_panics_is_refused,
+    |app: TestApp| async move {
+        install_defaults(&app);
+        app.install_plugin("hostile-gateway", &[("mode", "overpay")], &[]);
+        let (id, _, _, record) = product(&app, 5, 0).await;
+        let before = allocated(&app, record).await;
+        let b = app.browser();
+        add(&b, id, 1).await;
+        let preview = to_preview(&b, Some("ola@example.com"), None, "hostile-gateway").await;
+        let page = place(&b, &preview, Some(GOOD_CARD)).await;
+        assert_eq!(page.location.as_deref(), Some("/checkout/preview/"));
+        app.install_plugin("hostile-gateway", &[("mode", "panic")], &[]);
+        let preview = b.get("/checkout/preview/").await;
+        let page = place(&b, &preview, Some(GOOD_CARD)).await;
+        assert_eq!(page.location.as_deref(), Some("/checkout/preview/"));
+        assert_eq!(orders(&app).await, 0);
+        assert_eq!(allocated(&app, record).await, before);
+    }
+);
+
+both_backends!(place_order_is_idempotent, |app: TestApp| async move {
+    install_defaults(&app);
+    let (id, _, _, record) = product(&app, 5, 0).await;
+    let before = allocated(&app, record).await;
+    let b = app.browser();
+    add(&b, id, 1).await;
+    let preview = to_preview(&b, Some("kim@example.com"), None, "test-card-gateway").await;
+    // A double click: both posts at once.
+    let (first, second) = tokio::join!(
+        place(&b, &preview, Some(GOOD_CARD)),
+        place(&b, &preview, Some(GOOD_CARD))
+    );
+    for page in [&first, &second] {
+        assert_eq!(
+            page.location.as_deref(),
+            Some("/checkout/thank-you/"),
+            "{}",
+            page.body
+        );
+    }
+    // A retry after the first one finished.
+    let third = place(&b, &preview, Some(GOOD_CARD)).await;
+    assert_eq!(
+        third.location.as_deref(),
+        Some("/checkout/thank-you/"),
+        "{}",
+        third.body
+    );
+    assert_eq!(orders(&app).await, 1);
+    assert_eq!(allocated(&app, record).await, before + 1);
+    assert_eq!(b.get("/checkout/thank-you/").await.status, 200);
+});
+
+both_backends!(
+    tampering_is_refused_and_changes_nothing,
+    |app: TestApp| async move {
+        install_defaults(&app);
+        let (id, _, _, record) = product(&app, 5, 0).await;
+        let (other_id, _, _, _) = product(&app, 5, 1).await;
+        let before = allocated(&app, record).await;
+        let b = app.browser();
+        add(&b, id, 1).await;
+        let preview = to_preview(&b, Some("tam@example.com"), None, "test-card-gateway").await;
+        let t = preview.csrf_token().unwrap();
+        let basket = field(&preview, "basket_id").unwrap();
+        let fp = field(&preview, "fingerprint").unwrap();
+        let card = [
+            ("card_number", GOOD_CARD),
+            ("card_expiry", "12/30"),
+            ("card_cvc", "123"),
+            ("card_name", "T"),
+        ];
+        let with = |extra: Vec<(&'static str, String)>| {
+            let mut form: Vec<(String, String)> = card
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            for (k, v) in extra {
+                form.push((k.to_string(), v));
+            }
+            form
+        };
+        let post = |form: Vec<(String, String)>| {
+            let b = &b;
+            async move {
+                let pairs: Vec<(&str, &str)> =
+                    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                b.post("/checkout/place/", &pairs).await
+            }
+        };
+        // Another basket id: 400.
+        let page = post(with(vec![
+            ("csrf_token", t.clone()),
+            ("basket_id", "999999".into()),
+            ("fingerprint", fp.clone()),
+        ]))
+        .await;
+        assert_eq!(page.status, 400);
+        // No or wrong CSRF token: 403.
+        let page = post(with(vec![
+            ("basket_id", basket.clone()),
+            ("fingerprint", fp.clone()),
+        ]))
+        .await;
+        assert_eq!(page.status, 403);
+        let page = post(with(vec![
+            ("csrf_token", "0".repeat(64)),
+            ("basket_id", basket.clone()),
+            ("fingerprint", fp.clone()),
+        ]))
+        .await;
+        assert_eq!(page.status, 403);
+        // A stale preview (the basket changed in another tab): back to review, nothing placed.
+        add(&b, other_id, 1).await;
+        let page = post(with(vec![
+            ("csrf_token", t.clone()),
+            ("basket_id", basket.clone()),
+            ("fingerprint", fp.clone()),
+        ]))
+        .await;
+        assert_eq!(page.location.as_deref(), Some("/checkout/preview/"));
+        let again = b.get("/checkout/preview/").await;
+        assert!(
+            again.body.contains("changed since you reviewed"),
+            "{}",
+            again.body
+        );
+        // A shipping method the plugins don't offer: the form again.
+        let m = b
+            .post(
+                "/checkout/shipping-method/",
+                &[("csrf_token", &t), ("method", "builtin:free")],
+            )
+            .await;
+        assert_eq!(m.status, 422);
+        let g = b
+            .post(
+                "/checkout/payment-method/",
+                &[("csrf_token", &t), ("gateway", "no-such")],
+            )
+            .await;
+        assert_eq!(g.status, 422);
+        // Bad quantities in the basket are refused before checkout ever sees them.
+        for q in ["-1", "0", "1000000000000", "abc"] {
+            let page = b
+                .post(
+                    &format!("/basket/add/{id}/"),
+                    &[("csrf_token", &t), ("quantity", q)],
+                )
+                .await;
+            assert_eq!(page.status, 400, "quantity {q}");
+        }
+        assert_eq!(orders(&app).await, 0);
+        assert_eq!(allocated(&app, record).await, before);
+    }
+);
+
+/// 200 shoppers, 10 units: exactly 10 orders, never oversold.
+async fn race_for_the_last_ten(app: TestApp) {
+    install_defaults(&app);
+    let (id, _, _, record) = product(&app, 1, 0).await;
+    sqlx::query("UPDATE stock_record SET num_in_stock = num_allocated + 10 WHERE id = $1")
+        .bind(record)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    app.state.invalidate_catalogue();
+    let before = allocated(&app, record).await;
+    let app = Arc::new(app);
+    // Everyone reaches the preview first (in batches, to keep the machine responsive)…
+    let mut ready = Vec::new();
+    for chunk in 0..10 {
+        let mut set = tokio::task::JoinSet::new();
+        for n in 0..20 {
+            let app = app.clone();
+            set.spawn(async move {
+                let b = app.browser();
+                add(&b, id, 1).await;
+                let email = format!("racer{}@example.com", chunk * 20 + n);
+                let preview = to_preview(&b, Some(&email), None, "test-card-gateway").await;
+                (b, preview)
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            ready.push(r.unwrap());
+        }
+    }
+    // …then all 200 press "Place order" at once.
+    let mut set = tokio::task::JoinSet::new();
+    for (b, preview) in ready {
+        set.spawn(async move { place(&b, &preview, Some(GOOD_CARD)).await });
+    }
+    let (mut won, mut lost) = (0, 0);
+    while let Some(page) = set.join_next().await {
+        match page.unwrap().location.as_deref() {
+            Some("/checkout/thank-you/") => won += 1,
+            Some("/checkout/preview/") => lost += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((won, lost), (10, 190));
+    assert_eq!(orders(&app).await, 10);
+    assert_eq!(allocated(&app, record).await, before + 10);
+    let stock: i64 =
+        sqlx::query("SELECT num_in_stock - num_allocated FROM stock_record WHERE id = $1")
+            .bind(record)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+    assert_eq!(stock, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_checkouts_for_ten_units_sqlite() {
+    race_for_the_last_ten(TestApp::start(Backend::Sqlite).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_checkouts_for_ten_units_postgres() {
+    race_for_the_last_ten(TestApp::start(Backend::Postgres).await).await;
+}
+
+// The redirect gateway against the sandbox provider on loopback: out to the hosted page,
+// pay (or cancel) there, and back.
+both_backends!(redirect_gateway_round_trip, |app: TestApp| async move {
+    use emporium::payment::sandbox::{Sandbox, serve};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let provider = format!("http://{}", listener.local_addr().unwrap());
+    let sandbox = Sandbox::new("sk_test_checkout", &provider);
+    tokio::spawn(serve(sandbox.clone(), listener));
+    install_defaults(&app);
+    let base_url = format!("{provider}/v1");
+    app.install_plugin(
+        "redirect-gateway",
+        &[("base_url", &base_url), ("api_key", "sk_test_checkout")],
+        &["127.0.0.1"],
+    );
+    let (id, _, _, record) = product(&app, 5, 0).await;
+    let before = allocated(&app, record).await;
+    let b = app.browser();
+    add(&b, id, 1).await;
+    let preview = to_preview(&b, Some("rae@example.com"), None, "redirect-gateway").await;
+    assert!(
+        !preview.body.contains("card_number"),
+        "no card form for a redirect gateway"
+    );
+
+    // Out to the provider; cancel there; back with a message and nothing ordered.
+    let out = place(&b, &preview, None).await;
+    let hosted = out.location.clone().expect("a redirect to the provider");
+    assert!(hosted.starts_with(&provider), "{hosted}");
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = plain
+        .get(&hosted)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sandbox payment provider"));
+    let back = plain
+        .post(format!("{hosted}/decline"))
+        .send()
+        .await
+        .unwrap();
+    let return_url = back.headers()["location"].to_str().unwrap().to_string();
+    assert!(return_url.starts_with(&app.base), "{return_url}");
+    let path = return_url.strip_prefix(&app.base).unwrap();
+    let returned = b.get(path).await;
+    assert_eq!(returned.location.as_deref(), Some("/checkout/preview/"));
+    assert!(
+        b.get("/checkout/preview/")
+            .await
+            .body
+            .contains("not completed")
+    );
+    assert_eq!(orders(&app).await, 0);
+
+    // Again, and pay this time: the order is placed with the provider's reference.
+    let preview = b.get("/checkout/preview/").await;
+    let out = place(&b, &preview, None).await;
+    let hosted = out.location.clone().unwrap();
+    let back = plain.post(format!("{hosted}/pay")).send().await.unwrap();
+    let return_url = back.headers()["location"].to_str().unwrap().to_string();
+    let returned = b.get(return_url.strip_prefix(&app.base).unwrap()).await;
+    assert_eq!(
+        returned.location.as_deref(),
+        Some("/checkout/thank-you/"),
+        "{}",
+        returned.body
+    );
+    let reference = app
+        .scalar_text("SELECT reference FROM payment_source")
+        .await;
+    assert_eq!(sandbox.payment(&reference).unwrap().status, "succeeded");
+    assert_eq!(orders(&app).await, 1);
+    assert_eq!(allocated(&app, record).await, before + 1);
+    // A forged return (no payment in progress) places nothing more.
+    let forged = b
+        .get(&format!(
+            "/checkout/payment/return/redirect-gateway/?payment_id={reference}"
+        ))
+        .await;
+    assert_eq!(forged.location.as_deref(), Some("/checkout/thank-you/"));
+    assert_eq!(orders(&app).await, 1);
+});
+
+// Every bundled shipping plugin (Rust, Python, JavaScript) quotes at checkout, and an order
+// goes through with each; a shipping plugin returning garbage is left out.
+both_backends!(
+    every_shipping_plugin_ships_an_order,
+    |app: TestApp| async move {
+        app.install_plugin("test-card-gateway", &[], &[]);
+        app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[]);
+        app.install_plugin("weight-band-shipping", &[("bands", "100000:6.50")], &[]);
+        app.install_plugin("free-shipping-over", &[("threshold", "0.01")], &[]);
+        app.install_plugin(
+            "py-zone-shipping",
+            &[("currency", "GBP"), ("zones", "GB=3.95; *=20")],
+            &[],
+        );
+        app.install_plugin(
+            "js-express-shipping",
+            &[
+                ("currency", "GBP"),
+                ("countries", "GB,IE"),
+                ("base", "9.50"),
+            ],
+            &[],
+        );
+        app.install_plugin("hostile", &[("mode", "negative")], &[]);
+        let (id, _, _, _) = product(&app, 10, 0).await;
+        let b = app.browser();
+        add(&b, id, 1).await;
+        let t = token(&b).await;
+        b.post(
+            "/checkout/gateway/",
+            &[("csrf_token", &t), ("email", "sam@example.com")],
+        )
+        .await;
+        b.post("/checkout/shipping-address/", &address(&t)).await;
+        let page = b.get("/checkout/shipping-method/").await;
+        let keys = radios(&page, "method");
+        for plugin in [
+            "flat-rate-shipping",
+            "weight-band-shipping",
+            "free-shipping-over",
+            "py-zone-shipping",
+            "js-express-shipping",
+        ] {
+            assert!(
+                keys.iter().any(|k| k.starts_with(&format!("{plugin}:"))),
+                "{plugin} missing from {keys:?}"
+            );
+        }
+        assert!(
+            !keys.iter().any(|k| k.starts_with("hostile:")),
+            "garbage quote shown: {keys:?}"
+        );
+        for key in &keys {
+            let b = app.browser();
+            add(&b, id, 1).await;
+            let preview =
+                to_preview(&b, Some("sam@example.com"), Some(key), "test-card-gateway").await;
+            let done = place(&b, &preview, Some(GOOD_CARD)).await;
+            assert_eq!(
+                done.location.as_deref(),
+                Some("/checkout/thank-you/"),
+                "{key}: {}",
+                done.body
+            );
+        }
+        let shipped: Vec<String> =
+            sqlx::query("SELECT shipping_plugin FROM shop_order ORDER BY id")
+                .fetch_all(&app.state.db.pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get(0).unwrap())
+                .collect();
+        assert_eq!(shipped.len(), keys.len());
+        for plugin in [
+            "py-zone-shipping",
+            "js-express-shipping",
+            "flat-rate-shipping",
+        ] {
+            assert!(
+                shipped.iter().any(|s| s == plugin),
+                "{plugin} not used: {shipped:?}"
+            );
+        }
+    }
+);
+
+both_backends!(
+    no_shipping_plugins_means_free_delivery,
+    |app: TestApp| async move {
+        app.install_plugin("test-card-gateway", &[], &[]);
+        let (id, _, price, _) = product(&app, 5, 0).await;
+        let b = app.browser();
+        add(&b, id, 1).await;
+        let preview = to_preview(
+            &b,
+            Some("fay@example.com"),
+            Some("builtin:free"),
+            "test-card-gateway",
+        )
+        .await;
+        assert!(preview.body.contains(&gbp(price).display()));
+        assert_eq!(
+            place(&b, &preview, Some(GOOD_CARD))
+                .await
+                .location
+                .as_deref(),
+            Some("/checkout/thank-you/")
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT shipping_incl_minor FROM shop_order")
+                .await,
+            0
+        );
+    }
+);
+
+both_backends!(
+    status_pipeline_moves_and_cancels,
+    |app: TestApp| async move {
+        install_defaults(&app);
+        let (id, _, _, record) = product(&app, 5, 0).await;
+        let before = allocated(&app, record).await;
+        let b = app.browser();
+        add(&b, id, 3).await;
+        let preview = to_preview(&b, Some("pip@example.com"), None, "test-card-gateway").await;
+        place(&b, &preview, Some(GOOD_CARD)).await;
+        assert_eq!(allocated(&app, record).await, before + 3);
+        let order_id = app.scalar_i64("SELECT id FROM shop_order").await;
+        let pipeline = &app.state.config.order_pipeline;
+        let mut tx = app.state.db.begin_write().await.unwrap();
+        let wrong = emporium::order::set_status(&mut tx, pipeline, order_id, "Complete", "").await;
+        assert!(matches!(
+            wrong,
+            Err(emporium::order::OrderError::BadTransition { .. })
+        ));
+        emporium::order::set_status(&mut tx, pipeline, order_id, "Cancelled", "customer asked")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            app.scalar_text("SELECT status FROM shop_order").await,
+            "Cancelled"
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM order_status_change")
+                .await,
+            1
+        );
+        assert_eq!(
+            allocated(&app, record).await,
+            before,
+            "cancelling releases the stock"
+        );
+    }
+);
