@@ -35,14 +35,21 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let plugins = crate::plugins::setup::open(&config, &db)
         .await
         .context("starting the plugin runtime")?;
+    let mailer = crate::mail::Mailer::new(
+        db.pool.clone(),
+        crate::mail::MailSettings::from_config(&config),
+    )
+    .context("setting up outgoing mail")?;
     Ok(Arc::new(AppStateInner::new(
-        db, config, templates, strategy, sessions, plugins,
+        db, config, templates, strategy, sessions, plugins, mailer,
     )?))
 }
 
 /// Serves until the listener fails or the process receives Ctrl-C / SIGTERM.
 pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
     let sweeper = spawn_sweeper(state.clone());
+    // Delivers queued mail in the background, never in a request.
+    let mail_sender = state.mailer.spawn();
     let app = web::router(state);
     axum::serve(
         listener,
@@ -52,6 +59,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     .await
     .context("serving HTTP")?;
     sweeper.abort();
+    mail_sender.abort();
     Ok(())
 }
 

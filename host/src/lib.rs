@@ -10,6 +10,7 @@ pub mod cli;
 pub mod customer;
 pub mod demo;
 pub mod infra;
+pub mod mail;
 pub mod money;
 pub mod partner;
 pub mod plugins;

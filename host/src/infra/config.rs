@@ -20,6 +20,8 @@
 //! | `EMPORIUM_SESSION_TTL_SECS` | how long an idle session lives | `1209600` (14 days) |
 //! | `EMPORIUM_MAX_LINE_QUANTITY` | most units of one basket line | `999` |
 //! | `EMPORIUM_MAX_BASKET_QUANTITY` | most units in one basket, all lines together | `9999` |
+//! | `EMPORIUM_SMTP_URL` | send mail over SMTP: `smtp://[user:pass@]host[:port]` (plain), `…?tls=required` (STARTTLS), `smtps://…` (TLS); unset = write `.eml` files to `<data dir>/mail/` | unset |
+//! | `EMPORIUM_MAIL_FROM` | the `From:` of outgoing mail | `Emporium Demo <shop@localhost>` |
 
 use std::path::{Path, PathBuf};
 
@@ -68,6 +70,10 @@ pub struct Config {
     pub max_basket_quantity: u32,
     /// Development mode: templates and static files are re-read when they change.
     pub dev: bool,
+    /// Outgoing mail over SMTP when set, else `.eml` files in `<data_dir>/mail/`.
+    pub smtp_url: Option<String>,
+    /// The `From:` mailbox of outgoing mail.
+    pub mail_from: String,
 }
 
 impl Default for Config {
@@ -91,6 +97,8 @@ impl Default for Config {
             max_line_quantity: 999,
             max_basket_quantity: 9999,
             dev: false,
+            smtp_url: None,
+            mail_from: "Emporium Demo <shop@localhost>".into(),
         }
     }
 }
@@ -178,6 +186,13 @@ impl Config {
         if let Some(v) = get("EMPORIUM_MAX_BASKET_QUANTITY") {
             self.max_basket_quantity = parse("EMPORIUM_MAX_BASKET_QUANTITY", v)?;
         }
+        if let Some(v) = get("EMPORIUM_SMTP_URL") {
+            let v = v.trim().to_owned();
+            self.smtp_url = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = get("EMPORIUM_MAIL_FROM") {
+            self.mail_from = v.trim().to_owned();
+        }
         Ok(())
     }
 
@@ -219,6 +234,14 @@ impl Config {
                 "use redis://…, rediss://… or unix://…",
             ));
         }
+        if let Some(url) = &self.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(invalid("smtp_url", "use smtp://… or smtps://…"));
+        }
+        if self.mail_from.trim().is_empty() {
+            return Err(invalid("mail_from", "must be a mailbox, e.g. Shop <shop@example.com>"));
+        }
         Ok(())
     }
 
@@ -238,6 +261,11 @@ impl Config {
 
     pub fn media_dir(&self) -> PathBuf {
         self.data_dir.join("media")
+    }
+
+    /// Where outgoing mail is written as `.eml` files when no `smtp_url` is set.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.data_dir.join("mail")
     }
 }
 
@@ -275,6 +303,22 @@ mod tests {
         assert!(err.to_string().contains("EMPORIUM_PAGE_SIZE"));
         c.tax_rate = Decimal::from(2);
         assert!(c.validate().unwrap_err().to_string().contains("tax_rate"));
+    }
+
+    #[test]
+    fn mail_settings_come_from_the_environment() {
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "EMPORIUM_SMTP_URL" => Some("smtp://127.0.0.1:2525".into()),
+            "EMPORIUM_MAIL_FROM" => Some("Shop <shop@example.com>".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.smtp_url.as_deref(), Some("smtp://127.0.0.1:2525"));
+        assert_eq!(c.mail_from, "Shop <shop@example.com>");
+        c.validate().unwrap();
+        c.smtp_url = Some("http://mail".into());
+        assert!(c.validate().unwrap_err().to_string().contains("smtp_url"));
     }
 
     #[test]
