@@ -79,8 +79,8 @@ on_both!(
         let smtp = SmtpServer::start();
         let (url, dir) = database(backend).await;
         let db = connect(&url).await;
-        let mailer = mail::spawn_sender(db.pool.clone(), settings(Some(smtp.url()), dir.path()))
-            .unwrap();
+        let mailer =
+            mail::spawn_sender(db.pool.clone(), settings(Some(smtp.url()), dir.path())).unwrap();
 
         let mut tx = db.begin_write().await.unwrap();
         let id = mail::enqueue(&mut tx, &email("ann@example.com", "Rolled back"), None)
@@ -124,10 +124,7 @@ on_both!(
         );
 
         assert_eq!(scalar(&db, "SELECT COUNT(*) FROM mail_outbox").await, 1);
-        assert_eq!(
-            text_of(&db, "SELECT status FROM mail_outbox").await,
-            "sent"
-        );
+        assert_eq!(text_of(&db, "SELECT status FROM mail_outbox").await, "sent");
         assert_eq!(scalar(&db, "SELECT attempts FROM mail_outbox").await, 1);
         assert!(text(&db, "SELECT sent_at FROM mail_outbox").await.is_some());
     }
@@ -153,9 +150,13 @@ on_both!(a_dedupe_key_queues_one_message, |backend| async move {
     // The same key again, inside a transaction that goes on to commit: not queued, no error,
     // and the transaction is still usable (PostgreSQL aborts a transaction on a unique error).
     let mut tx = db.begin_write().await.unwrap();
-    let again = mail::enqueue(&mut tx, &email("ann@example.com", "Order 1001 (again)"), key)
-        .await
-        .unwrap();
+    let again = mail::enqueue(
+        &mut tx,
+        &email("ann@example.com", "Order 1001 (again)"),
+        key,
+    )
+    .await
+    .unwrap();
     assert_eq!(again, None);
     let other = mail::enqueue(
         &mut tx,
@@ -190,8 +191,8 @@ on_both!(
         smtp.stop();
         let (url, dir) = database(backend).await;
         let db = connect(&url).await;
-        let mailer = mail::spawn_sender(db.pool.clone(), settings(Some(smtp.url()), dir.path()))
-            .unwrap();
+        let mailer =
+            mail::spawn_sender(db.pool.clone(), settings(Some(smtp.url()), dir.path())).unwrap();
         let mut tx = db.begin_write().await.unwrap();
         mail::enqueue(&mut tx, &email("ann@example.com", "While down"), None)
             .await
@@ -205,7 +206,10 @@ on_both!(
             assert!(Instant::now() < deadline, "no retries while SMTP is down");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(text_of(&db, "SELECT status FROM mail_outbox").await, "pending");
+        assert_eq!(
+            text_of(&db, "SELECT status FROM mail_outbox").await,
+            "pending"
+        );
         assert!(
             !text_of(&db, "SELECT last_error FROM mail_outbox")
                 .await
@@ -224,56 +228,68 @@ on_both!(
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
         assert!(scalar(&db, "SELECT attempts FROM mail_outbox").await >= 3);
-        assert!(text(&db, "SELECT last_error FROM mail_outbox").await.is_none());
+        assert!(
+            text(&db, "SELECT last_error FROM mail_outbox")
+                .await
+                .is_none()
+        );
     }
 );
 
-on_both!(two_senders_on_one_database_send_each_message_once, |backend| async move {
-    let smtp = SmtpServer::start();
-    let (url, dir) = database(backend).await;
-    // Two pools: as two host processes sharing the database.
-    let db_a = connect(&url).await;
-    let db_b = connect(&url).await;
-    const N: usize = 30;
-    for i in 0..N {
-        let mut tx = db_a.begin_write().await.unwrap();
-        mail::enqueue(&mut tx, &email("ann@example.com", &format!("Message {i:02}")), None)
+on_both!(
+    two_senders_on_one_database_send_each_message_once,
+    |backend| async move {
+        let smtp = SmtpServer::start();
+        let (url, dir) = database(backend).await;
+        // Two pools: as two host processes sharing the database.
+        let db_a = connect(&url).await;
+        let db_b = connect(&url).await;
+        const N: usize = 30;
+        for i in 0..N {
+            let mut tx = db_a.begin_write().await.unwrap();
+            mail::enqueue(
+                &mut tx,
+                &email("ann@example.com", &format!("Message {i:02}")),
+                None,
+            )
             .await
             .unwrap();
-        tx.commit().await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let mut s = settings(Some(smtp.url()), dir.path());
+        s.batch = 5;
+        let a = mail::spawn_sender(db_a.pool.clone(), s.clone()).unwrap();
+        let b = mail::spawn_sender(db_b.pool.clone(), s).unwrap();
+        a.wake();
+        b.wake();
+        smtp.wait_for(N, Duration::from_secs(60)).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while scalar(
+            &db_a,
+            "SELECT COUNT(*) FROM mail_outbox WHERE status = 'sent'",
+        )
+        .await
+            < N as i64
+        {
+            assert!(Instant::now() < deadline, "not all marked sent");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let got = smtp.messages();
+        let mut subjects: Vec<_> = got.iter().map(|m| m.subject.clone()).collect();
+        subjects.sort();
+        subjects.dedup();
+        assert_eq!(got.len(), N, "each message once");
+        assert_eq!(subjects.len(), N);
+        assert_eq!(
+            scalar(&db_a, "SELECT MAX(attempts) FROM mail_outbox").await,
+            1
+        );
+        // Both senders took part (each claimed rows in its own name).
+        let senders = scalar(&db_a, "SELECT COUNT(DISTINCT claimed_by) FROM mail_outbox").await;
+        eprintln!("senders that delivered: {senders}");
     }
-    let mut s = settings(Some(smtp.url()), dir.path());
-    s.batch = 5;
-    let a = mail::spawn_sender(db_a.pool.clone(), s.clone()).unwrap();
-    let b = mail::spawn_sender(db_b.pool.clone(), s).unwrap();
-    a.wake();
-    b.wake();
-    smtp.wait_for(N, Duration::from_secs(60)).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while scalar(&db_a, "SELECT COUNT(*) FROM mail_outbox WHERE status = 'sent'").await < N as i64
-    {
-        assert!(Instant::now() < deadline, "not all marked sent");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let got = smtp.messages();
-    let mut subjects: Vec<_> = got.iter().map(|m| m.subject.clone()).collect();
-    subjects.sort();
-    subjects.dedup();
-    assert_eq!(got.len(), N, "each message once");
-    assert_eq!(subjects.len(), N);
-    assert_eq!(
-        scalar(&db_a, "SELECT MAX(attempts) FROM mail_outbox").await,
-        1
-    );
-    // Both senders took part (each claimed rows in its own name).
-    let senders = scalar(
-        &db_a,
-        "SELECT COUNT(DISTINCT claimed_by) FROM mail_outbox",
-    )
-    .await;
-    eprintln!("senders that delivered: {senders}");
-});
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_smtp_mail_is_written_as_eml_files() {
@@ -311,11 +327,11 @@ async fn without_smtp_mail_is_written_as_eml_files() {
     assert_eq!(m.content_type, "multipart/alternative");
     assert!(m.text.as_deref().unwrap().contains("Hello Ann,"));
     let html = m.html.as_deref().unwrap();
-    assert!(html.contains("<strong>Corner &lt;Shop&gt;</strong>"), "{html}");
-    assert_eq!(
-        text_of(&db, "SELECT status FROM mail_outbox").await,
-        "sent"
+    assert!(
+        html.contains("<strong>Corner &lt;Shop&gt;</strong>"),
+        "{html}"
     );
+    assert_eq!(text_of(&db, "SELECT status FROM mail_outbox").await, "sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,7 +357,10 @@ async fn gives_up_after_max_attempts() {
         assert_eq!(mailer.deliver_due().await.unwrap(), 0);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(text_of(&db, "SELECT status FROM mail_outbox").await, "failed");
+    assert_eq!(
+        text_of(&db, "SELECT status FROM mail_outbox").await,
+        "failed"
+    );
     assert_eq!(scalar(&db, "SELECT attempts FROM mail_outbox").await, 2);
     assert!(
         !text_of(&db, "SELECT last_error FROM mail_outbox")
@@ -359,7 +378,11 @@ async fn a_bad_address_is_refused_at_enqueue() {
     let (url, _dir) = database(Backend::Sqlite).await;
     let db = connect(&url).await;
     let mut conn = db.pool.acquire().await.unwrap();
-    for to in ["not an address", "ann@example.com\r\nBcc: eve@example.com", ""] {
+    for to in [
+        "not an address",
+        "ann@example.com\r\nBcc: eve@example.com",
+        "",
+    ] {
         let err = mail::enqueue(&mut conn, &email(to, "Hi"), None)
             .await
             .unwrap_err();
@@ -377,7 +400,6 @@ async fn the_running_app_delivers_queued_mail() {
         let app = TestApp::start_with(
             backend,
             Options {
-                products: 3,
                 smtp_url: Some(smtp.url()),
                 ..Options::default()
             },
@@ -385,9 +407,13 @@ async fn the_running_app_delivers_queued_mail() {
         .await;
         let state = &app.state;
         let mut tx = state.db.begin_write().await.unwrap();
-        mail::enqueue(&mut tx, &email("ann@example.com", "From the app"), Some("k1"))
-            .await
-            .unwrap();
+        mail::enqueue(
+            &mut tx,
+            &email("ann@example.com", "From the app"),
+            Some("k1"),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         state.mailer.wake();
         let got = smtp.wait_for(1, Duration::from_secs(30)).await;

@@ -240,7 +240,10 @@ impl Config {
             return Err(invalid("smtp_url", "use smtp://… or smtps://…"));
         }
         if self.mail_from.trim().is_empty() {
-            return Err(invalid("mail_from", "must be a mailbox, e.g. Shop <shop@example.com>"));
+            return Err(invalid(
+                "mail_from",
+                "must be a mailbox, e.g. Shop <shop@example.com>",
+            ));
         }
         Ok(())
     }

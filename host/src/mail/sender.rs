@@ -82,12 +82,15 @@ struct SendFailure {
 impl Transport {
     async fn send(&self, message: Message) -> Result<(), SendFailure> {
         match self {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| {
-                SendFailure {
-                    permanent: e.is_permanent(),
-                    message: e.to_string(),
-                }
-            }),
+            Transport::Smtp(smtp) => {
+                smtp.send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| SendFailure {
+                        permanent: e.is_permanent(),
+                        message: e.to_string(),
+                    })
+            }
             Transport::File(file) => {
                 file.send(message)
                     .await
@@ -143,17 +146,13 @@ impl Mailer {
     /// Checks the settings and opens the transport (no connection is made yet). The sender
     /// does not run until [`Mailer::spawn`].
     pub fn new(pool: AnyPool, settings: MailSettings) -> Result<Mailer, MailError> {
-        let from = settings
-            .from
-            .parse::<Mailbox>()
-            .map_err(|_| MailError::Config(format!("mail_from {:?} is not a mailbox", settings.from)))?;
+        let from = settings.from.parse::<Mailbox>().map_err(|_| {
+            MailError::Config(format!("mail_from {:?} is not a mailbox", settings.from))
+        })?;
         let transport = match &settings.smtp_url {
             Some(url) => {
                 let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| {
-                    MailError::Config(format!(
-                        "smtp_url {}: {e}",
-                        crate::app::redact(url)
-                    ))
+                    MailError::Config(format!("smtp_url {}: {e}", crate::app::redact(url)))
                 })?;
                 Transport::Smtp(Box::new(
                     builder.timeout(Some(settings.smtp_timeout)).build(),
@@ -242,14 +241,16 @@ impl Mailer {
         )
         .fetch_one(&self.inner.pool)
         .await?;
-        Ok(earliest.map(|at| match OffsetDateTime::parse(&at, &Rfc3339) {
-            Ok(at) => {
-                let wait = at - OffsetDateTime::now_utc();
-                // Stamps are whole seconds: wait just past the second that makes it due.
-                Duration::try_from(wait).unwrap_or_default() + Duration::from_millis(50)
-            }
-            Err(_) => Duration::ZERO,
-        }))
+        Ok(
+            earliest.map(|at| match OffsetDateTime::parse(&at, &Rfc3339) {
+                Ok(at) => {
+                    let wait = at - OffsetDateTime::now_utc();
+                    // Stamps are whole seconds: wait just past the second that makes it due.
+                    Duration::try_from(wait).unwrap_or_default() + Duration::from_millis(50)
+                }
+                Err(_) => Duration::ZERO,
+            }),
+        )
     }
 
     /// One round: claims every due message (up to `batch`) and tries to deliver each.
