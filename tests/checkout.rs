@@ -978,3 +978,99 @@ both_backends!(
         );
     }
 );
+
+/// The confirmation goes out through a real SMTP server, after the order is written and never
+/// in the request; with SMTP down the order stands and the message waits to be retried.
+async fn confirmation_email(backend: Backend) {
+    let mut smtp = support::smtp::SmtpServer::start();
+    let app = TestApp::start_with(
+        backend,
+        support::Options {
+            smtp_url: Some(smtp.url()),
+            ..Default::default()
+        },
+    )
+    .await;
+    install_defaults(&app);
+    let (id, title, price, _) = product(&app, 5, 0).await;
+    let b = app.browser();
+    add(&b, id, 1).await;
+    let preview = to_preview(&b, Some("mia@example.com"), None, "test-card-gateway").await;
+    assert_eq!(
+        place(&b, &preview, Some(GOOD_CARD))
+            .await
+            .location
+            .as_deref(),
+        Some("/checkout/thank-you/")
+    );
+    let number = app.scalar_text("SELECT number FROM shop_order").await;
+    let mail = smtp.wait_for(1, std::time::Duration::from_secs(30)).await;
+    assert_eq!(mail.len(), 1);
+    let m = &mail[0];
+    assert_eq!(m.rcpt_to, "mia@example.com");
+    assert!(m.subject.contains(&number), "{}", m.subject);
+    let text = m.text.as_deref().unwrap();
+    assert!(text.contains(&title), "{text}");
+    assert!(text.contains(&gbp(price + 495).display()), "{text}");
+    assert!(
+        text.contains(&format!("/orders/{number}/?token=")),
+        "guest link missing: {text}"
+    );
+    assert!(m.html.as_deref().unwrap().contains(&number));
+
+    // SMTP down: the next order is placed all the same; its mail waits, then goes out once.
+    smtp.stop();
+    let b = app.browser();
+    add(&b, id, 1).await;
+    let preview = to_preview(&b, Some("noor@example.com"), None, "test-card-gateway").await;
+    assert_eq!(
+        place(&b, &preview, Some(GOOD_CARD))
+            .await
+            .location
+            .as_deref(),
+        Some("/checkout/thank-you/")
+    );
+    assert_eq!(orders(&app).await, 2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app
+        .scalar_i64("SELECT COUNT(*) FROM mail_outbox WHERE status = 'pending' AND attempts > 0")
+        .await
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sender never tried"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    smtp.restart();
+    // Time passes: the retry is due now.
+    sqlx::query(
+        "UPDATE mail_outbox SET next_attempt_at = '2000-01-01T00:00:00Z' WHERE status = 'pending'",
+    )
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+    app.state.mailer.wake();
+    let mail = smtp.wait_for(2, std::time::Duration::from_secs(30)).await;
+    assert_eq!(mail.len(), 2);
+    assert!(
+        mail.iter().any(|m| m.rcpt_to == "noor@example.com"),
+        "retried mail not delivered"
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM mail_outbox WHERE status = 'sent'")
+            .await,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmation_email_sqlite() {
+    confirmation_email(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmation_email_postgres() {
+    confirmation_email(Backend::Postgres).await;
+}

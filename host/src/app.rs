@@ -35,8 +35,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let plugins = crate::plugins::setup::open(&config, &db)
         .await
         .context("starting the plugin runtime")?;
+    let mailer = crate::mail::Mailer::new(
+        db.pool.clone(),
+        crate::mail::MailSettings::from_config(&config),
+    )
+    .context("setting up outgoing mail")?;
     Ok(Arc::new(AppStateInner::new(
-        db, config, templates, strategy, sessions, plugins,
+        db, config, templates, strategy, sessions, plugins, mailer,
     )?))
 }
 
@@ -62,6 +67,8 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
         }
         None => None,
     };
+    // Delivers queued mail in the background, never in a request.
+    let mail_sender = state.mailer.spawn();
     let app = web::router(state);
     axum::serve(
         listener,
@@ -74,6 +81,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     if let Some(sandbox) = sandbox {
         sandbox.abort();
     }
+    mail_sender.abort();
     Ok(())
 }
 

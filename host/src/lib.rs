@@ -12,6 +12,7 @@ pub mod cli;
 pub mod customer;
 pub mod demo;
 pub mod infra;
+pub mod mail;
 pub mod money;
 pub mod order;
 pub mod partner;

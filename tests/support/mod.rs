@@ -1,6 +1,8 @@
 //! A real Emporium on a random port, over a fresh SQLite file or a fresh PostgreSQL database.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -29,7 +31,7 @@ fn postgres_admin_url() -> String {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
     let name = format!(
         "emporium_test_{}_{}_{}",
@@ -64,6 +66,8 @@ pub struct Options {
     pub cache_ttl_secs: u64,
     /// Keep sessions in this Redis instead of the database.
     pub redis_url: Option<String>,
+    /// Send mail to this SMTP server (e.g. `smtp::SmtpServer::url()`) instead of `.eml` files.
+    pub smtp_url: Option<String>,
 }
 
 impl Default for Options {
@@ -73,6 +77,7 @@ impl Default for Options {
             page_size: 12,
             cache_ttl_secs: 10,
             redis_url: None,
+            smtp_url: None,
         }
     }
 }
@@ -108,6 +113,7 @@ impl TestApp {
             redis_url: options.redis_url.clone(),
             // A debug host on a busy 2-core machine runs interpreted guests slowly.
             plugin_call_budget_ms: 1000,
+            smtp_url: options.smtp_url.clone(),
             ..Config::default()
         };
         let media = config.media_dir();

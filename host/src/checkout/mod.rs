@@ -16,12 +16,14 @@ use crate::address::Address;
 use crate::basket::PricedBasket;
 use crate::basket::snapshot;
 use crate::infra::db::Db;
+use crate::mail::{self, Mailer};
 use crate::money::Money;
 use crate::order::{self, NewOrder, OrderError, Payment, Pipeline, Placed};
 use crate::payment::{self, CardDetails};
 use crate::plugins::bindings::payment::PaymentRequest;
 use crate::plugins::{PaymentOutcome, PluginRegistry};
 use crate::shipping::Method;
+use crate::themes::Templates;
 
 /// Session key of the checkout state.
 pub const SESSION_KEY: &str = "checkout";
@@ -112,6 +114,10 @@ pub struct Deps<'a> {
     pub db: &'a Db,
     pub plugins: &'a Arc<PluginRegistry>,
     pub pipeline: &'a Pipeline,
+    /// For the confirmation email (rendered from the theme, queued with the order).
+    pub templates: &'a Templates,
+    pub mailer: &'a Mailer,
+    pub shop_name: &'a str,
 }
 
 /// Everything one "Place order" needs.
@@ -125,6 +131,8 @@ pub struct Submission<'a> {
     pub card: Option<CardDetails>,
     pub return_url: String,
     pub fingerprint: &'a str,
+    /// `scheme://host` of the shop, for links in the confirmation email.
+    pub site_url: &'a str,
 }
 
 /// A gateway fault is logged; the customer is told this, which is true and safe.
@@ -278,15 +286,19 @@ async fn place(
             },
         )
         .await?;
+        queue_confirmation(deps, sub, &placed, guest_token.as_deref(), &mut tx).await?;
         tx.commit().await?;
         Ok::<_, OrderError>(placed)
     }
     .await;
     match result {
-        Ok(placed) => Ok(Outcome::Placed {
-            placed,
-            guest_token,
-        }),
+        Ok(placed) => {
+            deps.mailer.wake();
+            Ok(Outcome::Placed {
+                placed,
+                guest_token,
+            })
+        }
         Err(OrderError::AlreadyPlaced { number }) => {
             // A double submit: keep the first order's payment, void this attempt's unless the
             // gateway handed back the very same authorization.
@@ -323,6 +335,64 @@ async fn place(
                 )),
                 other => Err(other.into()),
             }
+        }
+    }
+}
+
+/// Renders the order confirmation from the theme and queues it in the order's transaction, so
+/// it goes out exactly when the order exists (and once: keyed by the order number). A template
+/// or address problem is logged and the order still stands; a database error fails the order.
+async fn queue_confirmation(
+    deps: &Deps<'_>,
+    sub: &Submission<'_>,
+    placed: &Placed,
+    guest_token: Option<&str>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+) -> Result<(), OrderError> {
+    let status_path = match (sub.customer_id, guest_token) {
+        (Some(_), _) => Some(format!("/accounts/orders/{}/", placed.number)),
+        (None, Some(token)) => Some(format!("/orders/{}/?token={token}", placed.number)),
+        (None, None) => None,
+    };
+    let lines: Vec<minijinja::Value> = sub
+        .basket
+        .lines
+        .iter()
+        .map(|l| {
+            minijinja::context! {
+                title => l.title.clone(), quantity => l.quantity, options => l.options.clone(),
+                line_total => l.line_total,
+            }
+        })
+        .collect();
+    let total = order::total_incl_tax(sub.basket, sub.method)?;
+    let ctx = minijinja::context! {
+        shop_name => deps.shop_name,
+        status_link => status_path.map(|p| format!("{}{p}", sub.site_url)),
+        order => minijinja::context! {
+            number => placed.number.clone(),
+            lines => lines,
+            lines_total => sub.basket.total_incl_tax,
+            shipping_name => sub.method.name.clone(),
+            shipping_charge => sub.method.charge_incl_tax,
+            total => total,
+            address => sub.shipping_address.lines(),
+        },
+    };
+    let email = match mail::render(deps.templates, "order_confirmation", ctx) {
+        Ok(body) => body.to(sub.email),
+        Err(e) => {
+            tracing::error!(order = %placed.number, error = %e, "order confirmation not rendered");
+            return Ok(());
+        }
+    };
+    let key = format!("order-confirmation-{}", placed.number);
+    match mail::enqueue(&mut **tx, &email, Some(&key)).await {
+        Ok(_) => Ok(()),
+        Err(mail::MailError::Db(e)) => Err(e.into()),
+        Err(e) => {
+            tracing::error!(order = %placed.number, error = %e, "order confirmation not queued");
+            Ok(())
         }
     }
 }

@@ -22,6 +22,8 @@
 //! | `EMPORIUM_MAX_BASKET_QUANTITY` | most units in one basket, all lines together | `9999` |
 //! | `EMPORIUM_PLUGIN_CALL_BUDGET_MS` | CPU budget of one plugin call (wall clock), 1–10000 | `50` |
 //! | `EMPORIUM_SANDBOX_PROVIDER_ADDR` | serve the sandbox payment provider (redirect gateway) here | unset |
+//! | `EMPORIUM_SMTP_URL` | send mail over SMTP: `smtp://[user:pass@]host[:port]` (plain), `…?tls=required` (STARTTLS), `smtps://…` (TLS); unset = write `.eml` files to `<data dir>/mail/` | unset |
+//! | `EMPORIUM_MAIL_FROM` | the `From:` of outgoing mail | `Emporium Demo <shop@localhost>` |
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +80,10 @@ pub struct Config {
     /// CPU budget of one plugin call in milliseconds (wall clock). Compiled guests answer in
     /// microseconds; interpreted ones (Python, JavaScript) take a few milliseconds.
     pub plugin_call_budget_ms: u64,
+    /// Outgoing mail over SMTP when set, else `.eml` files in `<data_dir>/mail/`.
+    pub smtp_url: Option<String>,
+    /// The `From:` mailbox of outgoing mail.
+    pub mail_from: String,
 }
 
 impl Default for Config {
@@ -104,6 +110,8 @@ impl Default for Config {
             order_pipeline: crate::order::Pipeline::default(),
             sandbox_provider_addr: None,
             plugin_call_budget_ms: 50,
+            smtp_url: None,
+            mail_from: "Emporium Demo <shop@localhost>".into(),
         }
     }
 }
@@ -197,6 +205,13 @@ impl Config {
         if let Some(v) = get("EMPORIUM_MAX_BASKET_QUANTITY") {
             self.max_basket_quantity = parse("EMPORIUM_MAX_BASKET_QUANTITY", v)?;
         }
+        if let Some(v) = get("EMPORIUM_SMTP_URL") {
+            let v = v.trim().to_owned();
+            self.smtp_url = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = get("EMPORIUM_MAIL_FROM") {
+            self.mail_from = v.trim().to_owned();
+        }
         Ok(())
     }
 
@@ -247,6 +262,17 @@ impl Config {
                 "use redis://…, rediss://… or unix://…",
             ));
         }
+        if let Some(url) = &self.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(invalid("smtp_url", "use smtp://… or smtps://…"));
+        }
+        if self.mail_from.trim().is_empty() {
+            return Err(invalid(
+                "mail_from",
+                "must be a mailbox, e.g. Shop <shop@example.com>",
+            ));
+        }
         Ok(())
     }
 
@@ -266,6 +292,11 @@ impl Config {
 
     pub fn media_dir(&self) -> PathBuf {
         self.data_dir.join("media")
+    }
+
+    /// Where outgoing mail is written as `.eml` files when no `smtp_url` is set.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.data_dir.join("mail")
     }
 }
 
@@ -303,6 +334,22 @@ mod tests {
         assert!(err.to_string().contains("EMPORIUM_PAGE_SIZE"));
         c.tax_rate = Decimal::from(2);
         assert!(c.validate().unwrap_err().to_string().contains("tax_rate"));
+    }
+
+    #[test]
+    fn mail_settings_come_from_the_environment() {
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "EMPORIUM_SMTP_URL" => Some("smtp://127.0.0.1:2525".into()),
+            "EMPORIUM_MAIL_FROM" => Some("Shop <shop@example.com>".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.smtp_url.as_deref(), Some("smtp://127.0.0.1:2525"));
+        assert_eq!(c.mail_from, "Shop <shop@example.com>");
+        c.validate().unwrap();
+        c.smtp_url = Some("http://mail".into());
+        assert!(c.validate().unwrap_err().to_string().contains("smtp_url"));
     }
 
     #[test]

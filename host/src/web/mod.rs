@@ -35,6 +35,8 @@ pub struct AppStateInner {
     pub sessions: Arc<dyn crate::session::SessionStore>,
     /// Installed plugins (shipping, payment, pricing, offers, theme extensions).
     pub plugins: Arc<crate::plugins::PluginRegistry>,
+    /// Outgoing mail: `mail::enqueue` inside a transaction, then `mailer.wake()` after commit.
+    pub mailer: crate::mail::Mailer,
     pub currency: Currency,
     /// Catalogue query results by page key; cleared when the catalogue changes.
     pub cache: moka::future::Cache<String, minijinja::Value>,
@@ -55,6 +57,7 @@ impl AppStateInner {
         strategy: Arc<dyn Strategy>,
         sessions: Arc<dyn crate::session::SessionStore>,
         plugins: Arc<crate::plugins::PluginRegistry>,
+        mailer: crate::mail::Mailer,
     ) -> Result<AppStateInner, crate::money::MoneyError> {
         let currency = config.default_currency()?;
         let ttl = Duration::from_secs(config.cache_ttl_secs);
@@ -69,6 +72,7 @@ impl AppStateInner {
             strategy,
             sessions,
             plugins,
+            mailer,
             currency,
             cache,
             pages: moka::future::Cache::builder()

@@ -67,6 +67,17 @@ impl From<shipping::ShippingError> for WebError {
     }
 }
 
+fn deps(state: &AppState) -> Deps<'_> {
+    Deps {
+        db: &state.db,
+        plugins: &state.plugins,
+        pipeline: &state.config.order_pipeline,
+        templates: &state.templates,
+        mailer: &state.mailer,
+        shop_name: &state.config.shop_name,
+    }
+}
+
 fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
@@ -788,11 +799,7 @@ async fn place(
     else {
         return Ok(see_other(next_step(&ctx)));
     };
-    let deps = Deps {
-        db: &state.db,
-        plugins: &state.plugins,
-        pipeline: &state.config.order_pipeline,
-    };
+    let deps = deps(&state);
     let outcome = checkout::pay_and_place(
         &deps,
         Submission {
@@ -809,6 +816,7 @@ async fn place(
                 gateway.id
             ),
             fingerprint: &fingerprint,
+            site_url: &origin(&headers),
         },
     )
     .await?;
@@ -850,6 +858,7 @@ async fn payment_return(
     session: Session,
     Path(gateway): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let checkout_state: CheckoutState = session.get(SESSION_KEY).unwrap_or_default();
     let Some(pending) = checkout_state
@@ -909,11 +918,7 @@ async fn payment_return(
                 void_pending(&state, &pending).await;
                 return Ok(see_other(next_step(&ctx)));
             };
-            let deps = Deps {
-                db: &state.db,
-                plugins: &state.plugins,
-                pipeline: &state.config.order_pipeline,
-            };
+            let deps = deps(&state);
             checkout::complete_redirect(
                 &deps,
                 Submission {
@@ -926,6 +931,7 @@ async fn payment_return(
                     card: None,
                     return_url: String::new(),
                     fingerprint: &fingerprint,
+                    site_url: &origin(&headers),
                 },
                 &pending,
                 result,

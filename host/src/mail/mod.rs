@@ -1,0 +1,248 @@
+//! Outgoing email through a transactional outbox.
+//!
+//! A domain write that must send a message (an order's confirmation) queues it with [`enqueue`]
+//! on the *same* connection/transaction as the write, so a rolled-back order sends nothing and a
+//! committed one is never forgotten. The [`Mailer`]'s background task (started by
+//! `app::serve`) then delivers due messages, never in the request path: over SMTP with lettre
+//! when `smtp_url` is set, else as `.eml` files in `<data_dir>/mail/` (the development default).
+//! A failed delivery is retried with capped exponential back-off and given up (`failed`, logged)
+//! after `max_attempts`. Several host processes may share the database: a sender claims a row
+//! with one conditional `UPDATE` (a lease in `claimed_until`) before it sends it, so each message
+//! goes out once.
+//!
+//! ```ignore
+//! let mut tx = state.db.begin_write().await?;
+//! // … write the order …
+//! let body = mail::render(&state.templates, "order_confirmation", ctx)?;
+//! mail::enqueue(&mut tx, &body.to(&email), Some(&format!("order-confirmation:{number}"))).await?;
+//! tx.commit().await?;
+//! state.mailer.wake(); // deliver now rather than at the next poll
+//! ```
+
+mod sender;
+
+pub use sender::{MailSettings, Mailer, spawn_sender};
+
+use lettre::message::Mailbox;
+use minijinja::Value;
+use sqlx::AnyConnection;
+
+use crate::infra::db::now_text;
+use crate::themes::Templates;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("bad email address {0:?}")]
+    BadAddress(String),
+    #[error("bad email template name {0:?}")]
+    BadTemplateName(String),
+    #[error("email template {0} is missing from the theme")]
+    MissingTemplate(String),
+    #[error("email template: {0:#}")]
+    Template(#[from] minijinja::Error),
+    #[error("mail configuration: {0}")]
+    Config(String),
+    #[error("building the message: {0}")]
+    Build(String),
+    #[error("sending: {0}")]
+    Transport(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// A message's content, rendered from the theme: subject, text part and (optional) HTML part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmailBody {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+impl OutgoingEmailBody {
+    /// The same content addressed to `recipient` (`a@b.c` or `Name <a@b.c>`).
+    pub fn to(self, recipient: impl Into<String>) -> OutgoingEmail {
+        OutgoingEmail {
+            to: recipient.into(),
+            subject: self.subject,
+            text: self.text,
+            html: self.html,
+        }
+    }
+}
+
+/// One message to queue. The sender is the configured `mail_from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    /// `a@b.c` or `Name <a@b.c>`.
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    /// Sent as `multipart/alternative` with the text part when present.
+    pub html: Option<String>,
+}
+
+/// Parses a recipient the way the sender will, so a bad address fails at enqueue time.
+pub fn parse_mailbox(address: &str) -> Result<Mailbox, MailError> {
+    address
+        .trim()
+        .parse::<Mailbox>()
+        .map_err(|_| MailError::BadAddress(address.to_owned()))
+}
+
+/// Queues `email` on `conn`, which may be (and for domain writes should be) the caller's open
+/// transaction: nothing is sent unless that transaction commits. With a `dedupe_key`, a second
+/// message with the same key is not queued: `Ok(None)` is returned instead of the new row's id.
+/// Call [`Mailer::wake`] after the commit to have it sent at once.
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    email: &OutgoingEmail,
+    dedupe_key: Option<&str>,
+) -> Result<Option<i64>, MailError> {
+    parse_mailbox(&email.to)?;
+    let subject = one_line(&email.subject);
+    let now = now_text();
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO mail_outbox \
+         (recipient, subject, body_text, body_html, dedupe_key, status, attempts, \
+          next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) \
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+    )
+    .bind(email.to.trim())
+    .bind(subject)
+    .bind(&email.text)
+    .bind(email.html.as_deref())
+    .bind(dedupe_key)
+    .bind(&now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// Renders `email/<name>/subject.txt`, `email/<name>/body.txt` and (if the theme chain has it)
+/// `email/<name>/body.html`, each resolved through the theme chain like any page template
+/// (`.html` is auto-escaped, `.txt` is not). The subject is folded onto one line.
+pub fn render(
+    templates: &Templates,
+    name: &str,
+    ctx: Value,
+) -> Result<OutgoingEmailBody, MailError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(MailError::BadTemplateName(name.to_owned()));
+    }
+    let path = |file: &str| format!("email/{name}/{file}");
+    let required = |file: &str| -> Result<String, MailError> {
+        let template = path(file);
+        if templates
+            .chain
+            .find(&format!("templates/{template}"))
+            .is_none()
+        {
+            return Err(MailError::MissingTemplate(template));
+        }
+        Ok(templates.render(&template, &ctx)?)
+    };
+    let subject = one_line(&required("subject.txt")?);
+    let text = required("body.txt")?;
+    let html = if templates
+        .chain
+        .find(&format!("templates/{}", path("body.html")))
+        .is_some()
+    {
+        Some(templates.render(&path("body.html"), &ctx)?)
+    } else {
+        None
+    };
+    Ok(OutgoingEmailBody {
+        subject,
+        text,
+        html,
+    })
+}
+
+/// A header value on one line: line breaks and runs of white space become one space.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn theme_root() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .join("themes")
+    }
+
+    #[test]
+    fn renders_the_test_message_from_the_default_theme() {
+        let templates = Templates::load(&theme_root(), "default", vec![], false).unwrap();
+        let body = render(
+            &templates,
+            "test",
+            minijinja::context! { shop_name => "Corner <Shop>", recipient => "ann@example.com" }
+                .into(),
+        )
+        .unwrap();
+        assert_eq!(body.subject, "Test message from Corner <Shop>");
+        assert!(body.text.contains("Corner <Shop>"), "{}", body.text);
+        let html = body.html.unwrap();
+        assert!(html.contains("Corner &lt;Shop&gt;"), "{html}");
+        assert!(!html.contains("Corner <Shop>"), "{html}");
+    }
+
+    #[test]
+    fn template_names_cannot_leave_the_email_folder() {
+        let templates = Templates::load(&theme_root(), "default", vec![], false).unwrap();
+        for name in ["../base", "", "a/b", "x.y"] {
+            assert!(matches!(
+                render(&templates, name, Value::UNDEFINED),
+                Err(MailError::BadTemplateName(_))
+            ));
+        }
+        assert!(matches!(
+            render(&templates, "no_such_message", Value::UNDEFINED),
+            Err(MailError::MissingTemplate(_))
+        ));
+    }
+
+    #[test]
+    fn html_part_is_optional_and_subject_is_one_line() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("default");
+        std::fs::create_dir_all(dir.join("templates/email/plain")).unwrap();
+        std::fs::write(dir.join("theme.toml"), "name = \"default\"\n").unwrap();
+        std::fs::write(dir.join("templates/base.html"), "").unwrap();
+        std::fs::write(dir.join("templates/error.html"), "").unwrap();
+        std::fs::write(
+            dir.join("templates/email/plain/subject.txt"),
+            "Hello\r\nBcc: evil@example.com\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("templates/email/plain/body.txt"), "Hi {{ who }}").unwrap();
+        let templates = Templates::load(root.path(), "default", vec![], false).unwrap();
+        let body = render(
+            &templates,
+            "plain",
+            minijinja::context! { who => "you" }.into(),
+        )
+        .unwrap();
+        assert_eq!(body.subject, "Hello Bcc: evil@example.com");
+        assert_eq!(body.text, "Hi you");
+        assert_eq!(body.html, None);
+    }
+
+    #[test]
+    fn addresses_are_checked() {
+        assert!(parse_mailbox("Ann <ann@example.com>").is_ok());
+        assert!(parse_mailbox("ann@example.com").is_ok());
+        assert!(parse_mailbox("not an address").is_err());
+        assert!(parse_mailbox("a@b.c\r\nBcc: x@y.z").is_err());
+    }
+}
