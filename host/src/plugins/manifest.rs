@@ -128,6 +128,21 @@ pub struct Permissions {
     pub http: HttpPermission,
 }
 
+/// Resources a plugin asks for beyond the host's defaults (`[limits]`). Interpreted guests
+/// (Python, JavaScript) need more time per call than compiled ones: a call costs them a few
+/// milliseconds, so under load the default budget is too tight. The host grants at most its own
+/// caps (`RuntimeConfig::max_call_budget`, `max_memory_limit`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// CPU budget of one call, in milliseconds.
+    #[serde(default)]
+    pub time_budget_ms: Option<u64>,
+    /// Linear memory cap of one call, in MiB.
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManifest {
@@ -145,6 +160,8 @@ struct RawManifest {
     #[serde(default)]
     permissions: Permissions,
     #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
     config: Vec<ConfigField>,
 }
 
@@ -160,6 +177,7 @@ pub struct Manifest {
     pub author: String,
     pub license: String,
     pub permissions: Permissions,
+    pub limits: Limits,
     pub config: Vec<ConfigField>,
 }
 
@@ -257,6 +275,12 @@ impl Manifest {
                 ));
             }
         }
+        if raw.limits.time_budget_ms == Some(0) {
+            return Err(field("limits.time_budget_ms", "must be at least 1"));
+        }
+        if raw.limits.memory_mib == Some(0) {
+            return Err(field("limits.memory_mib", "must be at least 1"));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for f in &raw.config {
             let at = format!("config.{}", f.name);
@@ -289,6 +313,7 @@ impl Manifest {
             author: raw.author,
             license: raw.license,
             permissions: raw.permissions,
+            limits: raw.limits,
             config: raw.config,
         })
     }
