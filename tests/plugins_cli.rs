@@ -38,7 +38,11 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let out = self.command().args(args).output().expect("running emporium");
+        let out = self
+            .command()
+            .args(args)
+            .output()
+            .expect("running emporium");
         eprintln!(
             "$ emporium {}\n{}{}",
             args.join(" "),
@@ -95,7 +99,10 @@ async fn cli_installs_configures_and_another_process_follows() {
     };
 
     let found = cli.ok(&["plugin", "search", "flat"]);
-    assert!(found.contains("flat-rate-shipping\t0.1.0\tshipping-method"), "{found}");
+    assert!(
+        found.contains("flat-rate-shipping\t0.1.0\tshipping-method"),
+        "{found}"
+    );
     assert!(cli.ok(&["plugin", "list"]).contains("no plugins installed"));
 
     let out = cli.ok(&[
@@ -114,7 +121,10 @@ async fn cli_installs_configures_and_another_process_follows() {
     );
     let config = cli.ok(&["plugin", "config", "flat-rate-shipping"]);
     assert!(config.contains("charge\t2.50\t"), "{config}");
-    assert!(config.contains("method_name\tStandard delivery (default)"), "{config}");
+    assert!(
+        config.contains("method_name\tStandard delivery (default)"),
+        "{config}"
+    );
 
     // Invalid settings: refused with one line per field.
     let err = cli.fails(&[
@@ -124,10 +134,19 @@ async fn cli_installs_configures_and_another_process_follows() {
         "charge=abc",
         "colour=red",
     ]);
-    assert!(err.contains("charge: \"abc\" is not a decimal number"), "{err}");
-    assert!(err.contains("colour: is not a setting of this plugin"), "{err}");
+    assert!(
+        err.contains("charge: \"abc\" is not a decimal number"),
+        "{err}"
+    );
+    assert!(
+        err.contains("colour: is not a setting of this plugin"),
+        "{err}"
+    );
     cli.ok(&["plugin", "config", "flat-rate-shipping", "charge=3.00"]);
-    assert!(cli.ok(&["plugin", "config", "flat-rate-shipping"]).contains("charge\t3.00\t"));
+    assert!(
+        cli.ok(&["plugin", "config", "flat-rate-shipping"])
+            .contains("charge\t3.00\t")
+    );
 
     // Secrets: set through the CLI, never printed back.
     const SECRET: &str = "sk_cli_SECRET_0815";
@@ -145,8 +164,14 @@ async fn cli_installs_configures_and_another_process_follows() {
     assert!(!out.contains(SECRET));
     let list = cli.ok(&["plugin", "list"]);
     let config = cli.ok(&["plugin", "config", "redirect-gateway"]);
-    assert!(!list.contains(SECRET) && !config.contains(SECRET), "{list}{config}");
-    assert!(config.contains("api_key\t******** (secret, set)"), "{config}");
+    assert!(
+        !list.contains(SECRET) && !config.contains(SECRET),
+        "{list}{config}"
+    );
+    assert!(
+        config.contains("api_key\t******** (secret, set)"),
+        "{config}"
+    );
 
     // A serving process on the same database sees the CLI's changes within a couple of seconds.
     let db = Db::connect(&database_url(&data), 2).await.unwrap();
@@ -175,7 +200,9 @@ async fn cli_installs_configures_and_another_process_follows() {
         !shop.status("flat-rate-shipping").unwrap().enabled
     });
     cli.ok(&["plugin", "enable", "flat-rate-shipping"]);
-    wait("enable", &|| shop.status("flat-rate-shipping").unwrap().enabled);
+    wait("enable", &|| {
+        shop.status("flat-rate-shipping").unwrap().enabled
+    });
     cli.ok(&["plugin", "config", "flat-rate-shipping", "charge=6.10"]);
     wait("config", &|| quote(&shop).is_ok_and(|c| c == "6.10"));
 
@@ -187,7 +214,10 @@ async fn cli_installs_configures_and_another_process_follows() {
         true,
     );
     let out = cli.ok(&["plugin", "upgrade", "flat-rate-shipping"]);
-    assert!(out.contains("upgraded flat-rate-shipping@0.1.0 to 0.2.0"), "{out}");
+    assert!(
+        out.contains("upgraded flat-rate-shipping@0.1.0 to 0.2.0"),
+        "{out}"
+    );
     wait("upgrade", &|| {
         shop.status("flat-rate-shipping")
             .is_ok_and(|s| s.plugin.version.to_string() == "0.2.0")
@@ -246,7 +276,8 @@ async fn demo_installs_the_bundled_plugins_idempotently() {
     ] {
         assert!(first.contains(id), "{id} not installed: {first}");
         assert!(
-            list.lines().any(|l| l.starts_with(id) && l.contains("\tenabled\t")),
+            list.lines()
+                .any(|l| l.starts_with(id) && l.contains("\tenabled\t")),
             "{id}: {list}"
         );
     }
@@ -255,7 +286,13 @@ async fn demo_installs_the_bundled_plugins_idempotently() {
     assert!(second.contains("already installed"), "{second}");
     assert!(!second.contains("installed flat-rate"), "{second}");
     // A missing plugins folder is a warning, not a failure.
-    let out = cli.run(&["demo", "--products", "5", "--plugins", "/nonexistent/plugins"]);
+    let out = cli.run(&[
+        "demo",
+        "--products",
+        "5",
+        "--plugins",
+        "/nonexistent/plugins",
+    ]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
@@ -281,7 +318,9 @@ fn build_project(lang: &str, dir: &Path) -> bool {
         }
         "python" => {
             let Some(cpy) = toolchain("target/toolchains/venv/bin/componentize-py") else {
-                eprintln!("componentize-py not installed (bash plugins/toolchains.sh): not building");
+                eprintln!(
+                    "componentize-py not installed (bash plugins/toolchains.sh): not building"
+                );
                 return false;
             };
             cmd = Command::new("bash");
@@ -289,7 +328,9 @@ fn build_project(lang: &str, dir: &Path) -> bool {
         }
         _ => {
             let Some(bin) = toolchain("plugins/js/node_modules/.bin") else {
-                eprintln!("componentize-js not installed (bash plugins/toolchains.sh): not building");
+                eprintln!(
+                    "componentize-js not installed (bash plugins/toolchains.sh): not building"
+                );
                 return false;
             };
             let path = std::env::var_os("PATH").unwrap_or_default();
@@ -320,11 +361,31 @@ fn plugin_new_for_every_language_builds_and_plugin_test_prints_decisions() {
         directory: work.join("none"),
     };
     let cases = [
-        ("rust", "shipping-method", "flat \"Standard delivery\" 4.95 GBP"),
-        ("rust", "pricing-strategy", "quantity 10: p1: 9.50 GBP (incl. tax 11.40)"),
-        ("rust", "payment-gateway", "card 4000 0000 0000 0002, 25.00 GBP: declined"),
-        ("python", "shipping-method", "flat \"Standard delivery\" 4.95 GBP"),
-        ("js", "shipping-method", "flat \"Standard delivery\" 4.95 GBP"),
+        (
+            "rust",
+            "shipping-method",
+            "flat \"Standard delivery\" 4.95 GBP",
+        ),
+        (
+            "rust",
+            "pricing-strategy",
+            "quantity 10: p1: 9.50 GBP (incl. tax 11.40)",
+        ),
+        (
+            "rust",
+            "payment-gateway",
+            "card 4000 0000 0000 0002, 25.00 GBP: declined",
+        ),
+        (
+            "python",
+            "shipping-method",
+            "flat \"Standard delivery\" 4.95 GBP",
+        ),
+        (
+            "js",
+            "shipping-method",
+            "flat \"Standard delivery\" 4.95 GBP",
+        ),
     ];
     for (lang, world, expected) in cases {
         let name = format!("my-{lang}-{world}");
@@ -366,9 +427,19 @@ fn plugin_new_for_every_language_builds_and_plugin_test_prints_decisions() {
         "--dir",
         work.to_str().unwrap(),
     ]);
-    assert!(err.contains("no python template for the theme-extension world"), "{err}");
+    assert!(
+        err.contains("no python template for the theme-extension world"),
+        "{err}"
+    );
     let err = cli.fails(&[
-        "plugin", "new", "Bad Name", "--world", "shipping-method", "--lang", "rust", "--dir",
+        "plugin",
+        "new",
+        "Bad Name",
+        "--world",
+        "shipping-method",
+        "--lang",
+        "rust",
+        "--dir",
         work.to_str().unwrap(),
     ]);
     assert!(err.contains("lower-case"), "{err}");
@@ -386,8 +457,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
         let name = e.file_name();
-        if ["target", "node_modules", ".venv", "build", "wit"].contains(&&*name.to_string_lossy())
-        {
+        if ["target", "node_modules", ".venv", "build", "wit"].contains(&&*name.to_string_lossy()) {
             continue;
         }
         if p.is_dir() {

@@ -134,7 +134,10 @@ async fn lifecycle(backend: DbKind) {
     // Wrong world: the manifest says pricing, the component is a shipping method.
     let mut wrong = Publisher::new("wrong-world");
     let manifest = manifest_text(flat, "0.1.0")
-        .replace("world = \"shipping-method\"", "world = \"pricing-strategy\"")
+        .replace(
+            "world = \"shipping-method\"",
+            "world = \"pricing-strategy\"",
+        )
         .replace("id = \"flat-rate-shipping\"", "id = \"not-pricing\"");
     wrong.publish(&manifest, &wasm_of(flat), false, true);
     let err = service::install_from_directory(
@@ -188,7 +191,10 @@ async fn lifecycle(backend: DbKind) {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, ServiceError::AlreadyInstalled { .. }), "{err}");
+    assert!(
+        matches!(err, ServiceError::AlreadyInstalled { .. }),
+        "{err}"
+    );
 
     // Invalid configuration: every field error, nothing changed.
     let err = service::configure(
@@ -212,11 +218,18 @@ async fn lifecycle(backend: DbKind) {
     assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "3.50");
 
     // Valid configuration applies at once and is stored.
-    service::configure(&s.db, &s.registry, flat, &[("charge".into(), "4.00".into())])
+    service::configure(
+        &s.db,
+        &s.registry,
+        flat,
+        &[("charge".into(), "4.00".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "4.00");
+    let view = service::config_view(&s.db, &s.registry, flat)
         .await
         .unwrap();
-    assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "4.00");
-    let view = service::config_view(&s.db, &s.registry, flat).await.unwrap();
     let charge = view.iter().find(|e| e.name == "charge").unwrap();
     assert_eq!(charge.shown, Shown::Value("4.00".into()));
     let method = view.iter().find(|e| e.name == "method_name").unwrap();
@@ -228,7 +241,11 @@ async fn lifecycle(backend: DbKind) {
         flat_rate_request_charge(&s.registry),
         Err(PluginError::Disabled { .. })
     ));
-    assert!(!service::list(&s.db, &s.registry).await.unwrap()[0].stored.enabled);
+    assert!(
+        !service::list(&s.db, &s.registry).await.unwrap()[0]
+            .stored
+            .enabled
+    );
     service::enable(&s.db, &s.registry, flat).await.unwrap();
     assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "4.00");
 
@@ -252,7 +269,9 @@ async fn lifecycle(backend: DbKind) {
     );
     assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "4.00");
     assert_eq!(
-        service::list(&s.db, &s.registry).await.unwrap()[0].stored.version,
+        service::list(&s.db, &s.registry).await.unwrap()[0]
+            .stored
+            .version,
         "0.2.0"
     );
     let dirs = package_dirs(s.data.path(), flat);
@@ -558,7 +577,8 @@ async fn archives(backend: DbKind) {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_size(0);
-        tar.append_link(&mut h, "plugin.wasm", "/etc/passwd").unwrap();
+        tar.append_link(&mut h, "plugin.wasm", "/etc/passwd")
+            .unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
         std::fs::write(&link, gz.finish().unwrap()).unwrap();
@@ -599,9 +619,14 @@ async fn two_processes(backend: DbKind) {
     let b = process(&db_b, a.data.path()).await;
     let flat = "flat-rate-shipping";
 
-    service::install_package(&a.db, &a.registry, &plugin_dir(flat), InstallOptions::default())
-        .await
-        .unwrap();
+    service::install_package(
+        &a.db,
+        &a.registry,
+        &plugin_dir(flat),
+        InstallOptions::default(),
+    )
+    .await
+    .unwrap();
     wait_for("B to load the plugin A installed", || {
         b.status(flat).is_ok_and(|s| s.enabled)
     })
@@ -614,11 +639,19 @@ async fn two_processes(backend: DbKind) {
     })
     .await;
     service::enable(&a.db, &a.registry, flat).await.unwrap();
-    wait_for("B to see A's enable", || b.status(flat).is_ok_and(|s| s.enabled)).await;
+    wait_for("B to see A's enable", || {
+        b.status(flat).is_ok_and(|s| s.enabled)
+    })
+    .await;
 
-    service::configure(&a.db, &a.registry, flat, &[("charge".into(), "7.25".into())])
-        .await
-        .unwrap();
+    service::configure(
+        &a.db,
+        &a.registry,
+        flat,
+        &[("charge".into(), "7.25".into())],
+    )
+    .await
+    .unwrap();
     wait_for("B to see A's configuration", || {
         flat_rate_request_charge(&b).is_ok_and(|c| c == "7.25")
     })
@@ -636,10 +669,17 @@ async fn two_processes(backend: DbKind) {
     )
     .await
     .unwrap();
-    wait_for("B to load the hostile plugin", || b.status("hostile").is_ok()).await;
+    wait_for("B to load the hostile plugin", || {
+        b.status("hostile").is_ok()
+    })
+    .await;
     let threshold = lifecycle_runtime().failure_threshold;
     for _ in 0..threshold {
-        assert!(a.registry.quote_shipping("hostile", &shipping_request(1)).is_err());
+        assert!(
+            a.registry
+                .quote_shipping("hostile", &shipping_request(1))
+                .is_err()
+        );
     }
     assert!(!a.registry.status("hostile").unwrap().enabled);
     wait_for("B to see the automatic switch-off", || {

@@ -369,7 +369,8 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
             display_name,
             templates,
         } => {
-            let world: crate::plugins::World = world.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let world: crate::plugins::World =
+                world.parse().map_err(|e: String| anyhow::anyhow!(e))?;
             let (templates, wit) = scaffold::find_sources(templates.as_deref())?;
             let parent = match dir {
                 Some(d) => d,
@@ -385,14 +386,18 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
                 &lang,
             )?;
             println!("created {} ({lang}, {world})", dest.display());
-            println!("build it: cd {} && {}", dest.display(), scaffold::build_hint(&lang));
+            println!(
+                "build it: cd {} && {}",
+                dest.display(),
+                scaffold::build_hint(&lang)
+            );
             println!("try it:   emporium plugin test {}", dest.display());
             return Ok(());
         }
         PluginCommand::Test { dir, set } => {
             let values: crate::plugins::ConfigValues = key_values(&set)?.into_iter().collect();
-            let report = tokio::task::spawn_blocking(move || scaffold::run_samples(&dir, values))
-                .await??;
+            let report =
+                tokio::task::spawn_blocking(move || scaffold::run_samples(&dir, values)).await??;
             print!("{report}");
             return Ok(());
         }
@@ -480,7 +485,11 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
                 "installed {} ({}), {}",
                 status.plugin,
                 status.world,
-                if status.enabled { "enabled" } else { "disabled" }
+                if status.enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                }
             );
         }
         PluginCommand::Upgrade {
@@ -496,9 +505,16 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
             } else {
                 let directory = directory_of(&config, directory)?;
                 let trust = service::trust_policy(&config)?;
-                service::upgrade(&db, &registry, &directory, &target, &version_req(req)?, &trust)
-                    .await
-                    .map_err(explain)?
+                service::upgrade(
+                    &db,
+                    &registry,
+                    &directory,
+                    &target,
+                    &version_req(req)?,
+                    &trust,
+                )
+                .await
+                .map_err(explain)?
             };
             println!("upgraded {} to {}", done.from, done.to.version);
         }
@@ -507,7 +523,9 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
             println!("removed {removed}");
         }
         PluginCommand::Enable { id } => {
-            service::enable(&db, &registry, &id).await.map_err(explain)?;
+            service::enable(&db, &registry, &id)
+                .await
+                .map_err(explain)?;
             println!("enabled {id}");
         }
         PluginCommand::Disable { id } => {

@@ -308,7 +308,10 @@ impl Publisher {
         f: impl FnOnce(&mut emporium::plugins::directory::IndexVersion),
     ) {
         let p = self.index.plugins.iter_mut().find(|p| p.id == id).unwrap();
-        f(p.versions.iter_mut().find(|v| v.version == version).unwrap());
+        f(p.versions
+            .iter_mut()
+            .find(|v| v.version == version)
+            .unwrap());
         self.write();
     }
 
@@ -328,7 +331,11 @@ impl Publisher {
 /// A bundled plugin's manifest text with `version` (and optionally other replacements).
 pub fn manifest_text(id: &str, version: &str) -> String {
     let text = std::fs::read_to_string(plugin_dir(id).join("plugin.toml")).unwrap();
-    text.replacen("version = \"0.1.0\"", &format!("version = \"{version}\""), 1)
+    text.replacen(
+        "version = \"0.1.0\"",
+        &format!("version = \"{version}\""),
+        1,
+    )
 }
 
 pub fn wasm_of(id: &str) -> Vec<u8> {

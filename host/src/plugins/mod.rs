@@ -33,9 +33,9 @@ mod registry;
 pub mod scaffold;
 pub mod service;
 pub mod setup;
+mod state;
 pub mod store;
 pub mod template_render;
-mod state;
 mod validate;
 
 pub use error::{GuestErrorKind, PluginError, PluginRef};

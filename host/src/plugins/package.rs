@@ -122,7 +122,11 @@ pub fn unpack(archive: &[u8], dest: &Path) -> Result<(), PackageError> {
                     top = Some(dir.clone());
                     continue;
                 }
-                _ => return Err(refused(format!("{shown:?}: nested folders are not allowed"))),
+                _ => {
+                    return Err(refused(format!(
+                        "{shown:?}: nested folders are not allowed"
+                    )));
+                }
             }
         }
         if !kind.is_file() {
@@ -154,7 +158,9 @@ pub fn unpack(archive: &[u8], dest: &Path) -> Result<(), PackageError> {
         }
         let size = entry.header().size().unwrap_or(u64::MAX);
         if size > MAX_FILE_BYTES {
-            return Err(refused(format!("{name} is larger than {MAX_FILE_BYTES} bytes")));
+            return Err(refused(format!(
+                "{name} is larger than {MAX_FILE_BYTES} bytes"
+            )));
         }
         total = total.saturating_add(size);
         if total > MAX_UNPACKED_BYTES {
@@ -169,7 +175,9 @@ pub fn unpack(archive: &[u8], dest: &Path) -> Result<(), PackageError> {
             .read_to_end(&mut bytes)
             .map_err(|e| refused(format!("{name}: {e}")))?;
         if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(refused(format!("{name} is larger than {MAX_FILE_BYTES} bytes")));
+            return Err(refused(format!(
+                "{name} is larger than {MAX_FILE_BYTES} bytes"
+            )));
         }
         files.push((name, bytes));
     }
@@ -359,7 +367,10 @@ mod tests {
             let dest = dir.path().join("out");
             let err = unpack(&bytes, &dest).unwrap_err().to_string();
             assert!(err.contains(expected), "{expected}: {err}");
-            assert!(!dest.exists(), "nothing may be written for a refused archive");
+            assert!(
+                !dest.exists(),
+                "nothing may be written for a refused archive"
+            );
         }
     }
 }

@@ -10,9 +10,7 @@ use super::bindings::offer::ConditionInput;
 use super::bindings::payment::{Card, PaymentRequest};
 use super::bindings::pricing::{PricingContext, PricingItem};
 use super::bindings::shipping::ShippingRequest;
-use super::bindings::{
-    Address, Basket, BasketLine, Customer, Money, Product, StockRecord,
-};
+use super::bindings::{Address, Basket, BasketLine, Customer, Money, Product, StockRecord};
 use super::template_render::{display_name, render};
 use super::{
     ConfigValues, InstallOptions, PaymentOutcome, PluginError, PluginRegistry, PluginRuntime,
@@ -94,7 +92,10 @@ pub fn available(templates: &Path) -> Vec<(String, String)> {
         if let Ok(entries) = std::fs::read_dir(templates.join(lang)) {
             for e in entries.flatten() {
                 if e.path().is_dir() {
-                    out.push((lang.to_string(), e.file_name().to_string_lossy().into_owned()));
+                    out.push((
+                        lang.to_string(),
+                        e.file_name().to_string_lossy().into_owned(),
+                    ));
                 }
             }
         }
@@ -182,7 +183,10 @@ fn copy_tree(
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(&from).map_err(io(&from))?.permissions().mode();
+                let mode = std::fs::metadata(&from)
+                    .map_err(io(&from))?
+                    .permissions()
+                    .mode();
                 let _ = std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode));
             }
         }
@@ -314,10 +318,26 @@ pub fn run_samples(dir: &Path, config: ConfigValues) -> Result<String, ScaffoldE
     match manifest.world {
         World::ShippingMethod | World::ShippingMethodHttp => {
             let cases = [
-                ("1 line, 1 item, 0.5 kg, to GB", sample_basket(1, 1, 500), "GB"),
-                ("3 lines, 6 items, 3 kg, to GB", sample_basket(3, 2, 500), "GB"),
-                ("10 lines, 50 items, 25 kg, to GB", sample_basket(10, 5, 500), "GB"),
-                ("1 line, 1 item, 0.5 kg, to US", sample_basket(1, 1, 500), "US"),
+                (
+                    "1 line, 1 item, 0.5 kg, to GB",
+                    sample_basket(1, 1, 500),
+                    "GB",
+                ),
+                (
+                    "3 lines, 6 items, 3 kg, to GB",
+                    sample_basket(3, 2, 500),
+                    "GB",
+                ),
+                (
+                    "10 lines, 50 items, 25 kg, to GB",
+                    sample_basket(10, 5, 500),
+                    "GB",
+                ),
+                (
+                    "1 line, 1 item, 0.5 kg, to US",
+                    sample_basket(1, 1, 500),
+                    "US",
+                ),
             ];
             for (label, basket, country) in cases {
                 let request = ShippingRequest {
@@ -334,7 +354,11 @@ pub fn run_samples(dir: &Path, config: ConfigValues) -> Result<String, ScaffoldE
                             .map(|q| {
                                 format!(
                                     "{} \"{}\" {} {} (incl. tax {})",
-                                    q.code, q.name, q.charge_excl_tax, q.currency, q.charge_incl_tax
+                                    q.code,
+                                    q.name,
+                                    q.charge_excl_tax,
+                                    q.currency,
+                                    q.charge_incl_tax
                                 )
                             })
                             .collect::<Vec<_>>()
@@ -409,9 +433,21 @@ pub fn run_samples(dir: &Path, config: ConfigValues) -> Result<String, ScaffoldE
         }
         World::PaymentGateway => {
             for (label, number, amount) in [
-                ("card 4242 4242 4242 4242, 25.00 GBP", "4242424242424242", "25.00"),
-                ("card 4000 0000 0000 0002, 25.00 GBP", "4000000000000002", "25.00"),
-                ("card 4242 4242 4242 4242, 5000.00 GBP", "4242424242424242", "5000.00"),
+                (
+                    "card 4242 4242 4242 4242, 25.00 GBP",
+                    "4242424242424242",
+                    "25.00",
+                ),
+                (
+                    "card 4000 0000 0000 0002, 25.00 GBP",
+                    "4000000000000002",
+                    "25.00",
+                ),
+                (
+                    "card 4242 4242 4242 4242, 5000.00 GBP",
+                    "4242424242424242",
+                    "5000.00",
+                ),
             ] {
                 let request = PaymentRequest {
                     order_number: "SAMPLE-1".into(),

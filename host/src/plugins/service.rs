@@ -414,7 +414,8 @@ pub async fn upgrade(
     let (_, available, _) = blocking(move || Ok(d.resolve(&i, &w)?))
         .await
         .map_err(|e| failed(wanted.to_string(), e))?;
-    let installed = Version::parse(&existing.version).map_err(|e| ServiceError::Other(e.to_string()))?;
+    let installed =
+        Version::parse(&existing.version).map_err(|e| ServiceError::Other(e.to_string()))?;
     if available <= installed {
         return Err(ServiceError::UpToDate {
             id: id.to_string(),
@@ -452,7 +453,8 @@ pub async fn upgrade_package(
         let _ = std::fs::remove_dir_all(&staged);
         return Err(ServiceError::NotInstalled(manifest.id));
     };
-    let installed = Version::parse(&existing.version).map_err(|e| ServiceError::Other(e.to_string()))?;
+    let installed =
+        Version::parse(&existing.version).map_err(|e| ServiceError::Other(e.to_string()))?;
     if manifest.version < installed || (manifest.version == installed && existing.sha256 == sha) {
         let _ = std::fs::remove_dir_all(&staged);
         return Err(ServiceError::UpToDate {
