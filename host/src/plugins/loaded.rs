@@ -335,7 +335,15 @@ impl PluginRuntime {
                 store.epoch_deadline_trap();
             }
         }
-        let result = f(&plugin.pre, &mut store);
+        // WASI's sync bindings block on a tokio runtime of their own when the guest touches
+        // stdio; on a tokio worker thread that would panic ("cannot start a runtime from
+        // within a runtime"), so a call made from async code moves off the worker first.
+        let result = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| f(&plugin.pre, &mut store))
+            }
+            _ => f(&plugin.pre, &mut store),
+        };
         let state = store.data();
         for (name, out) in [("stdout", &stdout), ("stderr", &stderr)] {
             let text = out.take();
