@@ -272,7 +272,9 @@ async fn install_bundled(config: &Config, db: &Db, dir: &std::path::Path) -> any
             approved_hosts: hosts.iter().map(|h| h.to_string()).collect(),
             ..Default::default()
         };
+        let before = crate::plugins::store::get(&db.pool, id).await?;
         let outcome = match service::install_package(db, &registry, &package, options).await {
+            Ok(status) if before.is_some() => format!("{} already installed", status.plugin),
             Ok(status) => format!("installed {}", status.plugin),
             Err(ServiceError::AlreadyInstalled { .. }) => {
                 match service::upgrade_package(db, &registry, &package).await {
