@@ -118,8 +118,9 @@ async fn wait_for_path(c: &Client, path: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_buys_a_product_in_chromium() {
     let app = TestApp::start(Backend::Sqlite).await;
-    app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[]);
-    app.install_plugin("test-card-gateway", &[], &[]);
+    app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+        .await;
+    app.install_plugin("test-card-gateway", &[], &[]).await;
     let row = sqlx::query(
         "SELECT p.id, p.slug FROM product p JOIN product_class pc ON pc.id = p.product_class_id \
          JOIN stock_record sr ON sr.product_id = p.id \

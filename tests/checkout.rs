@@ -201,13 +201,14 @@ async fn place(b: &Browser, preview: &Page, card: Option<&str>) -> Page {
     b.post("/checkout/place/", &form).await
 }
 
-fn install_defaults(app: &TestApp) {
-    app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[]);
-    app.install_plugin("test-card-gateway", &[], &[]);
+async fn install_defaults(app: &TestApp) {
+    app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+        .await;
+    app.install_plugin("test-card-gateway", &[], &[]).await;
 }
 
 both_backends!(guest_buys_with_a_test_card, |app: TestApp| async move {
-    install_defaults(&app);
+    install_defaults(&app).await;
     let (id, title, price, record) = product(&app, 5, 0).await;
     let before = allocated(&app, record).await;
     let b = app.browser();
@@ -356,7 +357,7 @@ both_backends!(guest_buys_with_a_test_card, |app: TestApp| async move {
 both_backends!(
     customer_checkout_uses_the_address_book,
     |app: TestApp| async move {
-        install_defaults(&app);
+        install_defaults(&app).await;
         let (id, _, _, _) = product(&app, 5, 0).await;
         let b = app.browser();
         let t = b.get("/accounts/register/").await.csrf_token().unwrap();
@@ -459,8 +460,9 @@ both_backends!(
 both_backends!(
     declines_and_gateway_faults_place_nothing,
     |app: TestApp| async move {
-        install_defaults(&app);
-        app.install_plugin("hostile-gateway", &[("mode", "loop")], &[]);
+        install_defaults(&app).await;
+        app.install_plugin("hostile-gateway", &[("mode", "loop")], &[])
+            .await;
         let (id, _, _, record) = product(&app, 5, 0).await;
         let before = allocated(&app, record).await;
         let b = app.browser();
@@ -511,8 +513,9 @@ both_backends!(
 both_backends!(
     gateway_that_overpays_or_panics_is_refused,
     |app: TestApp| async move {
-        install_defaults(&app);
-        app.install_plugin("hostile-gateway", &[("mode", "overpay")], &[]);
+        install_defaults(&app).await;
+        app.install_plugin("hostile-gateway", &[("mode", "overpay")], &[])
+            .await;
         let (id, _, _, record) = product(&app, 5, 0).await;
         let before = allocated(&app, record).await;
         let b = app.browser();
@@ -520,7 +523,8 @@ both_backends!(
         let preview = to_preview(&b, Some("ola@example.com"), None, "hostile-gateway").await;
         let page = place(&b, &preview, Some(GOOD_CARD)).await;
         assert_eq!(page.location.as_deref(), Some("/checkout/preview/"));
-        app.install_plugin("hostile-gateway", &[("mode", "panic")], &[]);
+        app.install_plugin("hostile-gateway", &[("mode", "panic")], &[])
+            .await;
         let preview = b.get("/checkout/preview/").await;
         let page = place(&b, &preview, Some(GOOD_CARD)).await;
         assert_eq!(page.location.as_deref(), Some("/checkout/preview/"));
@@ -530,7 +534,7 @@ both_backends!(
 );
 
 both_backends!(place_order_is_idempotent, |app: TestApp| async move {
-    install_defaults(&app);
+    install_defaults(&app).await;
     let (id, _, _, record) = product(&app, 5, 0).await;
     let before = allocated(&app, record).await;
     let b = app.browser();
@@ -565,7 +569,7 @@ both_backends!(place_order_is_idempotent, |app: TestApp| async move {
 both_backends!(
     tampering_is_refused_and_changes_nothing,
     |app: TestApp| async move {
-        install_defaults(&app);
+        install_defaults(&app).await;
         let (id, _, _, record) = product(&app, 5, 0).await;
         let (other_id, _, _, _) = product(&app, 5, 1).await;
         let before = allocated(&app, record).await;
@@ -668,7 +672,7 @@ both_backends!(
 
 /// 200 shoppers, 10 units: exactly 10 orders, never oversold.
 async fn race_for_the_last_ten(app: TestApp) {
-    install_defaults(&app);
+    install_defaults(&app).await;
     let (id, _, _, record) = product(&app, 1, 0).await;
     sqlx::query("UPDATE stock_record SET num_in_stock = num_allocated + 10 WHERE id = $1")
         .bind(record)
@@ -741,13 +745,14 @@ both_backends!(redirect_gateway_round_trip, |app: TestApp| async move {
     let provider = format!("http://{}", listener.local_addr().unwrap());
     let sandbox = Sandbox::new("sk_test_checkout", &provider);
     tokio::spawn(serve(sandbox.clone(), listener));
-    install_defaults(&app);
+    install_defaults(&app).await;
     let base_url = format!("{provider}/v1");
     app.install_plugin(
         "redirect-gateway",
         &[("base_url", &base_url), ("api_key", "sk_test_checkout")],
         &["127.0.0.1"],
-    );
+    )
+    .await;
     let (id, _, _, record) = product(&app, 5, 0).await;
     let before = allocated(&app, record).await;
     let b = app.browser();
@@ -827,15 +832,19 @@ both_backends!(redirect_gateway_round_trip, |app: TestApp| async move {
 both_backends!(
     every_shipping_plugin_ships_an_order,
     |app: TestApp| async move {
-        app.install_plugin("test-card-gateway", &[], &[]);
-        app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[]);
-        app.install_plugin("weight-band-shipping", &[("bands", "100000:6.50")], &[]);
-        app.install_plugin("free-shipping-over", &[("threshold", "0.01")], &[]);
+        app.install_plugin("test-card-gateway", &[], &[]).await;
+        app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+            .await;
+        app.install_plugin("weight-band-shipping", &[("bands", "100000:6.50")], &[])
+            .await;
+        app.install_plugin("free-shipping-over", &[("threshold", "0.01")], &[])
+            .await;
         app.install_plugin(
             "py-zone-shipping",
             &[("currency", "GBP"), ("zones", "GB=3.95; *=20")],
             &[],
-        );
+        )
+        .await;
         app.install_plugin(
             "js-express-shipping",
             &[
@@ -844,8 +853,10 @@ both_backends!(
                 ("base", "9.50"),
             ],
             &[],
-        );
-        app.install_plugin("hostile", &[("mode", "negative")], &[]);
+        )
+        .await;
+        app.install_plugin("hostile", &[("mode", "negative")], &[])
+            .await;
         let (id, _, _, _) = product(&app, 10, 0).await;
         let b = app.browser();
         add(&b, id, 1).await;
@@ -912,7 +923,7 @@ both_backends!(
 both_backends!(
     no_shipping_plugins_means_free_delivery,
     |app: TestApp| async move {
-        app.install_plugin("test-card-gateway", &[], &[]);
+        app.install_plugin("test-card-gateway", &[], &[]).await;
         let (id, _, price, _) = product(&app, 5, 0).await;
         let b = app.browser();
         add(&b, id, 1).await;
@@ -942,7 +953,7 @@ both_backends!(
 both_backends!(
     status_pipeline_moves_and_cancels,
     |app: TestApp| async move {
-        install_defaults(&app);
+        install_defaults(&app).await;
         let (id, _, _, record) = product(&app, 5, 0).await;
         let before = allocated(&app, record).await;
         let b = app.browser();
@@ -991,7 +1002,7 @@ async fn confirmation_email(backend: Backend) {
         },
     )
     .await;
-    install_defaults(&app);
+    install_defaults(&app).await;
     let (id, title, price, _) = product(&app, 5, 0).await;
     let b = app.browser();
     add(&b, id, 1).await;

@@ -45,6 +45,8 @@ fn publish(signed: bool) -> PathBuf {
         manifest_sha256: sha256_hex(&manifest),
         wasm: "flat-rate-shipping/0.1.0/plugin.wasm".into(),
         wasm_sha256: sha256_hex(&wasm),
+        package: None,
+        package_sha256: None,
         key: None,
         signature: None,
     };

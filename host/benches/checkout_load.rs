@@ -232,13 +232,14 @@ fn main() {
             ("flat-rate-shipping", ConfigValues::new().with("charge", "4.95")),
             ("test-card-gateway", ConfigValues::new()),
         ] {
-            state
-                .plugins
-                .install_dir(
-                    &root().join("target/plugins").join(id),
-                    InstallOptions { config, ..Default::default() },
-                )
-                .unwrap_or_else(|e| panic!("{id}: {e} (run `cargo xtask build-plugins` first)"));
+            emporium::plugins::service::install_package(
+                &state.db,
+                &state.plugins,
+                &root().join("target/plugins").join(id),
+                InstallOptions { config, ..Default::default() },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e} (run `cargo xtask build-plugins` first)"));
         }
         let product: i64 = {
             use sqlx::Row;

@@ -38,11 +38,104 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
-    /// Load the demo catalogue (does nothing if it is already loaded).
+    /// Load the demo catalogue (does nothing if it is already loaded) and install and enable
+    /// the bundled plugins.
     Demo {
         /// How many products to generate.
         #[arg(long, default_value_t = 1000)]
         products: u32,
+        /// Folder holding the built bundled plugins (`cargo xtask build-plugins`).
+        #[arg(long, default_value = "target/plugins")]
+        plugins: PathBuf,
+    },
+    /// Manage plugins: list, search, install, upgrade, remove, enable, disable, configure;
+    /// scaffold and try out new ones.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Installed plugins with their version, world and state (never configuration values).
+    List,
+    /// Plugins in the directory whose id, name or description contains QUERY.
+    Search {
+        query: Option<String>,
+        /// Plugin directory: a folder or an http(s) URL (default: config `plugin_directory`).
+        #[arg(long)]
+        directory: Option<String>,
+    },
+    /// Install a plugin from the directory by id, or from a local folder or .tar.gz package.
+    Install {
+        /// A plugin id (fetched from the directory) or a path to a package.
+        target: String,
+        #[arg(long)]
+        directory: Option<String>,
+        /// Version requirement, e.g. `^0.2` (default: the newest).
+        #[arg(long = "version", value_name = "REQ")]
+        version_req: Option<String>,
+        /// Configuration values, validated against the plugin's schema.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Approve outgoing HTTP to a host the plugin declares (repeatable).
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allow_host: Vec<String>,
+        /// Install switched off.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Upgrade a plugin from the directory (or a local package); on failure the installed
+    /// version stays.
+    Upgrade {
+        /// A plugin id or a path to a package.
+        target: String,
+        #[arg(long)]
+        directory: Option<String>,
+        #[arg(long = "version", value_name = "REQ")]
+        version_req: Option<String>,
+    },
+    /// Uninstall a plugin, its configuration and its secrets.
+    Remove { id: String },
+    /// Switch a plugin on (in every process sharing the database).
+    Enable { id: String },
+    /// Switch a plugin off (in every process sharing the database).
+    Disable { id: String },
+    /// Show a plugin's configuration (secrets masked), or set values: `config ID key=value ...`
+    /// (an empty value goes back to the default).
+    Config {
+        id: String,
+        #[arg(value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
+    /// Create a plugin project from a template.
+    New {
+        /// The plugin id and folder name, e.g. `my-shipping`.
+        name: String,
+        /// The world (extension point), e.g. shipping-method, pricing-strategy, payment-gateway.
+        #[arg(long)]
+        world: String,
+        /// rust, python or js.
+        #[arg(long)]
+        lang: String,
+        /// Folder to create the project in (default: the current folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Display name (default: from NAME).
+        #[arg(long = "display-name")]
+        display_name: Option<String>,
+        /// Repository root holding plugins/templates and wit/ (default: found automatically).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
+    /// Load a built plugin (DIR with plugin.toml and plugin.wasm) and run it against sample
+    /// inputs of its world, printing its decisions.
+    Test {
+        dir: PathBuf,
+        /// Configuration values for the run.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
 }
 
@@ -88,7 +181,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Demo { products } => {
+        Command::Demo { products, plugins } => {
             let db = Db::connect(&config.database_url(), 2).await?;
             let added = crate::demo::load(
                 &db.pool,
@@ -103,7 +196,368 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             } else {
                 println!("loaded {added} demo products");
             }
-            Ok(())
+            install_bundled(&config, &db, &plugins).await
+        }
+        Command::Plugin { command } => plugin(command, config).await,
+    }
+}
+
+/// The bundled plugins the demo shop installs, with demo settings (`{currency}` is the shop's).
+/// Hostile and test-only guests are never listed here.
+const BUNDLED: &[(&str, &[(&str, &str)], &[&str])] = &[
+    ("flat-rate-shipping", &[], &[]),
+    ("weight-band-shipping", &[], &[]),
+    (
+        "free-shipping-over",
+        &[("threshold", "50.00"), ("currency", "{currency}")],
+        &[],
+    ),
+    ("test-card-gateway", &[], &[]),
+    (
+        "redirect-gateway",
+        &[
+            // The sandbox provider `serve` starts when `sandbox_provider_addr` is set
+            // (`cargo xtask demo` sets it to this address).
+            ("base_url", "http://127.0.0.1:8001/v1"),
+            ("api_key", crate::payment::sandbox::DEMO_API_KEY),
+        ],
+        &["127.0.0.1"],
+    ),
+    (
+        "py-zone-shipping",
+        &[
+            ("currency", "{currency}"),
+            ("zones", "GB=4.95; IE=6.50; FR,DE,NL=9.90; *=24.00"),
+        ],
+        &[],
+    ),
+    (
+        "js-express-shipping",
+        &[
+            ("currency", "{currency}"),
+            ("countries", "GB, IE"),
+            ("base", "9.95"),
+            ("per_item", "1.00"),
+        ],
+        &[],
+    ),
+];
+
+/// Installs and enables the bundled plugins through the same path as `plugin install`;
+/// idempotent (an unchanged plugin is left alone, a rebuilt one is upgraded). A missing
+/// plugins folder or plugin is a warning, not a failure.
+async fn install_bundled(config: &Config, db: &Db, dir: &std::path::Path) -> anyhow::Result<()> {
+    use crate::plugins::service::{self, ServiceError};
+    if !dir.is_dir() {
+        eprintln!(
+            "warning: no built plugins at {} (run `cargo xtask build-plugins`); the demo shop has no plugins",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let registry = crate::plugins::setup::registry_for(
+        &config.data_dir,
+        crate::plugins::setup::runtime_config(config),
+    )?;
+    for (id, settings, hosts) in BUNDLED {
+        let package = dir.join(id);
+        if !package.join("plugin.wasm").is_file() {
+            eprintln!("warning: {} is missing; skipping {id}", package.display());
+            continue;
+        }
+        let values: crate::plugins::ConfigValues = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.replace("{currency}", &config.currency)))
+            .collect();
+        let options = crate::plugins::InstallOptions {
+            config: values,
+            approved_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ..Default::default()
+        };
+        let before = crate::plugins::store::get(&db.pool, id).await?;
+        let outcome = match service::install_package(db, &registry, &package, options).await {
+            Ok(status) if before.is_some() => format!("{} already installed", status.plugin),
+            Ok(status) => format!("installed {}", status.plugin),
+            Err(ServiceError::AlreadyInstalled { .. }) => {
+                match service::upgrade_package(db, &registry, &package).await {
+                    Ok(up) => format!("upgraded {} to {}", up.from, up.to.version),
+                    Err(ServiceError::UpToDate { installed, .. }) => {
+                        format!("{id}@{installed} already installed")
+                    }
+                    Err(e) => {
+                        eprintln!("warning: {id}: {e}");
+                        continue;
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("warning: installing {id}: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = service::enable(db, &registry, id).await {
+            eprintln!("warning: enabling {id}: {e}");
+            continue;
+        }
+        println!("{outcome}, enabled");
+    }
+    Ok(())
+}
+
+fn key_values(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("{p:?}: expected KEY=VALUE"))
+        })
+        .collect()
+}
+
+fn directory_of(
+    config: &Config,
+    directory: Option<String>,
+) -> anyhow::Result<crate::plugins::directory::Directory> {
+    let location = directory
+        .or_else(|| config.plugin_directory.clone())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no plugin directory: pass --directory URL_OR_PATH or set plugin_directory"
+            )
+        })?;
+    Ok(crate::plugins::directory::Directory::open(&location))
+}
+
+fn version_req(req: Option<String>) -> anyhow::Result<semver::VersionReq> {
+    match req {
+        Some(r) => semver::VersionReq::parse(&r).with_context(|| format!("version {r:?}")),
+        None => Ok(semver::VersionReq::STAR),
+    }
+}
+
+/// Turns a service error into a CLI error that lists configuration field errors one a line.
+fn explain(e: crate::plugins::service::ServiceError) -> anyhow::Error {
+    let fields: Option<Vec<String>> = e.field_errors().map(|errors| {
+        errors
+            .iter()
+            .map(|f| format!("\n  {}: {}", f.field, f.message))
+            .collect()
+    });
+    match fields {
+        Some(lines) => anyhow::anyhow!("{e}\ninvalid settings:{}", lines.concat()),
+        None => anyhow::Error::new(e),
+    }
+}
+
+fn state_text(s: &crate::plugins::store::StoredPlugin) -> String {
+    use crate::plugins::DisabledReason;
+    match (s.enabled, &s.disabled_reason) {
+        (true, _) => "enabled".into(),
+        (false, Some(DisabledReason::Failures { count, last_error })) => {
+            format!("disabled after {count} failures in a row ({last_error})")
+        }
+        (false, _) => "disabled".into(),
+    }
+}
+
+async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
+    use crate::plugins::{InstallOptions, scaffold, service};
+    // Commands that need no database.
+    match command {
+        PluginCommand::New {
+            name,
+            world,
+            lang,
+            dir,
+            display_name,
+            templates,
+        } => {
+            let world: crate::plugins::World =
+                world.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let (templates, wit) = scaffold::find_sources(templates.as_deref())?;
+            let parent = match dir {
+                Some(d) => d,
+                None => std::env::current_dir()?,
+            };
+            let dest = scaffold::new_project(
+                &templates,
+                &wit,
+                &parent,
+                &name,
+                display_name.as_deref(),
+                world,
+                &lang,
+            )?;
+            println!("created {} ({lang}, {world})", dest.display());
+            println!(
+                "build it: cd {} && {}",
+                dest.display(),
+                scaffold::build_hint(&lang)
+            );
+            println!("try it:   emporium plugin test {}", dest.display());
+            return Ok(());
+        }
+        PluginCommand::Test { dir, set } => {
+            let values: crate::plugins::ConfigValues = key_values(&set)?.into_iter().collect();
+            let report =
+                tokio::task::spawn_blocking(move || scaffold::run_samples(&dir, values)).await??;
+            print!("{report}");
+            return Ok(());
+        }
+        PluginCommand::Search { query, directory } => {
+            let directory = directory_of(&config, directory)?;
+            let q = query.unwrap_or_default();
+            let found = tokio::task::spawn_blocking(move || directory.search(&q)).await??;
+            if found.is_empty() {
+                println!("no plugins found");
+            }
+            for p in found {
+                let versions: Vec<&str> = p.versions.iter().map(|v| v.version.as_str()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    p.id,
+                    versions.join(", "),
+                    p.world,
+                    p.name,
+                    p.description
+                );
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    let db = Db::connect(&config.database_url(), 2)
+        .await
+        .with_context(|| format!("opening {}", crate::app::redact(&config.database_url())))?;
+    let registry = crate::plugins::setup::registry_for(
+        &config.data_dir,
+        crate::plugins::setup::runtime_config(&config),
+    )?;
+    match command {
+        PluginCommand::List => {
+            let list = service::list(&db, &registry).await?;
+            if list.is_empty() {
+                println!("no plugins installed");
+            }
+            for p in list {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    p.stored.id,
+                    p.stored.version,
+                    p.stored.world,
+                    state_text(&p.stored),
+                    p.name
+                );
+            }
+        }
+        PluginCommand::Install {
+            target,
+            directory,
+            version_req: req,
+            set,
+            allow_host,
+            disabled,
+        } => {
+            let options = InstallOptions {
+                config: key_values(&set)?.into_iter().collect(),
+                approved_hosts: allow_host,
+                memory_limit: None,
+                start_disabled: disabled,
+            };
+            let path = std::path::Path::new(&target);
+            let status = if path.exists() {
+                service::install_package(&db, &registry, path, options)
+                    .await
+                    .map_err(explain)?
+            } else {
+                let directory = directory_of(&config, directory)?;
+                let trust = service::trust_policy(&config)?;
+                service::install_from_directory(
+                    &db,
+                    &registry,
+                    &directory,
+                    &target,
+                    &version_req(req)?,
+                    &trust,
+                    options,
+                )
+                .await
+                .map_err(explain)?
+            };
+            println!(
+                "installed {} ({}), {}",
+                status.plugin,
+                status.world,
+                if status.enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                }
+            );
+        }
+        PluginCommand::Upgrade {
+            target,
+            directory,
+            version_req: req,
+        } => {
+            let path = std::path::Path::new(&target);
+            let done = if path.exists() {
+                service::upgrade_package(&db, &registry, path)
+                    .await
+                    .map_err(explain)?
+            } else {
+                let directory = directory_of(&config, directory)?;
+                let trust = service::trust_policy(&config)?;
+                service::upgrade(
+                    &db,
+                    &registry,
+                    &directory,
+                    &target,
+                    &version_req(req)?,
+                    &trust,
+                )
+                .await
+                .map_err(explain)?
+            };
+            println!("upgraded {} to {}", done.from, done.to.version);
+        }
+        PluginCommand::Remove { id } => {
+            let removed = service::remove(&db, &registry, &id).await?;
+            println!("removed {removed}");
+        }
+        PluginCommand::Enable { id } => {
+            service::enable(&db, &registry, &id)
+                .await
+                .map_err(explain)?;
+            println!("enabled {id}");
+        }
+        PluginCommand::Disable { id } => {
+            service::disable(&db, &registry, &id).await?;
+            println!("disabled {id}");
+        }
+        PluginCommand::Config { id, settings } => {
+            if settings.is_empty() {
+                for entry in service::config_view(&db, &registry, &id).await? {
+                    println!(
+                        "{}\t{}\t[{:?}{}]\t{}",
+                        entry.name,
+                        entry.shown,
+                        entry.kind,
+                        if entry.required { ", required" } else { "" },
+                        entry.help
+                    );
+                }
+            } else {
+                service::configure(&db, &registry, &id, &key_values(&settings)?)
+                    .await
+                    .map_err(explain)?;
+                println!("configured {id}");
+            }
+        }
+        PluginCommand::New { .. } | PluginCommand::Test { .. } | PluginCommand::Search { .. } => {
+            unreachable!("handled above")
         }
     }
+    Ok(())
 }

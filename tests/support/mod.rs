@@ -155,30 +155,40 @@ impl TestApp {
         }
     }
 
-    /// Installs and enables a built plugin (`target/plugins/<id>` or `target/test-plugins/<id>`).
-    pub fn install_plugin(&self, id: &str, config: &[(&str, &str)], approved_hosts: &[&str]) {
-        let mut values = emporium::plugins::ConfigValues::new();
-        for (k, v) in config {
-            values = values.with(*k, *v);
-        }
+    /// Installs and enables a built plugin (`target/plugins/<id>` or `target/test-plugins/<id>`)
+    /// through the same service the CLI and dashboard use (so it is in the database), then
+    /// applies `config` (which also reconfigures an installed one).
+    pub async fn install_plugin(&self, id: &str, config: &[(&str, &str)], approved_hosts: &[&str]) {
+        use emporium::plugins::service;
         let shipped = repo_root().join("target/plugins").join(id);
         let dir = if shipped.exists() {
             shipped
         } else {
             repo_root().join("target/test-plugins").join(id)
         };
-        self.state
-            .plugins
-            .install_dir(
-                &dir,
-                emporium::plugins::InstallOptions {
-                    config: values,
-                    approved_hosts: approved_hosts.iter().map(|h| h.to_string()).collect(),
-                    memory_limit: Some(256 << 20),
-                    ..Default::default()
-                },
-            )
-            .unwrap_or_else(|e| panic!("installing plugin {id} from {}: {e}", dir.display()));
+        let mut values = emporium::plugins::ConfigValues::new();
+        for (k, v) in config {
+            values = values.with(*k, *v);
+        }
+        service::install_package(
+            &self.state.db,
+            &self.state.plugins,
+            &dir,
+            emporium::plugins::InstallOptions {
+                config: values,
+                approved_hosts: approved_hosts.iter().map(|h| h.to_string()).collect(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("installing plugin {id} from {}: {e}", dir.display()));
+        let pairs: Vec<(String, String)> = config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        service::configure(&self.state.db, &self.state.plugins, id, &pairs)
+            .await
+            .unwrap_or_else(|e| panic!("configuring plugin {id}: {e}"));
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {

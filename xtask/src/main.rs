@@ -58,8 +58,10 @@ fn main() -> Result<()> {
                 "--products",
                 &products.to_string(),
             ]))?;
+            // The redirect gateway's sandbox provider (a stand-in for a hosted payment page).
             run(Command::new(&bin)
                 .current_dir(&root)
+                .env("EMPORIUM_SANDBOX_PROVIDER_ADDR", "127.0.0.1:8001")
                 .args(["serve", "--addr", &addr]))
         }
         Task::Test { args } => {

@@ -24,6 +24,9 @@
 //! | `EMPORIUM_SANDBOX_PROVIDER_ADDR` | serve the sandbox payment provider (redirect gateway) here | unset |
 //! | `EMPORIUM_SMTP_URL` | send mail over SMTP: `smtp://[user:pass@]host[:port]` (plain), `…?tls=required` (STARTTLS), `smtps://…` (TLS); unset = write `.eml` files to `<data dir>/mail/` | unset |
 //! | `EMPORIUM_MAIL_FROM` | the `From:` of outgoing mail | `Emporium Demo <shop@localhost>` |
+//! | `EMPORIUM_PLUGIN_DIRECTORY` | plugin directory (folder or http(s) URL) for `emporium plugin` | unset |
+//! | `EMPORIUM_PLUGIN_TRUSTED_KEYS` | `name=hex,name=hex`: ed25519 keys plugin signatures may use | none |
+//! | `EMPORIUM_PLUGIN_REQUIRE_SIGNATURES` | refuse unsigned plugins from a directory | `false` |
 
 use std::path::{Path, PathBuf};
 
@@ -84,6 +87,13 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The `From:` mailbox of outgoing mail.
     pub mail_from: String,
+    /// The plugin directory `emporium plugin search|install|upgrade` use: a folder or an
+    /// http(s) URL holding `index.json`.
+    pub plugin_directory: Option<String>,
+    /// Ed25519 public keys (64 hex digits) by name, trusted for plugin signatures.
+    pub plugin_trusted_keys: std::collections::BTreeMap<String, String>,
+    /// Refuse unsigned plugins from a directory.
+    pub plugin_require_signatures: bool,
 }
 
 impl Default for Config {
@@ -112,6 +122,9 @@ impl Default for Config {
             plugin_call_budget_ms: 50,
             smtp_url: None,
             mail_from: "Emporium Demo <shop@localhost>".into(),
+            plugin_directory: None,
+            plugin_trusted_keys: std::collections::BTreeMap::new(),
+            plugin_require_signatures: false,
         }
     }
 }
@@ -212,6 +225,24 @@ impl Config {
         if let Some(v) = get("EMPORIUM_MAIL_FROM") {
             self.mail_from = v.trim().to_owned();
         }
+        if let Some(v) = get("EMPORIUM_PLUGIN_DIRECTORY") {
+            let v = v.trim().to_owned();
+            self.plugin_directory = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = get("EMPORIUM_PLUGIN_TRUSTED_KEYS") {
+            self.plugin_trusted_keys.clear();
+            for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (name, key) = pair.split_once('=').ok_or_else(|| ConfigError::Invalid {
+                    name: "EMPORIUM_PLUGIN_TRUSTED_KEYS".into(),
+                    message: format!("{pair:?} is not name=hex"),
+                })?;
+                self.plugin_trusted_keys
+                    .insert(name.trim().to_owned(), key.trim().to_owned());
+            }
+        }
+        if let Some(v) = get("EMPORIUM_PLUGIN_REQUIRE_SIGNATURES") {
+            self.plugin_require_signatures = parse("EMPORIUM_PLUGIN_REQUIRE_SIGNATURES", v)?;
+        }
         Ok(())
     }
 
@@ -251,6 +282,14 @@ impl Config {
                 "max_basket_quantity",
                 "max_line_quantity must be at least 1 and max_basket_quantity at least max_line_quantity",
             ));
+        }
+        for (name, key) in &self.plugin_trusted_keys {
+            if key.len() != 64 || !key.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    "plugin_trusted_keys",
+                    &format!("key {name:?} must be 64 hex digits (an ed25519 public key)"),
+                ));
+            }
         }
         if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://")

@@ -12,6 +12,10 @@
 //!     "wasm": "flat-rate-shipping/0.1.0/plugin.wasm", "wasm_sha256": "<hex>",
 //!     "key": "emporium-2026", "signature": "<hex ed25519 over signing_message()>"}]}]}
 //! ```
+//! A version may instead point at one `.tar.gz` package (see [`super::package`]):
+//! `"package": "flat-rate-shipping/0.2.0.tar.gz", "package_sha256": "<hex>"`, signed over
+//! [`package_signing_message`]. The archive's checksum and signature are verified before it is
+//! unpacked.
 //! Persisting what is installed (and where) is the database's job, not this module's.
 
 use std::collections::BTreeMap;
@@ -49,6 +53,12 @@ pub enum DirectoryError {
         version: Version,
         message: String,
     },
+    #[error("{id}@{version}: {message}")]
+    Package {
+        id: String,
+        version: Version,
+        message: String,
+    },
     #[error("{id}@{version}: the package's plugin.toml disagrees with the index: {message}")]
     Mismatch {
         id: String,
@@ -76,10 +86,20 @@ pub struct IndexPlugin {
 pub struct IndexVersion {
     pub version: String,
     pub wit_version: String,
+    /// The two files of a folder package (empty when `package` is used).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub manifest: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub manifest_sha256: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub wasm: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub wasm_sha256: String,
+    /// A `.tar.gz` package holding plugin.toml, plugin.wasm and optional README/icon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_sha256: Option<String>,
     /// Name of the signing key (looked up in the merchant's trusted keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -119,17 +139,22 @@ pub fn signing_message(
     format!("emporium-plugin-v1\n{id}\n{version}\n{manifest_sha256}\n{wasm_sha256}\n").into_bytes()
 }
 
+/// What is signed for a `.tar.gz` package: the id, the version and the archive's hash.
+pub fn package_signing_message(id: &str, version: &str, package_sha256: &str) -> Vec<u8> {
+    format!("emporium-plugin-package-v1\n{id}\n{version}\n{package_sha256}\n").into_bytes()
+}
+
+/// The message an index entry's signature covers.
+pub fn entry_signing_message(id: &str, v: &IndexVersion) -> Vec<u8> {
+    match &v.package_sha256 {
+        Some(sha) if v.package.is_some() => package_signing_message(id, &v.version, sha),
+        _ => signing_message(id, &v.version, &v.manifest_sha256, &v.wasm_sha256),
+    }
+}
+
 /// Signs an index entry (for publishers and tests).
 pub fn sign(key: &SigningKey, id: &str, v: &IndexVersion) -> String {
-    hex::encode(
-        key.sign(&signing_message(
-            id,
-            &v.version,
-            &v.manifest_sha256,
-            &v.wasm_sha256,
-        ))
-        .to_bytes(),
-    )
+    hex::encode(key.sign(&entry_signing_message(id, v)).to_bytes())
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -214,21 +239,16 @@ impl Directory {
             .collect())
     }
 
-    /// Downloads the newest version of `id` matching `wanted` (and a WIT version this host
-    /// accepts), verifies checksums, signature and manifest, and only then writes it to
-    /// `dest/<id>/<version>/` (atomically: a temporary folder renamed into place). Returns that
-    /// folder, ready for `PluginRuntime::load_dir`.
-    pub fn fetch(
+    /// The newest version of `id` matching `wanted` whose WIT version this host accepts.
+    pub fn resolve(
         &self,
         id: &str,
         wanted: &VersionReq,
-        trust: &TrustPolicy,
-        dest: &Path,
-    ) -> Result<PathBuf, DirectoryError> {
+    ) -> Result<(IndexPlugin, Version, IndexVersion), DirectoryError> {
         let index = self.index()?;
         let plugin = index
             .plugins
-            .iter()
+            .into_iter()
             .find(|p| p.id == id)
             .ok_or_else(|| DirectoryError::UnknownPlugin { id: id.to_string() })?;
         let accepted =
@@ -242,49 +262,101 @@ impl Directory {
                 (wanted.matches(&version) && accepted.matches(&wit)).then_some((version, v))
             })
             .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(v, e)| (v, e.clone()))
             .ok_or_else(|| DirectoryError::NoMatchingVersion {
                 id: id.to_string(),
                 wanted: wanted.to_string(),
             })?;
-        let manifest_bytes = self.read(&entry.manifest)?;
-        let wasm = self.read(&entry.wasm)?;
+        Ok((plugin, version, entry))
+    }
+
+    /// Downloads the newest version of `id` matching `wanted` (and a WIT version this host
+    /// accepts), verifies checksums, signature and manifest, and only then writes it to
+    /// `dest/<id>/<version>/` (atomically: a temporary folder renamed into place). Returns that
+    /// folder, ready for `PluginRuntime::load_dir`.
+    pub fn fetch(
+        &self,
+        id: &str,
+        wanted: &VersionReq,
+        trust: &TrustPolicy,
+        dest: &Path,
+    ) -> Result<PathBuf, DirectoryError> {
+        let (plugin, version, entry) = self.resolve(id, wanted)?;
         let checksum = |file: &str| DirectoryError::Checksum {
             id: id.to_string(),
             version: version.clone(),
             file: file.to_string(),
         };
-        if !sha256_hex(&manifest_bytes).eq_ignore_ascii_case(&entry.manifest_sha256) {
-            return Err(checksum("plugin.toml"));
-        }
-        if !sha256_hex(&wasm).eq_ignore_ascii_case(&entry.wasm_sha256) {
-            return Err(checksum("plugin.wasm"));
-        }
-        verify_signature(id, &version, entry, trust)?;
+        let tmp = dest.join(format!(".{id}-{version}-{}.partial", std::process::id()));
+        let io = |e: std::io::Error| DirectoryError::Io {
+            location: tmp.display().to_string(),
+            message: e.to_string(),
+        };
         let mismatch = |message: String| DirectoryError::Mismatch {
             id: id.to_string(),
             version: version.clone(),
             message,
         };
-        let text =
-            String::from_utf8(manifest_bytes.clone()).map_err(|e| mismatch(e.to_string()))?;
-        let manifest = Manifest::parse(&text).map_err(|e| mismatch(e.to_string()))?;
-        if manifest.id != id || manifest.version != version || manifest.world.name() != plugin.world
-        {
-            return Err(mismatch(format!(
-                "it says {}@{} ({})",
-                manifest.id, manifest.version, manifest.world
-            )));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let manifest_bytes = match (&entry.package, &entry.package_sha256) {
+            (Some(package), Some(sha)) => {
+                let archive = self.read(package)?;
+                if !sha256_hex(&archive).eq_ignore_ascii_case(sha) {
+                    return Err(checksum(package));
+                }
+                verify_signature(id, &version, &entry, trust)?;
+                // Verified: only now is the archive unpacked (with its own safety checks).
+                super::package::unpack(&archive, &tmp).map_err(|e| {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    DirectoryError::Package {
+                        id: id.to_string(),
+                        version: version.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+                std::fs::read(tmp.join("plugin.toml")).map_err(io)?
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(DirectoryError::Index(format!(
+                    "{id}@{version}: `package` needs `package_sha256`"
+                )));
+            }
+            (None, None) => {
+                let manifest_bytes = self.read(&entry.manifest)?;
+                let wasm = self.read(&entry.wasm)?;
+                if !sha256_hex(&manifest_bytes).eq_ignore_ascii_case(&entry.manifest_sha256) {
+                    return Err(checksum("plugin.toml"));
+                }
+                if !sha256_hex(&wasm).eq_ignore_ascii_case(&entry.wasm_sha256) {
+                    return Err(checksum("plugin.wasm"));
+                }
+                verify_signature(id, &version, &entry, trust)?;
+                std::fs::create_dir_all(&tmp).map_err(io)?;
+                std::fs::write(tmp.join("plugin.toml"), &manifest_bytes).map_err(io)?;
+                std::fs::write(tmp.join("plugin.wasm"), &wasm).map_err(io)?;
+                manifest_bytes
+            }
+        };
+        let checked = (|| {
+            let text =
+                String::from_utf8(manifest_bytes.clone()).map_err(|e| mismatch(e.to_string()))?;
+            let manifest = Manifest::parse(&text).map_err(|e| mismatch(e.to_string()))?;
+            if manifest.id != id
+                || manifest.version != version
+                || manifest.world.name() != plugin.world
+            {
+                return Err(mismatch(format!(
+                    "it says {}@{} ({})",
+                    manifest.id, manifest.version, manifest.world
+                )));
+            }
+            Ok::<(), DirectoryError>(())
+        })();
+        if let Err(e) = checked {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
         }
         let final_dir = dest.join(id).join(version.to_string());
-        let tmp = dest.join(format!(".{id}-{version}.partial"));
-        let io = |e: std::io::Error| DirectoryError::Io {
-            location: tmp.display().to_string(),
-            message: e.to_string(),
-        };
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(io)?;
-        std::fs::write(tmp.join("plugin.toml"), &manifest_bytes).map_err(io)?;
-        std::fs::write(tmp.join("plugin.wasm"), &wasm).map_err(io)?;
         if final_dir.exists() {
             std::fs::remove_dir_all(&final_dir).map_err(io)?;
         }
@@ -323,12 +395,7 @@ fn verify_signature(
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| fail("signature is not 64 hex bytes".into()))?;
     key.verify(
-        &signing_message(
-            id,
-            &entry.version,
-            &entry.manifest_sha256,
-            &entry.wasm_sha256,
-        ),
+        &entry_signing_message(id, entry),
         &Signature::from_bytes(&bytes),
     )
     .map_err(|_| fail(format!("bad signature for key {key_name:?}")))

@@ -41,6 +41,10 @@ pub struct RuntimeConfig {
     pub http_timeout: Duration,
     /// Linear memory cap per call.
     pub memory_limit: usize,
+    /// Most CPU budget a plugin may ask for in its manifest (`[limits] time_budget_ms`).
+    pub max_call_budget: Duration,
+    /// Most memory a plugin may ask for in its manifest (`[limits] memory_mib`).
+    pub max_memory_limit: usize,
     /// Epoch tick: the resolution of the CPU budget.
     pub epoch_tick: Duration,
     /// Use fuel instead of epochs (only for measuring; epochs are cheaper).
@@ -59,6 +63,8 @@ impl Default for RuntimeConfig {
             http_call_budget: Duration::from_secs(15),
             http_timeout: Duration::from_secs(10),
             memory_limit: 32 << 20,
+            max_call_budget: Duration::from_millis(100),
+            max_memory_limit: 128 << 20,
             epoch_tick: Duration::from_millis(1),
             fuel: None,
             pool_instances: 64,
@@ -102,7 +108,7 @@ impl PluginRuntime {
             // Components of interpreted guests (Python, JS) are large.
             .max_component_instance_size(8 << 20)
             .max_core_instance_size(8 << 20)
-            .max_memory_size(config.memory_limit.max(1 << 20) * 8);
+            .max_memory_size((config.memory_limit.max(1 << 20) * 8).max(config.max_memory_limit));
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
         let mut h = DefaultHasher::new();
@@ -138,6 +144,36 @@ impl PluginRuntime {
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    /// The CPU budget of one call of a plugin: the host's default for its world, or what its
+    /// manifest asks for (`[limits] time_budget_ms`), at most `max_call_budget`. A manifest can
+    /// only raise the budget, never shorten a world's (HTTP calls wait on the network).
+    pub fn budget_for(&self, manifest: &Manifest) -> Duration {
+        // Only a plugin that may wait on HTTP gets the long wall-clock budget.
+        let default = if manifest.world.allows_http() && !manifest.permissions.http.hosts.is_empty()
+        {
+            self.config.http_call_budget
+        } else {
+            self.config.call_budget
+        };
+        match manifest.limits.time_budget_ms {
+            Some(ms) => default.max(Duration::from_millis(ms).min(self.config.max_call_budget)),
+            None => default,
+        }
+    }
+
+    /// The memory cap of one call: the installation's or the runtime's default, raised to what
+    /// the manifest asks for (`[limits] memory_mib`) up to `max_memory_limit`.
+    pub fn memory_for(&self, manifest: &Manifest, installed: Option<usize>) -> usize {
+        let default = installed.unwrap_or(self.config.memory_limit);
+        match manifest.limits.memory_mib {
+            Some(mib) => {
+                let asked = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+                default.max(asked.min(self.config.max_memory_limit))
+            }
+            None => default,
+        }
     }
 
     /// The cache file for a component: content hash + wasmtime version + engine settings, so a
@@ -287,14 +323,7 @@ impl PluginRuntime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        // Only a plugin that may wait on HTTP gets the long wall-clock budget.
-        let budget = if plugin.manifest.world.allows_http()
-            && !plugin.manifest.permissions.http.hosts.is_empty()
-        {
-            self.config.http_call_budget
-        } else {
-            self.config.call_budget
-        };
+        let budget = self.budget_for(&plugin.manifest);
         match self.config.fuel {
             Some(fuel) => {
                 store
@@ -308,7 +337,15 @@ impl PluginRuntime {
                 store.epoch_deadline_trap();
             }
         }
-        let result = f(&plugin.pre, &mut store);
+        // WASI's sync bindings block on a tokio runtime of their own when the guest touches
+        // stdio; on a tokio worker thread that would panic ("cannot start a runtime from
+        // within a runtime"), so a call made from async code moves off the worker first.
+        let result = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| f(&plugin.pre, &mut store))
+            }
+            _ => f(&plugin.pre, &mut store),
+        };
         let state = store.data();
         for (name, out) in [("stdout", &stdout), ("stderr", &stderr)] {
             let text = out.take();

@@ -128,6 +128,21 @@ pub struct Permissions {
     pub http: HttpPermission,
 }
 
+/// Resources a plugin asks for beyond the host's defaults (`[limits]`). Interpreted guests
+/// (Python, JavaScript) need more time per call than compiled ones: a call costs them a few
+/// milliseconds, so under load the default budget is too tight. The host grants at most its own
+/// caps (`RuntimeConfig::max_call_budget`, `max_memory_limit`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// CPU budget of one call, in milliseconds.
+    #[serde(default)]
+    pub time_budget_ms: Option<u64>,
+    /// Linear memory cap of one call, in MiB.
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManifest {
@@ -146,6 +161,8 @@ struct RawManifest {
     permissions: Permissions,
     #[serde(default)]
     payment: PaymentOptions,
+    #[serde(default)]
+    limits: Limits,
     #[serde(default)]
     config: Vec<ConfigField>,
 }
@@ -173,6 +190,7 @@ pub struct Manifest {
     pub license: String,
     pub permissions: Permissions,
     pub payment: PaymentOptions,
+    pub limits: Limits,
     pub config: Vec<ConfigField>,
 }
 
@@ -270,6 +288,12 @@ impl Manifest {
                 ));
             }
         }
+        if raw.limits.time_budget_ms == Some(0) {
+            return Err(field("limits.time_budget_ms", "must be at least 1"));
+        }
+        if raw.limits.memory_mib == Some(0) {
+            return Err(field("limits.memory_mib", "must be at least 1"));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for f in &raw.config {
             let at = format!("config.{}", f.name);
@@ -303,6 +327,7 @@ impl Manifest {
             license: raw.license,
             permissions: raw.permissions,
             payment: raw.payment,
+            limits: raw.limits,
             config: raw.config,
         })
     }

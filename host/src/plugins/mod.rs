@@ -8,6 +8,11 @@
 //! - [`PluginRegistry`]: installed plugins with hot swap, health (auto switch-off after repeated
 //!   failures), failure policies per extension point, and the typed calls checkout uses.
 //!
+//! - [`store`], [`setup`], [`service`]: the installed set, configuration and secrets in the
+//!   database, loaded at start-up, followed across processes, changed by the CLI/dashboard.
+//! - [`package`]: folder and `.tar.gz` packages, unpacked safely; [`directory`]: verified
+//!   fetching from a plugin directory; [`scaffold`]: `emporium plugin new` and `plugin test`.
+//!
 //! Typical use:
 //! ```no_run
 //! # use std::sync::Arc;
@@ -23,15 +28,20 @@ pub mod directory;
 mod error;
 mod loaded;
 pub mod manifest;
+pub mod package;
 mod registry;
+pub mod scaffold;
+pub mod service;
 pub mod setup;
 mod state;
+pub mod store;
+pub mod template_render;
 mod validate;
 
 pub use error::{GuestErrorKind, PluginError, PluginRef};
 pub use loaded::{LoadedPlugin, PluginRuntime, RuntimeConfig};
 pub use manifest::{
-    ACCEPTED_WIT, ConfigField, ConfigType, ConfigValues, FieldError, Manifest, World,
+    ACCEPTED_WIT, ConfigField, ConfigType, ConfigValues, FieldError, Limits, Manifest, World,
 };
 pub use registry::{
     Decision, DisabledReason, ExtensionPoint, FailurePolicy, InstallOptions, PluginRegistry,

@@ -124,6 +124,15 @@ pub struct PluginStatus {
     pub sha256: String,
 }
 
+/// A snapshot of one installation (see [`PluginRegistry::installed`]).
+pub(crate) struct Installed {
+    pub loaded: Arc<LoadedPlugin>,
+    pub config: ConfigValues,
+    pub approved_hosts: Vec<String>,
+    pub enabled: bool,
+    pub reason: Option<DisabledReason>,
+}
+
 /// Health shared by every entry of one installation (survives reconfiguration, reset on
 /// upgrade or reinstall).
 #[derive(Default)]
@@ -146,6 +155,9 @@ type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
 
 pub struct PluginRegistry {
     runtime: Arc<PluginRuntime>,
+    /// Where this registry's packages live and what it last read from the database (set by
+    /// `setup::open`; empty for a registry used without a database).
+    pub(crate) home: super::setup::Home,
     plugins: ArcSwap<BTreeMap<String, Arc<Entry>>>,
     /// Serialises writers (install, remove, enable...); readers never take it.
     write: Mutex<()>,
@@ -176,6 +188,7 @@ impl PluginRegistry {
         ];
         PluginRegistry {
             runtime,
+            home: super::setup::Home::default(),
             plugins: ArcSwap::from_pointee(BTreeMap::new()),
             write: Mutex::new(()),
             listeners: RwLock::new(Vec::new()),
@@ -327,9 +340,9 @@ impl PluginRegistry {
             manifest,
             config: options.config.clone(),
             http_allowed: Arc::new(http_allowed),
-            memory_limit: options
-                .memory_limit
-                .unwrap_or(self.runtime.config.memory_limit),
+            memory_limit: self
+                .runtime
+                .memory_for(&loaded.manifest, options.memory_limit),
         });
         Ok(Entry {
             loaded,
@@ -370,28 +383,92 @@ impl PluginRegistry {
         Ok(())
     }
 
-    /// Switches a plugin on (and forgets its failure streak) or off.
+    /// Switches a plugin on (and forgets its failure streak) or off by the administrator.
     pub fn set_enabled(&self, id: &str, enabled: bool) -> Result<(), PluginError> {
+        self.set_state(id, enabled, None)
+    }
+
+    /// Switches a plugin on or off with a given reason (`None` when disabling means
+    /// [`DisabledReason::Admin`]); used to mirror a state another process wrote. Notifies the
+    /// listeners when the state or reason changed.
+    pub fn set_state(
+        &self,
+        id: &str,
+        enabled: bool,
+        reason: Option<DisabledReason>,
+    ) -> Result<(), PluginError> {
         let entry = self.entry(id)?;
+        let reason = if enabled {
+            None
+        } else {
+            Some(reason.unwrap_or(DisabledReason::Admin))
+        };
         let was = entry.health.enabled.swap(enabled, Ordering::SeqCst);
         if enabled {
             entry.health.consecutive.store(0, Ordering::SeqCst);
-            set_reason(&entry.health, None);
-        } else {
-            set_reason(&entry.health, Some(DisabledReason::Admin));
         }
-        if was != enabled {
+        let old_reason = entry
+            .health
+            .disabled_reason
+            .lock()
+            .map(|mut r| std::mem::replace(&mut *r, reason.clone()))
+            .unwrap_or_default();
+        if was != enabled || old_reason != reason {
             let plugin = entry.loaded.plugin.clone();
-            self.notify(if enabled {
-                StateChange::Enabled(plugin)
-            } else {
-                StateChange::Disabled {
-                    plugin,
-                    reason: DisabledReason::Admin,
-                }
+            self.notify(match reason {
+                None => StateChange::Enabled(plugin),
+                Some(reason) => StateChange::Disabled { plugin, reason },
             });
         }
         Ok(())
+    }
+
+    /// Replaces a plugin's configuration and approved HTTP hosts (validated against its schema)
+    /// without reloading it; its health is kept.
+    pub fn reconfigure(
+        &self,
+        id: &str,
+        config: ConfigValues,
+        approved_hosts: Vec<String>,
+    ) -> Result<(), PluginError> {
+        let _w = self.write.lock().map_err(poisoned)?;
+        let old = self.entry(id)?;
+        let options = InstallOptions {
+            config,
+            approved_hosts,
+            ..old.options.clone()
+        };
+        let entry = self.entry_for(old.loaded.clone(), options, Some(old.health.clone()))?;
+        let plugin = entry.loaded.plugin.clone();
+        let mut map = BTreeMap::clone(&self.plugins.load());
+        map.insert(id.to_string(), Arc::new(entry));
+        self.plugins.store(Arc::new(map));
+        drop(_w);
+        self.notify(StateChange::Configured(plugin));
+        Ok(())
+    }
+
+    /// What is installed under `id`, with its configuration (secrets included: crate-only, for
+    /// keeping the registry in step with the database).
+    pub(crate) fn installed(&self, id: &str) -> Option<Installed> {
+        let entry = self.entry(id).ok()?;
+        Some(Installed {
+            loaded: entry.loaded.clone(),
+            config: entry.options.config.clone(),
+            approved_hosts: entry.options.approved_hosts.clone(),
+            enabled: entry.health.enabled.load(Ordering::SeqCst),
+            reason: entry
+                .health
+                .disabled_reason
+                .lock()
+                .ok()
+                .and_then(|r| r.clone()),
+        })
+    }
+
+    /// Ids of every installed plugin.
+    pub fn ids(&self) -> Vec<String> {
+        self.plugins.load().keys().cloned().collect()
     }
 
     pub fn status(&self, id: &str) -> Result<PluginStatus, PluginError> {

@@ -1,18 +1,232 @@
 //! The plugin registry a serving process uses: one runtime whose compiled-component cache lives
-//! in the data dir.
+//! in the data dir, loaded from the database at start-up and kept in step with it.
+//!
+//! The database is the source of truth (see [`super::store`]). Every change bumps
+//! `plugin_state.version` in its own transaction; each process polls that counter (about once a
+//! second, cheap: one indexed row) and, when it moved, reconciles its registry with the tables:
+//! installs or upgrades what it lacks, applies configuration and enabled state, removes what is
+//! gone. A plugin that this process switches off after repeated failures is written back, so
+//! every other process switches it off too.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
-use super::{PluginError, PluginRegistry, PluginRuntime, RuntimeConfig};
+use super::registry::{DisabledReason, InstallOptions, StateChange};
+use super::service::ServiceError;
+use super::store::{self, StoredPlugin};
+use super::{LoadedPlugin, Manifest, PluginError, PluginRegistry, PluginRuntime, RuntimeConfig};
 use crate::infra::config::Config;
 use crate::infra::db::Db;
 
-/// Builds the registry for a host process.
-pub async fn open(config: &Config, _db: &Db) -> Result<Arc<PluginRegistry>, PluginError> {
-    let runtime = PluginRuntime::new(RuntimeConfig {
+/// How often a process looks for changes made by other processes.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The database side of a registry: where packages live, what was last read, and a lock that
+/// serialises this process's writers with its reconciler.
+#[derive(Default)]
+pub(crate) struct Home {
+    data_dir: OnceLock<PathBuf>,
+    seen_version: AtomicI64,
+    pub(crate) lock: tokio::sync::Mutex<()>,
+}
+
+impl Home {
+    /// The data directory packages are stored under (`<data dir>/plugins/<id>/<version>/`).
+    pub(crate) fn data_dir(&self) -> Result<&Path, ServiceError> {
+        self.data_dir.get().map(PathBuf::as_path).ok_or_else(|| {
+            ServiceError::Other(
+                "this plugin registry has no data directory: open it with plugins::setup::open"
+                    .into(),
+            )
+        })
+    }
+}
+
+/// The runtime settings for a host process.
+pub fn runtime_config(config: &Config) -> RuntimeConfig {
+    RuntimeConfig {
         cache_dir: config.data_dir.join("plugin-cache"),
         call_budget: std::time::Duration::from_millis(config.plugin_call_budget_ms),
         ..RuntimeConfig::default()
+    }
+}
+
+/// A registry bound to the data directory but with nothing loaded and no background tasks: for
+/// one-shot commands (the CLI) that change one plugin through [`super::service`].
+pub fn registry_for(
+    data_dir: &Path,
+    runtime: RuntimeConfig,
+) -> Result<Arc<PluginRegistry>, PluginError> {
+    let registry = PluginRegistry::new(Arc::new(PluginRuntime::new(runtime)?));
+    let _ = registry.home.data_dir.set(data_dir.to_path_buf());
+    Ok(Arc::new(registry))
+}
+
+/// Builds the registry for a host process: loads every installed plugin from the database
+/// (enabled state, configuration, secrets), writes automatic switch-offs back to it, and keeps
+/// following changes other processes make.
+pub async fn open(config: &Config, db: &Db) -> Result<Arc<PluginRegistry>, PluginError> {
+    open_with(&config.data_dir, runtime_config(config), db, POLL_INTERVAL).await
+}
+
+/// [`open`] with explicit runtime settings and poll interval (tests, benchmarks).
+pub async fn open_with(
+    data_dir: &Path,
+    runtime: RuntimeConfig,
+    db: &Db,
+    poll: Duration,
+) -> Result<Arc<PluginRegistry>, PluginError> {
+    let registry = registry_for(data_dir, runtime)?;
+    // Automatic switch-off (the registry's on_change runs on the calling thread, possibly
+    // inside a blocking call): hand it to a task that writes it to the database.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    registry.on_change(move |change| {
+        if let StateChange::Disabled {
+            plugin,
+            reason: DisabledReason::Failures { count, last_error },
+        } = change
+        {
+            let _ = tx.send((plugin.clone(), *count, last_error.clone()));
+        }
+    });
+    let writer_db = db.clone();
+    tokio::spawn(async move {
+        // Ends when the registry (and with it the sender) is dropped.
+        while let Some((plugin, count, last_error)) = rx.recv().await {
+            match store::record_auto_disable(&writer_db, &plugin, count, &last_error).await {
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(%plugin, error = %e, "recording an automatic switch-off failed")
+                }
+            }
+        }
+    });
+    reconcile(db, &registry)
+        .await
+        .map_err(|e| PluginError::Runtime(format!("loading installed plugins: {e}")))?;
+    spawn_poller(Arc::downgrade(&registry), db.clone(), poll);
+    Ok(registry)
+}
+
+fn spawn_poller(registry: Weak<PluginRegistry>, db: Db, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(registry) = registry.upgrade() else {
+                return;
+            };
+            let seen = registry.home.seen_version.load(Ordering::SeqCst);
+            match store::state_version(&db.pool).await {
+                Ok(v) if v != seen => {
+                    if let Err(e) = reconcile(&db, &registry).await {
+                        tracing::warn!(error = %e, "following plugin changes failed");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "reading the plugin state version failed"),
+            }
+        }
+    });
+}
+
+/// Brings the registry in step with the database. Idempotent; one plugin that cannot be loaded
+/// is logged and skipped, it does not stop the others.
+pub(crate) async fn reconcile(db: &Db, registry: &Arc<PluginRegistry>) -> Result<(), ServiceError> {
+    let _guard = registry.home.lock.lock().await;
+    let version = store::state_version(&db.pool).await?;
+    let rows = store::list(&db.pool).await?;
+    for row in &rows {
+        if let Err(e) = apply_row(db, registry, row).await {
+            tracing::error!(plugin = %row.id, version = %row.version, error = %e, "cannot load installed plugin");
+        }
+    }
+    for id in registry.ids() {
+        if !rows.iter().any(|r| r.id == id) {
+            let _ = registry.remove(&id);
+        }
+    }
+    registry.home.seen_version.store(version, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Makes the registry's entry for one plugin match its row (caller holds `home.lock`).
+pub(crate) async fn apply_row(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    row: &StoredPlugin,
+) -> Result<(), ServiceError> {
+    let config = store::full_config(&db.pool, &row.id).await?;
+    let current = registry.installed(&row.id);
+    let same_package = current.as_ref().is_some_and(|c| {
+        c.loaded.plugin.version.to_string() == row.version && c.loaded.sha256 == row.sha256
+    });
+    if let (Some(current), true) = (current, same_package) {
+        if current.config != config || current.approved_hosts != row.approved_hosts {
+            registry.reconfigure(&row.id, config, row.approved_hosts.clone())?;
+        }
+        if current.enabled != row.enabled || current.reason != row.disabled_reason {
+            registry.set_state(&row.id, row.enabled, row.disabled_reason.clone())?;
+        }
+        return Ok(());
+    }
+    let dir = registry.home.data_dir()?.join(&row.package_path);
+    let loaded = load_verified(registry.runtime().clone(), dir, Some(row.sha256.clone())).await?;
+    registry.install(
+        loaded,
+        InstallOptions {
+            config,
+            approved_hosts: row.approved_hosts.clone(),
+            memory_limit: None,
+            start_disabled: !row.enabled,
+        },
+    )?;
+    if !row.enabled {
+        registry.set_state(&row.id, false, row.disabled_reason.clone())?;
+    }
+    Ok(())
+}
+
+/// Loads a package folder on a blocking thread (compiling is CPU work), checking the
+/// component's hash against the one recorded at install time when given.
+pub(crate) async fn load_verified(
+    runtime: Arc<PluginRuntime>,
+    dir: PathBuf,
+    sha256: Option<String>,
+) -> Result<Arc<LoadedPlugin>, ServiceError> {
+    tokio::task::spawn_blocking(move || -> Result<Arc<LoadedPlugin>, ServiceError> {
+        let manifest = read_manifest(&dir)?;
+        let wasm = std::fs::read(dir.join("plugin.wasm")).map_err(|e| PluginError::Load {
+            plugin: super::loaded::plugin_ref(&manifest),
+            reason: format!("reading {}: {e}", dir.join("plugin.wasm").display()),
+        })?;
+        if let Some(expected) = sha256 {
+            let actual = super::directory::sha256_hex(&wasm);
+            if !actual.eq_ignore_ascii_case(&expected) {
+                return Err(PluginError::Load {
+                    plugin: super::loaded::plugin_ref(&manifest),
+                    reason: format!(
+                        "{} changed since it was installed (sha256 {actual}, expected {expected})",
+                        dir.join("plugin.wasm").display()
+                    ),
+                }
+                .into());
+            }
+        }
+        Ok(runtime.load(manifest, &wasm)?)
+    })
+    .await
+    .map_err(|e| ServiceError::Other(format!("loading task failed: {e}")))?
+}
+
+pub(crate) fn read_manifest(dir: &Path) -> Result<Manifest, PluginError> {
+    let path = dir.join("plugin.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| PluginError::Manifest {
+        path: path.clone(),
+        source: super::manifest::ManifestError::Syntax(e.to_string()),
     })?;
-    Ok(Arc::new(PluginRegistry::new(Arc::new(runtime))))
+    Manifest::parse(&text).map_err(|source| PluginError::Manifest { path, source })
 }

@@ -34,13 +34,11 @@ pub fn build_lang(root: &Path, lang: &str) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the placeholders of plugins/templates/README.md.
-pub fn render(text: &str, id: &str, name: &str, world: &str, wit_version: &str) -> String {
-    text.replace("{{id}}", id)
-        .replace("{{name}}", name)
-        .replace("{{world}}", world)
-        .replace("{{wit_version}}", wit_version)
-}
+// The substitution is the host's own (`emporium plugin new`), shared so both render alike.
+#[path = "../../../host/src/plugins/template_render.rs"]
+#[allow(dead_code)]
+mod template_render;
+use template_render::render;
 
 fn build(root: &Path, lang: &str, template: &Path) -> Result<()> {
     let world = template

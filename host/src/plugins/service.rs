@@ -1,0 +1,778 @@
+//! Plugin lifecycle for the CLI and the dashboard: install (from a directory or a package),
+//! upgrade with rollback, remove, enable, disable, configure. Each operation verifies and
+//! loads first, then writes the database in one transaction (bumping `plugin_state.version`
+//! so other processes follow), then updates this process's registry.
+//!
+//! Every function takes the database and a registry opened with [`super::setup::open`] (or
+//! [`super::setup::registry_for`] in one-shot commands); the registry knows the data directory
+//! that holds the verified packages (`<data dir>/plugins/<id>/<version>-<sha>/`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use semver::{Version, VersionReq};
+
+use super::directory::{Directory, DirectoryError, TrustPolicy, sha256_hex};
+use super::package::{self, PackageError};
+use super::registry::{DisabledReason, InstallOptions, PluginStatus};
+use super::setup::{apply_row, load_verified, read_manifest};
+use super::store::{self, StoredPlugin};
+use super::{ConfigType, ConfigValues, LoadedPlugin, Manifest, PluginError, PluginRef};
+use super::{PluginRegistry, World};
+use crate::infra::config::Config;
+use crate::infra::db::Db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("plugin {0:?} is not installed")]
+    NotInstalled(String),
+    #[error("plugin {id} {installed} is already installed (use `upgrade` to change versions)")]
+    AlreadyInstalled { id: String, installed: String },
+    #[error("plugin {id} is already at {installed}; the newest available is {available}")]
+    UpToDate {
+        id: String,
+        installed: String,
+        available: String,
+    },
+    #[error("upgrading {id} to {to} failed, {from} stays installed: {source}")]
+    UpgradeFailed {
+        id: String,
+        from: String,
+        to: String,
+        #[source]
+        source: Box<ServiceError>,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ServiceError {
+    /// The configuration field errors, when the operation failed on invalid configuration.
+    pub fn field_errors(&self) -> Option<&[super::FieldError]> {
+        match self {
+            ServiceError::Plugin(PluginError::Config { errors, .. }) => Some(errors),
+            ServiceError::UpgradeFailed { source, .. } => source.field_errors(),
+            _ => None,
+        }
+    }
+}
+
+/// The result of an upgrade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgraded {
+    pub from: PluginRef,
+    pub to: PluginRef,
+}
+
+/// One row of `plugin list`: what the database records, plus this process's view when loaded.
+#[derive(Debug, Clone)]
+pub struct PluginInfo {
+    pub stored: StoredPlugin,
+    pub name: String,
+    /// Calls, failures and health as this process sees them (`None` when not loaded here).
+    pub status: Option<PluginStatus>,
+}
+
+/// How a configuration value is shown: secrets never in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown {
+    Value(String),
+    Default(String),
+    Unset,
+    SecretSet,
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Shown::Value(v) => write!(f, "{v}"),
+            Shown::Default(v) => write!(f, "{v} (default)"),
+            Shown::Unset => f.write_str("(unset)"),
+            Shown::SecretSet => f.write_str("******** (secret, set)"),
+        }
+    }
+}
+
+/// One field of `plugin config ID`.
+#[derive(Debug, Clone)]
+pub struct ConfigEntry {
+    pub name: String,
+    pub kind: ConfigType,
+    pub required: bool,
+    pub secret: bool,
+    pub help: String,
+    pub shown: Shown,
+}
+
+/// The signing keys and policy from the configuration (`plugin_trusted_keys`,
+/// `plugin_require_signatures`).
+pub fn trust_policy(config: &Config) -> Result<TrustPolicy, ServiceError> {
+    let mut trust = TrustPolicy {
+        require_signature: config.plugin_require_signatures,
+        ..TrustPolicy::default()
+    };
+    for (name, key) in &config.plugin_trusted_keys {
+        trust.trust_hex(name, key)?;
+    }
+    Ok(trust)
+}
+
+fn packages_root(registry: &PluginRegistry) -> Result<PathBuf, ServiceError> {
+    Ok(registry.home.data_dir()?.join("plugins"))
+}
+
+/// Moves a staged, verified package folder to `plugins/<id>/<version>-<sha12>/` (reusing the
+/// folder when that exact package is already there) and returns (absolute, data-dir-relative).
+fn place(
+    registry: &PluginRegistry,
+    staged: &Path,
+    manifest: &Manifest,
+) -> Result<(PathBuf, String), ServiceError> {
+    let wasm = std::fs::read(staged.join("plugin.wasm")).map_err(|e| PackageError::Io {
+        path: staged.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let sha = sha256_hex(&wasm);
+    let rel = format!(
+        "plugins/{}/{}-{}",
+        manifest.id,
+        manifest.version,
+        &sha[..12]
+    );
+    let dest = registry.home.data_dir()?.join(&rel);
+    if dest.join("plugin.wasm").exists()
+        && std::fs::read(dest.join("plugin.wasm"))
+            .map(|b| sha256_hex(&b) == sha)
+            .unwrap_or(false)
+    {
+        let _ = std::fs::remove_dir_all(staged);
+    } else {
+        let _ = std::fs::remove_dir_all(&dest);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| PackageError::Io {
+                path: parent.display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
+        std::fs::rename(staged, &dest).map_err(|e| PackageError::Io {
+            path: dest.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok((dest, rel))
+}
+
+/// Removes a package folder (and its plugin folder when that is left empty).
+fn discard(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    if let Some(parent) = dir.parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServiceError::Other(format!("background task failed: {e}")))?
+}
+
+/// Fetches `id` from a directory (verifying checksums and signature before anything is
+/// written where it loads from), loads and validates it, records it and installs it.
+pub async fn install_from_directory(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    directory: &Directory,
+    id: &str,
+    wanted: &VersionReq,
+    trust: &TrustPolicy,
+    options: InstallOptions,
+) -> Result<PluginStatus, ServiceError> {
+    let _guard = registry.home.lock.lock().await;
+    if let Some(existing) = store::get(&db.pool, id).await? {
+        return Err(ServiceError::AlreadyInstalled {
+            id: id.to_string(),
+            installed: existing.version,
+        });
+    }
+    let staged = fetch(registry, directory, id, wanted, trust).await?;
+    let manifest = read_manifest(&staged)?;
+    let (dir, rel) = place(registry, &staged, &manifest)?;
+    finish_install(db, registry, dir, rel, options).await
+}
+
+/// Fetches into a private staging folder; returns the verified package folder.
+async fn fetch(
+    registry: &PluginRegistry,
+    directory: &Directory,
+    id: &str,
+    wanted: &VersionReq,
+    trust: &TrustPolicy,
+) -> Result<PathBuf, ServiceError> {
+    static FETCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let staging = packages_root(registry)?.join(format!(
+        ".fetch-{}-{}",
+        std::process::id(),
+        FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let (directory, id, wanted, trust) = (
+        directory.clone(),
+        id.to_string(),
+        wanted.clone(),
+        trust.clone(),
+    );
+    blocking(move || {
+        std::fs::create_dir_all(&staging).map_err(|e| PackageError::Io {
+            path: staging.display().to_string(),
+            message: e.to_string(),
+        })?;
+        match directory.fetch(&id, &wanted, &trust, &staging) {
+            // Out of the staging folder into one of its own (`place` moves it on).
+            Ok(fetched) => {
+                let own = staging.with_extension("package");
+                let moved = std::fs::rename(&fetched, &own);
+                let _ = std::fs::remove_dir_all(&staging);
+                moved.map_err(|e| PackageError::Io {
+                    path: own.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                Ok(own)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Err(e.into())
+            }
+        }
+    })
+    .await
+}
+
+/// Installs a local package: a folder or a `.tar.gz` holding plugin.toml and plugin.wasm. When
+/// exactly this package is already installed it only makes sure this process has it loaded
+/// (idempotent); another version of it is an error (use [`upgrade_package`]).
+pub async fn install_package(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    source: &Path,
+    options: InstallOptions,
+) -> Result<PluginStatus, ServiceError> {
+    let _guard = registry.home.lock.lock().await;
+    let (staged, manifest, sha) = stage(registry, source).await?;
+    if let Some(existing) = store::get(&db.pool, &manifest.id).await? {
+        let _ = std::fs::remove_dir_all(&staged);
+        if existing.version == manifest.version.to_string() && existing.sha256 == sha {
+            apply_row(db, registry, &existing).await?;
+            return Ok(registry.status(&existing.id)?);
+        }
+        return Err(ServiceError::AlreadyInstalled {
+            id: existing.id,
+            installed: existing.version,
+        });
+    }
+    let (dir, rel) = place(registry, &staged, &manifest)?;
+    finish_install(db, registry, dir, rel, options).await
+}
+
+async fn stage(
+    registry: &PluginRegistry,
+    source: &Path,
+) -> Result<(PathBuf, Manifest, String), ServiceError> {
+    let root = packages_root(registry)?;
+    let source = source.to_path_buf();
+    blocking(move || {
+        let staged = package::stage(&source, &root)?;
+        let checked = (|| {
+            let manifest = read_manifest(&staged)?;
+            let wasm = std::fs::read(staged.join("plugin.wasm")).map_err(|e| PackageError::Io {
+                path: staged.display().to_string(),
+                message: e.to_string(),
+            })?;
+            Ok::<_, ServiceError>((manifest, sha256_hex(&wasm)))
+        })();
+        match checked {
+            Ok((manifest, sha)) => Ok((staged, manifest, sha)),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staged);
+                Err(e)
+            }
+        }
+    })
+    .await
+}
+
+async fn finish_install(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    dir: PathBuf,
+    rel: String,
+    options: InstallOptions,
+) -> Result<PluginStatus, ServiceError> {
+    let result = install_loaded(db, registry, &dir, rel, options).await;
+    if result.is_err() {
+        discard(&dir);
+    }
+    result
+}
+
+async fn install_loaded(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    dir: &Path,
+    rel: String,
+    options: InstallOptions,
+) -> Result<PluginStatus, ServiceError> {
+    // Empty values mean "the default" and are not stored; keep the registry's copy the same.
+    let options = InstallOptions {
+        config: non_empty(&options.config),
+        ..options
+    };
+    {
+        let loaded = load_verified(registry.runtime().clone(), dir.to_path_buf(), None).await?;
+        validate_config(&loaded, &options.config)?;
+        let row = StoredPlugin {
+            id: loaded.plugin.id.clone(),
+            version: loaded.plugin.version.to_string(),
+            world: loaded.manifest.world.name().to_string(),
+            package_path: rel.clone(),
+            sha256: loaded.sha256.clone(),
+            enabled: !options.start_disabled,
+            disabled_reason: options.start_disabled.then_some(DisabledReason::Admin),
+            approved_hosts: options.approved_hosts.clone(),
+            installed_at: String::new(),
+            updated_at: String::new(),
+        };
+        let mut tx = db.begin_write().await?;
+        store::insert(&mut tx, &row).await?;
+        store::write_config(&mut tx, &row.id, &loaded.manifest, &options.config).await?;
+        store::bump(&mut tx).await?;
+        tx.commit().await?;
+        match registry.install(loaded, options) {
+            Ok(status) => Ok(status),
+            Err(e) => {
+                // Cannot happen after the checks above, but never leave the database claiming
+                // a plugin this process refused.
+                let mut tx = db.begin_write().await?;
+                store::delete(&mut tx, &row.id).await?;
+                store::bump(&mut tx).await?;
+                tx.commit().await?;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+fn non_empty(config: &ConfigValues) -> ConfigValues {
+    config
+        .keys()
+        .filter_map(|k| Some((k.to_string(), config.get(k)?.to_string())))
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+}
+
+fn validate_config(loaded: &LoadedPlugin, config: &ConfigValues) -> Result<(), PluginError> {
+    loaded
+        .manifest
+        .validate_config(config)
+        .map_err(|errors| PluginError::Config {
+            plugin: loaded.plugin.clone(),
+            errors,
+        })
+}
+
+/// Upgrades `id` to the newest version in the directory matching `wanted`. The new version is
+/// fetched beside the old one, loaded and validated (with the current configuration) first;
+/// if any of that fails the old version stays installed, enabled as it was, and the error says
+/// why.
+pub async fn upgrade(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    directory: &Directory,
+    id: &str,
+    wanted: &VersionReq,
+    trust: &TrustPolicy,
+) -> Result<Upgraded, ServiceError> {
+    let _guard = registry.home.lock.lock().await;
+    let existing = store::get(&db.pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
+    let failed = |to: String, e: ServiceError| ServiceError::UpgradeFailed {
+        id: id.to_string(),
+        from: existing.version.clone(),
+        to,
+        source: Box::new(e),
+    };
+    let (d, i, w) = (directory.clone(), id.to_string(), wanted.clone());
+    let (_, available, _) = blocking(move || Ok(d.resolve(&i, &w)?))
+        .await
+        .map_err(|e| failed(wanted.to_string(), e))?;
+    let installed =
+        Version::parse(&existing.version).map_err(|e| ServiceError::Other(e.to_string()))?;
+    if available <= installed {
+        return Err(ServiceError::UpToDate {
+            id: id.to_string(),
+            installed: existing.version,
+            available: available.to_string(),
+        });
+    }
+    let staged = fetch(registry, directory, id, wanted, trust)
+        .await
+        .map_err(|e| failed(available.to_string(), e))?;
+    let placed = read_manifest(&staged)
+        .map_err(ServiceError::from)
+        .and_then(|m| place(registry, &staged, &m));
+    let (dir, rel) = match placed {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(failed(available.to_string(), e));
+        }
+    };
+    finish_upgrade(db, registry, existing, dir, rel).await
+}
+
+/// Upgrades a plugin from a local package (folder or `.tar.gz`), with the same rollback as
+/// [`upgrade`]. A package of the same version but different content replaces it too (a
+/// rebuilt plugin).
+pub async fn upgrade_package(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    source: &Path,
+) -> Result<Upgraded, ServiceError> {
+    let _guard = registry.home.lock.lock().await;
+    let (staged, manifest, sha) = stage(registry, source).await?;
+    let Some(existing) = store::get(&db.pool, &manifest.id).await? else {
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(ServiceError::NotInstalled(manifest.id));
+    };
+    let installed =
+        Version::parse(&existing.version).map_err(|e| ServiceError::Other(e.to_string()))?;
+    if manifest.version < installed || (manifest.version == installed && existing.sha256 == sha) {
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(ServiceError::UpToDate {
+            id: existing.id,
+            installed: existing.version,
+            available: manifest.version.to_string(),
+        });
+    }
+    let (dir, rel) = place(registry, &staged, &manifest)?;
+    finish_upgrade(db, registry, existing, dir, rel).await
+}
+
+async fn finish_upgrade(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    existing: StoredPlugin,
+    dir: PathBuf,
+    rel: String,
+) -> Result<Upgraded, ServiceError> {
+    let data_dir = registry.home.data_dir()?.to_path_buf();
+    let old_dir = data_dir.join(&existing.package_path);
+    let mut to = read_manifest(&dir)
+        .map(|m| m.version.to_string())
+        .unwrap_or_else(|_| "the new version".into());
+    let result = upgrade_loaded(db, registry, &existing, &dir, &old_dir, rel, &mut to).await;
+    match result {
+        Ok(done) => {
+            if old_dir != dir {
+                discard(&old_dir);
+            }
+            Ok(done)
+        }
+        Err(e) => {
+            if old_dir != dir {
+                discard(&dir);
+            }
+            Err(ServiceError::UpgradeFailed {
+                id: existing.id.clone(),
+                from: existing.version.clone(),
+                to,
+                source: Box::new(e),
+            })
+        }
+    }
+}
+
+async fn upgrade_loaded(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    existing: &StoredPlugin,
+    dir: &Path,
+    old_dir: &Path,
+    rel: String,
+    to: &mut String,
+) -> Result<Upgraded, ServiceError> {
+    {
+        let loaded = load_verified(registry.runtime().clone(), dir.to_path_buf(), None).await?;
+        *to = loaded.plugin.version.to_string();
+        if loaded.plugin.id != existing.id {
+            return Err(ServiceError::Other(format!(
+                "the package is {}, not {}",
+                loaded.plugin.id, existing.id
+            )));
+        }
+        let world = loaded.manifest.world.name();
+        if world != existing.world {
+            return Err(ServiceError::Other(format!(
+                "the new version implements {world}, the installed one {}",
+                existing.world
+            )));
+        }
+        // Keep the settings the new schema still knows; new required ones must be set first.
+        let old_config = store::full_config(&db.pool, &existing.id).await?;
+        let config: ConfigValues = old_config
+            .keys()
+            .filter(|k| loaded.manifest.config.iter().any(|f| f.name == *k))
+            .filter_map(|k| Some((k.to_string(), old_config.get(k)?.to_string())))
+            .collect();
+        validate_config(&loaded, &config)?;
+        let from = existing
+            .plugin_ref()
+            .ok_or_else(|| ServiceError::Other("bad installed version".into()))?;
+        let new_ref = loaded.plugin.clone();
+        let mut tx = db.begin_write().await?;
+        store::set_package(
+            &mut tx,
+            &existing.id,
+            &new_ref.version.to_string(),
+            world,
+            &rel,
+            &loaded.sha256,
+        )
+        .await?;
+        store::write_config(&mut tx, &existing.id, &loaded.manifest, &config).await?;
+        store::bump(&mut tx).await?;
+        tx.commit().await?;
+        let options = InstallOptions {
+            config,
+            approved_hosts: existing.approved_hosts.clone(),
+            memory_limit: None,
+            start_disabled: !existing.enabled,
+        };
+        if let Err(e) = registry.install(loaded, options) {
+            // Put the database back: the old version stays.
+            let old_manifest = read_manifest(old_dir)?;
+            let mut tx = db.begin_write().await?;
+            store::set_package(
+                &mut tx,
+                &existing.id,
+                &existing.version,
+                &existing.world,
+                &existing.package_path,
+                &existing.sha256,
+            )
+            .await?;
+            store::write_config(&mut tx, &existing.id, &old_manifest, &old_config).await?;
+            store::bump(&mut tx).await?;
+            tx.commit().await?;
+            return Err(e.into());
+        }
+        if !existing.enabled {
+            registry.set_state(&existing.id, false, existing.disabled_reason.clone())?;
+        }
+        Ok(Upgraded { from, to: new_ref })
+    }
+}
+
+/// Uninstalls a plugin: its row, configuration, secrets and package.
+pub async fn remove(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    id: &str,
+) -> Result<PluginRef, ServiceError> {
+    let _guard = registry.home.lock.lock().await;
+    let existing = store::get(&db.pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
+    let mut tx = db.begin_write().await?;
+    store::delete(&mut tx, id).await?;
+    store::bump(&mut tx).await?;
+    tx.commit().await?;
+    let _ = registry.remove(id);
+    discard(&registry.home.data_dir()?.join(&existing.package_path));
+    existing
+        .plugin_ref()
+        .ok_or_else(|| ServiceError::Other("bad installed version".into()))
+}
+
+/// Switches a plugin on (loading it here first, so a plugin that cannot load is refused).
+pub async fn enable(db: &Db, registry: &Arc<PluginRegistry>, id: &str) -> Result<(), ServiceError> {
+    set_enabled(db, registry, id, true).await
+}
+
+/// Switches a plugin off, in every process.
+pub async fn disable(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    id: &str,
+) -> Result<(), ServiceError> {
+    set_enabled(db, registry, id, false).await
+}
+
+async fn set_enabled(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    id: &str,
+    enabled: bool,
+) -> Result<(), ServiceError> {
+    let _guard = registry.home.lock.lock().await;
+    let existing = store::get(&db.pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
+    if enabled {
+        // Loads it (if this process lacks it) as it is now: still disabled.
+        apply_row(db, registry, &existing).await?;
+    }
+    let mut tx = db.begin_write().await?;
+    store::set_enabled(&mut tx, id, enabled, None).await?;
+    store::bump(&mut tx).await?;
+    tx.commit().await?;
+    if registry.installed(id).is_some() {
+        registry.set_state(id, enabled, None)?;
+    }
+    Ok(())
+}
+
+/// The manifest of an installed plugin: from the registry when loaded, else from its package.
+fn manifest_of(registry: &PluginRegistry, row: &StoredPlugin) -> Result<Manifest, ServiceError> {
+    if let Some(current) = registry.installed(&row.id) {
+        return Ok(Manifest::clone(&current.loaded.manifest));
+    }
+    Ok(read_manifest(
+        &registry.home.data_dir()?.join(&row.package_path),
+    )?)
+}
+
+/// Changes some configuration values (`key`, `value`; an empty value goes back to the default).
+/// The whole resulting configuration is validated against the schema first; every invalid
+/// field is reported ([`ServiceError::field_errors`]) and nothing is changed.
+pub async fn configure(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    id: &str,
+    changes: &[(String, String)],
+) -> Result<(), ServiceError> {
+    let _guard = registry.home.lock.lock().await;
+    let existing = store::get(&db.pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
+    let manifest = manifest_of(registry, &existing)?;
+    let mut config = store::full_config(&db.pool, id).await?;
+    for (k, v) in changes {
+        config.set(k.clone(), v.clone());
+    }
+    let config = non_empty(&config);
+    manifest
+        .validate_config(&config)
+        .map_err(|errors| PluginError::Config {
+            plugin: super::loaded::plugin_ref(&manifest),
+            errors,
+        })?;
+    let mut tx = db.begin_write().await?;
+    store::write_config(&mut tx, id, &manifest, &config).await?;
+    store::bump(&mut tx).await?;
+    tx.commit().await?;
+    if registry.installed(id).is_some() {
+        registry.reconfigure(id, config, existing.approved_hosts)?;
+    }
+    Ok(())
+}
+
+/// Sets the hosts the administrator approves for a plugin's outgoing HTTP (only hosts its
+/// manifest declares are ever reachable).
+pub async fn approve_hosts(
+    db: &Db,
+    registry: &Arc<PluginRegistry>,
+    id: &str,
+    hosts: Vec<String>,
+) -> Result<(), ServiceError> {
+    let _guard = registry.home.lock.lock().await;
+    if store::get(&db.pool, id).await?.is_none() {
+        return Err(ServiceError::NotInstalled(id.to_string()));
+    }
+    let mut tx = db.begin_write().await?;
+    store::set_approved_hosts(&mut tx, id, &hosts).await?;
+    store::bump(&mut tx).await?;
+    tx.commit().await?;
+    if let Some(current) = registry.installed(id) {
+        registry.reconfigure(id, current.config, hosts)?;
+    }
+    Ok(())
+}
+
+/// Every installed plugin. Holds no configuration values (and so no secrets).
+pub async fn list(db: &Db, registry: &PluginRegistry) -> Result<Vec<PluginInfo>, ServiceError> {
+    let rows = store::list(&db.pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|stored| {
+            let status = registry.status(&stored.id).ok();
+            let name = match &status {
+                Some(s) => s.name.clone(),
+                None => manifest_of(registry, &stored)
+                    .map(|m| m.name)
+                    .unwrap_or_else(|_| "(package missing)".into()),
+            };
+            PluginInfo {
+                stored,
+                name,
+                status,
+            }
+        })
+        .collect())
+}
+
+/// A plugin's configuration for display: every schema field with its value, default or
+/// "unset"; secrets only as "set" or "unset".
+pub async fn config_view(
+    db: &Db,
+    registry: &PluginRegistry,
+    id: &str,
+) -> Result<Vec<ConfigEntry>, ServiceError> {
+    let existing = store::get(&db.pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
+    let manifest = manifest_of(registry, &existing)?;
+    let values = store::public_config(&db.pool, id).await?;
+    let secrets = store::secret_keys(&db.pool, id).await?;
+    Ok(manifest
+        .config
+        .iter()
+        .map(|f| {
+            let shown = if f.secret {
+                if secrets.iter().any(|s| s == &f.name) {
+                    Shown::SecretSet
+                } else {
+                    Shown::Unset
+                }
+            } else {
+                match (values.get(&f.name), f.default.as_deref()) {
+                    (Some(v), _) if !v.is_empty() => Shown::Value(v.to_string()),
+                    (_, Some(d)) if !d.is_empty() => Shown::Default(d.to_string()),
+                    _ => Shown::Unset,
+                }
+            };
+            ConfigEntry {
+                name: f.name.clone(),
+                kind: f.kind,
+                required: f.required,
+                secret: f.secret,
+                help: f.help.clone(),
+                shown,
+            }
+        })
+        .collect())
+}
+
+/// The world of an installed plugin (for callers that only have its row).
+pub fn world_of(row: &StoredPlugin) -> Option<World> {
+    row.world.parse().ok()
+}

@@ -1,0 +1,21 @@
+//! The placeholder substitution of `emporium plugin new` (see plugins/templates/README.md).
+//! Dependency-free on purpose: xtask includes this file too (`#[path]`), so the CLI and the
+//! build that checks the templates render them the same way.
+
+/// Replaces `{{id}}`, `{{name}}`, `{{world}}` and `{{wit_version}}` in a template file's text.
+pub fn render(text: &str, id: &str, name: &str, world: &str, wit_version: &str) -> String {
+    text.replace("{{id}}", id)
+        .replace("{{name}}", name)
+        .replace("{{world}}", world)
+        .replace("{{wit_version}}", wit_version)
+}
+
+/// The display name for a plugin id: `my-shipping` → `My shipping`.
+pub fn display_name(id: &str) -> String {
+    let spaced = id.replace(['-', '_'], " ");
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
