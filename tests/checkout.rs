@@ -103,7 +103,7 @@ async fn add(b: &Browser, product: i64, quantity: i64) {
     assert_eq!(page.status, 303, "{}", page.body);
 }
 
-fn address<'a>(t: &'a str) -> Vec<(&'a str, &'a str)> {
+fn address(t: &str) -> Vec<(&str, &str)> {
     vec![
         ("csrf_token", t),
         ("name", "Ada Lovelace"),

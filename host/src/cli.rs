@@ -204,7 +204,14 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
 
 /// The bundled plugins the demo shop installs, with demo settings (`{currency}` is the shop's).
 /// Hostile and test-only guests are never listed here.
-const BUNDLED: &[(&str, &[(&str, &str)], &[&str])] = &[
+/// (plugin id, config settings, approved HTTP hosts).
+type Bundled = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
+const BUNDLED: &[Bundled] = &[
     ("flat-rate-shipping", &[], &[]),
     ("weight-band-shipping", &[], &[]),
     (

@@ -92,7 +92,10 @@ pub type FieldErrors = BTreeMap<String, String>;
 impl Address {
     /// Reads and validates the address fields of a form (`name`, `line1`, `line2`, `city`,
     /// `state`, `postcode`, `country`, `phone`). Text is trimmed, inner whitespace collapsed.
-    pub fn from_form(fields: &HashMap<String, String>) -> Result<Address, (Address, FieldErrors)> {
+    /// The error holds what was typed (normalised) and a message per field, for the form.
+    pub fn from_form(
+        fields: &HashMap<String, String>,
+    ) -> Result<Address, Box<(Address, FieldErrors)>> {
         let get = |k: &str| {
             fields
                 .get(k)
@@ -113,7 +116,7 @@ impl Address {
         if errors.is_empty() {
             Ok(address)
         } else {
-            Err((address, errors))
+            Err(Box::new((address, errors)))
         }
     }
 
@@ -398,7 +401,7 @@ mod tests {
 
     #[test]
     fn problems_name_their_fields() {
-        let (_, errors) = Address::from_form(&form(&[
+        let (_, errors) = *Address::from_form(&form(&[
             ("line1", "x"),
             ("city", "Paris"),
             ("postcode", "7500"),
@@ -410,7 +413,7 @@ mod tests {
         assert!(errors.contains_key("postcode"));
         assert!(errors.contains_key("phone"));
         assert!(!errors.contains_key("city"));
-        let (_, errors) = Address::from_form(&form(&[("country", "XX")])).unwrap_err();
+        let (_, errors) = *Address::from_form(&form(&[("country", "XX")])).unwrap_err();
         assert!(errors.contains_key("country"));
     }
 

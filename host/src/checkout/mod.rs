@@ -387,7 +387,7 @@ async fn queue_confirmation(
         }
     };
     let key = format!("order-confirmation-{}", placed.number);
-    match mail::enqueue(&mut **tx, &email, Some(&key)).await {
+    match mail::enqueue(tx, &email, Some(&key)).await {
         Ok(_) => Ok(()),
         Err(mail::MailError::Db(e)) => Err(e.into()),
         Err(e) => {

@@ -186,8 +186,7 @@ mod tests {
         let body = render(
             &templates,
             "test",
-            minijinja::context! { shop_name => "Corner <Shop>", recipient => "ann@example.com" }
-                .into(),
+            minijinja::context! { shop_name => "Corner <Shop>", recipient => "ann@example.com" },
         )
         .unwrap();
         assert_eq!(body.subject, "Test message from Corner <Shop>");
@@ -227,12 +226,7 @@ mod tests {
         .unwrap();
         std::fs::write(dir.join("templates/email/plain/body.txt"), "Hi {{ who }}").unwrap();
         let templates = Templates::load(root.path(), "default", vec![], false).unwrap();
-        let body = render(
-            &templates,
-            "plain",
-            minijinja::context! { who => "you" }.into(),
-        )
-        .unwrap();
+        let body = render(&templates, "plain", minijinja::context! { who => "you" }).unwrap();
         assert_eq!(body.subject, "Hello Bcc: evil@example.com");
         assert_eq!(body.text, "Hi you");
         assert_eq!(body.html, None);

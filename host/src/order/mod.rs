@@ -338,7 +338,7 @@ pub async fn place_in(
         add_payment_event(tx, order_id, "authorise", amount, &p.reference).await?;
     }
     if let Some(customer) = new.customer_id {
-        crate::address::remember(&mut **tx, customer, new.shipping_address).await?;
+        crate::address::remember(tx, customer, new.shipping_address).await?;
     }
     Ok(Placed {
         id: order_id,
@@ -735,8 +735,10 @@ mod tests {
 
     #[test]
     fn broken_pipelines_are_refused() {
-        let mut p = Pipeline::default();
-        p.initial = "Limbo".into();
+        let p = Pipeline {
+            initial: "Limbo".into(),
+            ..Pipeline::default()
+        };
         assert!(p.check().unwrap_err().contains("Limbo"));
         let mut p = Pipeline::default();
         p.statuses

@@ -175,6 +175,7 @@ fn next_step(ctx: &Ctx) -> &'static str {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn page(
     state: &AppState,
     session: &Session,
@@ -418,7 +419,8 @@ async fn address_submit(
             save(&session, &ctx.state);
             Ok(see_other(METHOD_URL))
         }
-        Err((form, errors)) => {
+        Err(problem) => {
+            let (form, errors) = *problem;
             let saved = match ctx.customer_id {
                 Some(id) => address::list(&state.db.pool, id).await?,
                 None => Vec::new(),
