@@ -197,8 +197,11 @@ impl PluginRuntime {
                 .precompile_component(wasm)
                 .map_err(|e| format!("not a valid component: {e:#}"))?;
             // Write to a temporary name first so a crash never leaves a truncated file under
-            // the final name.
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            // the final name. The name is unique per writer: two threads of one process may
+            // compile the same component at once, and each must rename its own file.
+            static WRITER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = WRITER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
             std::fs::write(&tmp, &bytes).map_err(|e| format!("writing {tmp:?}: {e}"))?;
             std::fs::rename(&tmp, &path).map_err(|e| format!("renaming {tmp:?}: {e}"))?;
         }
