@@ -903,6 +903,127 @@ both_backends!(concurrent_adds_all_land, |app: TestApp| async move {
     );
 });
 
+/// `pence` excl. tax, less `percent_off`, plus 20% tax, each step rounded to pence as the
+/// tiered-pricing plugin does: (unit excl., unit incl.).
+fn tiered(pence: i64, percent_off: i64) -> (Money, Money) {
+    use emporium::money::Rounding;
+    use rust_decimal::Decimal;
+    let base = Money::from_minor(pence, Currency::from_code("GBP").unwrap());
+    let excl = base
+        .checked_mul(Decimal::new(100 - percent_off, 2))
+        .unwrap()
+        .round(Rounding::HalfUp);
+    let incl = excl
+        .checked_mul(Decimal::new(12, 1))
+        .unwrap()
+        .round(Rounding::HalfUp);
+    (excl, incl)
+}
+
+both_backends!(
+    pricing_plugin_prices_pages_and_basket_by_quantity,
+    |app: TestApp| async move {
+        let (id, _, pence) = engravable(&app).await;
+        let url = product_url(&app, id).await;
+        // The shop's own strategy (no tax configured) shows the partner price; an anonymous
+        // visitor's page is now in the rendered-page cache.
+        let (status, before) = app.get(&url).await;
+        assert_eq!(status, 200);
+        assert!(before.contains(&gbp(pence)), "built-in price missing");
+
+        app.install_plugin(
+            "tiered-pricing",
+            &[("tiers", "1:0, 3:10"), ("tax_rate", "20")],
+            &[],
+        )
+        .await;
+        let (_, one_incl) = tiered(pence, 0);
+        // Enabling a plugin starts cached pages afresh: the plugin's price shows at once.
+        let (_, page) = app.get(&url).await;
+        assert!(
+            page.contains(&one_incl.display()),
+            "plugin price {} missing on the product page",
+            one_incl.display()
+        );
+
+        // Three in the basket reach the 10% tier: the basket prices on the quantity held.
+        let browser = app.browser();
+        let added = add(&browser, id, &[("quantity", "3")]).await;
+        assert_eq!(added.status, 303, "{}", added.body);
+        let (three_excl, three_incl) = tiered(pence, 10);
+        let basket = browser.get("/basket/").await;
+        let total = three_incl
+            .checked_mul(rust_decimal::Decimal::from(3))
+            .unwrap();
+        assert!(
+            basket.body.contains(&total.display()),
+            "line total {} (3 × {}) missing:\n{}",
+            total.display(),
+            three_incl.display(),
+            basket.body
+        );
+        let priced = emporium::basket::priced(
+            emporium::basket::Pricer {
+                db: &app.state.db,
+                pool: &app.state.db.pool,
+                pricing: &app.state.pricing,
+                currency: app.state.currency,
+                customer_id: None,
+            },
+            open_basket_id(&app).await,
+            false,
+        )
+        .await
+        .unwrap();
+        let line = &priced.lines[0];
+        let unit = line.unit_price.unwrap();
+        assert_eq!((unit.excl_tax, unit.incl_tax), (three_excl, three_incl));
+        assert_eq!(
+            unit.tax.to_minor().unwrap(),
+            three_incl.to_minor().unwrap() - three_excl.to_minor().unwrap()
+        );
+        assert!(line.stock_record_id.is_some());
+
+        // A plugin that fails (tiers it cannot read) falls back to the built-in prices, as the
+        // pricing extension point's policy says, and the page still renders.
+        emporium::plugins::service::configure(
+            &app.state.db,
+            &app.state.plugins,
+            "tiered-pricing",
+            &[("tiers".to_string(), "ten:five".to_string())],
+        )
+        .await
+        .unwrap();
+        let (status, page) = app.get(&url).await;
+        assert_eq!(status, 200);
+        assert!(page.contains(&gbp(pence)), "built-in price after a failure");
+        assert!(!page.contains(&one_incl.display()));
+
+        // Switched off: the built-in strategy again, at once.
+        emporium::plugins::service::configure(
+            &app.state.db,
+            &app.state.plugins,
+            "tiered-pricing",
+            &[("tiers".to_string(), "1:0".to_string())],
+        )
+        .await
+        .unwrap();
+        let (_, page) = app.get(&url).await;
+        assert!(page.contains(&one_incl.display()));
+        emporium::plugins::service::disable(&app.state.db, &app.state.plugins, "tiered-pricing")
+            .await
+            .unwrap();
+        let (_, page) = app.get(&url).await;
+        assert!(page.contains(&gbp(pence)) && !page.contains(&one_incl.display()));
+    }
+);
+
+/// The id of the only open basket.
+async fn open_basket_id(app: &TestApp) -> i64 {
+    app.scalar_i64("SELECT id FROM basket WHERE status = 'open'")
+        .await
+}
+
 /// Runs the futures concurrently (on this task) and collects their results in order.
 async fn futures_join_all<F: std::future::Future>(
     futures: impl Iterator<Item = F>,

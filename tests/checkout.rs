@@ -355,6 +355,67 @@ both_backends!(guest_buys_with_a_test_card, |app: TestApp| async move {
 });
 
 both_backends!(
+    orders_copy_prices_from_the_pricing_plugin,
+    |app: TestApp| async move {
+        install_defaults(&app).await;
+        // 10% off from 4 units, plus 20% tax: both differ from the built-in strategy (no tax).
+        app.install_plugin(
+            "tiered-pricing",
+            &[("tiers", "1:0, 4:10"), ("tax_rate", "20")],
+            &[],
+        )
+        .await;
+        let (id, _, price, _) = product(&app, 5, 0).await;
+        let half_up = emporium::money::Rounding::HalfUp;
+        let excl = gbp(price)
+            .checked_mul(rust_decimal::Decimal::new(90, 2))
+            .unwrap()
+            .round(half_up);
+        let incl = excl
+            .checked_mul(rust_decimal::Decimal::new(12, 1))
+            .unwrap()
+            .round(half_up);
+        let (excl_minor, incl_minor) = (excl.to_minor().unwrap(), incl.to_minor().unwrap());
+        let b = app.browser();
+        add(&b, id, 4).await;
+        let preview = to_preview(&b, Some("volume@example.com"), None, "test-card-gateway").await;
+        let total = gbp(incl_minor * 4 + 495);
+        assert!(
+            preview.body.contains(&total.display()),
+            "total {} missing:\n{}",
+            total.display(),
+            preview.body
+        );
+        let done = place(&b, &preview, Some(GOOD_CARD)).await;
+        assert_eq!(
+            done.location.as_deref(),
+            Some("/checkout/thank-you/"),
+            "{}",
+            done.body
+        );
+        let row = sqlx::query(
+            "SELECT o.total_incl_minor, l.unit_incl_minor, l.unit_excl_minor \
+             FROM shop_order o JOIN order_line l ON l.order_id = o.id",
+        )
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            row.try_get::<i64, _>("unit_excl_minor").unwrap(),
+            excl_minor
+        );
+        assert_eq!(
+            row.try_get::<i64, _>("unit_incl_minor").unwrap(),
+            incl_minor
+        );
+        assert_eq!(
+            row.try_get::<i64, _>("total_incl_minor").unwrap(),
+            incl_minor * 4 + 495
+        );
+    }
+);
+
+both_backends!(
     customer_checkout_uses_the_address_book,
     |app: TestApp| async move {
         install_defaults(&app).await;

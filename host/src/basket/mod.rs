@@ -22,7 +22,9 @@ use crate::catalogue::{self, Image, Structure, product_url};
 use crate::infra::db::{Db, flag, now_text, placeholders};
 use crate::money::{Currency, Money};
 use crate::partner::{self, StockRecord};
-use crate::pricing::{Availability, Price, PricingContext, PricingItem, PurchaseInfo, Strategy};
+use crate::pricing::{
+    Availability, Price, Pricing, PricingContext, PricingError, PricingItem, PurchaseInfo,
+};
 
 /// Text option values are cut off here (engraving lines, gift messages).
 pub const MAX_OPTION_CHARS: usize = 200;
@@ -45,14 +47,16 @@ pub enum BasketError {
     Stock(#[from] partner::PartnerError),
     #[error("catalogue: {0}")]
     Catalogue(#[from] catalogue::CatalogueError),
+    #[error("pricing: {0}")]
+    Pricing(#[from] PricingError),
 }
 
-/// What the basket needs to price: the catalogue database and the active strategy.
+/// What the basket needs to price: the catalogue database and the shop's pricing.
 #[derive(Clone, Copy)]
 pub struct Pricer<'a> {
     pub db: &'a Db,
     pub pool: &'a AnyPool,
-    pub strategy: &'a dyn Strategy,
+    pub pricing: &'a Pricing,
     pub currency: Currency,
     pub customer_id: Option<i64>,
 }
@@ -242,15 +246,16 @@ pub fn line_reference(product_id: i64, options: &[LineOption]) -> String {
     format!("{product_id}:{}", &digest[..16])
 }
 
-/// Prices concrete products with the strategy, one batched call.
+/// Prices concrete products, one batched call. Each entry is (product, tracks stock, quantity
+/// wanted): volume pricing plugins price on the quantity.
 pub async fn price(
     pricer: Pricer<'_>,
-    products: &[(i64, bool)],
+    products: &[(i64, bool, u32)],
 ) -> Result<HashMap<i64, PurchaseInfo>, BasketError> {
     if products.is_empty() {
         return Ok(HashMap::new());
     }
-    let ids: Vec<i64> = products.iter().map(|(id, _)| *id).collect();
+    let ids: Vec<i64> = products.iter().map(|(id, _, _)| *id).collect();
     let stock = partner::stock_for_products(pricer.pool, &ids).await?;
     let mut by_product: HashMap<i64, Vec<&StockRecord>> = HashMap::new();
     for (_, record) in &stock {
@@ -262,18 +267,18 @@ pub async fn price(
     let empty = Vec::new();
     let items: Vec<PricingItem<'_>> = products
         .iter()
-        .map(|(id, track_stock)| PricingItem {
+        .map(|(id, track_stock, quantity)| PricingItem {
             product_id: *id,
             track_stock: *track_stock,
             stock: by_product.get(id).unwrap_or(&empty),
+            quantity: *quantity,
         })
         .collect();
     let ctx = PricingContext {
         currency: pricer.currency,
-        quantity: 1,
         customer_id: pricer.customer_id,
     };
-    let results = pricer.strategy.price_all(&ctx, &items);
+    let results = pricer.pricing.price_all(pricer.pool, &ctx, &items).await?;
     Ok(ids.into_iter().zip(results).collect())
 }
 
@@ -306,7 +311,7 @@ pub async fn prepare_line(
     }
     let specs = option_specs(pricer.pool, &product).await?;
     let options = choose_options(&specs, fields)?;
-    let info = price(pricer, &[(product.id, product.track_stock)])
+    let info = price(pricer, &[(product.id, product.track_stock, 1)])
         .await?
         .remove(&product.id);
     let unavailable = || {
@@ -598,7 +603,7 @@ async fn availability_of(
         .await?
         .remove(&product_id)
         .ok_or_else(|| BasketError::Refused("Sorry, that product is no longer sold.".into()))?;
-    let availability = price(pricer, &[(product.id, product.track_stock)])
+    let availability = price(pricer, &[(product.id, product.track_stock, 1)])
         .await?
         .remove(&product.id)
         .map(|i| i.availability)
@@ -850,7 +855,23 @@ pub async fn priced(
     ids.sort_unstable();
     ids.dedup();
     let products = products(pricer.pool, &ids).await?;
-    let to_price: Vec<(i64, bool)> = products.values().map(|p| (p.id, p.track_stock)).collect();
+    // How many of each product the basket holds: compared with what's available, and the
+    // quantity a volume-pricing plugin prices on.
+    let mut per_product: HashMap<i64, i64> = HashMap::new();
+    for line in lines.iter().filter(|l| !l.is_saved) {
+        *per_product.entry(line.product_id).or_default() += line.quantity;
+    }
+    let to_price: Vec<(i64, bool, u32)> = products
+        .values()
+        .map(|p| {
+            let wanted = per_product.get(&p.id).copied().unwrap_or(1).max(1);
+            (
+                p.id,
+                p.track_stock,
+                u32::try_from(wanted).unwrap_or(u32::MAX),
+            )
+        })
+        .collect();
     let infos = price(pricer, &to_price).await?;
     let images = if with_images {
         let mut wanted: Vec<(i64, &str)> = Vec::new();
@@ -870,11 +891,6 @@ pub async fn priced(
     let mut num_items = 0;
     let mut purchasable = true;
     let (mut open, mut saved) = (Vec::new(), Vec::new());
-    // How many of each product the basket holds, to compare with what's available.
-    let mut per_product: HashMap<i64, i64> = HashMap::new();
-    for line in lines.iter().filter(|l| !l.is_saved) {
-        *per_product.entry(line.product_id).or_default() += line.quantity;
-    }
     for line in lines {
         let product = products.get(&line.product_id);
         let info = infos.get(&line.product_id);

@@ -2,8 +2,13 @@
 //! record to sell from, the price (incl. and excl. tax) and the availability.
 //!
 //! [`DefaultStrategy`] is built in: the cheapest record that can sell, a fixed tax rate, stock
-//! required. A pricing-strategy plugin replaces it through the same [`Strategy`] trait; calls are
-//! batched (a whole page at once) because a plugin call has a fixed cost.
+//! required. [`Pricing`] is what callers use: it asks the enabled pricing-strategy plugin when
+//! there is one (see [`plugin`]) and this built-in strategy otherwise. Calls are batched (a whole
+//! page at once) because a plugin call has a fixed cost.
+
+pub mod plugin;
+
+pub use plugin::{Pricing, PricingError};
 
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -11,20 +16,21 @@ use serde::Serialize;
 use crate::money::{Currency, Money, Rounding};
 use crate::partner::StockRecord;
 
-/// Who is buying, in what currency and how many: what a strategy may price on.
+/// Who is buying and in what currency: what a strategy may price on.
 #[derive(Debug, Clone)]
 pub struct PricingContext {
     pub currency: Currency,
-    pub quantity: u32,
     pub customer_id: Option<i64>,
 }
 
-/// One product to price: its id and the stock records that can fulfil it.
+/// One product to price: its id, the stock records that can fulfil it, and how many the
+/// customer wants (1 on a listing; the basket's total for the product), for volume pricing.
 #[derive(Debug, Clone, Copy)]
 pub struct PricingItem<'a> {
     pub product_id: i64,
     pub track_stock: bool,
     pub stock: &'a [&'a StockRecord],
+    pub quantity: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -232,7 +238,6 @@ mod tests {
     fn ctx() -> PricingContext {
         PricingContext {
             currency: gbp(),
-            quantity: 1,
             customer_id: None,
         }
     }
@@ -251,6 +256,7 @@ mod tests {
                 product_id: 1,
                 track_stock: true,
                 stock: &stock,
+                quantity: 1,
             }],
         )[0];
         assert_eq!(info.stock_record_id, Some(2));
@@ -292,6 +298,7 @@ mod tests {
                 product_id: 1,
                 track_stock: true,
                 stock: &stock,
+                quantity: 1,
             }],
         )[0];
         assert_eq!(info.price, None);

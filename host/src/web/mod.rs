@@ -20,7 +20,7 @@ use crate::infra::config::Config;
 use crate::infra::db::Db;
 use crate::money::Currency;
 use crate::partner::PartnerError;
-use crate::pricing::Strategy;
+use crate::pricing::{Pricing, Strategy};
 use crate::themes::Templates;
 
 /// Requests with a longer URI are refused before any handler runs.
@@ -30,7 +30,8 @@ pub struct AppStateInner {
     pub db: Db,
     pub config: Config,
     pub templates: Templates,
-    pub strategy: Arc<dyn Strategy>,
+    /// Prices and availability: the enabled pricing plugin, or the built-in strategy.
+    pub pricing: Arc<Pricing>,
     /// Where session data lives (database or Redis).
     pub sessions: Arc<dyn crate::session::SessionStore>,
     /// Installed plugins (shipping, payment, pricing, offers, theme extensions).
@@ -60,29 +61,41 @@ impl AppStateInner {
         mailer: crate::mail::Mailer,
     ) -> Result<AppStateInner, crate::money::MoneyError> {
         let currency = config.default_currency()?;
+        let categories = moka::sync::Cache::builder()
+            .time_to_live(Duration::from_secs(config.cache_ttl_secs))
+            .build();
+        let pricing = Arc::new(Pricing::new(strategy, plugins.clone(), categories.clone()));
         let ttl = Duration::from_secs(config.cache_ttl_secs);
         let cache = moka::future::Cache::builder()
             .max_capacity(20_000)
             .time_to_live(ttl)
             .build();
+        let pages = moka::future::Cache::builder()
+            .max_capacity(64 * 1024 * 1024)
+            .weigher(|key: &String, page: &axum::body::Bytes| {
+                u32::try_from(key.len() + page.len()).unwrap_or(u32::MAX)
+            })
+            .time_to_live(ttl)
+            .build();
+        // Cached pages carry prices (pricing plugins) and plugin-rendered text (theme
+        // extensions): any plugin change, here or in another process, starts them afresh.
+        let (stale_data, stale_pages) = (cache.clone(), pages.clone());
+        plugins.on_change(move |_| {
+            stale_data.invalidate_all();
+            stale_pages.invalidate_all();
+        });
         Ok(AppStateInner {
             db,
             config,
             templates,
-            strategy,
+            pricing,
             sessions,
             plugins,
             mailer,
             currency,
             cache,
-            pages: moka::future::Cache::builder()
-                .max_capacity(64 * 1024 * 1024)
-                .weigher(|key: &String, page: &axum::body::Bytes| {
-                    u32::try_from(key.len() + page.len()).unwrap_or(u32::MAX)
-                })
-                .time_to_live(ttl)
-                .build(),
-            categories: moka::sync::Cache::builder().time_to_live(ttl).build(),
+            pages,
+            categories,
             nav: moka::sync::Cache::builder().time_to_live(ttl).build(),
         })
     }

@@ -52,7 +52,7 @@ pub(crate) fn pricer<'a>(state: &'a AppState, session: &Session) -> Pricer<'a> {
     Pricer {
         db: &state.db,
         pool: &state.db.pool,
-        strategy: state.strategy.as_ref(),
+        pricing: state.pricing.as_ref(),
         currency: state.currency,
         customer_id: session.customer_id(),
     }

@@ -72,14 +72,18 @@ pub async fn price_listing(state: &AppState, listed: &[(i64, bool)]) -> Result<P
             product_id: *product_id,
             track_stock: track.get(listing_id).copied().unwrap_or(true),
             stock: &by_product[product_id].1,
+            quantity: 1,
         })
         .collect();
     let ctx = PricingContext {
         currency: state.currency,
-        quantity: 1,
         customer_id: None,
     };
-    let results = state.strategy.price_all(&ctx, &items);
+    let results = state
+        .pricing
+        .price_all(&state.db.pool, &ctx, &items)
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
     let mut infos: HashMap<i64, PurchaseInfo> = HashMap::with_capacity(results.len() + ids.len());
     let mut children_of: HashMap<i64, Vec<i64>> = HashMap::new();
     for ((product_id, listing_id), info) in concrete.iter().zip(results) {
