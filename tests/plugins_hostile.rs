@@ -205,3 +205,23 @@ fn a_success_resets_the_failure_streak() {
     assert_eq!(status.consecutive_failures, 0);
     assert_eq!(status.failures, 1);
 }
+
+/// Every call gets a wiped instance: the memory slot a guest used is reset before it is reused
+/// (the pooling allocator keeps slots resident and resets only dirtied pages), so neither a
+/// static nor a heap block written by one customer's call is visible to the next.
+#[test]
+fn nothing_survives_from_one_call_to_the_next() {
+    let reg = hostile("remember");
+    let mut names = Vec::new();
+    for call in 0..50 {
+        let quotes = reg.quote_shipping("hostile", &shipping_request(2)).unwrap();
+        assert!(
+            quotes[0].name.starts_with("Fresh"),
+            "call {call}: {quotes:?}"
+        );
+        names.push(quotes[0].name.clone());
+    }
+    // The check is only meaningful if each call's block lands where the last one's did.
+    names.dedup();
+    assert_eq!(names.len(), 1, "allocation addresses differ: {names:?}");
+}

@@ -112,7 +112,14 @@ impl Shopper {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status().as_u16(), 303, "POST {path}");
+        if r.status().as_u16() != 303 {
+            let status = r.status();
+            let form: Vec<String> = form.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            panic!(
+                "POST {path} {form:?}: {status}\n{}",
+                r.text().await.unwrap_or_default()
+            );
+        }
         r
     }
 
@@ -276,7 +283,7 @@ fn main() {
             tasks.push(tokio::spawn(async move {
                 let mut s = Shopper::new(&base);
                 s.add(product, None).await;
-                let t = token(&s.get("/basket/").await).unwrap();
+                let mut t = token(&s.get("/basket/").await).unwrap();
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let t0 = Instant::now();
@@ -286,6 +293,7 @@ fn main() {
                     if lat.len() % 900 == 0 {
                         s = Shopper::new(&base);
                         s.add(product, None).await;
+                        t = token(&s.get("/basket/").await).unwrap();
                     }
                 }
                 (lat, s.requests)

@@ -34,6 +34,12 @@ fn leak_or(
     }
 }
 
+/// Calls this instance has seen; every call gets a fresh instance, so it must read 0.
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// A heap block left behind on purpose, with a marker a later instance could find.
+static LEFT_BEHIND: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+const MARKER: u64 = 0x5EC2_E7DA_7A5E_C2E7;
+
 struct Hostile;
 
 impl ShippingMethod for Hostile {
@@ -86,6 +92,33 @@ impl ShippingMethod for Hostile {
                     "net",
                     &currency,
                 )
+            }
+            // Looks for what an earlier call left in memory: a static counter, and a heap
+            // block. Guest execution is deterministic, so this call's first allocation lands
+            // where the last call's did: if the slot was not wiped, the old marker is there.
+            "remember" => {
+                let before = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let layout = std::alloc::Layout::from_size_align(8 * 512, 8).expect("layout");
+                // SAFETY: a fresh, non-zero-sized allocation; it is read as raw words before it
+                // is written (on purpose: that is what a leak would show) and then leaked.
+                let found = unsafe {
+                    let block = std::alloc::alloc(layout).cast::<u64>();
+                    let found = (0..512)
+                        .filter(|i| core::ptr::read_volatile(block.add(*i)) == MARKER)
+                        .count();
+                    for i in 0..512 {
+                        core::ptr::write_volatile(block.add(i), MARKER);
+                    }
+                    LEFT_BEHIND.store(block as usize, std::sync::atomic::Ordering::SeqCst);
+                    found
+                };
+                let at = LEFT_BEHIND.load(std::sync::atomic::Ordering::SeqCst);
+                let name = if before == 0 && found == 0 {
+                    format!("Fresh, block at {at}")
+                } else {
+                    format!("LEAK memory: {before} earlier calls, {found} marker words")
+                };
+                Ok(vec![quote(&name, "1.00", &currency)])
             }
             "negative" => Ok(vec![quote("Refund me", "-5.00", &currency)]),
             "currency" => Ok(vec![quote("Wrong money", "5.00", "XBT")]),
