@@ -70,6 +70,7 @@ fn benches(c: &mut Criterion) {
     let reg = registry(epoch.clone());
     let reg_fuel = registry(fuel);
     let basket = shipping_request(10);
+    let one_line = shipping_request(1);
     let items = page(50);
     let ctx = PricingContext {
         customer: customer(),
@@ -82,6 +83,13 @@ fn benches(c: &mut Criterion) {
     g.bench_function("shipping_quote_10_lines_epoch", |b| {
         b.iter(|| {
             reg.quote_shipping("flat-rate-shipping", &basket)
+                .expect("quote")
+        })
+    });
+    // The fixed cost of a call (fresh store, instantiate, call, drop) with little data to lift.
+    g.bench_function("shipping_quote_1_line_epoch", |b| {
+        b.iter(|| {
+            reg.quote_shipping("flat-rate-shipping", &one_line)
                 .expect("quote")
         })
     });
