@@ -903,6 +903,92 @@ both_backends!(concurrent_adds_all_land, |app: TestApp| async move {
     );
 });
 
+/// The header's mini-basket: (units, total) as shown on a catalogue page.
+async fn mini_basket(browser: &Browser, url: &str) -> (String, String) {
+    let page = browser.get(url).await;
+    let grab = |class: &str| {
+        let marker = format!("class=\"{class}\"");
+        page.body.find(&marker).map(|at| {
+            let rest = &page.body[at + marker.len()..];
+            let start = rest.find('>').unwrap() + 1;
+            rest[start..start + rest[start..].find('<').unwrap()]
+                .trim()
+                .to_string()
+        })
+    };
+    (
+        grab("mini-basket-count").unwrap_or_default(),
+        grab("mini-basket-total").unwrap_or_default(),
+    )
+}
+
+both_backends!(
+    mini_basket_follows_every_change,
+    |app: TestApp| async move {
+        let (id, _, pence) = engravable(&app).await;
+        let url = product_url(&app, id).await;
+        let browser = app.browser();
+        add(&browser, id, &[("quantity", "1")]).await;
+        // The header summary is cached per basket; every change must show at once.
+        assert_eq!(mini_basket(&browser, &url).await, ("1".into(), gbp(pence)));
+        add(&browser, id, &[("quantity", "2")]).await;
+        assert_eq!(
+            mini_basket(&browser, &url).await,
+            ("3".into(), gbp(pence * 3))
+        );
+        let line = lines(&app).await[0].0;
+        let t = token(&browser).await;
+        let changed = browser
+            .post(
+                &format!("/basket/lines/{line}/quantity/"),
+                &[("quantity", "2"), ("csrf_token", &t)],
+            )
+            .await;
+        assert_eq!(changed.status, 303, "{}", changed.body);
+        assert_eq!(
+            mini_basket(&browser, &url).await,
+            ("2".into(), gbp(pence * 2))
+        );
+        browser
+            .post(
+                &format!("/basket/lines/{line}/save/"),
+                &[("csrf_token", &t)],
+            )
+            .await;
+        assert_eq!(mini_basket(&browser, &url).await.0, "0");
+        browser
+            .post(
+                &format!("/basket/lines/{line}/restore/"),
+                &[("csrf_token", &t)],
+            )
+            .await;
+        assert_eq!(
+            mini_basket(&browser, &url).await,
+            ("2".into(), gbp(pence * 2))
+        );
+        // A price change in the catalogue (which empties the caches) shows in the header.
+        sqlx::query(
+            "UPDATE stock_record SET price_minor = price_minor + 100 WHERE product_id = $1",
+        )
+        .bind(id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+        app.state.invalidate_catalogue();
+        assert_eq!(
+            mini_basket(&browser, &url).await,
+            ("2".into(), gbp((pence + 100) * 2))
+        );
+        browser
+            .post(
+                &format!("/basket/lines/{line}/remove/"),
+                &[("csrf_token", &t)],
+            )
+            .await;
+        assert_eq!(mini_basket(&browser, &url).await.0, "0");
+    }
+);
+
 /// `pence` excl. tax, less `percent_off`, plus 20% tax, each step rounded to pence as the
 /// tiered-pricing plugin does: (unit excl., unit incl.).
 fn tiered(pence: i64, percent_off: i64) -> (Money, Money) {

@@ -46,6 +46,11 @@ pub struct AppStateInner {
     pub categories: moka::sync::Cache<(), Arc<crate::catalogue::category::CategoryTree>>,
     /// The header menu, derived from `categories`.
     pub nav: moka::sync::Cache<(), minijinja::Value>,
+    /// The header's mini-basket (units, total) by basket id, so browsing with a basket does
+    /// not re-price it on every page. Forgotten when this process writes the basket, when
+    /// prices may have changed (catalogue or plugin changes), and after the TTL (a write by
+    /// another process shows within it).
+    pub mini_baskets: moka::sync::Cache<i64, (i64, crate::money::Money)>,
 }
 
 pub type AppState = Arc<AppStateInner>;
@@ -79,10 +84,16 @@ impl AppStateInner {
             .build();
         // Cached pages carry prices (pricing plugins) and plugin-rendered text (theme
         // extensions): any plugin change, here or in another process, starts them afresh.
-        let (stale_data, stale_pages) = (cache.clone(), pages.clone());
+        let mini_baskets = moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(ttl)
+            .build();
+        let (stale_data, stale_pages, stale_baskets) =
+            (cache.clone(), pages.clone(), mini_baskets.clone());
         plugins.on_change(move |_| {
             stale_data.invalidate_all();
             stale_pages.invalidate_all();
+            stale_baskets.invalidate_all();
         });
         Ok(AppStateInner {
             db,
@@ -97,6 +108,7 @@ impl AppStateInner {
             pages,
             categories,
             nav: moka::sync::Cache::builder().time_to_live(ttl).build(),
+            mini_baskets,
         })
     }
 
@@ -106,6 +118,7 @@ impl AppStateInner {
         self.pages.invalidate_all();
         self.categories.invalidate_all();
         self.nav.invalidate_all();
+        self.mini_baskets.invalidate_all();
     }
 }
 

@@ -256,6 +256,8 @@ async fn sign_in(state: &AppState, session: &Session, customer: &Customer) -> Re
         let into = basket::open_basket(&mut tx, Owner::Customer(customer.id)).await?;
         tx.commit().await?;
         let moved = basket::merge(&state.db, from, into, limits(state)).await?;
+        state.mini_baskets.invalidate(&from);
+        state.mini_baskets.invalidate(&into);
         if moved > 0 {
             session.flash(
                 "info",

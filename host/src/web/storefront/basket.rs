@@ -91,10 +91,18 @@ pub async fn mini_basket(
     let Some(id) = current_basket(state, session).await? else {
         return Ok(None);
     };
-    let priced = basket::priced(pricer(state, session), id, false).await?;
+    let (num_items, total) = match state.mini_baskets.get(&id) {
+        Some(summary) => summary,
+        None => {
+            let priced = basket::priced(pricer(state, session), id, false).await?;
+            let summary = (priced.num_items, priced.total_incl_tax);
+            state.mini_baskets.insert(id, summary);
+            summary
+        }
+    };
     Ok(Some(minijinja::context! {
-        num_items => priced.num_items,
-        total => priced.total_incl_tax,
+        num_items => num_items,
+        total => total,
         url => BASKET_URL,
     }))
 }
@@ -160,6 +168,7 @@ async fn add(
     match basket::add_line(&mut tx, basket_id, &line, quantity, limits).await {
         Ok(_) => {
             tx.commit().await?;
+            state.mini_baskets.invalidate(&basket_id);
             if let Owner::Session(_) = owner {
                 session.insert(SESSION_KEY, basket_id);
             }
@@ -219,6 +228,7 @@ async fn change_line(
             "The item was moved back to your basket.",
         ),
     };
+    state.mini_baskets.invalidate(&basket_id);
     match result {
         Ok(()) => session.flash("success", done),
         Err(BasketError::Refused(message)) => session.flash("error", message),
