@@ -114,6 +114,8 @@ pub enum OrderError {
     Money(#[from] MoneyError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    #[error("basket: {0}")]
+    Basket(Box<crate::basket::BasketError>),
 }
 
 /// The payment that pays for an order, as the gateway approved it.
@@ -143,6 +145,9 @@ pub struct NewOrder<'a> {
 pub struct Placed {
     pub id: i64,
     pub number: String,
+    /// The basket the lines saved for later moved to (for an anonymous shopper the session
+    /// must point at it); `None` when nothing was saved.
+    pub next_basket: Option<i64>,
 }
 
 pub fn number_for_basket(basket_id: i64) -> String {
@@ -340,9 +345,32 @@ pub async fn place_in(
     if let Some(customer) = new.customer_id {
         crate::address::remember(tx, customer, new.shipping_address).await?;
     }
+    // What was saved for later is still the shopper's: it moves to their next basket.
+    let next_basket = if basket.saved.is_empty() {
+        None
+    } else {
+        let owner = match new.customer_id {
+            Some(customer) => crate::basket::Owner::Customer(customer),
+            None => crate::basket::Owner::Session(None),
+        };
+        let next = crate::basket::open_basket(tx, owner)
+            .await
+            .map_err(|e| OrderError::Basket(Box::new(e)))?;
+        sqlx::query(
+            "UPDATE basket_line SET basket_id = $1, updated_at = $2 \
+             WHERE basket_id = $3 AND is_saved = TRUE",
+        )
+        .bind(next)
+        .bind(&now)
+        .bind(basket.id)
+        .execute(&mut **tx)
+        .await?;
+        Some(next)
+    };
     Ok(Placed {
         id: order_id,
         number,
+        next_basket,
     })
 }
 

@@ -717,9 +717,18 @@ fn owns_last_order(session: &Session, number: &str) -> bool {
         .is_some_and(|l| l.number == number)
 }
 
-fn finish(session: &Session, number: String, guest_token: Option<String>) -> Response {
+fn finish(
+    session: &Session,
+    number: String,
+    guest_token: Option<String>,
+    next_basket: Option<i64>,
+) -> Response {
     session.remove(SESSION_KEY);
-    session.remove(basket::SESSION_KEY);
+    match next_basket {
+        // Lines saved for later moved there (a customer's is found by owner anyway).
+        Some(id) if session.customer_id().is_none() => session.insert(basket::SESSION_KEY, id),
+        _ => session.remove(basket::SESSION_KEY),
+    }
     session.insert(
         LAST_ORDER_KEY,
         LastOrder {
@@ -830,12 +839,12 @@ fn respond(session: &Session, mut state: CheckoutState, outcome: Outcome) -> Res
         Outcome::Placed {
             placed,
             guest_token,
-        } => finish(session, placed.number, guest_token),
+        } => finish(session, placed.number, guest_token, placed.next_basket),
         Outcome::AlreadyPlaced { number } => {
             if !owns_last_order(session, &number) {
                 // The other request of a double submit wrote the order; this session owns the
                 // basket it came from, so it may see the order (without a guest link).
-                finish(session, number, None)
+                finish(session, number, None, None)
             } else {
                 see_other(THANK_YOU_URL)
             }
