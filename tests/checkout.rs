@@ -945,6 +945,111 @@ both_backends!(redirect_gateway_round_trip, |app: TestApp| async move {
 
 // Every bundled shipping plugin (Rust, Python, JavaScript) quotes at checkout, and an order
 // goes through with each; a shipping plugin returning garbage is left out.
+// The customer pays at the provider and never comes back: the provider's webhook places the
+// order. When the browser does return later, it is shown that order and nothing is voided.
+both_backends!(
+    redirect_payment_completes_by_webhook,
+    |app: TestApp| async move {
+        use emporium::payment::sandbox::{Sandbox, serve};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let provider = format!("http://{}", listener.local_addr().unwrap());
+        let webhook = format!("{}/payment/redirect-gateway/webhook/", app.base);
+        let sandbox = Sandbox::new("sk_test_checkout", &provider).with_webhook(&webhook);
+        tokio::spawn(serve(sandbox.clone(), listener));
+        install_defaults(&app).await;
+        let base_url = format!("{provider}/v1");
+        app.install_plugin(
+            "redirect-gateway",
+            &[("base_url", &base_url), ("api_key", "sk_test_checkout")],
+            &["127.0.0.1"],
+        )
+        .await;
+        let (id, _, _, record) = product(&app, 5, 0).await;
+        let before = allocated(&app, record).await;
+        let b = app.browser();
+        add(&b, id, 1).await;
+        let preview = to_preview(&b, Some("gone@example.com"), None, "redirect-gateway").await;
+        let out = place(&b, &preview, None).await;
+        let hosted = out.location.clone().expect("a redirect to the provider");
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM pending_payment").await,
+            1
+        );
+        let plain = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        // Pay, and do not follow the provider's redirect back to the shop.
+        let paid = plain.post(format!("{hosted}/pay")).send().await.unwrap();
+        let return_url = paid.headers()["location"].to_str().unwrap().to_string();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while orders(&app).await == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the webhook placed no order"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(orders(&app).await, 1);
+        assert_eq!(allocated(&app, record).await, before + 1);
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM pending_payment").await,
+            0
+        );
+        assert_eq!(
+            app.scalar_text("SELECT email FROM shop_order").await,
+            "gone@example.com"
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM mail_outbox").await,
+            1,
+            "the confirmation (with the guest link) is queued"
+        );
+        let reference = app
+            .scalar_text("SELECT reference FROM payment_source")
+            .await;
+
+        // The customer comes back after all: the order is shown, the payment stands.
+        let returned = b.get(return_url.strip_prefix(&app.base).unwrap()).await;
+        assert_eq!(
+            returned.location.as_deref(),
+            Some("/checkout/thank-you/"),
+            "{}",
+            returned.body
+        );
+        let number = app.scalar_text("SELECT number FROM shop_order").await;
+        assert!(b.get("/checkout/thank-you/").await.body.contains(&number));
+        assert_eq!(sandbox.payment(&reference).unwrap().status, "succeeded");
+        assert_eq!(orders(&app).await, 1);
+
+        // Forged or stray notifications place nothing: the gateway asks the provider, which
+        // knows no such payment; an unknown gateway is not a route at all.
+        let forged = plain
+            .post(&webhook)
+            .header("content-type", "application/json")
+            .body(r#"{"payment_id": "pay_999", "status": "succeeded"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert!(forged.status().is_server_error(), "{}", forged.status());
+        let again = plain
+            .post(&webhook)
+            .body(format!(r#"{{"payment_id": "{reference}"}}"#))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 200, "a repeat is acknowledged");
+        let stranger = plain
+            .post(format!("{}/payment/no-such-gateway/webhook/", app.base))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stranger.status().as_u16(), 404);
+        assert_eq!(orders(&app).await, 1);
+    }
+);
+
 both_backends!(
     every_shipping_plugin_ships_an_order,
     |app: TestApp| async move {

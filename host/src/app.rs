@@ -58,8 +58,12 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
                 "sandbox payment provider at {base}/v1 (API key {})",
                 crate::payment::sandbox::DEMO_API_KEY
             );
+            // The demo's redirect gateway is told of decided payments like a real provider
+            // would tell a shop, through the shop's webhook route.
+            let shop = listener.local_addr()?;
             let sandbox =
-                crate::payment::sandbox::Sandbox::new(crate::payment::sandbox::DEMO_API_KEY, &base);
+                crate::payment::sandbox::Sandbox::new(crate::payment::sandbox::DEMO_API_KEY, &base)
+                    .with_webhook(&format!("http://{shop}/payment/redirect-gateway/webhook/"));
             Some(tokio::spawn(crate::payment::sandbox::serve(
                 sandbox,
                 sandbox_listener,

@@ -66,6 +66,13 @@ fn main() -> Result<()> {
         }
         Task::Test { args } => {
             plugins::build_all(&root)?;
+            // The Rust guests' own unit tests (their rules, without a host) run natively.
+            run(Command::new(cargo())
+                .current_dir(root.join("plugins"))
+                .args(["test", "--workspace", "--target-dir", "target"])
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("CARGO_BUILD_TARGET")
+                .env_remove("RUSTFLAGS"))?;
             run(Command::new(cargo())
                 .current_dir(&root)
                 .args(["test", "--workspace"])

@@ -7,6 +7,8 @@
 //! and allocates nothing. A failure after an approval (stock ran out meanwhile, the database
 //! refused) voids the authorization before the customer is told.
 
+pub mod pending;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +52,9 @@ pub struct PendingPayment {
     /// The basket's fingerprint when the customer left for the provider.
     pub fingerprint: String,
     pub amount: Money,
+    /// The basket being paid for (absent in sessions from before it was recorded).
+    #[serde(default)]
+    pub basket_id: Option<i64>,
 }
 
 /// The order last placed in this session: its number and, for guests, the link secret.
@@ -169,15 +174,21 @@ pub async fn pay_and_place(deps: &Deps<'_>, sub: Submission<'_>) -> Result<Outco
             tracing::error!(gateway = sub.gateway, %message, "payment gateway fault");
             Ok(Outcome::Refused(PAYMENT_FAILED.into()))
         }
-        Ok(PaymentOutcome::Redirect { url, reference }) => Ok(Outcome::Redirect {
-            url,
-            pending: PendingPayment {
+        Ok(PaymentOutcome::Redirect { url, reference }) => {
+            let pending = PendingPayment {
                 gateway: sub.gateway.to_string(),
                 reference,
                 fingerprint: sub.fingerprint.to_string(),
                 amount,
-            },
-        }),
+                basket_id: Some(sub.basket.id),
+            };
+            // Without this row only the browser return can complete the payment; that still
+            // works, so a failure here is logged rather than refusing the customer.
+            if let Err(e) = pending::remember(&deps.db.pool, &sub, &pending).await {
+                tracing::error!(gateway = sub.gateway, error = %e, "recording a pending payment failed");
+            }
+            Ok(Outcome::Redirect { url, pending })
+        }
         Ok(PaymentOutcome::Approved {
             reference,
             amount: approved,

@@ -49,6 +49,9 @@ pub struct Sandbox {
     api_key: String,
     /// Where customers' browsers reach the hosted page ("http://127.0.0.1:8001").
     public_base: String,
+    /// Where the provider notifies the shop of a decided payment, like a webhook endpoint
+    /// set in a real provider's dashboard; `None` sends nothing.
+    webhook_url: Option<String>,
     book: Arc<Mutex<Book>>,
 }
 
@@ -57,8 +60,38 @@ impl Sandbox {
         Sandbox {
             api_key: api_key.to_string(),
             public_base: public_base.trim_end_matches('/').to_string(),
+            webhook_url: None,
             book: Arc::default(),
         }
+    }
+
+    /// Notifies `url` (POST, JSON `{"payment_id", "status"}`) when a payment is decided.
+    pub fn with_webhook(mut self, url: &str) -> Sandbox {
+        self.webhook_url = Some(url.to_string());
+        self
+    }
+
+    /// Sends the notification in the background, retrying a few times like a provider would
+    /// when the shop answers with an error or is unreachable.
+    fn notify(&self, id: &str, status: &str) {
+        let Some(url) = self.webhook_url.clone() else {
+            return;
+        };
+        let body = json!({ "payment_id": id, "status": status }).to_string();
+        tokio::task::spawn_blocking(move || {
+            for attempt in 0..5u32 {
+                match ureq::post(&url)
+                    .header("content-type", "application/json")
+                    .send(body.as_str())
+                {
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::warn!(%url, attempt, error = %e, "sandbox webhook not accepted");
+                        std::thread::sleep(std::time::Duration::from_millis(200 << attempt));
+                    }
+                }
+            }
+        });
     }
 
     pub fn payment(&self, id: &str) -> Option<SandboxPayment> {
@@ -266,6 +299,7 @@ async fn choose(State(sb): State<Sandbox>, Path((id, choice)): Path<(String, Str
                 "decline" => "failed",
                 _ => return (StatusCode::NOT_FOUND, "no such choice").into_response(),
             };
+            sb.notify(&id, p.status);
         }
         p.return_url.clone()
     };

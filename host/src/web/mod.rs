@@ -326,6 +326,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::session::middleware,
         ))
+        // Server-to-server: no session, no CSRF token (see `webhook_router`).
+        .merge(storefront::checkout::webhook_router())
         .layer(middleware::from_fn_with_state(state.clone(), page_cache))
         .layer(middleware::from_fn_with_state(
             state.clone(),

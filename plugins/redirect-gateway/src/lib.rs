@@ -71,17 +71,31 @@ pub fn outcome(status: u16, payment: &Value, reference: &str) -> PaymentResult {
     }
 }
 
-/// The payment id from a callback: the known reference, else `payment_id=` in the query.
+fn is_payment_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The payment id from a callback: the known reference, else `payment_id=` in the query, else
+/// (a webhook) `payment_id` in the JSON body. Whatever it names is then looked up at the
+/// provider: the callback itself is never trusted for the outcome.
 pub fn callback_reference(callback: &Callback) -> Option<String> {
-    callback.reference.clone().or_else(|| {
-        callback.query.split('&').find_map(|pair| {
-            pair.strip_prefix("payment_id=")
-                .filter(|id| {
-                    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                })
+    callback
+        .reference
+        .clone()
+        .or_else(|| {
+            callback.query.split('&').find_map(|pair| {
+                pair.strip_prefix("payment_id=")
+                    .filter(|id| is_payment_id(id))
+                    .map(str::to_string)
+            })
+        })
+        .or_else(|| {
+            let body: Value = serde_json::from_slice(&callback.body).ok()?;
+            body.get("payment_id")
+                .and_then(Value::as_str)
+                .filter(|id| is_payment_id(id))
                 .map(str::to_string)
         })
-    })
 }
 
 fn follow_up(reference: &str, action: &str, amount: Option<Money>) -> PaymentResult {
@@ -198,6 +212,12 @@ mod tests {
         };
         assert_eq!(callback_reference(&cb).as_deref(), Some("pay_42"));
         cb.query = "payment_id=../admin".into();
+        assert_eq!(callback_reference(&cb), None);
+        cb.kind = CallbackKind::Webhook;
+        cb.query = String::new();
+        cb.body = br#"{"payment_id": "pay_7", "status": "succeeded"}"#.to_vec();
+        assert_eq!(callback_reference(&cb).as_deref(), Some("pay_7"));
+        cb.body = br#"{"payment_id": "pay 7; drop"}"#.to_vec();
         assert_eq!(callback_reference(&cb), None);
     }
 }

@@ -886,6 +886,20 @@ async fn payment_return(
             "There is no payment in progress.",
         ));
     };
+    // The provider's webhook may have placed the order already (the customer took long to come
+    // back): show it; the payment belongs to that order and must not be voided.
+    if let Some(basket_id) = pending.basket_id
+        && let Some(number) = order::number_of_basket(&state.db.pool, basket_id).await?
+    {
+        checkout::pending::forget(&state.db.pool, &pending.gateway, &pending.reference).await?;
+        let mut checkout_state = checkout_state;
+        checkout_state.pending = None;
+        return Ok(respond(
+            &session,
+            checkout_state,
+            Outcome::AlreadyPlaced { number },
+        ));
+    }
     let callback = Callback {
         kind: CallbackKind::BrowserReturn,
         method: "GET".into(),
@@ -950,7 +964,89 @@ async fn payment_return(
             .await?
         }
     };
+    // Decided one way or the other: the webhook has nothing left to do for this payment.
+    checkout::pending::forget(&state.db.pool, &pending.gateway, &pending.reference).await?;
     Ok(respond(&session, ctx.state, outcome))
+}
+
+/// Providers' server-to-server notifications. Mounted outside the session and CSRF layers: a
+/// provider has neither, and the notification is not trusted anyway. The gateway plugin reads
+/// it and asks its provider what really happened; only an approval it confirms, for a payment
+/// this shop started, places an order.
+pub fn webhook_router() -> Router<AppState> {
+    Router::new().route(
+        "/payment/{gateway}/webhook/",
+        axum::routing::post(webhook).get(webhook),
+    )
+}
+
+/// Notifications larger than this are refused unread.
+const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
+
+async fn webhook(
+    State(state): State<AppState>,
+    Path(gateway): Path<String>,
+    method: axum::http::Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !payment::gateways(&state.plugins)
+        .iter()
+        .any(|g| g.id == gateway)
+    {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if body.len() > MAX_WEBHOOK_BYTES {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let callback = Callback {
+        kind: CallbackKind::Webhook,
+        method: method.to_string(),
+        query: query.unwrap_or_default(),
+        headers: headers
+            .iter()
+            .filter(|(name, _)| *name != header::COOKIE && *name != header::AUTHORIZATION)
+            .filter_map(|(name, value)| {
+                Some(crate::plugins::bindings::payment::Header {
+                    name: name.to_string(),
+                    value: value.to_str().ok()?.to_string(),
+                })
+            })
+            .collect(),
+        body: body.to_vec(),
+        reference: None,
+    };
+    let outcome = match payment::handle_callback(&state.plugins, &gateway, callback).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // A 5xx asks the provider to send it again later.
+            tracing::error!(%gateway, error = %e, "payment webhook failed");
+            return StatusCode::BAD_GATEWAY.into_response();
+        }
+    };
+    if let crate::plugins::PaymentOutcome::Error { message } = &outcome {
+        tracing::error!(%gateway, %message, "payment webhook: gateway fault");
+        return StatusCode::BAD_GATEWAY.into_response();
+    }
+    let deps = deps(&state);
+    let pricer = |customer_id| crate::basket::Pricer {
+        db: &state.db,
+        pool: &state.db.pool,
+        pricing: state.pricing.as_ref(),
+        currency: state.currency,
+        customer_id,
+    };
+    match checkout::pending::complete_from_webhook(&deps, pricer, &gateway, outcome).await {
+        Ok(result) => {
+            tracing::info!(%gateway, ?result, "payment webhook handled");
+            StatusCode::OK.into_response()
+        }
+        Err(e) => {
+            tracing::error!(%gateway, error = %e, "payment webhook: placing the order failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 async fn void_pending(state: &AppState, pending: &PendingPayment) {

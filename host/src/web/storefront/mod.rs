@@ -3,7 +3,7 @@
 mod accounts;
 mod basket;
 mod cards;
-mod checkout;
+pub mod checkout;
 mod orders;
 
 use std::collections::HashMap;

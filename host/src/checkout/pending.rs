@@ -1,0 +1,179 @@
+//! Redirect payments in flight, kept in the database (not only in the customer's session) so
+//! that the provider's server-to-server notification can place the order when the customer
+//! paid but never came back to the shop. Whichever arrives first, the browser return or the
+//! webhook, places the order; the other finds it placed (one order per basket).
+
+use sqlx::{AnyPool, Row};
+
+use super::{CheckoutError, Deps, Outcome, PendingPayment, Submission};
+use crate::address::Address;
+use crate::basket::{self, BasketError, Pricer};
+use crate::infra::db::now_text;
+use crate::money::{Currency, Money};
+use crate::plugins::PaymentOutcome;
+use crate::shipping::Method;
+
+/// A pending payment as checkout left it when the customer went to the provider.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub basket_id: i64,
+    pub customer_id: Option<i64>,
+    pub email: String,
+    pub shipping_address: Address,
+    pub method: Method,
+    pub fingerprint: String,
+    pub amount: Money,
+    pub site_url: String,
+}
+
+/// Remembers a redirect payment that just started (a retried start keeps the first row).
+pub async fn remember(
+    pool: &AnyPool,
+    sub: &Submission<'_>,
+    pending: &PendingPayment,
+) -> Result<(), CheckoutError> {
+    let json = |v: serde_json::Result<String>| {
+        v.map_err(|e| CheckoutError::Db(sqlx::Error::Protocol(format!("encoding: {e}"))))
+    };
+    sqlx::query(
+        "INSERT INTO pending_payment (gateway, reference, basket_id, customer_id, email, \
+         shipping_address, shipping_method, fingerprint, currency, amount_minor, site_url, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (gateway, reference) DO NOTHING",
+    )
+    .bind(&pending.gateway)
+    .bind(&pending.reference)
+    .bind(sub.basket.id)
+    .bind(sub.customer_id)
+    .bind(sub.email)
+    .bind(json(serde_json::to_string(sub.shipping_address))?)
+    .bind(json(serde_json::to_string(sub.method))?)
+    .bind(&pending.fingerprint)
+    .bind(pending.amount.currency().code())
+    .bind(pending.amount.to_minor()?)
+    .bind(sub.site_url)
+    .bind(now_text())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Forgets a payment once it is decided.
+pub async fn forget(pool: &AnyPool, gateway: &str, reference: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM pending_payment WHERE gateway = $1 AND reference = $2")
+        .bind(gateway)
+        .bind(reference)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn find(
+    pool: &AnyPool,
+    gateway: &str,
+    reference: &str,
+) -> Result<Option<Stored>, CheckoutError> {
+    let row = sqlx::query(
+        "SELECT basket_id, customer_id, email, shipping_address, shipping_method, fingerprint, \
+         currency, amount_minor, site_url FROM pending_payment WHERE gateway = $1 AND reference = $2",
+    )
+    .bind(gateway)
+    .bind(reference)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let decode = |e: serde_json::Error| {
+        CheckoutError::Db(sqlx::Error::Protocol(format!("pending payment: {e}")))
+    };
+    let currency = Currency::from_code(&row.try_get::<String, _>("currency")?)?;
+    Ok(Some(Stored {
+        basket_id: row.try_get("basket_id")?,
+        customer_id: row.try_get("customer_id")?,
+        email: row.try_get("email")?,
+        shipping_address: serde_json::from_str(&row.try_get::<String, _>("shipping_address")?)
+            .map_err(decode)?,
+        method: serde_json::from_str(&row.try_get::<String, _>("shipping_method")?)
+            .map_err(decode)?,
+        fingerprint: row.try_get("fingerprint")?,
+        amount: Money::from_minor(row.try_get("amount_minor")?, currency),
+        site_url: row.try_get("site_url")?,
+    }))
+}
+
+/// What a provider's notification led to.
+#[derive(Debug)]
+pub enum WebhookResult {
+    /// No payment of ours is pending under that reference (already decided, or not ours).
+    Unknown,
+    /// The payment was decided: the order placed (now or before), or the payment refused or
+    /// voided (the message says why).
+    Decided(Outcome),
+}
+
+/// Places the order of a redirect payment the provider says was approved, exactly as the
+/// browser return would have, from what checkout stored when the customer left.
+pub async fn complete_from_webhook<'p>(
+    deps: &Deps<'_>,
+    pricer: impl Fn(Option<i64>) -> Pricer<'p>,
+    gateway: &str,
+    outcome: PaymentOutcome,
+) -> Result<WebhookResult, CheckoutError> {
+    let PaymentOutcome::Approved { reference, .. } = &outcome else {
+        return Ok(WebhookResult::Unknown);
+    };
+    let reference = reference.clone();
+    let Some(stored) = find(&deps.db.pool, gateway, &reference).await? else {
+        return Ok(WebhookResult::Unknown);
+    };
+    let priced = match basket::priced(pricer(stored.customer_id), stored.basket_id, false).await {
+        Ok(priced) => priced,
+        Err(BasketError::Db(e)) => return Err(CheckoutError::Db(e)),
+        Err(e) => return Err(CheckoutError::Db(sqlx::Error::Protocol(e.to_string()))),
+    };
+    let pending = PendingPayment {
+        gateway: gateway.to_string(),
+        reference: reference.clone(),
+        fingerprint: stored.fingerprint.clone(),
+        amount: stored.amount,
+        basket_id: Some(stored.basket_id),
+    };
+    let fingerprint = super::fingerprint(&priced, &stored.method);
+    let decided = if fingerprint != stored.fingerprint {
+        // The basket changed after the customer left to pay: what they paid for is not what
+        // the basket holds now, so nothing is ordered and the payment is given back.
+        super::void(
+            deps,
+            &crate::order::Payment {
+                plugin_id: gateway.to_string(),
+                reference: reference.clone(),
+                amount: stored.amount,
+                label: String::new(),
+            },
+        )
+        .await;
+        Outcome::Refused("The basket changed while paying; the payment was voided.".into())
+    } else {
+        super::complete_redirect(
+            deps,
+            Submission {
+                basket: &priced,
+                customer_id: stored.customer_id,
+                email: &stored.email,
+                shipping_address: &stored.shipping_address,
+                method: &stored.method,
+                gateway,
+                card: None,
+                return_url: String::new(),
+                fingerprint: &fingerprint,
+                site_url: &stored.site_url,
+            },
+            &pending,
+            outcome,
+        )
+        .await?
+    };
+    forget(&deps.db.pool, gateway, &reference).await?;
+    Ok(WebhookResult::Decided(decided))
+}
