@@ -1039,7 +1039,23 @@ async fn webhook(
     };
     match checkout::pending::complete_from_webhook(&deps, pricer, &gateway, outcome).await {
         Ok(result) => {
-            tracing::info!(%gateway, ?result, "payment webhook handled");
+            // Logged by hand: the outcome carries the guest link's secret, which logs never see.
+            let what = match &result {
+                checkout::pending::WebhookResult::Unknown => "no pending payment".to_string(),
+                checkout::pending::WebhookResult::Decided(Outcome::Placed { placed, .. }) => {
+                    format!("order {} placed", placed.number)
+                }
+                checkout::pending::WebhookResult::Decided(Outcome::AlreadyPlaced { number }) => {
+                    format!("order {number} was placed already")
+                }
+                checkout::pending::WebhookResult::Decided(Outcome::Refused(message)) => {
+                    format!("refused: {message}")
+                }
+                checkout::pending::WebhookResult::Decided(Outcome::Redirect { .. }) => {
+                    "redirected again (ignored)".to_string()
+                }
+            };
+            tracing::info!(%gateway, "payment webhook handled: {what}");
             StatusCode::OK.into_response()
         }
         Err(e) => {
