@@ -96,8 +96,7 @@ pub enum CheckoutError {
     Money(#[from] crate::money::MoneyError),
 }
 
-/// What happened at "Place order".
-#[derive(Debug)]
+/// What happened at "Place order". Its `Debug` leaves out the guest link's secret.
 pub enum Outcome {
     Placed {
         placed: Placed,
@@ -112,6 +111,31 @@ pub enum Outcome {
     },
     /// Shown to the customer as is (from the gateway or the shop's stock check).
     Refused(String),
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Placed {
+                placed,
+                guest_token,
+            } => f
+                .debug_struct("Placed")
+                .field("placed", placed)
+                .field("guest_token", &guest_token.as_ref().map(|_| "<secret>"))
+                .finish(),
+            Outcome::AlreadyPlaced { number } => f
+                .debug_struct("AlreadyPlaced")
+                .field("number", number)
+                .finish(),
+            Outcome::Redirect { url, pending } => f
+                .debug_struct("Redirect")
+                .field("url", url)
+                .field("pending", pending)
+                .finish(),
+            Outcome::Refused(message) => f.debug_tuple("Refused").field(message).finish(),
+        }
+    }
 }
 
 /// Where the shop, its plugins and its rules are.
@@ -405,5 +429,28 @@ async fn queue_confirmation(
             tracing::error!(order = %placed.number, error = %e, "order confirmation not queued");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_guest_secret() {
+        let outcome = Outcome::Placed {
+            placed: Placed {
+                id: 1,
+                number: "100001".into(),
+                next_basket: None,
+            },
+            guest_token: Some("f97ce3bd19e7b06a".into()),
+        };
+        let shown = format!("{outcome:?}");
+        assert!(
+            shown.contains("100001") && shown.contains("<secret>"),
+            "{shown}"
+        );
+        assert!(!shown.contains("f97ce3bd19e7b06a"), "{shown}");
     }
 }
