@@ -975,6 +975,11 @@ both_backends!(
             app.scalar_i64("SELECT COUNT(*) FROM pending_payment").await,
             1
         );
+        // The periodic sweep only forgets payments older than its cut-off.
+        let swept = emporium::checkout::pending::sweep(&app.state.db.pool, "2000-01-01T00:00:00Z")
+            .await
+            .unwrap();
+        assert_eq!(swept, 0);
         let plain = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -110,6 +110,9 @@ fn spawn_sweeper(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = crate::basket::sweep_abandoned(&state.db.pool, &before).await {
                 tracing::warn!(error = %e, "abandoned basket sweep failed");
             }
+            if let Err(e) = crate::checkout::pending::sweep(&state.db.pool, &before).await {
+                tracing::warn!(error = %e, "pending payment sweep failed");
+            }
         }
     })
 }

@@ -68,6 +68,19 @@ pub async fn forget(pool: &AnyPool, gateway: &str, reference: &str) -> Result<()
     Ok(())
 }
 
+/// Forgets payments started before `before` (RFC 3339) that nothing decided: a declined
+/// payment whose customer never came back leaves its row, and no provider keeps an
+/// authorization open for weeks. Returns how many were removed.
+pub async fn sweep(pool: &AnyPool, before: &str) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM pending_payment WHERE created_at < $1")
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
 pub async fn find(
     pool: &AnyPool,
     gateway: &str,
