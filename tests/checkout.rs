@@ -415,58 +415,87 @@ both_backends!(
     }
 );
 
-both_backends!(
-    saved_for_later_lines_outlive_the_order,
-    |app: TestApp| async move {
-        install_defaults(&app).await;
-        let (bought, _, price, _) = product(&app, 5, 0).await;
-        let (kept, kept_title, _, _) = product(&app, 5, 1).await;
-        let b = app.browser();
-        add(&b, bought, 1).await;
-        add(&b, kept, 1).await;
-        let line: i64 = sqlx::query("SELECT id FROM basket_line WHERE product_id = $1")
-            .bind(kept)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap()
-            .try_get(0)
-            .unwrap();
-        let t = token(&b).await;
-        let saved = b
+/// Saved-for-later lines move to the next basket: a guest's through the session, a customer's
+/// by owner.
+async fn saved_for_later_lines_outlive_the_order(app: TestApp, as_customer: bool) {
+    install_defaults(&app).await;
+    let (bought, _, price, _) = product(&app, 5, 0).await;
+    let (kept, kept_title, _, _) = product(&app, 5, 1).await;
+    let b = app.browser();
+    if as_customer {
+        let t = b.get("/accounts/register/").await.csrf_token().unwrap();
+        let reg = b
             .post(
-                &format!("/basket/lines/{line}/save/"),
-                &[("csrf_token", &t)],
+                "/accounts/register/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", "keeper@example.com"),
+                    ("password", "correct horse"),
+                    ("password_confirm", "correct horse"),
+                ],
             )
             .await;
-        assert_eq!(saved.status, 303);
-
-        let preview = to_preview(&b, Some("saver@example.com"), None, "test-card-gateway").await;
-        assert!(preview.body.contains(&gbp(price + 495).display()));
-        let done = place(&b, &preview, Some(GOOD_CARD)).await;
-        assert_eq!(
-            done.location.as_deref(),
-            Some("/checkout/thank-you/"),
-            "{}",
-            done.body
-        );
-        // The order has only the bought line; the saved one waits in the shopper's next basket.
-        assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM order_line").await, 1);
-        let basket = b.get("/basket/").await;
-        assert!(
-            basket.body.contains(&kept_title.replace('\'', "&#x27;")),
-            "the saved line is gone:\n{}",
-            basket.body
-        );
-        let row = sqlx::query(
-            "SELECT b.status, l.is_saved FROM basket_line l JOIN basket b ON b.id = l.basket_id \
-             WHERE l.product_id = $1",
-        )
+        assert_eq!(reg.status, 303, "{}", reg.body);
+    }
+    add(&b, bought, 1).await;
+    add(&b, kept, 1).await;
+    let line: i64 = sqlx::query("SELECT id FROM basket_line WHERE product_id = $1")
         .bind(kept)
         .fetch_one(&app.state.db.pool)
         .await
+        .unwrap()
+        .try_get(0)
         .unwrap();
-        assert_eq!(row.try_get::<String, _>("status").unwrap(), "open");
-        assert!(emporium::infra::db::flag(&row, "is_saved").unwrap());
+    let t = token(&b).await;
+    let saved = b
+        .post(
+            &format!("/basket/lines/{line}/save/"),
+            &[("csrf_token", &t)],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+
+    let email = (!as_customer).then_some("saver@example.com");
+    let preview = to_preview(&b, email, None, "test-card-gateway").await;
+    assert!(preview.body.contains(&gbp(price + 495).display()));
+    let done = place(&b, &preview, Some(GOOD_CARD)).await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/checkout/thank-you/"),
+        "{}",
+        done.body
+    );
+    // The order has only the bought line; the saved one waits in the shopper's next basket.
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM order_line").await, 1);
+    let basket = b.get("/basket/").await;
+    assert!(
+        basket.body.contains(&kept_title.replace('\'', "&#x27;")),
+        "the saved line is gone:\n{}",
+        basket.body
+    );
+    let row = sqlx::query(
+        "SELECT b.status, l.is_saved FROM basket_line l JOIN basket b ON b.id = l.basket_id \
+             WHERE l.product_id = $1",
+    )
+    .bind(kept)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(row.try_get::<String, _>("status").unwrap(), "open");
+    assert!(emporium::infra::db::flag(&row, "is_saved").unwrap());
+}
+
+both_backends!(
+    saved_lines_survive_a_guest_order,
+    |app: TestApp| async move {
+        saved_for_later_lines_outlive_the_order(app, false).await;
+    }
+);
+
+both_backends!(
+    saved_lines_survive_a_customer_order,
+    |app: TestApp| async move {
+        saved_for_later_lines_outlive_the_order(app, true).await;
     }
 );
 
