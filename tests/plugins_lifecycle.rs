@@ -718,3 +718,46 @@ async fn two_processes_sqlite() {
 async fn two_processes_postgres() {
     two_processes(DbKind::Postgres).await;
 }
+
+/// On PostgreSQL another process follows a change as soon as it commits (LISTEN/NOTIFY), not
+/// at its next poll: here the poll interval is a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_peers_follow_at_once() {
+    let a = shop(DbKind::Postgres).await;
+    let db_b = Db::connect(&a.url, 2).await.unwrap();
+    let b = setup::open_with(
+        a.data.path(),
+        lifecycle_runtime(),
+        &db_b,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    // The listener connects in the background; give it a moment before the first change.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let flat = "flat-rate-shipping";
+    let started = Instant::now();
+    service::install_package(
+        &a.db,
+        &a.registry,
+        &plugin_dir(flat),
+        InstallOptions::default(),
+    )
+    .await
+    .unwrap();
+    wait_for("B to load the plugin A installed", || {
+        b.status(flat).is_ok_and(|s| s.enabled)
+    })
+    .await;
+    service::disable(&a.db, &a.registry, flat).await.unwrap();
+    wait_for("B to see A's disable", || {
+        b.status(flat).is_ok_and(|s| !s.enabled)
+    })
+    .await;
+    let took = started.elapsed();
+    println!("two changes followed through NOTIFY in {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "followed by polling, not by notification: {took:?}"
+    );
+}

@@ -24,6 +24,8 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// PostgreSQL only: the URL a dedicated LISTEN connection opens (never logged).
+    pub(crate) listen_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +79,12 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let db = Db { pool, backend };
+        let listen_url = (backend == Backend::Postgres).then(|| url.to_owned());
+        let db = Db {
+            pool,
+            backend,
+            listen_url,
+        };
         db.migrate().await?;
         Ok(db)
     }

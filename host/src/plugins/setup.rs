@@ -107,7 +107,51 @@ pub async fn open_with(
         .await
         .map_err(|e| PluginError::Runtime(format!("loading installed plugins: {e}")))?;
     spawn_poller(Arc::downgrade(&registry), db.clone(), poll);
+    if let Some(url) = db.listen_url.clone() {
+        spawn_listener(Arc::downgrade(&registry), db.clone(), url);
+    }
     Ok(registry)
+}
+
+/// PostgreSQL: follows other processes' changes as soon as they commit (LISTEN/NOTIFY). The
+/// poller stays as the fallback while the listening connection is down.
+fn spawn_listener(registry: Weak<PluginRegistry>, db: Db, url: String) {
+    tokio::spawn(async move {
+        loop {
+            match sqlx::postgres::PgListener::connect(&url).await {
+                Ok(mut listener) => match listener.listen(store::CHANNEL).await {
+                    Ok(()) => loop {
+                        // Wake up now and then to notice the registry is gone, so a dropped
+                        // registry does not keep a connection open.
+                        let notified =
+                            tokio::time::timeout(Duration::from_secs(1), listener.recv());
+                        match notified.await {
+                            Ok(Ok(_)) => {
+                                let Some(registry) = registry.upgrade() else {
+                                    return;
+                                };
+                                if let Err(e) = reconcile(&db, &registry).await {
+                                    tracing::warn!(error = %e, "following plugin changes failed");
+                                }
+                            }
+                            Ok(Err(e)) => {
+                                tracing::warn!(error = %e, "plugin change listener lost its connection");
+                                break;
+                            }
+                            Err(_) if registry.strong_count() == 0 => return,
+                            Err(_) => {}
+                        }
+                    },
+                    Err(e) => tracing::warn!(error = %e, "LISTEN for plugin changes failed"),
+                },
+                Err(e) => tracing::warn!(error = %e, "plugin change listener cannot connect"),
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            if registry.strong_count() == 0 {
+                return;
+            }
+        }
+    });
 }
 
 fn spawn_poller(registry: Weak<PluginRegistry>, db: Db, every: Duration) {

@@ -287,11 +287,22 @@ pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Er
     Ok(done.rows_affected() > 0)
 }
 
-/// Tells every process sharing the database that the plugin tables changed.
+/// The PostgreSQL channel plugin changes are announced on.
+pub const CHANNEL: &str = "emporium_plugins";
+
+/// Tells every process sharing the database that the plugin tables changed: the version row
+/// (which every process polls) and, on PostgreSQL, a notification delivered when the
+/// transaction commits, so listening processes follow at once.
 pub async fn bump(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE plugin_state SET version = version + 1 WHERE id = 1")
         .execute(&mut *conn)
         .await?;
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
