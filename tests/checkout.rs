@@ -103,6 +103,23 @@ async fn add(b: &Browser, product: i64, quantity: i64) {
     assert_eq!(page.status, 303, "{}", page.body);
 }
 
+/// Registers (and so signs in) the browser's visitor.
+async fn register(b: &Browser, email: &str) {
+    let t = b.get("/accounts/register/").await.csrf_token().unwrap();
+    let reg = b
+        .post(
+            "/accounts/register/",
+            &[
+                ("csrf_token", &t),
+                ("email", email),
+                ("password", "correct horse"),
+                ("password_confirm", "correct horse"),
+            ],
+        )
+        .await;
+    assert_eq!(reg.status, 303, "{}", reg.body);
+}
+
 fn address(t: &str) -> Vec<(&str, &str)> {
     vec![
         ("csrf_token", t),
@@ -423,19 +440,7 @@ async fn saved_for_later_lines_outlive_the_order(app: TestApp, as_customer: bool
     let (kept, kept_title, _, _) = product(&app, 5, 1).await;
     let b = app.browser();
     if as_customer {
-        let t = b.get("/accounts/register/").await.csrf_token().unwrap();
-        let reg = b
-            .post(
-                "/accounts/register/",
-                &[
-                    ("csrf_token", &t),
-                    ("email", "keeper@example.com"),
-                    ("password", "correct horse"),
-                    ("password_confirm", "correct horse"),
-                ],
-            )
-            .await;
-        assert_eq!(reg.status, 303, "{}", reg.body);
+        register(&b, "keeper@example.com").await;
     }
     add(&b, bought, 1).await;
     add(&b, kept, 1).await;
@@ -505,19 +510,7 @@ both_backends!(
         install_defaults(&app).await;
         let (id, _, _, _) = product(&app, 5, 0).await;
         let b = app.browser();
-        let t = b.get("/accounts/register/").await.csrf_token().unwrap();
-        let reg = b
-            .post(
-                "/accounts/register/",
-                &[
-                    ("csrf_token", &t),
-                    ("email", "grace@example.com"),
-                    ("password", "correct horse"),
-                    ("password_confirm", "correct horse"),
-                ],
-            )
-            .await;
-        assert_eq!(reg.status, 303, "{}", reg.body);
+        register(&b, "grace@example.com").await;
         add(&b, id, 1).await;
         // Signed in: no gateway step.
         assert_eq!(

@@ -66,11 +66,9 @@ impl AppStateInner {
         mailer: crate::mail::Mailer,
     ) -> Result<AppStateInner, crate::money::MoneyError> {
         let currency = config.default_currency()?;
-        let categories = moka::sync::Cache::builder()
-            .time_to_live(Duration::from_secs(config.cache_ttl_secs))
-            .build();
-        let pricing = Arc::new(Pricing::new(strategy, plugins.clone(), categories.clone()));
         let ttl = Duration::from_secs(config.cache_ttl_secs);
+        let categories = moka::sync::Cache::builder().time_to_live(ttl).build();
+        let pricing = Arc::new(Pricing::new(strategy, plugins.clone(), categories.clone()));
         let cache = moka::future::Cache::builder()
             .max_capacity(20_000)
             .time_to_live(ttl)

@@ -49,12 +49,17 @@ impl From<BasketError> for WebError {
 }
 
 pub(crate) fn pricer<'a>(state: &'a AppState, session: &Session) -> Pricer<'a> {
+    pricer_for(state, session.customer_id())
+}
+
+/// Prices as `customer_id` sees them (`None`: an anonymous visitor).
+pub(crate) fn pricer_for(state: &AppState, customer_id: Option<i64>) -> Pricer<'_> {
     Pricer {
         db: &state.db,
         pool: &state.db.pool,
         pricing: state.pricing.as_ref(),
         currency: state.currency,
-        customer_id: session.customer_id(),
+        customer_id,
     }
 }
 

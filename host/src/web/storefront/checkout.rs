@@ -1030,13 +1030,7 @@ async fn webhook(
         return StatusCode::BAD_GATEWAY.into_response();
     }
     let deps = deps(&state);
-    let pricer = |customer_id| crate::basket::Pricer {
-        db: &state.db,
-        pool: &state.db.pool,
-        pricing: state.pricing.as_ref(),
-        currency: state.currency,
-        customer_id,
-    };
+    let pricer = |customer_id| super::basket::pricer_for(&state, customer_id);
     match checkout::pending::complete_from_webhook(&deps, pricer, &gateway, outcome).await {
         Ok(result) => {
             // Logged by hand: the outcome carries the guest link's secret, which logs never see.
