@@ -1333,3 +1333,338 @@ async fn confirmation_email_sqlite() {
 async fn confirmation_email_postgres() {
     confirmation_email(Backend::Postgres).await;
 }
+
+/// A redirect checkout paid at the sandbox provider, the browser not yet back: the browser
+/// (with its session), the return path the provider sent it to, and the payment's reference.
+async fn paid_at_provider(
+    app: &TestApp,
+    plain: &reqwest::Client,
+    product_id: i64,
+    email: &str,
+) -> (Browser, String, String) {
+    let b = app.browser();
+    add(&b, product_id, 1).await;
+    let preview = to_preview(&b, Some(email), None, "redirect-gateway").await;
+    let out = place(&b, &preview, None).await;
+    let hosted = out.location.clone().expect("a redirect to the provider");
+    let paid = plain.post(format!("{hosted}/pay")).send().await.unwrap();
+    let return_url = paid.headers()["location"].to_str().unwrap().to_string();
+    let path = return_url.strip_prefix(&app.base).unwrap().to_string();
+    let reference = path
+        .split("payment_id=")
+        .nth(1)
+        .expect("the provider names its payment in the return URL")
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    (b, path, reference)
+}
+
+/// The redirect gateway against a sandbox provider that sends no webhooks of its own: the
+/// tests send them, at the moment they choose.
+async fn redirect_gateway_without_webhooks(app: &TestApp) -> emporium::payment::sandbox::Sandbox {
+    use emporium::payment::sandbox::{Sandbox, serve};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let provider = format!("http://{}", listener.local_addr().unwrap());
+    let sandbox = Sandbox::new("sk_test_checkout", &provider);
+    tokio::spawn(serve(sandbox.clone(), listener));
+    install_defaults(app).await;
+    let base_url = format!("{provider}/v1");
+    app.install_plugin(
+        "redirect-gateway",
+        &[("base_url", &base_url), ("api_key", "sk_test_checkout")],
+        &["127.0.0.1"],
+    )
+    .await;
+    sandbox
+}
+
+/// After a race: one order per checkout, and every order's payment still standing at the
+/// provider (never voided) and held by the order on the payment ledger.
+async fn every_order_keeps_its_payment(
+    app: &TestApp,
+    sandbox: &emporium::payment::sandbox::Sandbox,
+    references: &[String],
+) {
+    assert_eq!(orders(app).await, references.len() as i64);
+    for reference in references {
+        let at_provider = sandbox.payment(reference).expect("the provider knows it");
+        assert_eq!(
+            at_provider.status, "succeeded",
+            "payment {reference} of a placed order was voided at the provider"
+        );
+        let holder: i64 = sqlx::query("SELECT COUNT(*) FROM payment_source WHERE reference = $1")
+            .bind(reference)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(holder, 1, "payment {reference} pays for exactly one order");
+        let claim =
+            emporium::payment::claim::find(&app.state.db.pool, "redirect-gateway", reference)
+                .await
+                .unwrap()
+                .expect("the approval is on the ledger");
+        assert_eq!(claim.state, "ordered", "{reference}");
+    }
+}
+
+const RACES: usize = 12;
+
+// The provider's webhook places the order while the customer's browser return is between its
+// "is there an order?" check and its decision: the return must not void the order's payment.
+both_backends!(
+    webhook_and_browser_return_race_for_one_payment,
+    |app: TestApp| async move {
+        let sandbox = redirect_gateway_without_webhooks(&app).await;
+        let plain = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let webhook = format!("{}/payment/redirect-gateway/webhook/", app.base);
+        let mut checkouts = Vec::new();
+        for i in 0..RACES {
+            let (id, ..) = product(&app, 1, i as i64).await;
+            checkouts.push(paid_at_provider(&app, &plain, id, &format!("w{i}@example.com")).await);
+        }
+        let races = checkouts.iter().map(|(b, path, reference)| {
+            let (plain, webhook) = (plain.clone(), webhook.clone());
+            async move {
+                let (returned, notified) = tokio::join!(
+                    b.get(path),
+                    plain
+                        .post(&webhook)
+                        .header("content-type", "application/json")
+                        .body(format!(
+                            r#"{{"payment_id": "{reference}", "status": "succeeded"}}"#
+                        ))
+                        .send()
+                );
+                assert_eq!(notified.unwrap().status().as_u16(), 200);
+                assert_eq!(
+                    returned.location.as_deref(),
+                    Some("/checkout/thank-you/"),
+                    "the customer sees the order: {}",
+                    returned.body
+                );
+            }
+        });
+        futures::future::join_all(races).await;
+        let references: Vec<String> = checkouts.iter().map(|(_, _, r)| r.clone()).collect();
+        every_order_keeps_its_payment(&app, &sandbox, &references).await;
+    }
+);
+
+// The same shopper sends the return URL twice (a reload while the first is still working):
+// one order, and its payment is not voided by the second request.
+both_backends!(
+    browser_return_twice_keeps_the_payment,
+    |app: TestApp| async move {
+        let sandbox = redirect_gateway_without_webhooks(&app).await;
+        let plain = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut checkouts = Vec::new();
+        for i in 0..RACES {
+            let (id, ..) = product(&app, 1, i as i64).await;
+            checkouts.push(paid_at_provider(&app, &plain, id, &format!("r{i}@example.com")).await);
+        }
+        let races = checkouts.iter().map(|(b, path, _)| async move {
+            let (first, second) = tokio::join!(b.get(path), async {
+                // About one round trip behind the first.
+                tokio::task::yield_now().await;
+                b.get(path).await
+            });
+            assert!(
+                [&first, &second]
+                    .iter()
+                    .any(|p| p.location.as_deref() == Some("/checkout/thank-you/")),
+                "{} / {}",
+                first.body,
+                second.body
+            );
+            assert!(
+                b.get("/checkout/thank-you/").await.status == 200,
+                "the shopper can see their order"
+            );
+        });
+        futures::future::join_all(races).await;
+        let references: Vec<String> = checkouts.iter().map(|(_, _, r)| r.clone()).collect();
+        every_order_keeps_its_payment(&app, &sandbox, &references).await;
+    }
+);
+
+// A basket changed after the customer left to pay: the approval is voided at the provider
+// (nothing holds it), and recorded as voided on the ledger.
+both_backends!(
+    approval_for_a_changed_basket_is_voided_at_the_provider,
+    |app: TestApp| async move {
+        let sandbox = redirect_gateway_without_webhooks(&app).await;
+        let plain = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let (id, ..) = product(&app, 2, 0).await;
+        let (b, path, reference) = paid_at_provider(&app, &plain, id, "c@example.com").await;
+        add(&b, id, 1).await;
+        let returned = b.get(&path).await;
+        assert_eq!(returned.location.as_deref(), Some("/checkout/preview/"));
+        assert_eq!(orders(&app).await, 0);
+        assert_eq!(sandbox.payment(&reference).unwrap().status, "voided");
+        let claim =
+            emporium::payment::claim::find(&app.state.db.pool, "redirect-gateway", &reference)
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(claim.state, "voided", "{claim:?}");
+    }
+);
+
+// A gateway that approves another currency than asked (10.00 JPY for a 10.00 GBP order): no
+// order, and the approval is voided.
+both_backends!(
+    approval_in_another_currency_is_refused_and_voided,
+    |app: TestApp| async move {
+        install_defaults(&app).await;
+        app.install_plugin("hostile-gateway", &[("mode", "wrong_currency")], &[])
+            .await;
+        let (id, _, _, record) = product(&app, 5, 0).await;
+        let before = allocated(&app, record).await;
+        let b = app.browser();
+        add(&b, id, 1).await;
+        let preview = to_preview(&b, Some("yen@example.com"), None, "hostile-gateway").await;
+        let page = place(&b, &preview, Some(GOOD_CARD)).await;
+        assert_eq!(page.location.as_deref(), Some("/checkout/preview/"));
+        assert_eq!(orders(&app).await, 0);
+        assert_eq!(allocated(&app, record).await, before);
+        assert_eq!(
+            app.scalar_text("SELECT state FROM payment_claim").await,
+            "voided"
+        );
+    }
+);
+
+// An overpaying approval is voided; when the void itself fails it is recorded, listed for the
+// merchant, and retried until the provider accepts it.
+both_backends!(
+    a_failed_void_is_recorded_and_retried,
+    |app: TestApp| async move {
+        install_defaults(&app).await;
+        app.install_plugin(
+            "hostile-gateway",
+            &[("mode", "overpay"), ("void_fails", "true")],
+            &[],
+        )
+        .await;
+        let (id, ..) = product(&app, 5, 0).await;
+        let b = app.browser();
+        add(&b, id, 1).await;
+        let preview = to_preview(&b, Some("v@example.com"), None, "hostile-gateway").await;
+        let page = place(&b, &preview, Some(GOOD_CARD)).await;
+        assert_eq!(page.location.as_deref(), Some("/checkout/preview/"));
+        assert_eq!(orders(&app).await, 0);
+        let pool = &app.state.db.pool;
+        let open = emporium::payment::claim::unsettled_voids(pool)
+            .await
+            .unwrap();
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!(open[0].state, "voiding");
+        assert_eq!(open[0].attempts, 1);
+        assert!(open[0].last_error.contains("refuses to void"), "{open:?}");
+
+        // Not due yet: the retry waits for its back-off.
+        let grace = std::time::Duration::from_secs(600);
+        let tried = emporium::payment::claim::retry_due(&app.state.db, &app.state.plugins, grace)
+            .await
+            .unwrap();
+        assert_eq!(tried, 0);
+        // Its time comes, the provider still refuses: counted again.
+        sqlx::query("UPDATE payment_claim SET next_attempt_at = '2000-01-01T00:00:00Z'")
+            .execute(pool)
+            .await
+            .unwrap();
+        let tried = emporium::payment::claim::retry_due(&app.state.db, &app.state.plugins, grace)
+            .await
+            .unwrap();
+        assert_eq!(tried, 1);
+        let open = emporium::payment::claim::unsettled_voids(pool)
+            .await
+            .unwrap();
+        assert_eq!(open[0].attempts, 2);
+
+        // The provider accepts voids again: the next retry settles it.
+        app.install_plugin(
+            "hostile-gateway",
+            &[("mode", "overpay"), ("void_fails", "false")],
+            &[],
+        )
+        .await;
+        sqlx::query("UPDATE payment_claim SET next_attempt_at = '2000-01-01T00:00:00Z'")
+            .execute(pool)
+            .await
+            .unwrap();
+        emporium::payment::claim::retry_due(&app.state.db, &app.state.plugins, grace)
+            .await
+            .unwrap();
+        assert!(
+            emporium::payment::claim::unsettled_voids(pool)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            app.scalar_text("SELECT state FROM payment_claim").await,
+            "voided"
+        );
+    }
+);
+
+// The guest's order link is in the confirmation email and nowhere else: once the message is
+// delivered, the outbox keeps who, what and when, not the body with the link's secret.
+both_backends!(
+    delivered_mail_keeps_no_guest_secret,
+    |app: TestApp| async move {
+        install_defaults(&app).await;
+        let (id, ..) = product(&app, 5, 0).await;
+        let b = app.browser();
+        add(&b, id, 1).await;
+        let preview = to_preview(&b, Some("sec@example.com"), None, "test-card-gateway").await;
+        assert_eq!(
+            place(&b, &preview, Some(GOOD_CARD))
+                .await
+                .location
+                .as_deref(),
+            Some("/checkout/thank-you/")
+        );
+        let queued = app.scalar_text("SELECT body_text FROM mail_outbox").await;
+        assert!(
+            queued.contains("?token="),
+            "the queued mail has the link: {queued}"
+        );
+        app.state.mailer.wake();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while app
+            .scalar_i64("SELECT COUNT(*) FROM mail_outbox WHERE status = 'sent'")
+            .await
+            == 0
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the mail was never sent"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let kept = app
+            .scalar_text("SELECT subject || '|' || body_text || '|' || COALESCE(body_html, '') FROM mail_outbox")
+            .await;
+        assert!(!kept.contains("token="), "{kept}");
+        let number = app.scalar_text("SELECT number FROM shop_order").await;
+        assert!(
+            kept.contains(&number),
+            "the subject stays for the history: {kept}"
+        );
+    }
+);

@@ -48,6 +48,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
 /// Serves until the listener fails or the process receives Ctrl-C / SIGTERM.
 pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
     let sweeper = spawn_sweeper(state.clone());
+    let voids = spawn_void_retries(state.clone());
     let sandbox = match &state.config.sandbox_provider_addr {
         Some(addr) => {
             let sandbox_listener = TcpListener::bind(addr)
@@ -82,6 +83,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     .await
     .context("serving HTTP")?;
     sweeper.abort();
+    voids.abort();
     if let Some(sandbox) = sandbox {
         sandbox.abort();
     }
@@ -112,6 +114,33 @@ fn spawn_sweeper(state: AppState) -> tokio::task::JoinHandle<()> {
             }
             if let Err(e) = crate::checkout::pending::sweep(&state.db.pool, &before).await {
                 tracing::warn!(error = %e, "pending payment sweep failed");
+            }
+        }
+    })
+}
+
+/// Approvals no order took within this long are voided by the recovery pass: far longer than
+/// any checkout takes between the approval and its commit, so only a process that died
+/// mid-checkout leaves one.
+const UNDECIDED_APPROVAL_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The payment recovery pass: at start-up, then every minute. Retries voids the provider
+/// refused (with back-off) and voids approvals that a crash left without an order.
+fn spawn_void_retries(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match crate::payment::claim::retry_due(
+                &state.db,
+                &state.plugins,
+                UNDECIDED_APPROVAL_GRACE,
+            )
+            .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("Payment recovery pass tried {n} voids."),
+                Err(e) => tracing::warn!("Payment recovery pass failed: {e}"),
             }
         }
     })

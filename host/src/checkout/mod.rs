@@ -21,6 +21,7 @@ use crate::infra::db::Db;
 use crate::mail::{self, Mailer};
 use crate::money::Money;
 use crate::order::{self, NewOrder, OrderError, Payment, Pipeline, Placed};
+use crate::payment::claim::{self, VoidResult};
 use crate::payment::{self, CardDetails};
 use crate::plugins::bindings::payment::PaymentRequest;
 use crate::plugins::{PaymentOutcome, PluginRegistry};
@@ -94,6 +95,11 @@ pub enum CheckoutError {
     Db(#[from] sqlx::Error),
     #[error(transparent)]
     Money(#[from] crate::money::MoneyError),
+    #[error("the basket of a pending payment: {0}")]
+    Basket(#[from] crate::basket::BasketError),
+    /// A stored pending payment the shop can't read back (or write): a bug, never user input.
+    #[error("pending payment record: {0}")]
+    Record(#[from] serde_json::Error),
 }
 
 /// What happened at "Place order". Its `Debug` leaves out the guest link's secret.
@@ -216,7 +222,7 @@ pub async fn pay_and_place(deps: &Deps<'_>, sub: Submission<'_>) -> Result<Outco
         Ok(PaymentOutcome::Approved {
             reference,
             amount: approved,
-            ..
+            currency,
         }) => {
             let payment = Payment {
                 plugin_id: sub.gateway.to_string(),
@@ -224,24 +230,40 @@ pub async fn pay_and_place(deps: &Deps<'_>, sub: Submission<'_>) -> Result<Outco
                 amount,
                 label,
             };
-            approved_then_place(deps, &sub, payment, approved).await
+            approved_then_place(deps, &sub, payment, approved, &currency).await
         }
     }
 }
 
+/// The checkout as the shop finds it when a redirect payment comes back (browser return or
+/// webhook).
+pub enum Current<'a> {
+    /// The checkout the customer left to pay for, as it stands now.
+    Ready(Submission<'a>),
+    /// Nothing can be ordered from it any more (emptied, no longer purchasable, the delivery
+    /// method withdrawn, or already ordered).
+    Gone,
+}
+
+/// Told to a customer whose basket changed while they were paying.
+pub const CHANGED_WHILE_PAYING: &str = "Your basket changed while you were paying, so the payment \
+     was cancelled and nothing was ordered. Please review your order again.";
+
 /// Finishes a redirect payment: the provider's answer (already asked by the gateway's
-/// `handle-callback`) decides.
+/// `handle-callback`) decides. An approval for the checkout as the customer left it places the
+/// order; an approval for a checkout that changed or is gone is voided unless an order already
+/// holds it (the webhook and the browser return race for the same payment).
 pub async fn complete_redirect(
     deps: &Deps<'_>,
-    sub: Submission<'_>,
     pending: &PendingPayment,
     outcome: PaymentOutcome,
+    current: Current<'_>,
 ) -> Result<Outcome, CheckoutError> {
     match outcome {
         PaymentOutcome::Approved {
             reference,
             amount: approved,
-            ..
+            currency,
         } if reference == pending.reference => {
             let payment = Payment {
                 plugin_id: pending.gateway.clone(),
@@ -249,11 +271,37 @@ pub async fn complete_redirect(
                 amount: pending.amount,
                 label: String::new(),
             };
-            approved_then_place(deps, &sub, payment, approved).await
+            match current {
+                Current::Ready(sub) if sub.fingerprint == pending.fingerprint => {
+                    approved_then_place(deps, &sub, payment, approved, &currency).await
+                }
+                _ => {
+                    claim::record_authorized(
+                        &deps.db.pool,
+                        &payment.plugin_id,
+                        &payment.reference,
+                        payment.amount,
+                    )
+                    .await?;
+                    match void(deps, &payment).await? {
+                        VoidResult::HeldByOrder { order_id: Some(id) } => {
+                            match order::number_by_id(&deps.db.pool, id).await? {
+                                Some(number) => Ok(Outcome::AlreadyPlaced { number }),
+                                None => Ok(Outcome::Refused(CHANGED_WHILE_PAYING.into())),
+                            }
+                        }
+                        _ => Ok(Outcome::Refused(CHANGED_WHILE_PAYING.into())),
+                    }
+                }
+            }
         }
         PaymentOutcome::Approved { reference, .. } => {
-            tracing::error!(gateway = %pending.gateway, %reference, expected = %pending.reference,
-                "provider approved another payment than the one started");
+            tracing::error!(
+                "Gateway {} approved payment {reference}, not the {} this checkout started; \
+                 nothing was ordered.",
+                pending.gateway,
+                pending.reference
+            );
             Ok(Outcome::Refused(PAYMENT_FAILED.into()))
         }
         PaymentOutcome::Declined { message } => Ok(Outcome::Refused(message)),
@@ -268,33 +316,48 @@ pub async fn complete_redirect(
     }
 }
 
+/// An approval is on the ledger before anything else happens to it, so whatever fails next
+/// (a wrong amount, no stock, a crash) leaves a row that is voided, by this request or by the
+/// recovery pass. Only the amount and currency asked for are accepted.
 async fn approved_then_place(
     deps: &Deps<'_>,
     sub: &Submission<'_>,
     payment: Payment,
     approved: rust_decimal::Decimal,
+    currency: &str,
 ) -> Result<Outcome, CheckoutError> {
-    if approved != payment.amount.amount() {
-        tracing::error!(gateway = %payment.plugin_id, %approved, wanted = %payment.amount,
-            "gateway approved another amount; voiding");
-        void(deps, &payment).await;
+    claim::record_authorized(
+        &deps.db.pool,
+        &payment.plugin_id,
+        &payment.reference,
+        payment.amount,
+    )
+    .await?;
+    if approved != payment.amount.amount() || currency != payment.amount.currency().code() {
+        tracing::error!(
+            "Gateway {} approved {approved} {currency} for payment {}, but {} was asked; \
+             voiding it.",
+            payment.plugin_id,
+            payment.reference,
+            payment.amount
+        );
+        void(deps, &payment).await?;
         return Ok(Outcome::Refused(PAYMENT_FAILED.into()));
     }
     place(deps, sub, Some(payment)).await
 }
 
-async fn void(deps: &Deps<'_>, payment: &Payment) {
-    match payment::void(deps.plugins, &payment.plugin_id, &payment.reference).await {
-        Ok(PaymentOutcome::Approved { .. }) => {
-            tracing::warn!(gateway = %payment.plugin_id, reference = %payment.reference,
-                "authorization voided: no order was written");
-        }
-        other => {
-            // Nothing more the shop can do on its own: the log is the merchant's to-do list.
-            tracing::error!(gateway = %payment.plugin_id, reference = %payment.reference,
-                outcome = ?other, "VOID FAILED: an authorization without an order must be voided by hand");
-        }
-    }
+/// Voids `payment` unless an order holds it (decided on the payment ledger, see
+/// [`claim`]). A void the provider refuses is recorded and retried by the background sweep.
+pub async fn void(deps: &Deps<'_>, payment: &Payment) -> Result<VoidResult, CheckoutError> {
+    Ok(claim::void_unless_held(
+        deps.db,
+        deps.plugins,
+        &payment.plugin_id,
+        &payment.reference,
+        payment.amount,
+    )
+    .await?)
 }
 
 /// Writes the order (one transaction). Any failure voids `payment`.
@@ -335,21 +398,16 @@ async fn place(
             })
         }
         Err(OrderError::AlreadyPlaced { number }) => {
-            // A double submit: keep the first order's payment, void this attempt's unless the
-            // gateway handed back the very same authorization.
+            // A double submit: the first order keeps its payment; this attempt's is voided
+            // unless it is the very same authorization (the ledger says the order holds it).
             if let Some(p) = &payment {
-                let first = order::by_number(&deps.db.pool, &number).await?;
-                let same =
-                    first.is_some_and(|o| o.payments.iter().any(|s| s.reference == p.reference));
-                if !same {
-                    void(deps, p).await;
-                }
+                void(deps, p).await?;
             }
             Ok(Outcome::AlreadyPlaced { number })
         }
         Err(e) => {
             if let Some(p) = &payment {
-                void(deps, p).await;
+                void(deps, p).await?;
             }
             match e {
                 OrderError::OutOfStock { title, available } => {
@@ -368,6 +426,7 @@ async fn place(
                 OrderError::BasketClosed | OrderError::Empty => Ok(Outcome::Refused(
                     "Your basket changed; please review it again.".into(),
                 )),
+                OrderError::PaymentWithdrawn => Ok(Outcome::Refused(CHANGED_WHILE_PAYING.into())),
                 other => Err(other.into()),
             }
         }

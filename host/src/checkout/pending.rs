@@ -5,7 +5,7 @@
 
 use sqlx::{AnyPool, Row};
 
-use super::{CheckoutError, Deps, Outcome, PendingPayment, Submission};
+use super::{CheckoutError, Current, Deps, Outcome, PendingPayment, Submission};
 use crate::address::Address;
 use crate::basket::{self, BasketError, Pricer};
 use crate::infra::db::now_text;
@@ -32,9 +32,6 @@ pub async fn remember(
     sub: &Submission<'_>,
     pending: &PendingPayment,
 ) -> Result<(), CheckoutError> {
-    let json = |v: serde_json::Result<String>| {
-        v.map_err(|e| CheckoutError::Db(sqlx::Error::Protocol(format!("encoding: {e}"))))
-    };
     sqlx::query(
         "INSERT INTO pending_payment (gateway, reference, basket_id, customer_id, email, \
          shipping_address, shipping_method, fingerprint, currency, amount_minor, site_url, created_at) \
@@ -46,8 +43,8 @@ pub async fn remember(
     .bind(sub.basket.id)
     .bind(sub.customer_id)
     .bind(sub.email)
-    .bind(json(serde_json::to_string(sub.shipping_address))?)
-    .bind(json(serde_json::to_string(sub.method))?)
+    .bind(serde_json::to_string(sub.shipping_address)?)
+    .bind(serde_json::to_string(sub.method)?)
     .bind(&pending.fingerprint)
     .bind(pending.amount.currency().code())
     .bind(pending.amount.to_minor()?)
@@ -97,18 +94,13 @@ pub async fn find(
     let Some(row) = row else {
         return Ok(None);
     };
-    let decode = |e: serde_json::Error| {
-        CheckoutError::Db(sqlx::Error::Protocol(format!("pending payment: {e}")))
-    };
     let currency = Currency::from_code(&row.try_get::<String, _>("currency")?)?;
     Ok(Some(Stored {
         basket_id: row.try_get("basket_id")?,
         customer_id: row.try_get("customer_id")?,
         email: row.try_get("email")?,
-        shipping_address: serde_json::from_str(&row.try_get::<String, _>("shipping_address")?)
-            .map_err(decode)?,
-        method: serde_json::from_str(&row.try_get::<String, _>("shipping_method")?)
-            .map_err(decode)?,
+        shipping_address: serde_json::from_str(&row.try_get::<String, _>("shipping_address")?)?,
+        method: serde_json::from_str(&row.try_get::<String, _>("shipping_method")?)?,
         fingerprint: row.try_get("fingerprint")?,
         amount: Money::from_minor(row.try_get("amount_minor")?, currency),
         site_url: row.try_get("site_url")?,
@@ -140,11 +132,6 @@ pub async fn complete_from_webhook<'p>(
     let Some(stored) = find(&deps.db.pool, gateway, &reference).await? else {
         return Ok(WebhookResult::Unknown);
     };
-    let priced = match basket::priced(pricer(stored.customer_id), stored.basket_id, false).await {
-        Ok(priced) => priced,
-        Err(BasketError::Db(e)) => return Err(CheckoutError::Db(e)),
-        Err(e) => return Err(CheckoutError::Db(sqlx::Error::Protocol(e.to_string()))),
-    };
     let pending = PendingPayment {
         gateway: gateway.to_string(),
         reference: reference.clone(),
@@ -152,41 +139,33 @@ pub async fn complete_from_webhook<'p>(
         amount: stored.amount,
         basket_id: Some(stored.basket_id),
     };
-    let fingerprint = super::fingerprint(&priced, &stored.method);
-    let decided = if fingerprint != stored.fingerprint {
-        // The basket changed after the customer left to pay: what they paid for is not what
-        // the basket holds now, so nothing is ordered and the payment is given back.
-        super::void(
-            deps,
-            &crate::order::Payment {
-                plugin_id: gateway.to_string(),
-                reference: reference.clone(),
-                amount: stored.amount,
-                label: String::new(),
-            },
-        )
-        .await;
-        Outcome::Refused("The basket changed while paying; the payment was voided.".into())
-    } else {
-        super::complete_redirect(
-            deps,
-            Submission {
-                basket: &priced,
-                customer_id: stored.customer_id,
-                email: &stored.email,
-                shipping_address: &stored.shipping_address,
-                method: &stored.method,
-                gateway,
-                card: None,
-                return_url: String::new(),
-                fingerprint: &fingerprint,
-                site_url: &stored.site_url,
-            },
-            &pending,
-            outcome,
-        )
-        .await?
+    // A basket that is gone or was ordered meanwhile can't be ordered again; the approval is
+    // then voided unless an order holds it.
+    let priced = match basket::priced(pricer(stored.customer_id), stored.basket_id, false).await {
+        Ok(priced) => Some(priced),
+        Err(BasketError::NotFound) => None,
+        Err(e) => return Err(e.into()),
     };
+    let fingerprint = priced
+        .as_ref()
+        .map(|p| super::fingerprint(p, &stored.method))
+        .unwrap_or_default();
+    let current = match &priced {
+        Some(priced) => Current::Ready(Submission {
+            basket: priced,
+            customer_id: stored.customer_id,
+            email: &stored.email,
+            shipping_address: &stored.shipping_address,
+            method: &stored.method,
+            gateway,
+            card: None,
+            return_url: String::new(),
+            fingerprint: &fingerprint,
+            site_url: &stored.site_url,
+        }),
+        None => Current::Gone,
+    };
+    let decided = super::complete_redirect(deps, &pending, outcome, current).await?;
     forget(&deps.db.pool, gateway, &reference).await?;
     Ok(WebhookResult::Decided(decided))
 }

@@ -324,9 +324,12 @@ impl Mailer {
         };
         match outcome {
             Ok(()) => {
+                // The body goes once it is delivered: an order confirmation carries a guest's
+                // order link, which the shop otherwise never stores. The history keeps who,
+                // what (the subject) and when.
                 sqlx::query(
                     "UPDATE mail_outbox SET status = 'sent', sent_at = $1, attempts = $2, \
-                     last_error = NULL, claimed_until = NULL \
+                     last_error = NULL, claimed_until = NULL, body_text = '', body_html = NULL \
                      WHERE id = $3 AND claimed_by = $4",
                 )
                 .bind(stamp(OffsetDateTime::now_utc()))
@@ -341,9 +344,13 @@ impl Mailer {
             Err(failure) => {
                 let give_up = failure.permanent || attempts >= inner.settings.max_attempts;
                 let next = OffsetDateTime::now_utc() + inner.settings.backoff(attempts);
+                // Given up: the body (and any secret link in it) goes too; a resend renders
+                // the message afresh.
                 sqlx::query(
                     "UPDATE mail_outbox SET status = $1, attempts = $2, last_error = $3, \
-                     next_attempt_at = $4, claimed_until = NULL \
+                     next_attempt_at = $4, claimed_until = NULL, \
+                     body_text = CASE WHEN $1 = 'failed' THEN '' ELSE body_text END, \
+                     body_html = CASE WHEN $1 = 'failed' THEN NULL ELSE body_html END \
                      WHERE id = $5 AND claimed_by = $6",
                 )
                 .bind(if give_up { "failed" } else { "pending" })

@@ -106,6 +106,9 @@ pub enum OrderError {
     Unavailable { title: String },
     #[error("the order is empty")]
     Empty,
+    /// The payment was voided before the order could take it (a void won the race).
+    #[error("the payment was cancelled before the order could be placed")]
+    PaymentWithdrawn,
     #[error("status {from:?} can't move to {to:?}")]
     BadTransition { from: String, to: String },
     #[error("not found")]
@@ -170,6 +173,16 @@ pub async fn number_of_basket(
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query("SELECT number FROM shop_order WHERE basket_id = $1")
         .bind(basket_id)
+        .fetch_optional(pool)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()
+}
+
+/// The number of the order with this id.
+pub async fn number_by_id(pool: &AnyPool, order_id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query("SELECT number FROM shop_order WHERE id = $1")
+        .bind(order_id)
         .fetch_optional(pool)
         .await?
         .map(|r| r.try_get(0))
@@ -327,6 +340,19 @@ pub async fn place_in(
     }
 
     if let Some(p) = new.payment {
+        // The order takes the payment on the ledger in this transaction; a void that got
+        // there first means the money is going back, so there is no order.
+        if !crate::payment::claim::hold_for_order(
+            tx,
+            &p.plugin_id,
+            &p.reference,
+            p.amount,
+            order_id,
+        )
+        .await?
+        {
+            return Err(OrderError::PaymentWithdrawn);
+        }
         let amount = p.amount.to_minor()?;
         sqlx::query(
             "INSERT INTO payment_source (order_id, plugin_id, reference, currency, allocated_minor, label) \

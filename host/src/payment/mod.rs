@@ -3,6 +3,7 @@
 //! plugin error means "not paid". Errors are split like Oscar's: a decline is shown to the
 //! customer, a gateway fault is logged and the customer sees a generic message.
 
+pub mod claim;
 pub mod sandbox;
 
 use std::sync::Arc;

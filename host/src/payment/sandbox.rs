@@ -228,6 +228,10 @@ async fn act(
     State(sb): State<Sandbox>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
+    // Read even when unused: answering before a chunked body has arrived makes the server
+    // close the connection with bytes unread, and the kernel's reset can reach the client
+    // before the answer does (the gateway then sees a protocol error for a void that happened).
+    _body: axum::body::Bytes,
 ) -> Response {
     if !sb.authorised(&headers) {
         return problem(StatusCode::UNAUTHORIZED, "bad api key");

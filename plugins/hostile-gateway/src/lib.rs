@@ -33,6 +33,12 @@ impl PaymentGateway for Hostile {
                 amount.amount = format!("{}9", amount.amount);
                 approval(&format!("hg_{}", request.order_number), amount)
             }
+            "wrong_currency" => {
+                // The requested figure in another currency: the host must refuse it.
+                let mut amount = request.amount.clone();
+                amount.currency = if amount.currency == "JPY" { "GBP" } else { "JPY" }.into();
+                approval(&format!("hg_{}", request.order_number), amount)
+            }
             "error" => PaymentResult::Error("hostile gateway fault".into()),
             _ => approval(&format!("hg_{}", request.order_number), request.amount),
         }

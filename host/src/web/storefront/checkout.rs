@@ -17,8 +17,7 @@ use super::basket::{BASKET_URL, current_basket, pricer};
 use crate::address::{self, Address, COUNTRIES, FieldErrors};
 use crate::basket::{self, PricedBasket, snapshot};
 use crate::checkout::{
-    self, CheckoutState, Deps, LAST_ORDER_KEY, LastOrder, Outcome, PendingPayment, SESSION_KEY,
-    Submission,
+    self, CheckoutState, Deps, LAST_ORDER_KEY, LastOrder, Outcome, SESSION_KEY, Submission,
 };
 use crate::customer;
 use crate::order;
@@ -105,6 +104,23 @@ fn origin(headers: &HeaderMap) -> String {
     format!("{}://{host}", if https { "https" } else { "http" })
 }
 
+/// Where a visitor goes who can't be at a step yet: to a step they skipped, or back with the
+/// reason. Decided first and answered later, so a caller that finds it has nothing to say after
+/// all (the payment return finding the order placed) flashes nothing.
+enum Detour {
+    Step(&'static str),
+    Told(&'static str, &'static str),
+}
+
+impl Detour {
+    fn respond(self, session: &Session) -> Response {
+        match self {
+            Detour::Step(url) => see_other(url),
+            Detour::Told(url, message) => back_to(session, url, message),
+        }
+    }
+}
+
 /// What every step needs: the visitor's purchasable basket and the checkout state so far.
 struct Ctx {
     basket: PricedBasket,
@@ -114,25 +130,20 @@ struct Ctx {
 }
 
 /// The basket and state, or where to send a visitor who can't be at this step yet.
-async fn load(state: &AppState, session: &Session) -> Result<Result<Ctx, Response>, WebError> {
+async fn load(state: &AppState, session: &Session) -> Result<Result<Ctx, Detour>, WebError> {
+    const EMPTY: Detour = Detour::Told(
+        BASKET_URL,
+        "Your basket is empty, so there is nothing to check out.",
+    );
     let Some(basket_id) = current_basket(state, session).await? else {
-        return Ok(Err(back_to(
-            session,
-            BASKET_URL,
-            "Your basket is empty, so there is nothing to check out.",
-        )));
+        return Ok(Err(EMPTY));
     };
     let basket = basket::priced(pricer(state, session), basket_id, true).await?;
     if basket.lines.is_empty() {
-        return Ok(Err(back_to(
-            session,
-            BASKET_URL,
-            "Your basket is empty, so there is nothing to check out.",
-        )));
+        return Ok(Err(EMPTY));
     }
     if !basket.is_purchasable {
-        return Ok(Err(back_to(
-            session,
+        return Ok(Err(Detour::Told(
             BASKET_URL,
             "Some items in your basket can't be bought as they are; please check them first.",
         )));
@@ -151,7 +162,7 @@ macro_rules! ctx_or_redirect {
     ($state:expr, $session:expr) => {
         match load($state, $session).await? {
             Ok(ctx) => ctx,
-            Err(response) => return Ok(response),
+            Err(detour) => return Ok(detour.respond($session)),
         }
     };
 }
@@ -458,22 +469,17 @@ async fn quotes(state: &AppState, ctx: &Ctx, address: &Address) -> Result<Vec<Me
 }
 
 /// The chosen method as quoted now, or where to go to choose one.
-async fn chosen_method(
-    state: &AppState,
-    session: &Session,
-    ctx: &Ctx,
-) -> Result<Result<Method, Response>, WebError> {
+async fn chosen_method(state: &AppState, ctx: &Ctx) -> Result<Result<Method, Detour>, WebError> {
     let Some(address) = &ctx.state.shipping_address else {
-        return Ok(Err(see_other(ADDRESS_URL)));
+        return Ok(Err(Detour::Step(ADDRESS_URL)));
     };
     let Some(key) = &ctx.state.shipping_method else {
-        return Ok(Err(see_other(METHOD_URL)));
+        return Ok(Err(Detour::Step(METHOD_URL)));
     };
     let methods = quotes(state, ctx, address).await?;
     Ok(match methods.into_iter().find(|m| &m.key() == key) {
         Some(m) => Ok(m),
-        None => Err(back_to(
-            session,
+        None => Err(Detour::Told(
             METHOD_URL,
             "The delivery method you chose is no longer available for this basket; please choose again.",
         )),
@@ -651,9 +657,9 @@ async fn preview_page(
     if next_step(&ctx) != PREVIEW_URL {
         return Ok(see_other(next_step(&ctx)));
     }
-    let method = match chosen_method(&state, &session, &ctx).await? {
+    let method = match chosen_method(&state, &ctx).await? {
         Ok(m) => m,
-        Err(response) => return Ok(response),
+        Err(detour) => return Ok(detour.respond(&session)),
     };
     let Some(gateway) = chosen_gateway(&state, &ctx) else {
         return Ok(back_to(&session, PAYMENT_URL, "Please choose how to pay."));
@@ -765,9 +771,9 @@ async fn place(
     if next_step(&ctx) != PREVIEW_URL {
         return Ok(see_other(next_step(&ctx)));
     }
-    let method = match chosen_method(&state, &session, &ctx).await? {
+    let method = match chosen_method(&state, &ctx).await? {
         Ok(m) => m,
-        Err(response) => return Ok(response),
+        Err(detour) => return Ok(detour.respond(&session)),
     };
     let Some(gateway) = chosen_gateway(&state, &ctx) else {
         return Ok(back_to(&session, PAYMENT_URL, "Please choose how to pay."));
@@ -908,65 +914,66 @@ async fn payment_return(
         body: Vec::new(),
         reference: Some(pending.reference.clone()),
     };
-    let outcome = payment::handle_callback(&state.plugins, &gateway, callback).await;
-    let ctx = match load(&state, &session).await? {
-        Ok(ctx) => ctx,
-        Err(response) => {
-            void_pending(&state, &pending).await;
-            return Ok(response);
-        }
-    };
-    let method = match chosen_method(&state, &session, &ctx).await? {
-        Ok(m) => m,
-        Err(response) => {
-            void_pending(&state, &pending).await;
-            return Ok(response);
-        }
-    };
-    let fingerprint = checkout::fingerprint(&ctx.basket, &method);
-    let outcome = match outcome {
+    let result = match payment::handle_callback(&state.plugins, &gateway, callback).await {
+        Ok(result) => result,
         Err(e) => {
             tracing::error!(%gateway, error = %e, "payment return failed");
-            Outcome::Refused(checkout::PAYMENT_FAILED.into())
-        }
-        Ok(_) if fingerprint != pending.fingerprint => {
-            void_pending(&state, &pending).await;
-            Outcome::Refused(
-                "Your basket changed while you were paying, so the payment was cancelled and nothing was ordered. Please review your order again."
-                    .into(),
-            )
-        }
-        Ok(result) => {
-            let (Some(email), Some(address)) =
-                (ctx.email.clone(), ctx.state.shipping_address.clone())
-            else {
-                void_pending(&state, &pending).await;
-                return Ok(see_other(next_step(&ctx)));
-            };
-            let deps = deps(&state);
-            checkout::complete_redirect(
-                &deps,
-                Submission {
-                    basket: &ctx.basket,
-                    customer_id: ctx.customer_id,
-                    email: &email,
-                    shipping_address: &address,
-                    method: &method,
-                    gateway: &gateway,
-                    card: None,
-                    return_url: String::new(),
-                    fingerprint: &fingerprint,
-                    site_url: &origin(&headers),
-                },
-                &pending,
-                result,
-            )
-            .await?
+            crate::plugins::PaymentOutcome::Error {
+                message: e.to_string(),
+            }
         }
     };
+    // The checkout as it stands now; `detour` says where to send a customer whose checkout
+    // can't be completed any more.
+    let (ctx, mut detour) = match load(&state, &session).await? {
+        Ok(ctx) => (Some(ctx), None),
+        Err(d) => (None, Some(d)),
+    };
+    let method = match &ctx {
+        Some(ctx) => match chosen_method(&state, ctx).await? {
+            Ok(m) => Some(m),
+            Err(d) => {
+                detour = Some(d);
+                None
+            }
+        },
+        None => None,
+    };
+    let site_url = origin(&headers);
+    let fingerprint = match (&ctx, &method) {
+        (Some(ctx), Some(method)) => checkout::fingerprint(&ctx.basket, method),
+        _ => String::new(),
+    };
+    let current = match (&ctx, &method) {
+        (Some(ctx), Some(method)) => match (&ctx.email, &ctx.state.shipping_address) {
+            (Some(email), Some(address)) => checkout::Current::Ready(Submission {
+                basket: &ctx.basket,
+                customer_id: ctx.customer_id,
+                email,
+                shipping_address: address,
+                method,
+                gateway: &gateway,
+                card: None,
+                return_url: String::new(),
+                fingerprint: &fingerprint,
+                site_url: &site_url,
+            }),
+            _ => checkout::Current::Gone,
+        },
+        _ => checkout::Current::Gone,
+    };
+    let outcome = checkout::complete_redirect(&deps(&state), &pending, result, current).await?;
     // Decided one way or the other: the webhook has nothing left to do for this payment.
     checkout::pending::forget(&state.db.pool, &pending.gateway, &pending.reference).await?;
-    Ok(respond(&session, ctx.state, outcome))
+    let mut checkout_state = ctx.map(|c| c.state).unwrap_or(checkout_state);
+    match (outcome, detour) {
+        (Outcome::Refused(_), Some(detour)) => {
+            checkout_state.pending = None;
+            save(&session, &checkout_state);
+            Ok(detour.respond(&session))
+        }
+        (outcome, _) => Ok(respond(&session, checkout_state, outcome)),
+    }
 }
 
 /// Providers' server-to-server notifications. Mounted outside the session and CSRF layers: a
@@ -1056,13 +1063,6 @@ async fn webhook(
             tracing::error!(%gateway, error = %e, "payment webhook: placing the order failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-    }
-}
-
-async fn void_pending(state: &AppState, pending: &PendingPayment) {
-    if let Err(e) = payment::void(&state.plugins, &pending.gateway, &pending.reference).await {
-        tracing::error!(gateway = %pending.gateway, reference = %pending.reference, error = %e,
-            "VOID FAILED after an abandoned redirect payment");
     }
 }
 
