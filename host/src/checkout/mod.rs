@@ -7,6 +7,7 @@
 //! and allocates nothing. A failure after an approval (stock ran out meanwhile, the database
 //! refused) voids the authorization before the customer is told.
 
+pub mod flow;
 pub mod pending;
 
 use std::sync::Arc;
@@ -97,6 +98,8 @@ pub enum CheckoutError {
     Money(#[from] crate::money::MoneyError),
     #[error("the basket of a pending payment: {0}")]
     Basket(#[from] crate::basket::BasketError),
+    #[error("shipping: {0}")]
+    Shipping(#[from] crate::shipping::ShippingError),
     /// A stored pending payment the shop can't read back (or write): a bug, never user input.
     #[error("pending payment record: {0}")]
     Record(#[from] serde_json::Error),
