@@ -3,7 +3,7 @@
 -- to 'voiding' (then 'voided', or 'void_failed' after the retries), each only from
 -- 'authorized'. The row is the one place that decision is taken, so a payment an order holds
 -- is never voided, whichever of browser return, webhook or double submit gets there first.
--- Kept in step with the other dialect's 0007_payment_claims.sql; only the dialect differs.
+-- Kept in step with the other dialect's 0008_payment_claims.sql; only the dialect differs.
 CREATE TABLE payment_claim (
     gateway TEXT NOT NULL,
     -- The provider's id for the authorization.
