@@ -129,7 +129,12 @@ async fn sign_in_is_slowed_then_locked_and_unlocks(app: TestApp) {
     // The other 95 guesses are all refused without being checked.
     for n in 6..=100 {
         let answer = login(&attacker, "OWNER@example.com", &format!("guess {n} x")).await;
-        assert!(locked(&answer), "attempt {n}: {} {}", answer.status, answer.body);
+        assert!(
+            locked(&answer),
+            "attempt {n}: {} {}",
+            answer.status,
+            answer.body
+        );
     }
     assert_eq!(checked, 5, "only five guesses were ever checked");
 
@@ -168,11 +173,7 @@ async fn sign_in_is_slowed_then_locked_and_unlocks_postgres() {
 async fn parallel_guesses_are_counted_before_checking(app: TestApp) {
     account(&app, "target@example.com").await;
     let attacker = app.browser();
-    let t = attacker
-        .get("/accounts/login/")
-        .await
-        .csrf_token()
-        .unwrap();
+    let t = attacker.get("/accounts/login/").await.csrf_token().unwrap();
     let guesses = (0..20).map(|n| {
         let (attacker, t) = (&attacker, t.clone());
         async move {
@@ -197,7 +198,9 @@ async fn parallel_guesses_are_counted_before_checking(app: TestApp) {
 }
 
 /// `join_all` without another dependency: spawn-free, polls every future to the end.
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     use std::future::Future as _;
     let mut set = Vec::new();
     for f in futures {
@@ -279,8 +282,14 @@ async fn registration_does_not_tell_who_is_registered(app: TestApp) {
     );
     // The second registration's password does not open the account; the owner's does.
     let b = app.browser();
-    assert_eq!(login(&b, "owner@example.com", "another pass").await.status, 422);
-    assert_eq!(login(&b, "owner@example.com", "correct horse").await.status, 303);
+    assert_eq!(
+        login(&b, "owner@example.com", "another pass").await.status,
+        422
+    );
+    assert_eq!(
+        login(&b, "owner@example.com", "correct horse").await.status,
+        303
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -483,7 +492,14 @@ async fn logout_is_not_undone_by_a_request_in_flight(app: TestApp) {
     );
 
     // The old id stays dead: not in the store, and a visitor presenting it is nobody.
-    assert!(app.state.sessions.load(&store_key(&sid)).await.unwrap().is_none());
+    assert!(
+        app.state
+            .sessions
+            .load(&store_key(&sid))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let replay = app
         .client
         .get(format!("{}/", app.base))
@@ -542,7 +558,10 @@ async fn store_honours_expiry(store: &dyn SessionStore) {
     let now = now_secs();
     let expired = fresh_key();
     store.create(&expired, &record(now - 10)).await.unwrap();
-    assert!(store.load(&expired).await.unwrap().is_none(), "expired is not loaded");
+    assert!(
+        store.load(&expired).await.unwrap().is_none(),
+        "expired is not loaded"
+    );
     assert!(
         !store.update(&expired, &record(now + 600)).await.unwrap(),
         "an expired session is not renewed"
@@ -601,7 +620,10 @@ async fn db_store_expiry_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_expiry() {
-    let prefix = format!("emporium:test:{}:", &emporium::session::random_token()[..12]);
+    let prefix = format!(
+        "emporium:test:{}:",
+        &emporium::session::random_token()[..12]
+    );
     let store = RedisStore::connect(REDIS_URL, &prefix).await.unwrap();
     store_honours_expiry(&store).await;
 
@@ -645,7 +667,11 @@ async fn sessions_slide_and_expire(app: TestApp) {
 
     // Fresh: reading pages does not rewrite it.
     let page = b.get("/").await;
-    assert_eq!(session_cookie(&page.set_cookie), None, "no renewal before half-way");
+    assert_eq!(
+        session_cookie(&page.set_cookie),
+        None,
+        "no renewal before half-way"
+    );
 
     // Past half-way: the next page renews it (same id, full lifetime again).
     let mut current = store.load(&key).await.unwrap().unwrap();
@@ -657,7 +683,11 @@ async fn sessions_slide_and_expire(app: TestApp) {
     assert!(cookie.contains(&sid), "{cookie}");
     assert!(cookie.contains(&format!("Max-Age={ttl}")), "{cookie}");
     let renewed = store.load(&key).await.unwrap().unwrap();
-    assert!(renewed.expires_at >= old_expiry + 60, "{} vs {old_expiry}", renewed.expires_at);
+    assert!(
+        renewed.expires_at >= old_expiry + 60,
+        "{} vs {old_expiry}",
+        renewed.expires_at
+    );
     assert_eq!(renewed.data, current.data);
 
     // Expired: the record is ignored, the visitor starts afresh and the cookie is dropped.

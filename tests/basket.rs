@@ -491,7 +491,11 @@ both_backends!(
         // Registering does not sign in (the answer must not tell whether the email was new).
         assert_eq!(ok.location.as_deref(), Some("/accounts/login/"));
         let login = browser.get("/accounts/login/").await;
-        assert!(login.body.contains("sent a message to ann.buyer@example.com"));
+        assert!(
+            login
+                .body
+                .contains("sent a message to ann.buyer@example.com")
+        );
         assert!(!login.body.contains("signed in as"));
         let t = login.csrf_token().unwrap();
         let first = browser

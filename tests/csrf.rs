@@ -71,7 +71,9 @@ fn routes_in(text: &str) -> Vec<(String, String)> {
             }
         }
         let args = &rest[args_start..end];
-        let (path, methods) = args.split_once(',').expect("a route has a path and a handler");
+        let (path, methods) = args
+            .split_once(',')
+            .expect("a route has a path and a handler");
         let path = path.trim();
         let path = match path.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
             Some(literal) => literal.to_owned(),
@@ -175,7 +177,10 @@ fn fill(route: &str, product: i64, line: i64) -> String {
 fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
     match route {
         r if r.starts_with("/basket/") => vec![("quantity", "2")],
-        "/accounts/login/" => vec![("email", "walker@example.com"), ("password", "correct horse")],
+        "/accounts/login/" => vec![
+            ("email", "walker@example.com"),
+            ("password", "correct horse"),
+        ],
         "/accounts/register/" => vec![
             ("email", "new@example.com"),
             ("password", "correct horse"),
@@ -188,7 +193,10 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
 async fn refused(b: &Browser, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) {
     let page = b.post_with(path, form, headers).await;
     assert_eq!(page.status, 403, "POST {path} {headers:?}: {}", page.body);
-    assert!(page.body.contains(REFUSAL), "POST {path}: the CSRF refusal page");
+    assert!(
+        page.body.contains(REFUSAL),
+        "POST {path}: the CSRF refusal page"
+    );
 }
 
 async fn every_state_changing_route_needs_the_token(app: TestApp) {
@@ -213,7 +221,9 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let token = b.get("/basket/").await.csrf_token().unwrap();
     let add = [("csrf_token", token.as_str()), ("quantity", "1")];
     assert_eq!(
-        b.post(&format!("/basket/add/{product}/"), &add).await.status,
+        b.post(&format!("/basket/add/{product}/"), &add)
+            .await
+            .status,
         303
     );
     let line: i64 = app
@@ -232,7 +242,10 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
         refused(&b, &path, &form, &same_origin).await;
         // A wrong token, in the form and in the header.
         let mut wrong = form.clone();
-        wrong.push(("csrf_token", "0000000000000000000000000000000000000000000000000000000000000000"));
+        wrong.push((
+            "csrf_token",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+        ));
         refused(&b, &path, &wrong, &same_origin).await;
         refused(
             &b,
@@ -258,7 +271,11 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
         theirs.push(("csrf_token", &token));
         refused(&stranger, &path, &theirs, &[("origin", origin.as_str())]).await;
     }
-    assert_eq!(state(&app, &sid).await, before, "refused posts changed nothing");
+    assert_eq!(
+        state(&app, &sid).await,
+        before,
+        "refused posts changed nothing"
+    );
     assert_eq!(stranger.session_id(), None, "and started no session");
 
     // With the right token each listed route is answered by its handler (so the list names
@@ -279,9 +296,12 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     }
 }
 
-both_backends!(every_state_changing_route_needs_the_token_db, |app: TestApp| async move {
-    every_state_changing_route_needs_the_token(app).await;
-});
+both_backends!(
+    every_state_changing_route_needs_the_token_db,
+    |app: TestApp| async move {
+        every_state_changing_route_needs_the_token(app).await;
+    }
+);
 
 /// The webhook carries no session: a session cookie sent with it is not read (no session
 /// renewed, created or changed, no cookie set), and no CSRF token or origin is asked for,
@@ -348,6 +368,9 @@ async fn webhook_ignores_session_cookies(app: TestApp) {
     );
 }
 
-both_backends!(webhook_ignores_session_cookies_db, |app: TestApp| async move {
-    webhook_ignores_session_cookies(app).await;
-});
+both_backends!(
+    webhook_ignores_session_cookies_db,
+    |app: TestApp| async move {
+        webhook_ignores_session_cookies(app).await;
+    }
+);

@@ -157,7 +157,11 @@ pub async fn authenticate(
     let password = password.to_owned();
     let ok = hashing(move || {
         // The first unknown email computes the dummy hash, here rather than on an async thread.
-        let hash = if hash.is_empty() { dummy_hash() } else { hash.as_str() };
+        let hash = if hash.is_empty() {
+            dummy_hash()
+        } else {
+            hash.as_str()
+        };
         verify(&password, hash)
     })
     .await?;
@@ -177,11 +181,17 @@ pub async fn authenticate(
 pub enum SignIn {
     Welcome(Customer),
     /// Wrong email or password; `locked` when this failure locked the account.
-    Refused { locked: bool },
+    Refused {
+        locked: bool,
+    },
     /// Too many failures: the account is locked, and the password was not checked.
-    Locked { retry_after: Duration },
+    Locked {
+        retry_after: Duration,
+    },
     /// Too many attempts from the client's address; the password was not checked.
-    Busy { retry_after: Duration },
+    Busy {
+        retry_after: Duration,
+    },
 }
 
 /// Signs in through the throttle: counts the attempt, checks the password only when the

@@ -29,7 +29,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Row};
 
-
 /// Failures of one account within [`WINDOW_SECS`] that lock it.
 pub const MAX_FAILURES: i64 = 5;
 /// From this failure on (until the lock), a failed attempt is answered only after a delay.
@@ -172,7 +171,12 @@ impl SignInThrottle {
     }
 
     /// The `attempt`th attempt failed: at the limit, the account is locked from now.
-    pub async fn failed(&self, pool: &AnyPool, email: &str, attempt: i64) -> Result<(), sqlx::Error> {
+    pub async fn failed(
+        &self,
+        pool: &AnyPool,
+        email: &str,
+        attempt: i64,
+    ) -> Result<(), sqlx::Error> {
         if attempt < MAX_FAILURES {
             return Ok(());
         }
@@ -222,7 +226,10 @@ mod tests {
 
     #[test]
     fn keys_do_not_hold_the_email() {
-        assert_eq!(account_key(" Ann@Example.com"), account_key("ann@example.com"));
+        assert_eq!(
+            account_key(" Ann@Example.com"),
+            account_key("ann@example.com")
+        );
         assert!(!account_key("ann@example.com").contains("ann"));
     }
 
