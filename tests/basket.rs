@@ -531,7 +531,13 @@ both_backends!(
             .await;
         assert_eq!(taken.status, 303);
         assert_eq!(taken.location, ok.location);
-        assert!(!other.get("/accounts/login/").await.body.contains("already exists"));
+        assert!(
+            !other
+                .get("/accounts/login/")
+                .await
+                .body
+                .contains("already exists")
+        );
         assert_eq!(count(&app, "SELECT COUNT(*) FROM customer").await, 1);
 
         // Sign out, shop anonymously, sign in: the basket comes along and the session id changes.
