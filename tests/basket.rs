@@ -488,13 +488,34 @@ both_backends!(
             )
             .await;
         assert_eq!(ok.status, 303, "{}", ok.body);
+        // Registering does not sign in (the answer must not tell whether the email was new).
+        assert_eq!(ok.location.as_deref(), Some("/accounts/login/"));
+        let login = browser.get("/accounts/login/").await;
+        assert!(
+            login
+                .body
+                .contains("sent a message to ann.buyer@example.com")
+        );
+        assert!(!login.body.contains("signed in as"));
+        let t = login.csrf_token().unwrap();
+        let first = browser
+            .post(
+                "/accounts/login/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", email),
+                    ("password", "correct horse"),
+                ],
+            )
+            .await;
+        assert_eq!(first.status, 303, "{}", first.body);
         let home = browser.get("/").await;
         assert!(
             home.body.contains("ann.buyer@example.com"),
-            "signed in after registering"
+            "signed in after registering and signing in"
         );
 
-        // The same email again (any case): a field error from the unique constraint.
+        // The same email again (any case): answered like a new one, no second account.
         let other = app.browser();
         let t2 = other.get("/accounts/register/").await.csrf_token().unwrap();
         let taken = other
@@ -508,8 +529,15 @@ both_backends!(
                 ],
             )
             .await;
-        assert_eq!(taken.status, 422);
-        assert!(taken.body.contains("already exists"));
+        assert_eq!(taken.status, 303);
+        assert_eq!(taken.location, ok.location);
+        assert!(
+            !other
+                .get("/accounts/login/")
+                .await
+                .body
+                .contains("already exists")
+        );
         assert_eq!(count(&app, "SELECT COUNT(*) FROM customer").await, 1);
 
         // Sign out, shop anonymously, sign in: the basket comes along and the session id changes.
@@ -824,7 +852,7 @@ async fn redis_session_store_end_to_end() {
         .unwrap();
     assert!(ttl > 0, "the session is in Redis with an expiry");
 
-    // Register (signs in, rotates): the old key is gone, the basket came along.
+    // Register, then sign in (rotates): the old key is gone, the basket came along.
     let t = browser
         .get("/accounts/register/")
         .await
@@ -842,6 +870,18 @@ async fn redis_session_store_end_to_end() {
                 ("email", &email),
                 ("password", "correct horse"),
                 ("password_confirm", "correct horse"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let t = browser.get("/accounts/login/").await.csrf_token().unwrap();
+    let done = browser
+        .post(
+            "/accounts/login/",
+            &[
+                ("csrf_token", &t),
+                ("email", &email),
+                ("password", "correct horse"),
             ],
         )
         .await;

@@ -88,6 +88,15 @@ impl TestApp {
     }
 
     pub async fn start_with(backend: Backend, options: Options) -> TestApp {
+        TestApp::start_tweaked(backend, options, |_| {}).await
+    }
+
+    /// Like [`TestApp::start_with`], with any other setting changed by `tweak`.
+    pub async fn start_tweaked(
+        backend: Backend,
+        options: Options,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
         // `EMPORIUM_TEST_LOG=debug` shows the app's logs (errors behind a 500, for instance).
         if let Ok(filter) = std::env::var("EMPORIUM_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
@@ -103,7 +112,7 @@ impl TestApp {
             ),
             Backend::Postgres => fresh_postgres_database().await,
         };
-        let config = Config {
+        let mut config = Config {
             data_dir: data.path().to_path_buf(),
             database_url: Some(database_url),
             themes_dir: repo_root().join("themes"),
@@ -116,6 +125,7 @@ impl TestApp {
             smtp_url: options.smtp_url.clone(),
             ..Config::default()
         };
+        tweak(&mut config);
         let media = config.media_dir();
         let currency = config.default_currency().unwrap();
         let state = emporium::app::build_state(config).await.expect("app state");

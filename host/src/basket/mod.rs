@@ -754,33 +754,63 @@ pub async fn move_line(
     Ok(())
 }
 
-/// Moves every line of basket `from` into `into` (equal lines add up, capped at the line
-/// limit), then marks `from` merged. Returns how many lines moved.
+/// Moves every line of basket `from` into `into`, then marks `from` merged. Returns how many
+/// lines moved. Both limits hold afterwards: equal lines add up to at most the line limit, and
+/// units that would take the basket past its total limit go to "saved for later" instead (a
+/// shopper's anonymous basket plus their account's could otherwise hold twice the limit, and
+/// checkout would price and reserve all of it). Saved lines count towards no total.
 pub async fn merge(db: &Db, from: i64, into: i64, limits: Limits) -> Result<u64, BasketError> {
     if from == into {
         return Ok(0);
     }
     let mut tx = db.begin_write().await?;
-    let moved = sqlx::query(
-        "INSERT INTO basket_line (basket_id, product_id, stock_record_id, line_reference, quantity, \
-         options, currency, price_excl_tax_minor, price_incl_tax_minor, is_saved, created_at, updated_at) \
-         SELECT $1, product_id, stock_record_id, line_reference, quantity, options, currency, \
-                price_excl_tax_minor, price_incl_tax_minor, is_saved, created_at, $3 \
-         FROM basket_line WHERE basket_id = $2 \
-         ON CONFLICT (basket_id, line_reference, is_saved) DO UPDATE SET \
-           quantity = CASE WHEN basket_line.quantity + excluded.quantity > $4 THEN $4 \
-                           ELSE basket_line.quantity + excluded.quantity END, \
-           price_excl_tax_minor = excluded.price_excl_tax_minor, \
-           price_incl_tax_minor = excluded.price_incl_tax_minor, \
-           updated_at = excluded.updated_at",
+    let mut total: i64 = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM basket_line \
+         WHERE basket_id = $1 AND is_saved = FALSE",
     )
     .bind(into)
-    .bind(from)
-    .bind(now_text())
-    .bind(limits.max_line_quantity)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?
-    .rows_affected();
+    .try_get(0)?;
+    let incoming = sqlx::query(
+        "SELECT id, line_reference, quantity, is_saved FROM basket_line WHERE basket_id = $1 ORDER BY id",
+    )
+    .bind(from)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut moved = 0;
+    for row in &incoming {
+        let line_id: i64 = row.try_get("id")?;
+        let reference: String = row.try_get("line_reference")?;
+        let quantity: i64 = row.try_get("quantity")?;
+        if flag(row, "is_saved")? {
+            merge_line(&mut tx, into, line_id, quantity, true, limits).await?;
+            moved += 1;
+            continue;
+        }
+        let present: i64 = sqlx::query(
+            "SELECT quantity FROM basket_line \
+             WHERE basket_id = $1 AND line_reference = $2 AND is_saved = FALSE",
+        )
+        .bind(into)
+        .bind(&reference)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?
+        .unwrap_or(0);
+        let line_room = (limits.max_line_quantity - present).max(0);
+        let basket_room = (limits.max_basket_quantity - total).max(0);
+        let to_basket = quantity.min(line_room).min(basket_room);
+        if to_basket > 0 {
+            merge_line(&mut tx, into, line_id, to_basket, false, limits).await?;
+            total += to_basket;
+        }
+        if quantity > to_basket {
+            merge_line(&mut tx, into, line_id, quantity - to_basket, true, limits).await?;
+        }
+        moved += 1;
+    }
     sqlx::query("DELETE FROM basket_line WHERE basket_id = $1")
         .bind(from)
         .execute(&mut *tx)
@@ -793,6 +823,41 @@ pub async fn merge(db: &Db, from: i64, into: i64, limits: Limits) -> Result<u64,
     touch(&mut tx, into).await?;
     tx.commit().await?;
     Ok(moved)
+}
+
+/// Adds `quantity` of line `line_id` (of another basket) to basket `into`, in the basket or
+/// saved for later, adding up with an equal line there up to the line limit.
+async fn merge_line(
+    tx: &mut Transaction<'_, Any>,
+    into: i64,
+    line_id: i64,
+    quantity: i64,
+    saved: bool,
+    limits: Limits,
+) -> Result<(), BasketError> {
+    let sql = format!(
+        "INSERT INTO basket_line (basket_id, product_id, stock_record_id, line_reference, quantity, \
+         options, currency, price_excl_tax_minor, price_incl_tax_minor, is_saved, created_at, updated_at) \
+         SELECT $1, product_id, stock_record_id, line_reference, $2, options, currency, \
+                price_excl_tax_minor, price_incl_tax_minor, {saved}, created_at, $3 \
+         FROM basket_line WHERE id = $4 \
+         ON CONFLICT (basket_id, line_reference, is_saved) DO UPDATE SET \
+           quantity = CASE WHEN basket_line.quantity + excluded.quantity > $5 THEN $5 \
+                           ELSE basket_line.quantity + excluded.quantity END, \
+           price_excl_tax_minor = excluded.price_excl_tax_minor, \
+           price_incl_tax_minor = excluded.price_incl_tax_minor, \
+           updated_at = excluded.updated_at",
+        saved = saved_sql(saved)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(into)
+        .bind(quantity.min(limits.max_line_quantity))
+        .bind(now_text())
+        .bind(line_id)
+        .bind(limits.max_line_quantity)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Deletes anonymous baskets nobody has touched since `before` (RFC 3339): their sessions

@@ -1,13 +1,26 @@
 //! Customer accounts: an email address (unique, compared case-insensitively) and an Argon2id
-//! password hash. Hashing is deliberately slow, so callers run it on the blocking pool
-//! ([`hash_password`], [`authenticate`] do that themselves).
+//! password hash. Hashing is deliberately slow (~19 MiB and tens of milliseconds), so it runs
+//! on the blocking pool, at most one hash per CPU core at a time ([`hash_password`] and
+//! [`authenticate`] see to both). Signing in goes through [`sign_in`], which is throttled
+//! ([`throttle`]); registering through [`register`], which answers the same whether or not
+//! the email already has an account.
+
+pub mod throttle;
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use sqlx::{AnyPool, Row};
+use tokio::sync::Semaphore;
 
-use crate::infra::db::{flag, now_text};
+use crate::infra::db::{Db, flag, now_text};
+use crate::mail;
+use crate::themes::Templates;
+use throttle::{Admission, SignInThrottle};
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Long enough for any passphrase, short enough that hashing it is no denial of service.
@@ -16,8 +29,6 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CustomerError {
-    #[error("an account with this email address already exists")]
-    EmailTaken,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error("password hashing: {0}")]
@@ -73,16 +84,46 @@ pub fn password_problem(password: &str) -> Option<String> {
     None
 }
 
+/// Password hashes running at once: one per core. The blocking pool is shared with plugin
+/// calls and file I/O and grows to hundreds of threads, so without this bound a burst of
+/// sign-ins would run hundreds of 19 MiB hashes side by side and starve everything else.
+fn hashing_permits() -> Arc<Semaphore> {
+    static PERMITS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    PERMITS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            Arc::new(Semaphore::new(cores))
+        })
+        .clone()
+}
+
+/// Runs password hashing work on the blocking pool once a permit is free. The permit moves
+/// into the blocking task, so a request dropped while its hash runs still holds it until the
+/// hash is done.
+async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CustomerError> {
+    let permit = hashing_permits()
+        .acquire_owned()
+        .await
+        .map_err(|e| CustomerError::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| CustomerError::Hash(e.to_string()))
+}
+
 /// Argon2id with the crate's default (OWASP-recommended) parameters and a random salt.
 pub async fn hash_password(password: String) -> Result<String, CustomerError> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| CustomerError::Hash(e.to_string()))
     })
-    .await
-    .map_err(|e| CustomerError::Hash(e.to_string()))?
+    .await?
 }
 
 fn verify(password: &str, hash: &str) -> bool {
@@ -90,32 +131,6 @@ fn verify(password: &str, hash: &str) -> bool {
         Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok()
-    })
-}
-
-/// Creates an account; a taken email is reported by the database's unique constraint, so two
-/// concurrent registrations cannot both succeed.
-pub async fn create(
-    pool: &AnyPool,
-    email: &str,
-    password_hash: &str,
-) -> Result<Customer, CustomerError> {
-    let email = normalize_email(email);
-    let row = sqlx::query(
-        "INSERT INTO customer (email, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind(&email)
-    .bind(password_hash)
-    .bind(now_text())
-    .fetch_one(pool)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => CustomerError::EmailTaken,
-        _ => CustomerError::Db(e),
-    })?;
-    Ok(Customer {
-        id: row.try_get(0)?,
-        email,
     })
 }
 
@@ -137,12 +152,19 @@ pub async fn authenticate(
             row.try_get::<String, _>("password_hash")?,
             flag(row, "is_active")?,
         ),
-        None => (0, dummy_hash().to_owned(), false),
+        None => (0, String::new(), false),
     };
     let password = password.to_owned();
-    let ok = tokio::task::spawn_blocking(move || verify(&password, &hash))
-        .await
-        .map_err(|e| CustomerError::Hash(e.to_string()))?;
+    let ok = hashing(move || {
+        // The first unknown email computes the dummy hash, here rather than on an async thread.
+        let hash = if hash.is_empty() {
+            dummy_hash()
+        } else {
+            hash.as_str()
+        };
+        verify(&password, hash)
+    })
+    .await?;
     if !(ok && active && row.is_some()) {
         return Ok(None);
     }
@@ -152,6 +174,123 @@ pub async fn authenticate(
         .execute(pool)
         .await?;
     Ok(Some(Customer { id, email }))
+}
+
+/// How one sign-in attempt went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn {
+    Welcome(Customer),
+    /// Wrong email or password; `locked` when this failure locked the account.
+    Refused {
+        locked: bool,
+    },
+    /// Too many failures: the account is locked, and the password was not checked.
+    Locked {
+        retry_after: Duration,
+    },
+    /// Too many attempts from the client's address; the password was not checked.
+    Busy {
+        retry_after: Duration,
+    },
+}
+
+/// Signs in through the throttle: counts the attempt, checks the password only when the
+/// account and the address are allowed one, locks the account after repeated failures and
+/// answers failures that come close to the lock only after a delay.
+pub async fn sign_in(
+    pool: &AnyPool,
+    throttle: &SignInThrottle,
+    email: &str,
+    password: &str,
+    address: Option<IpAddr>,
+) -> Result<SignIn, CustomerError> {
+    let attempt = match throttle.admit(pool, email, address).await? {
+        Admission::Go { attempt } => attempt,
+        Admission::AccountLocked { retry_after } => return Ok(SignIn::Locked { retry_after }),
+        Admission::AddressBusy { retry_after } => return Ok(SignIn::Busy { retry_after }),
+    };
+    if let Some(customer) = authenticate(pool, email, password).await? {
+        throttle.succeeded(pool, email).await?;
+        return Ok(SignIn::Welcome(customer));
+    }
+    throttle.failed(pool, email, attempt).await?;
+    if let Some(delay) = throttle::slow_down(attempt) {
+        tokio::time::sleep(delay).await;
+    }
+    Ok(SignIn::Refused {
+        locked: attempt >= throttle::MAX_FAILURES,
+    })
+}
+
+/// What [`register`] did. The visitor is told the same in both cases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registered {
+    New(Customer),
+    /// The email already had an account; its owner was sent a note instead.
+    Existing,
+}
+
+/// Creates an account, or (when the email has one) tells the owner that someone tried to
+/// register with their address. Either way one message is queued in the same transaction, so
+/// the answer, its timing and the outbox look alike to the visitor. The notes to an owner are
+/// deduplicated per hour, so repeated tries cannot flood their inbox. The messages carry no
+/// link: the only site address we have is the request's `Host`, which whoever registers
+/// chooses.
+pub async fn register(
+    db: &Db,
+    templates: &Templates,
+    shop_name: &str,
+    email: &str,
+    password_hash: &str,
+) -> Result<Registered, CustomerError> {
+    let email = normalize_email(email);
+    let mut tx = db.begin_write().await?;
+    // `DO NOTHING` rather than catching the unique violation: on PostgreSQL a failed statement
+    // aborts the transaction the owner's message must be queued in.
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO customer (email, password_hash, created_at) VALUES ($1, $2, $3)          ON CONFLICT (email) DO NOTHING RETURNING id",
+    )
+    .bind(&email)
+    .bind(password_hash)
+    .bind(now_text())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (template, dedupe, outcome) = match id {
+        Some(id) => (
+            "account_welcome",
+            format!("account-welcome:{id}"),
+            Registered::New(Customer {
+                id,
+                email: email.clone(),
+            }),
+        ),
+        None => {
+            let hour = now_secs_of_hour();
+            (
+                "account_exists",
+                format!("account-exists:{email}:{hour}"),
+                Registered::Existing,
+            )
+        }
+    };
+    let ctx = minijinja::context! { shop_name => shop_name, email => &email };
+    // A theme without the message, or an address that passed our check but not the
+    // mailer's, costs the message, not the account: log it and go on.
+    match mail::render(templates, template, ctx) {
+        Ok(message) => match mail::enqueue(&mut tx, &message.to(&email), Some(&dedupe)).await {
+            Ok(_) => {}
+            Err(mail::MailError::Db(e)) => return Err(e.into()),
+            Err(e) => tracing::warn!(error = %e, template, "account message not queued"),
+        },
+        Err(e) => tracing::error!(error = %e, template, "account message not rendered"),
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// The current hour as a number, for "at most once an hour" keys.
+fn now_secs_of_hour() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() / 3600
 }
 
 /// A valid hash of a random password, verified against when the email is unknown.

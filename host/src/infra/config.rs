@@ -18,6 +18,7 @@
 //! | `EMPORIUM_REDIS_URL` | `redis://…`: keep sessions in Redis instead of the database | unset |
 //! | `EMPORIUM_COOKIE_SECURE` | always mark cookies `Secure` (set it when TLS ends at a proxy that doesn't send `X-Forwarded-Proto`) | `false` |
 //! | `EMPORIUM_SESSION_TTL_SECS` | how long an idle session lives | `1209600` (14 days) |
+//! | `EMPORIUM_SIGN_IN_LOCK_SECS` | how long sign-in to an account is locked after 5 failed attempts within 15 minutes | `900` (15 minutes) |
 //! | `EMPORIUM_MAX_LINE_QUANTITY` | most units of one basket line | `999` |
 //! | `EMPORIUM_MAX_BASKET_QUANTITY` | most units in one basket, all lines together | `9999` |
 //! | `EMPORIUM_PLUGIN_CALL_BUDGET_MS` | CPU budget of one plugin call (wall clock), 1–10000 | `50` |
@@ -71,6 +72,9 @@ pub struct Config {
     /// Mark cookies `Secure` even when the request does not look like TLS.
     pub cookie_secure: bool,
     pub session_ttl_secs: u64,
+    /// How long an account's sign-in stays locked after too many failures
+    /// (`customer::throttle`).
+    pub sign_in_lock_secs: u64,
     pub max_line_quantity: u32,
     pub max_basket_quantity: u32,
     /// Development mode: templates and static files are re-read when they change.
@@ -114,6 +118,7 @@ impl Default for Config {
             redis_url: None,
             cookie_secure: false,
             session_ttl_secs: 14 * 24 * 3600,
+            sign_in_lock_secs: 15 * 60,
             max_line_quantity: 999,
             max_basket_quantity: 9999,
             dev: false,
@@ -212,6 +217,9 @@ impl Config {
         if let Some(v) = get("EMPORIUM_SESSION_TTL_SECS") {
             self.session_ttl_secs = parse("EMPORIUM_SESSION_TTL_SECS", v)?;
         }
+        if let Some(v) = get("EMPORIUM_SIGN_IN_LOCK_SECS") {
+            self.sign_in_lock_secs = parse("EMPORIUM_SIGN_IN_LOCK_SECS", v)?;
+        }
         if let Some(v) = get("EMPORIUM_MAX_LINE_QUANTITY") {
             self.max_line_quantity = parse("EMPORIUM_MAX_LINE_QUANTITY", v)?;
         }
@@ -276,6 +284,12 @@ impl Config {
         }
         if self.session_ttl_secs < 60 {
             return Err(invalid("session_ttl_secs", "must be at least 60"));
+        }
+        if !(1..=7 * 24 * 3600).contains(&self.sign_in_lock_secs) {
+            return Err(invalid(
+                "sign_in_lock_secs",
+                "must be from 1 second to 7 days (604800)",
+            ));
         }
         if self.max_line_quantity == 0 || self.max_basket_quantity < self.max_line_quantity {
             return Err(invalid(

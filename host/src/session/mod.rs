@@ -137,8 +137,11 @@ impl Session {
     }
 
     /// Moves the data to a new id (on login), so an id planted before login is worthless.
+    /// The CSRF token goes too (a new one comes with the new id): a token read from a page
+    /// before sign-in, by someone who planted the session, must not work for the account.
     pub fn rotate_id(&self) {
         let mut inner = self.lock();
+        inner.data.remove(CSRF_KEY);
         inner.rotate = true;
         inner.dirty = true;
     }
@@ -304,7 +307,6 @@ async fn commit(
         }
         had_cookie.then(|| cookie_header("", 0, secure))
     } else if dirty || (id.is_some() && expires_at - now < i64::try_from(ttl / 2).unwrap_or(0)) {
-        let id = id.unwrap_or_else(random_token);
         // Every stored session has a CSRF token, so its forms are always token-checked.
         data.entry(CSRF_KEY)
             .or_insert_with(|| Value::String(random_token()));
@@ -312,8 +314,24 @@ async fn commit(
             data: Value::Object(data).to_string(),
             expires_at: now + i64::try_from(ttl).unwrap_or(i64::MAX / 2),
         };
-        state.sessions.save(&store_key(&id), &record).await?;
-        Some(cookie_header(&id, ttl, secure))
+        match id {
+            Some(id) => {
+                if state.sessions.update(&store_key(&id), &record).await? {
+                    Some(cookie_header(&id, ttl, secure))
+                } else {
+                    // Logged out or signed in elsewhere while this request ran: its copy of
+                    // the data is stale, and the browser already holds the cookie that the
+                    // other request set, which this response must not overwrite.
+                    tracing::debug!("session ended during the request; its changes are dropped");
+                    None
+                }
+            }
+            None => {
+                let id = random_token();
+                state.sessions.create(&store_key(&id), &record).await?;
+                Some(cookie_header(&id, ttl, secure))
+            }
+        }
     } else if id.is_none() && had_cookie {
         // A stale or forged cookie: drop it so later requests skip the lookup.
         Some(cookie_header("", 0, secure))

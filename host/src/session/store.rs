@@ -24,15 +24,26 @@ pub struct Record {
 }
 
 /// A session backend. `key` is already hashed; implementations never see the cookie value.
+///
+/// Creating and updating are separate on purpose: an update only rewrites a record that is
+/// still there, so a request that loaded a session before a logout (or a sign-in, which moves
+/// the data to a new id) and finishes after it cannot bring the destroyed id back to life.
 pub trait SessionStore: Send + Sync {
     /// The live (unexpired) record under `key`, if any.
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
-    /// Creates or replaces the record under `key`.
-    fn save<'a>(
+    /// Stores a new session under a fresh `key`.
+    fn create<'a>(
         &'a self,
         key: &'a str,
         record: &'a Record,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Replaces the record under `key` if it is still live; `false` (and nothing stored) when
+    /// it was deleted or has expired meanwhile.
+    fn update<'a>(
+        &'a self,
+        key: &'a str,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Removes expired records; returns how many went (0 where the backend expires by itself).
     fn cleanup(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
@@ -74,22 +85,39 @@ impl SessionStore for DbStore {
         })
     }
 
-    fn save<'a>(
+    fn create<'a>(
         &'a self,
         key: &'a str,
         record: &'a Record,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO web_session (key, data, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (key) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+            sqlx::query("INSERT INTO web_session (key, data, expires_at) VALUES ($1, $2, $3)")
+                .bind(key)
+                .bind(&record.data)
+                .bind(record.expires_at)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        key: &'a str,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE web_session SET data = $1, expires_at = $2 \
+                 WHERE key = $3 AND expires_at > $4",
             )
-            .bind(key)
             .bind(&record.data)
             .bind(record.expires_at)
+            .bind(key)
+            .bind(now_secs())
             .execute(&self.pool)
             .await?;
-            Ok(())
+            Ok(done.rows_affected() > 0)
         })
     }
 
@@ -138,6 +166,29 @@ impl RedisStore {
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
+
+    /// `SET … EX … NX|XX`: whether Redis stored it.
+    async fn set(&self, key: &str, record: &Record, condition: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let ttl = record.expires_at - now_secs();
+        if ttl <= 0 {
+            // Already expired: nothing to keep (and Redis refuses a zero expiry).
+            let _: i64 = redis::cmd("DEL")
+                .arg(self.key(key))
+                .query_async(&mut conn)
+                .await?;
+            return Ok(false);
+        }
+        let stored: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(format!("{}:{}", record.expires_at, record.data))
+            .arg("EX")
+            .arg(ttl)
+            .arg(condition)
+            .query_async(&mut conn)
+            .await?;
+        Ok(stored.is_some())
+    }
 }
 
 impl SessionStore for RedisStore {
@@ -165,23 +216,25 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn save<'a>(
+    fn create<'a>(
         &'a self,
         key: &'a str,
         record: &'a Record,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let ttl = (record.expires_at - now_secs()).max(1);
-            let () = redis::cmd("SET")
-                .arg(self.key(key))
-                .arg(format!("{}:{}", record.expires_at, record.data))
-                .arg("EX")
-                .arg(ttl)
-                .query_async(&mut conn)
-                .await?;
+            self.set(key, record, "NX").await?;
             Ok(())
         })
+    }
+
+    fn update<'a>(
+        &'a self,
+        key: &'a str,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        // `XX`: only if the key still exists. Redis drops a key when it expires, so an
+        // expired session is not revived either.
+        Box::pin(self.set(key, record, "XX"))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {

@@ -51,6 +51,8 @@ pub struct AppStateInner {
     /// prices may have changed (catalogue or plugin changes), and after the TTL (a write by
     /// another process shows within it).
     pub mini_baskets: moka::sync::Cache<i64, (i64, crate::money::Money)>,
+    /// Failed sign-ins per account (in the database) and per client address (here).
+    pub sign_in: crate::customer::throttle::SignInThrottle,
 }
 
 pub type AppState = Arc<AppStateInner>;
@@ -93,7 +95,9 @@ impl AppStateInner {
             stale_pages.invalidate_all();
             stale_baskets.invalidate_all();
         });
+        let sign_in = crate::customer::throttle::SignInThrottle::new(config.sign_in_lock_secs);
         Ok(AppStateInner {
+            sign_in,
             db,
             config,
             templates,

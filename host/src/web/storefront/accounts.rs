@@ -1,22 +1,28 @@
 //! Customer accounts: register, sign in, sign out.
 //!
-//! Signing in (or registering, which signs in) rotates the session id, then merges the
-//! visitor's anonymous basket into the customer's open basket. A form with problems is shown
-//! again (422) with a message per field and what was typed, except passwords.
+//! Signing in rotates the session id (and its CSRF token), then merges the visitor's
+//! anonymous basket into the customer's open basket. Sign-in is throttled per account and per
+//! client address (`customer::throttle`): a throttled attempt is a 429 with the form and a
+//! `Retry-After`. Registering never signs in and answers the same whether or not the email
+//! already has an account (the owner gets a message instead), so the form cannot be used to
+//! find out who shops here. A form with problems is shown again (422) with a message per
+//! field and what was typed, except passwords.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minijinja::Value;
 
 use super::basket::limits;
 use crate::basket::{self, Owner, SESSION_KEY};
-use crate::customer::{self, Customer, CustomerError};
+use crate::customer::{self, Customer, CustomerError, Registered, SignIn};
 use crate::session::{Session, SignedIn};
 use crate::web::{AppState, WebError};
 
@@ -51,6 +57,31 @@ fn safe_next(next: Option<&String>) -> String {
         }
         _ => "/".to_owned(),
     }
+}
+
+/// The client's address as the server saw it (absent when the router runs without a socket).
+type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+
+fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
+    peer.as_ref().map(|p| p.0.0.ip())
+}
+
+/// "40 seconds", "15 minutes": how long to wait, rounded up.
+fn wait_text(wait: Duration) -> String {
+    let secs = wait.as_secs().max(1);
+    match secs {
+        1 => "1 second".to_owned(),
+        2..90 => format!("{secs} seconds"),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
+fn too_many(mut response: Response, wait: Duration) -> Response {
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
 }
 
 fn fields_map(fields: Vec<(String, String)>) -> HashMap<String, String> {
@@ -99,6 +130,7 @@ async fn login(
     State(state): State<AppState>,
     session: Session,
     uri: Uri,
+    peer: Peer,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let fields = fields_map(fields);
@@ -115,22 +147,57 @@ async fn login(
     if password.is_empty() {
         errors.insert("password", "Enter your password.".to_owned());
     }
-    if errors.is_empty()
-        && password.chars().count() <= customer::MAX_PASSWORD_CHARS
-        && let Some(customer) = customer::authenticate(&state.db.pool, email, password).await?
-    {
-        sign_in(&state, &session, &customer).await?;
-        session.flash(
-            "success",
-            format!("Welcome back, you are signed in as {}.", customer.email),
-        );
-        return Ok(Redirect::to(&next).into_response());
-    }
+    let mut wait = None;
     if errors.is_empty() {
-        errors.insert(
-            "form",
-            "That email and password don't match an account. Please try again.".to_owned(),
-        );
+        // Too long to be anyone's password: refused like a wrong one, without hashing it.
+        let outcome = if password.chars().count() > customer::MAX_PASSWORD_CHARS {
+            SignIn::Refused { locked: false }
+        } else {
+            customer::sign_in(
+                &state.db.pool,
+                &state.sign_in,
+                email,
+                password,
+                peer_ip(&peer),
+            )
+            .await?
+        };
+        let problem = match outcome {
+            SignIn::Welcome(customer) => {
+                sign_in(&state, &session, &customer).await?;
+                session.flash(
+                    "success",
+                    format!("Welcome back, you are signed in as {}.", customer.email),
+                );
+                return Ok(Redirect::to(&next).into_response());
+            }
+            SignIn::Refused { locked: false } => {
+                "That email and password don't match an account. Please try again.".to_owned()
+            }
+            SignIn::Refused { locked: true } => format!(
+                "That email and password don't match an account. After several failed \
+                 attempts, signing in to this account is now paused for {}.",
+                wait_text(Duration::from_secs(
+                    u64::try_from(state.sign_in.lock_secs()).unwrap_or(1)
+                ))
+            ),
+            SignIn::Locked { retry_after } => {
+                wait = Some(retry_after);
+                format!(
+                    "Too many failed attempts to sign in to this account, so signing in to it \
+                     is paused for now. Please try again in {}.",
+                    wait_text(retry_after)
+                )
+            }
+            SignIn::Busy { retry_after } => {
+                wait = Some(retry_after);
+                format!(
+                    "Too many sign-in attempts from your network. Please try again in {}.",
+                    wait_text(retry_after)
+                )
+            }
+        };
+        errors.insert("form", problem);
     }
     let page = minijinja::context! {
         form => minijinja::context! { email => email },
@@ -138,7 +205,7 @@ async fn login(
         next => next,
         register_url => REGISTER_URL,
     };
-    form_page(
+    let response = form_page(
         &state,
         &session,
         &uri,
@@ -146,7 +213,11 @@ async fn login(
         StatusCode::UNPROCESSABLE_ENTITY,
         page,
     )
-    .await
+    .await?;
+    Ok(match wait {
+        Some(wait) => too_many(response, wait),
+        None => response,
+    })
 }
 
 async fn register_page(
@@ -177,6 +248,7 @@ async fn register(
     State(state): State<AppState>,
     session: Session,
     uri: Uri,
+    peer: Peer,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let fields = fields_map(fields);
@@ -202,25 +274,56 @@ async fn register(
             "The two passwords don't match.".to_owned(),
         );
     }
+    let mut wait = None;
     if errors.is_empty() {
-        let hash = customer::hash_password(password.to_owned()).await?;
-        match customer::create(&state.db.pool, email, &hash).await {
-            Ok(customer) => {
-                sign_in(&state, &session, &customer).await?;
+        match state.sign_in.admit_address(peer_ip(&peer)) {
+            Ok(()) => {
+                let hash = customer::hash_password(password.to_owned()).await?;
+                let outcome = customer::register(
+                    &state.db,
+                    &state.templates,
+                    &state.config.shop_name,
+                    email,
+                    &hash,
+                )
+                .await?;
+                state.mailer.wake();
+                if let Registered::New(customer) = &outcome {
+                    tracing::info!(customer = customer.id, "account created");
+                }
+                // The same words, whichever it was: signing in is the next step for a new
+                // account, and for an address that already had one the message says so.
                 session.flash(
                     "success",
-                    "Welcome! Your account has been created and you are signed in.",
+                    format!(
+                        "Thank you. We've sent a message to {}. Sign in below with that email \
+                         address and your password.",
+                        customer::normalize_email(email)
+                    ),
                 );
-                return Ok(Redirect::to(&next).into_response());
+                let to = if next == "/" {
+                    LOGIN_URL.to_owned()
+                } else {
+                    format!(
+                        "{LOGIN_URL}?next={}",
+                        percent_encoding::utf8_percent_encode(
+                            &next,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                    )
+                };
+                return Ok(Redirect::to(&to).into_response());
             }
-            Err(CustomerError::EmailTaken) => {
+            Err(retry_after) => {
+                wait = Some(retry_after);
                 errors.insert(
-                    "email",
-                    "An account with this email address already exists. Sign in instead?"
-                        .to_owned(),
+                    "form",
+                    format!(
+                        "Too many attempts from your network. Please try again in {}.",
+                        wait_text(retry_after)
+                    ),
                 );
             }
-            Err(e) => return Err(e.into()),
         }
     }
     let page = minijinja::context! {
@@ -230,7 +333,7 @@ async fn register(
         login_url => LOGIN_URL,
         min_password_chars => customer::MIN_PASSWORD_CHARS,
     };
-    form_page(
+    let response = form_page(
         &state,
         &session,
         &uri,
@@ -238,7 +341,11 @@ async fn register(
         StatusCode::UNPROCESSABLE_ENTITY,
         page,
     )
-    .await
+    .await?;
+    Ok(match wait {
+        Some(wait) => too_many(response, wait),
+        None => response,
+    })
 }
 
 /// New session id, the customer recorded, and the anonymous basket merged into theirs.

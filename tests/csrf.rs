@@ -1,0 +1,376 @@
+//! CSRF over every route of the router: each state-changing route refuses a missing or a wrong
+//! token (and a cross-site post), and changes nothing when it does; the list of those routes
+//! is checked against the router's source, so a new POST route without an entry here fails
+//! this test. The payment webhook is outside the session and CSRF layers on purpose and is
+//! checked separately: it must not act on (or even read) a session cookie.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use emporium::session::store_key;
+use sqlx::Row;
+use support::{Backend, Browser, TestApp, repo_root};
+
+/// Every route that changes state, as the router spells it. Order matters for the final pass
+/// with the right token (the line is removed near the end, the visitor signs out last).
+const STATE_CHANGING: &[&str] = &[
+    "/basket/add/{product_id}/",
+    "/basket/lines/{line_id}/quantity/",
+    "/basket/lines/{line_id}/save/",
+    "/basket/lines/{line_id}/restore/",
+    "/checkout/gateway/",
+    "/checkout/shipping-address/",
+    "/checkout/shipping-method/",
+    "/checkout/payment-method/",
+    "/checkout/place/",
+    "/basket/lines/{line_id}/remove/",
+    "/accounts/login/",
+    "/accounts/register/",
+    "/accounts/logout/",
+];
+
+/// Outside the CSRF layer on purpose (server to server).
+const WEBHOOK: &str = "/payment/{gateway}/webhook/";
+
+const REFUSAL: &str = "This form has expired or was sent from another site";
+
+/// The source of a `const NAME: &str = "…";` in `text`.
+fn constant(text: &str, name: &str) -> Option<String> {
+    let marker = format!("const {name}: &str = \"");
+    let at = text.find(&marker)? + marker.len();
+    Some(text[at..at + text[at..].find('"')?].to_owned())
+}
+
+/// `(path, methods text)` of every `.route(…)` call in `text`, with the path resolved when it
+/// is a constant of the same file.
+fn routes_in(text: &str) -> Vec<(String, String)> {
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut found = Vec::new();
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find(".route(") {
+        let args_start = at + ".route(".len();
+        let mut depth = 1;
+        let mut end = args_start;
+        for (i, c) in rest[args_start..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = args_start + i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let args = &rest[args_start..end];
+        let (path, methods) = args
+            .split_once(',')
+            .expect("a route has a path and a handler");
+        let path = path.trim();
+        let path = match path.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+            Some(literal) => literal.to_owned(),
+            None => constant(&code, path)
+                .unwrap_or_else(|| panic!("route path {path} is not a constant of its file")),
+        };
+        found.push((path, methods.to_owned()));
+        rest = &rest[end..];
+    }
+    found
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every route path with a POST (or any other unsafe) method, from the web module's source.
+fn unsafe_routes_in_source() -> BTreeSet<String> {
+    let mut files = Vec::new();
+    rust_files(&repo_root().join("host/src/web"), &mut files);
+    let mut unsafe_routes = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (path, methods) in routes_in(&text) {
+            let m = methods.replace(char::is_whitespace, "");
+            assert!(
+                !m.contains("any(") && !m.contains("on(") && !m.contains("route_service"),
+                "{}: route {path} answers methods this test cannot tell; list it by hand",
+                file.display()
+            );
+            if ["post(", "put(", "patch(", "delete("]
+                .iter()
+                .any(|verb| m.contains(verb))
+            {
+                unsafe_routes.insert(path);
+            }
+        }
+    }
+    unsafe_routes
+}
+
+#[test]
+fn the_list_covers_every_state_changing_route() {
+    let mut listed: BTreeSet<String> = STATE_CHANGING.iter().map(|s| s.to_string()).collect();
+    assert_eq!(listed.len(), STATE_CHANGING.len(), "no route listed twice");
+    listed.insert(WEBHOOK.to_owned());
+    assert_eq!(
+        unsafe_routes_in_source(),
+        listed,
+        "the routes with an unsafe method in host/src/web must be exactly the ones listed here"
+    );
+}
+
+/// Something a refused post would have changed, if it had got through.
+async fn state(app: &TestApp, sid: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    for sql in [
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM basket_line",
+        "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM basket_line",
+        "SELECT CAST(COALESCE(SUM(CASE WHEN is_saved = TRUE THEN 1 ELSE 0 END), 0) AS BIGINT) FROM basket_line",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM shop_order",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM customer",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_address",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM mail_outbox",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM pending_payment",
+    ] {
+        seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
+    }
+    let session = app.state.sessions.load(&store_key(sid)).await.unwrap();
+    seen.push(format!("session = {:?}", session.map(|r| r.data)));
+    seen
+}
+
+async fn product_in_stock(app: &TestApp) -> i64 {
+    sqlx::query(
+        "SELECT p.id FROM product p JOIN stock_record sr ON sr.product_id = p.id \
+         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
+           AND sr.num_in_stock - sr.num_allocated >= 5 ORDER BY p.id LIMIT 1",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap()
+}
+
+fn fill(route: &str, product: i64, line: i64) -> String {
+    route
+        .replace("{product_id}", &product.to_string())
+        .replace("{line_id}", &line.to_string())
+}
+
+/// A form each route would accept, but for the token.
+fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
+    match route {
+        r if r.starts_with("/basket/") => vec![("quantity", "2")],
+        "/accounts/login/" => vec![
+            ("email", "walker@example.com"),
+            ("password", "correct horse"),
+        ],
+        "/accounts/register/" => vec![
+            ("email", "new@example.com"),
+            ("password", "correct horse"),
+            ("password_confirm", "correct horse"),
+        ],
+        _ => vec![],
+    }
+}
+
+async fn refused(b: &Browser, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) {
+    let page = b.post_with(path, form, headers).await;
+    assert_eq!(page.status, 403, "POST {path} {headers:?}: {}", page.body);
+    assert!(
+        page.body.contains(REFUSAL),
+        "POST {path}: the CSRF refusal page"
+    );
+}
+
+async fn every_state_changing_route_needs_the_token(app: TestApp) {
+    let product = product_in_stock(&app).await;
+    // A signed-in customer with a basket line: the visitor a forged post would ride on.
+    let b = app.browser();
+    let t = b.get("/accounts/register/").await.csrf_token().unwrap();
+    let form = [
+        ("csrf_token", t.as_str()),
+        ("email", "walker@example.com"),
+        ("password", "correct horse"),
+        ("password_confirm", "correct horse"),
+    ];
+    assert_eq!(b.post("/accounts/register/", &form).await.status, 303);
+    let t = b.get("/accounts/login/").await.csrf_token().unwrap();
+    let login = [
+        ("csrf_token", t.as_str()),
+        ("email", "walker@example.com"),
+        ("password", "correct horse"),
+    ];
+    assert_eq!(b.post("/accounts/login/", &login).await.status, 303);
+    let token = b.get("/basket/").await.csrf_token().unwrap();
+    let add = [("csrf_token", token.as_str()), ("quantity", "1")];
+    assert_eq!(
+        b.post(&format!("/basket/add/{product}/"), &add)
+            .await
+            .status,
+        303
+    );
+    let line: i64 = app
+        .scalar_i64("SELECT CAST(MAX(id) AS BIGINT) FROM basket_line")
+        .await;
+    let sid = b.session_id().unwrap();
+    let origin = b.base.clone();
+    let stranger = app.browser();
+
+    let before = state(&app, &sid).await;
+    for route in STATE_CHANGING {
+        let path = fill(route, product, line);
+        let form: Vec<(&str, &str)> = fields(route);
+        let same_origin = [("origin", origin.as_str())];
+        // No token.
+        refused(&b, &path, &form, &same_origin).await;
+        // A wrong token, in the form and in the header.
+        let mut wrong = form.clone();
+        wrong.push((
+            "csrf_token",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+        ));
+        refused(&b, &path, &wrong, &same_origin).await;
+        refused(
+            &b,
+            &path,
+            &form,
+            &[("origin", origin.as_str()), ("x-csrf-token", "forged")],
+        )
+        .await;
+        // An empty token is no token.
+        let mut empty = form.clone();
+        empty.push(("csrf_token", ""));
+        refused(&b, &path, &empty, &same_origin).await;
+        // The right token from another site.
+        let mut right = form.clone();
+        right.push(("csrf_token", &token));
+        refused(&b, &path, &right, &[("origin", "http://evil.test")]).await;
+        refused(&b, &path, &right, &[("sec-fetch-site", "cross-site")]).await;
+        // A visitor without a session: with no proof of origin, or from another site.
+        refused(&stranger, &path, &form, &[]).await;
+        refused(&stranger, &path, &form, &[("origin", "http://evil.test")]).await;
+        // Someone else's token.
+        let mut theirs = form.clone();
+        theirs.push(("csrf_token", &token));
+        refused(&stranger, &path, &theirs, &[("origin", origin.as_str())]).await;
+    }
+    assert_eq!(
+        state(&app, &sid).await,
+        before,
+        "refused posts changed nothing"
+    );
+    assert_eq!(stranger.session_id(), None, "and started no session");
+
+    // With the right token each listed route is answered by its handler (so the list names
+    // real routes, not paths the fallback answers).
+    for route in STATE_CHANGING {
+        let path = fill(route, product, line);
+        // Signing in or out rotates the token: read the current one each time.
+        let token = b.get("/basket/").await.csrf_token().unwrap();
+        let mut form: Vec<(&str, &str)> = fields(route);
+        form.push(("csrf_token", &token));
+        let page = b.post(&path, &form).await;
+        assert!(
+            ![403, 404, 405].contains(&page.status) && page.status < 500,
+            "POST {path} with the right token: {} {}",
+            page.status,
+            page.body
+        );
+    }
+}
+
+both_backends!(
+    every_state_changing_route_needs_the_token_db,
+    |app: TestApp| async move {
+        every_state_changing_route_needs_the_token(app).await;
+    }
+);
+
+/// The webhook carries no session: a session cookie sent with it is not read (no session
+/// renewed, created or changed, no cookie set), and no CSRF token or origin is asked for,
+/// because it acts on nothing the cookie's owner could be tricked into: a forged notification
+/// to a real gateway places no order.
+async fn webhook_ignores_session_cookies(app: TestApp) {
+    use emporium::payment::sandbox::{Sandbox, serve};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let provider = format!("http://{}", listener.local_addr().unwrap());
+    let sandbox = Sandbox::new("sk_test_csrf", &provider);
+    tokio::spawn(serve(sandbox, listener));
+    let base_url = format!("{provider}/v1");
+    app.install_plugin(
+        "redirect-gateway",
+        &[("base_url", &base_url), ("api_key", "sk_test_csrf")],
+        &["127.0.0.1"],
+    )
+    .await;
+
+    let b = app.browser();
+    b.get("/accounts/login/").await;
+    let sid = b.session_id().unwrap();
+    let key = store_key(&sid);
+    // Half-way to expiry, so any request through the session layer would renew it.
+    let mut record = app.state.sessions.load(&key).await.unwrap().unwrap();
+    let ttl = i64::try_from(app.state.config.session_ttl_secs).unwrap();
+    record.expires_at = emporium::session::store::now_secs() + ttl / 2 - 60;
+    assert!(app.state.sessions.update(&key, &record).await.unwrap());
+
+    for (gateway, origin) in [
+        ("no-such-gateway", b.base.as_str()),
+        ("redirect-gateway", b.base.as_str()),
+        ("redirect-gateway", "http://provider.test"),
+    ] {
+        let path = WEBHOOK.replace("{gateway}", gateway);
+        let response = b
+            .client
+            .post(format!("{}{path}", b.base))
+            .header("origin", origin)
+            .header("content-type", "application/json")
+            .body(r#"{"payment_id": "pay_forged", "status": "succeeded"}"#)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert_ne!(status, 403, "POST {path} was judged by the CSRF layer");
+        if gateway == "no-such-gateway" {
+            assert_eq!(status, 404, "POST {path}");
+        }
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "POST {path} touched the session"
+        );
+    }
+    assert_eq!(
+        app.state.sessions.load(&key).await.unwrap(),
+        Some(record),
+        "the session is exactly as it was"
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT CAST(COUNT(*) AS BIGINT) FROM shop_order")
+            .await,
+        0
+    );
+}
+
+both_backends!(
+    webhook_ignores_session_cookies_db,
+    |app: TestApp| async move {
+        webhook_ignores_session_cookies(app).await;
+    }
+);
