@@ -435,7 +435,15 @@ mod tests {
     fn multibyte_postcodes_are_refused_not_sliced() {
         // "123é5" is six bytes: a byte-position rule would slice inside the "é" and panic.
         for country in ["NL", "US", "GB", "DE", "FR", "JP", "IE"] {
-            for postcode in ["123é5", "1234 ÅB", "12345-678é", "é", "SW1A 1Aé", "ｓｗ１ａ１ａａ", "💷💷💷💷💷💷"] {
+            for postcode in [
+                "123é5",
+                "1234 ÅB",
+                "12345-678é",
+                "é",
+                "SW1A 1Aé",
+                "ｓｗ１ａ１ａａ",
+                "💷💷💷💷💷💷",
+            ] {
                 let problem = postcode_problem(country, postcode);
                 if !["JP", "IE"].contains(&country) {
                     assert!(problem.is_some(), "{country} accepted {postcode:?}");
