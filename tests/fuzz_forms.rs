@@ -371,7 +371,7 @@ fn every_form_and_query_parser_refuses_bad_input_cleanly() {
     let product = rt.block_on(app.scalar_i64(
         "SELECT MIN(p.id) FROM product p JOIN stock_record sr ON sr.product_id = p.id \
          WHERE p.structure = 'standalone' AND p.is_public = TRUE \
-           AND sr.num_in_stock - sr.num_allocated >= 100 \
+           AND sr.num_in_stock - sr.num_allocated >= 5 \
            AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
                 ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
            AND NOT EXISTS (SELECT 1 FROM product_product_option ppo JOIN product_option o \
