@@ -1,7 +1,7 @@
 //! Assembling and running the application: configuration → database → theme → router.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -74,14 +74,11 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     };
     // Delivers queued mail in the background, never in a request.
     let mail_sender = state.mailer.spawn();
+    let header_read_timeout = Duration::from_secs(state.config.header_read_timeout_secs);
     let app = web::router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving HTTP")?;
+    serve_http(listener, app, header_read_timeout, shutdown_signal())
+        .await
+        .context("serving HTTP")?;
     sweeper.abort();
     voids.abort();
     if let Some(sandbox) = sandbox {
@@ -89,6 +86,77 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     }
     mail_sender.abort();
     Ok(())
+}
+
+/// Accepts HTTP/1.1 connections until `shutdown` resolves, then lets the requests in flight
+/// finish (idle keep-alive connections are closed at once).
+///
+/// `axum::serve` has no header read timeout, so a client that sends its request one byte at
+/// a time (slowloris) would hold a connection and its task forever. Here hyper's own timer
+/// closes a connection whose request head is not complete `header_read_timeout` after the
+/// server started waiting for it; that also bounds how long an idle keep-alive connection
+/// stays open. HTTP/2 is not offered: browsers speak it only over TLS, which a proxy in front
+/// of the shop terminates, and the cleartext HTTP/2 detection reads the client's first bytes
+/// with no timer at all.
+async fn serve_http(
+    listener: TcpListener,
+    app: axum::Router,
+    header_read_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::error!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        // Handlers read the client's address with `ConnectInfo<SocketAddr>`, as under
+        // `into_make_service_with_connect_info`.
+        let service = hyper::service::service_fn(move |mut request: http::Request<_>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            app.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                // Timed-out heads, resets and malformed requests: the client's doing.
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Errors of one connection that has gone before it was accepted; the listener is fine.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 /// Every ten minutes: expired sessions out of the database, and anonymous baskets whose

@@ -213,37 +213,40 @@ impl Address {
 }
 
 /// Postcode rules for the countries where a wrong one surely means a typo.
+///
+/// The rules look at characters, never at byte positions: a postcode is whatever the visitor
+/// typed, and slicing it by bytes would split a multibyte character (and panic).
 fn postcode_problem(country: &str, postcode: &str) -> Option<&'static str> {
-    let compact: String = postcode.chars().filter(|c| !c.is_whitespace()).collect();
-    let digits = |n: usize| compact.len() == n && compact.bytes().all(|b| b.is_ascii_digit());
+    let compact: Vec<char> = postcode.chars().filter(|c| !c.is_whitespace()).collect();
+    let all = |part: &[char], test: fn(&char) -> bool| part.iter().all(test);
+    let digits = |n: usize| compact.len() == n && all(&compact, char::is_ascii_digit);
     match country {
         "GB" => {
             // Outward code (letter, then letters/digits) + inward code (digit, two letters).
             let ok = (5..=7).contains(&compact.len())
-                && compact.is_ascii()
-                && compact.as_bytes()[0].is_ascii_alphabetic()
+                && all(&compact, char::is_ascii_alphanumeric)
+                && compact[0].is_ascii_alphabetic()
                 && {
-                    let inward = &compact.as_bytes()[compact.len() - 3..];
+                    let inward = &compact[compact.len() - 3..];
                     inward[0].is_ascii_digit()
                         && inward[1].is_ascii_alphabetic()
                         && inward[2].is_ascii_alphabetic()
-                }
-                && compact.bytes().all(|b| b.is_ascii_alphanumeric());
+                };
             (!ok).then_some("Enter a UK postcode, like SW1A 1AA.")
         }
         "US" => {
             let ok = digits(5)
                 || (compact.len() == 10
-                    && compact.as_bytes()[5] == b'-'
-                    && compact[..5].bytes().all(|b| b.is_ascii_digit())
-                    && compact[6..].bytes().all(|b| b.is_ascii_digit()));
+                    && compact[5] == '-'
+                    && all(&compact[..5], char::is_ascii_digit)
+                    && all(&compact[6..], char::is_ascii_digit));
             (!ok).then_some("Enter a ZIP code, like 94105 or 94105-1234.")
         }
         "DE" | "FR" | "ES" | "IT" | "FI" => (!digits(5)).then_some("Enter a five-digit postcode."),
         "NL" => {
             let ok = compact.len() == 6
-                && compact[..4].bytes().all(|b| b.is_ascii_digit())
-                && compact[4..].bytes().all(|b| b.is_ascii_alphabetic());
+                && all(&compact[..4], char::is_ascii_digit)
+                && all(&compact[4..], char::is_ascii_alphabetic);
             (!ok).then_some("Enter a postcode like 1234 AB.")
         }
         "IE" | "HK" | "AE" => None,
@@ -426,6 +429,40 @@ mod tests {
         assert!(postcode_problem("NL", "1234 AB").is_none());
         assert!(postcode_problem("IE", "").is_none());
         assert!(postcode_problem("JP", "").is_some());
+    }
+
+    #[test]
+    fn multibyte_postcodes_are_refused_not_sliced() {
+        // "123é5" is six bytes: a byte-position rule would slice inside the "é" and panic.
+        for country in ["NL", "US", "GB", "DE", "FR", "JP", "IE"] {
+            for postcode in [
+                "123é5",
+                "1234 ÅB",
+                "12345-678é",
+                "é",
+                "SW1A 1Aé",
+                "ｓｗ１ａ１ａａ",
+                "💷💷💷💷💷💷",
+            ] {
+                let problem = postcode_problem(country, postcode);
+                if !["JP", "IE"].contains(&country) {
+                    assert!(problem.is_some(), "{country} accepted {postcode:?}");
+                }
+            }
+        }
+        // Full-width digits are digits to Unicode, not to the Dutch post office.
+        assert!(postcode_problem("NL", "１２３４AB").is_some());
+        assert!(postcode_problem("NL", "1234ÅB").is_some());
+        assert!(postcode_problem("NL", "1234 ab").is_none());
+        let (_, errors) = *Address::from_form(&form(&[
+            ("name", "Jan"),
+            ("line1", "Dam 1"),
+            ("city", "Amsterdam"),
+            ("postcode", "123\u{e9}5"),
+            ("country", "NL"),
+        ]))
+        .unwrap_err();
+        assert!(errors.contains_key("postcode"));
     }
 
     #[test]

@@ -861,15 +861,24 @@ async fn merge_line(
 }
 
 /// Deletes anonymous baskets nobody has touched since `before` (RFC 3339): their sessions
-/// are gone.
+/// are gone. Their lines go with them (`ON DELETE CASCADE`).
+///
+/// A basket that became an order stays: the order references it (`shop_order.basket_id`,
+/// without cascade on purpose, since an order is never deleted with its basket), and one such
+/// row in the DELETE would fail the whole statement, every time, from then on. A basket with
+/// a payment in flight stays too: deleting it would cascade the pending payment away, and
+/// with it the provider's only way to place the order it was paid for; the pending-payment
+/// sweep removes those rows first, and a later pass takes the basket.
 pub async fn sweep_abandoned(pool: &AnyPool, before: &str) -> Result<u64, BasketError> {
-    Ok(
-        sqlx::query("DELETE FROM basket WHERE owner_id IS NULL AND updated_at < $1")
-            .bind(before)
-            .execute(pool)
-            .await?
-            .rows_affected(),
+    Ok(sqlx::query(
+        "DELETE FROM basket WHERE owner_id IS NULL AND updated_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM shop_order o WHERE o.basket_id = basket.id) \
+         AND NOT EXISTS (SELECT 1 FROM pending_payment p WHERE p.basket_id = basket.id)",
     )
+    .bind(before)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 /// A line as shown: re-priced now, with what changed since it was added.

@@ -98,6 +98,13 @@ pub struct Config {
     pub plugin_trusted_keys: std::collections::BTreeMap<String, String>,
     /// Refuse unsigned plugins from a directory.
     pub plugin_require_signatures: bool,
+    /// Seconds a client has to send a request's head; also how long an idle keep-alive
+    /// connection stays open. Bounds what a slow client (slowloris) can hold.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's body, counted from when its head arrived.
+    pub body_read_timeout_secs: u64,
+    /// Seconds a request may take in all, until its response starts.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -130,6 +137,9 @@ impl Default for Config {
             plugin_directory: None,
             plugin_trusted_keys: std::collections::BTreeMap::new(),
             plugin_require_signatures: false,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 10,
+            request_timeout_secs: 30,
         }
     }
 }
@@ -251,6 +261,15 @@ impl Config {
         if let Some(v) = get("EMPORIUM_PLUGIN_REQUIRE_SIGNATURES") {
             self.plugin_require_signatures = parse("EMPORIUM_PLUGIN_REQUIRE_SIGNATURES", v)?;
         }
+        if let Some(v) = get("EMPORIUM_HEADER_READ_TIMEOUT_SECS") {
+            self.header_read_timeout_secs = parse("EMPORIUM_HEADER_READ_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_BODY_READ_TIMEOUT_SECS") {
+            self.body_read_timeout_secs = parse("EMPORIUM_BODY_READ_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_REQUEST_TIMEOUT_SECS") {
+            self.request_timeout_secs = parse("EMPORIUM_REQUEST_TIMEOUT_SECS", v)?;
+        }
         Ok(())
     }
 
@@ -281,6 +300,15 @@ impl Config {
         }
         if self.db_max_connections == 0 {
             return Err(invalid("db_max_connections", "must be at least 1"));
+        }
+        for (name, secs) in [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("body_read_timeout_secs", self.body_read_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                return Err(invalid(name, "must be from 1 to 3600 seconds"));
+            }
         }
         if self.session_ttl_secs < 60 {
             return Err(invalid("session_ttl_secs", "must be at least 60"));

@@ -116,11 +116,11 @@ pub async fn protect(request: Request, next: Next) -> Response {
     let header_token = header_str(headers, HEADER).map(str::to_owned);
     let form = is_form(headers);
     let (parts, body) = request.into_parts();
+    // The body arrives under the router's body limit and deadline (`web::router`), so a
+    // slow or endless body fails here instead of holding the request forever.
     let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return WebError::BadRequest("That form is too large.".into()).into_response();
-        }
+        Err(e) => return crate::web::body_error_status(&e).into_response(),
     };
     let form_token = if form {
         serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)

@@ -12,8 +12,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
 
 use crate::catalogue::CatalogueError;
 use crate::infra::config::Config;
@@ -25,6 +28,9 @@ use crate::themes::Templates;
 
 /// Requests with a longer URI are refused before any handler runs.
 pub const MAX_URI_BYTES: usize = 4096;
+/// The largest request body any route accepts: the shop's forms and the payment webhooks are
+/// a few KiB at most. A longer body is answered 413 before a handler buffers it.
+pub const MAX_BODY_BYTES: usize = csrf::MAX_FORM_BYTES;
 
 pub struct AppStateInner {
     pub db: Db,
@@ -197,6 +203,14 @@ fn error_title(status: StatusCode) -> (&'static str, &'static str) {
             "We couldn't find the page you were looking for.",
         ),
         405 => ("Not allowed", "That action isn't available here."),
+        408 => (
+            "Request timed out",
+            "That took too long to arrive, so we stopped waiting. Please try again.",
+        ),
+        413 => (
+            "Request too large",
+            "That was more than we can accept in one go.",
+        ),
         414 => (
             "Address too long",
             "That web address is too long for us to handle.",
@@ -276,6 +290,34 @@ fn render_error(
     }
 }
 
+/// The status for a request body that could not be read: too long (413), too slow (408), or
+/// broken off or malformed by the client (400).
+pub fn body_error_status(error: &(dyn std::error::Error + 'static)) -> StatusCode {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return StatusCode::REQUEST_TIMEOUT;
+        }
+        cause = e.source();
+    }
+    StatusCode::BAD_REQUEST
+}
+
+/// A panic in a handler or a middleware inside [`CatchPanicLayer`]: logged with its message,
+/// and answered with the shop's 500 page (rendered by [`friendly_errors`]) instead of a
+/// dropped connection.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    WebError::Internal(format!("a request handler panicked: {message}")).into_response()
+}
+
 /// Marks a response whose body is the same for every visitor without cookies, so that
 /// [`page_cache`] may keep it.
 #[derive(Clone, Copy)]
@@ -318,8 +360,17 @@ fn html_response(body: axum::body::Bytes) -> Response {
 }
 
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The shop's router with `extra` routes beside the storefront's, under every layer: for
+/// tests that need a handler the shop does not have (one that panics, for instance).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
+    let request_timeout = Duration::from_secs(state.config.request_timeout_secs);
+    let body_timeout = Duration::from_secs(state.config.body_read_timeout_secs);
     Router::new()
         .merge(storefront::router())
+        .merge(extra)
         .fallback(|| async { WebError::NotFound })
         // Inner to outer: CSRF needs the session; a cached page needs neither; error pages
         // need the session's header.
@@ -331,6 +382,21 @@ pub fn router(state: AppState) -> Router {
         // Server-to-server: no session, no CSRF token (see `webhook_router`).
         .merge(storefront::checkout::webhook_router())
         .layer(middleware::from_fn_with_state(state.clone(), page_cache))
+        // Everything above answers for itself even when it panics (see `panic_response`).
+        .layer(CatchPanicLayer::custom(panic_response))
+        // Every route, the webhooks too: bodies are short and must arrive in time. The limit
+        // answers 413 at once for a declared length over it and fails a longer chunked body
+        // while it is read; the deadline fails a body still arriving `body_timeout` after the
+        // request started, however steadily it trickles in.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(RequestBodyDeadlineLayer::new(body_timeout))
+        // A request that is not answered in time gets a 408 page and its handler is dropped
+        // (as when the client goes away). Inside `friendly_errors` so the page is the theme's.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             friendly_errors,

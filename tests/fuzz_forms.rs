@@ -1,0 +1,509 @@
+//! Fuzzing every form and query parser through the real router (`web::router`, with its
+//! session, CSRF, body-limit and error layers) with arbitrary input: no request may panic or
+//! be answered with a server error. Bad input is the client's fault, a 4xx or a page with
+//! the form's errors.
+//!
+//! Requests carry a real session and its CSRF token (in the `X-CSRF-Token` header, so even a
+//! body of arbitrary bytes reaches the handler's parser), and that session has a basket and a
+//! checkout email, so the basket line and checkout parsers are reached too.
+//!
+//! The case count is bounded so the whole run stays well under a minute in a debug build;
+//! `EMPORIUM_FUZZ_CASES` (cases per route and kind of input) raises it for a longer run.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::http::{Method, Request, header};
+use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
+use support::{Backend, TestApp};
+use tower::ServiceExt;
+
+/// Field names the shop's forms and queries read, plus the product options of the demo
+/// catalogue (added at run time): arbitrary values under real names reach real parsers.
+const FIELDS: &[&str] = &[
+    "quantity",
+    "email",
+    "password",
+    "password_confirm",
+    "next",
+    "name",
+    "line1",
+    "line2",
+    "city",
+    "state",
+    "postcode",
+    "country",
+    "phone",
+    "address_id",
+    "save_address",
+    "method",
+    "gateway",
+    "basket_id",
+    "fingerprint",
+    "card_number",
+    "card_expiry",
+    "card_cvc",
+    "card_name",
+    "q",
+    "page",
+    "sort",
+    "token",
+    "reference",
+    "status",
+    "csrf_token",
+];
+
+/// Values that parsers have historically got wrong.
+const NASTY: &[&str] = &[
+    "",
+    "0",
+    "-1",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "1e309",
+    "NaN",
+    "0x10",
+    "1.5",
+    " 7 ",
+    "123\u{e9}5",
+    "\u{1F4B7}\u{1F4B7}\u{1F4B7}",
+    "\u{0}",
+    "%",
+    "%%",
+    "..",
+    "../../etc/passwd",
+    "//evil.test",
+    "https://evil.test/",
+    "NL",
+    "GB",
+    "US",
+    "12/30",
+    "99/99",
+    "\u{202e}",
+];
+
+struct Visitor {
+    cookie: String,
+    token: String,
+    line: i64,
+}
+
+struct Fuzz {
+    router: axum::Router,
+    visitor: Visitor,
+    product: i64,
+    fields: Vec<String>,
+}
+
+async fn send(
+    router: &axum::Router,
+    method: Method,
+    uri: &str,
+    cookie: Option<&str>,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> axum::response::Response {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, "shop.test")
+        .header(header::ORIGIN, "http://shop.test")
+        .header(header::CONTENT_TYPE, content_type);
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    if let Some(token) = token {
+        request = request.header("x-csrf-token", token);
+    }
+    let mut request = request.body(Body::from(body)).expect("a valid request");
+    // As the server adds it (app::serve), for handlers that look at the client's address.
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))));
+    router.clone().oneshot(request).await.expect("infallible")
+}
+
+async fn text(response: axum::response::Response) -> String {
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+fn session_cookie(response: &axum::response::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{}=", emporium::session::COOKIE_NAME)))
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// A new session with a token, one basket line and a checkout email.
+async fn new_visitor(router: &axum::Router, product: i64) -> Visitor {
+    let login = send(
+        router,
+        Method::GET,
+        "/accounts/login/",
+        None,
+        None,
+        "text/plain",
+        vec![],
+    )
+    .await;
+    let cookie = session_cookie(&login).expect("the sign-in page starts a session");
+    let page = text(login).await;
+    let marker = "name=\"csrf-token\" content=\"";
+    let at = page.find(marker).expect("a CSRF token on the page") + marker.len();
+    let token = page[at..at + page[at..].find('"').unwrap()].to_owned();
+    let form = "application/x-www-form-urlencoded";
+    let added = send(
+        router,
+        Method::POST,
+        &format!("/basket/add/{product}/"),
+        Some(&cookie),
+        Some(&token),
+        form,
+        b"quantity=2".to_vec(),
+    )
+    .await;
+    assert_eq!(added.status(), 303, "{}", text(added).await);
+    let email = send(
+        router,
+        Method::POST,
+        "/checkout/gateway/",
+        Some(&cookie),
+        Some(&token),
+        form,
+        b"email=fuzz%40example.com".to_vec(),
+    )
+    .await;
+    assert_eq!(email.status(), 303, "{}", text(email).await);
+    let basket = text(
+        send(
+            router,
+            Method::GET,
+            "/basket/",
+            Some(&cookie),
+            None,
+            form,
+            vec![],
+        )
+        .await,
+    )
+    .await;
+    let marker = "/basket/lines/";
+    let at = basket.find(marker).expect("a line on the basket page") + marker.len();
+    let line = basket[at..]
+        .split('/')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .expect("a line id");
+    Visitor {
+        cookie,
+        token,
+        line,
+    }
+}
+
+/// One fuzzed request: a route (by template), a path parameter, and the input.
+#[derive(Debug, Clone)]
+enum Input {
+    /// `key=value` pairs, url-encoded.
+    Pairs(Vec<(String, String)>),
+    /// Any bytes at all.
+    Raw(Vec<u8>),
+}
+
+fn pairs(fields: Vec<String>) -> impl Strategy<Value = Vec<(String, String)>> {
+    let name = prop_oneof![
+        4 => proptest::sample::select(fields),
+        1 => any::<String>(),
+    ];
+    let value = prop_oneof![
+        2 => proptest::sample::select(NASTY).prop_map(str::to_owned),
+        2 => any::<String>(),
+        1 => "[0-9]{1,25}",
+        1 => "[A-Za-z0-9 ]{0,12}",
+    ];
+    proptest::collection::vec((name, value), 0..8)
+}
+
+fn input(fields: Vec<String>) -> impl Strategy<Value = Input> {
+    prop_oneof![
+        3 => pairs(fields).prop_map(Input::Pairs),
+        1 => proptest::collection::vec(any::<u8>(), 0..300).prop_map(Input::Raw),
+    ]
+}
+
+/// A path parameter: the real one, or anything (percent-encoded into the path).
+fn param(real: String) -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => Just(real),
+        1 => proptest::sample::select(NASTY).prop_map(str::to_owned),
+        1 => any::<String>(),
+    ]
+}
+
+/// Percent-encodes all but the characters paths and queries commonly carry as they are.
+const ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.');
+
+fn encode(raw: &[u8]) -> String {
+    percent_encoding::percent_encode(raw, ENCODE).to_string()
+}
+
+impl Input {
+    fn form_body(&self, token: &str) -> Vec<u8> {
+        match self {
+            Input::Pairs(pairs) => {
+                let mut body = serde_urlencoded::to_string(pairs).unwrap_or_default();
+                // The form's own token as well, where it is not already fuzzed.
+                if !pairs.iter().any(|(k, _)| k == "csrf_token") {
+                    body.push_str(&format!("&csrf_token={token}"));
+                }
+                body.into_bytes()
+            }
+            Input::Raw(bytes) => bytes.clone(),
+        }
+    }
+
+    fn query(&self) -> String {
+        match self {
+            Input::Pairs(pairs) => serde_urlencoded::to_string(pairs).unwrap_or_default(),
+            // Arbitrary bytes, percent-encoded (so they decode to anything, invalid UTF-8 too),
+            // with the separators left as they were.
+            Input::Raw(bytes) => bytes
+                .split(|b| *b == b'&')
+                .map(|part| {
+                    part.split(|b| *b == b'=')
+                        .map(encode)
+                        .collect::<Vec<_>>()
+                        .join("=")
+                })
+                .collect::<Vec<_>>()
+                .join("&"),
+        }
+    }
+}
+
+impl Fuzz {
+    async fn check(
+        &mut self,
+        method: Method,
+        route: &str,
+        param: &str,
+        input: &Input,
+    ) -> Result<(), TestCaseError> {
+        let path = route.replace("{}", &encode(param.as_bytes()));
+        let (uri, content_type, body) = if method == Method::GET {
+            (
+                format!("{path}?{}", input.query()),
+                "text/plain",
+                Vec::new(),
+            )
+        } else {
+            let content_type = match input {
+                Input::Pairs(_) => "application/x-www-form-urlencoded",
+                Input::Raw(_) => "application/x-www-form-urlencoded; charset=utf-8",
+            };
+            (path, content_type, input.form_body(&self.visitor.token))
+        };
+        let response = send(
+            &self.router,
+            method.clone(),
+            &uri,
+            Some(&self.visitor.cookie),
+            Some(&self.visitor.token),
+            content_type,
+            body,
+        )
+        .await;
+        let status = response.status();
+        let renewed = session_cookie(&response);
+        let page = text(response).await;
+        prop_assert!(
+            !status.is_server_error(),
+            "{method} {uri} with {input:?} was answered {status}: {page}"
+        );
+        // Signing in, registering or out changes the session: carry on as a new visitor so
+        // the next cases reach the parsers again.
+        if renewed.is_some_and(|c| c != self.visitor.cookie) {
+            self.visitor = new_visitor(&self.router, self.product).await;
+        }
+        Ok(())
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("EMPORIUM_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12)
+}
+
+#[test]
+fn every_form_and_query_parser_refuses_bad_input_cleanly() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = rt.block_on(async {
+        let app = TestApp::start(Backend::Sqlite).await;
+        app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+            .await;
+        app.install_plugin("test-card-gateway", &[], &[]).await;
+        app
+    });
+    let product = rt.block_on(app.scalar_i64(
+        "SELECT MIN(p.id) FROM product p JOIN stock_record sr ON sr.product_id = p.id \
+         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
+           AND sr.num_in_stock - sr.num_allocated >= 5 \
+           AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
+                ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
+           AND NOT EXISTS (SELECT 1 FROM product_product_option ppo JOIN product_option o \
+                ON o.id = ppo.option_id WHERE ppo.product_id = p.id AND o.required = TRUE)",
+    ));
+    let product_with_options = rt.block_on(
+        app.scalar_i64("SELECT COALESCE(MIN(product_id), 1) FROM product_product_option"),
+    );
+    let options: Vec<String> = rt.block_on(async {
+        use sqlx::Row;
+        sqlx::query("SELECT code FROM product_option")
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| format!("option_{}", r.get::<String, _>(0)))
+            .collect()
+    });
+    let slug: String = rt.block_on(async {
+        use sqlx::Row;
+        sqlx::query("SELECT slug FROM product WHERE id = $1")
+            .bind(product)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap()
+            .get(0)
+    });
+    let category: String = rt.block_on(async {
+        use sqlx::Row;
+        sqlx::query("SELECT path FROM category ORDER BY id LIMIT 1")
+            .fetch_optional(&app.state.db.pool)
+            .await
+            .unwrap()
+            .map(|r| r.get(0))
+            .unwrap_or_default()
+    });
+    let router = emporium::web::router(app.state.clone());
+    let visitor = rt.block_on(new_visitor(&router, product));
+    let line = visitor.line.to_string();
+    let fuzz = std::cell::RefCell::new(Fuzz {
+        router,
+        visitor,
+        product,
+        fields: FIELDS
+            .iter()
+            .map(|f| f.to_string())
+            .chain(options)
+            .collect(),
+    });
+
+    let post = Method::POST;
+    let get = Method::GET;
+    // Every route of the storefront, by method, with its real path parameter.
+    let routes: Vec<(Method, &str, String)> = vec![
+        (get.clone(), "/", String::new()),
+        (get.clone(), "/search", String::new()),
+        (get.clone(), "/catalogue/category/{}/", category),
+        (get.clone(), "/catalogue/{}/", format!("{slug}_{product}")),
+        (get.clone(), "/catalogue/{}", format!("{slug}_{product}")),
+        (get.clone(), "/static/{}", "css/shop.css".into()),
+        (get.clone(), "/media/{}", "none.png".into()),
+        (get.clone(), "/basket/", String::new()),
+        (post.clone(), "/basket/add/{}/", product.to_string()),
+        (
+            post.clone(),
+            "/basket/add/{}/",
+            product_with_options.to_string(),
+        ),
+        (post.clone(), "/basket/lines/{}/quantity/", line.clone()),
+        (post.clone(), "/basket/lines/{}/save/", line.clone()),
+        (post.clone(), "/basket/lines/{}/restore/", line.clone()),
+        (post.clone(), "/basket/lines/{}/remove/", line.clone()),
+        (get.clone(), "/accounts/login/", String::new()),
+        (post.clone(), "/accounts/login/", String::new()),
+        (get.clone(), "/accounts/register/", String::new()),
+        (post.clone(), "/accounts/register/", String::new()),
+        (post.clone(), "/accounts/logout/", String::new()),
+        (get.clone(), "/accounts/orders/", String::new()),
+        (get.clone(), "/accounts/orders/{}/", "100001".into()),
+        (get.clone(), "/orders/{}/", "100001".into()),
+        (get.clone(), "/checkout/", String::new()),
+        (get.clone(), "/checkout/gateway/", String::new()),
+        (post.clone(), "/checkout/gateway/", String::new()),
+        (get.clone(), "/checkout/shipping-address/", String::new()),
+        (post.clone(), "/checkout/shipping-address/", String::new()),
+        (get.clone(), "/checkout/shipping-method/", String::new()),
+        (post.clone(), "/checkout/shipping-method/", String::new()),
+        (get.clone(), "/checkout/payment-method/", String::new()),
+        (post.clone(), "/checkout/payment-method/", String::new()),
+        (get.clone(), "/checkout/preview/", String::new()),
+        (post.clone(), "/checkout/place/", String::new()),
+        (
+            get.clone(),
+            "/checkout/payment/return/{}/",
+            "redirect-gateway".into(),
+        ),
+        (get.clone(), "/checkout/thank-you/", String::new()),
+        (
+            post.clone(),
+            "/payment/{}/webhook/",
+            "test-card-gateway".into(),
+        ),
+        (
+            get.clone(),
+            "/payment/{}/webhook/",
+            "test-card-gateway".into(),
+        ),
+    ];
+    let started = std::time::Instant::now();
+    let requests = std::cell::Cell::new(0u32);
+    for (method, route, real) in routes {
+        let mut runner = TestRunner::new(RunnerConfig {
+            cases: cases(),
+            // Nothing written beside the sources; a failure prints its smallest input.
+            failure_persistence: None,
+            ..RunnerConfig::default()
+        });
+        let strategy = (param(real), input(fuzz.borrow().fields.clone()));
+        let result = runner.run(&strategy, |(param, input)| {
+            requests.set(requests.get() + 1);
+            rt.block_on(
+                fuzz.borrow_mut()
+                    .check(method.clone(), route, &param, &input),
+            )
+        });
+        if let Err(failure) = result {
+            panic!("{method} {route}: {failure}");
+        }
+    }
+    println!(
+        "{} fuzzed requests in {:.1} s",
+        requests.get(),
+        started.elapsed().as_secs_f64()
+    );
+}
