@@ -568,7 +568,7 @@ fn deny_the_rest(
                     .map_err(err)?;
                 }
                 ComponentItem::Resource(_) => {
-                    li.resource(export, ResourceType::host::<()>(), |_, _| Ok(()))
+                    li.resource(export, stub_resource(export), |_, _| Ok(()))
                         .map_err(err)?;
                 }
                 _ => {}
@@ -576,6 +576,21 @@ fn deny_the_rest(
         }
     }
     Ok(())
+}
+
+/// The resource type to give a resource export of a denied interface. Resources it only
+/// `use`s from `wasi:io` (which every world links) must be exactly those; the ones it defines
+/// itself (a socket, an HTTP request) can be any type nothing else has, as no value of them is
+/// ever made.
+fn stub_resource(name: &str) -> ResourceType {
+    use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, IoError};
+    match name {
+        "pollable" => ResourceType::host::<DynPollable>(),
+        "input-stream" => ResourceType::host::<DynInputStream>(),
+        "output-stream" => ResourceType::host::<DynOutputStream>(),
+        "error" | "io-error" => ResourceType::host::<IoError>(),
+        _ => ResourceType::host::<()>(),
+    }
 }
 
 pub(crate) fn plugin_ref(manifest: &Manifest) -> PluginRef {
