@@ -1005,9 +1005,15 @@ async fn webhook_slot(
         tracing::warn!(
             "A payment webhook was turned away: {MAX_CONCURRENT_WEBHOOKS} are already being handled."
         );
+        // An HTML body of its own, so the shop's error-page layer passes it on as it is
+        // (it replaces bodiless errors, and their headers with them).
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1")],
+            [
+                (header::RETRY_AFTER, "1"),
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            ],
+            "<p>Busy: please send this notification again shortly.</p>",
         )
             .into_response();
     };
