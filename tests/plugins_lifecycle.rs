@@ -464,7 +464,10 @@ async fn secrets(backend: DbKind) {
     let other = process(&s.db, s.data.path()).await;
     assert!(other.status("redirect-gateway").unwrap().enabled);
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
-    assert!(logs.contains("plugin state change"), "logging is captured");
+    assert!(
+        logs.contains("Plugin redirect-gateway@"),
+        "logging is captured"
+    );
     assert!(!logs.contains(SECRET), "a secret reached the log");
 }
 
