@@ -1,11 +1,12 @@
-//! Hostile guests: each misdeed is contained with a typed error in well under a second, the
-//! plugin's failure is counted (and it is switched off after repeated failures), and the host
-//! keeps serving: a good call right after always works.
+//! Hostile guests: each misdeed is contained with a typed error (running wasm is stopped by
+//! the epoch deadline, a host wait by the call's deadline), the plugin's failure is counted (and
+//! it is switched off after repeated failures), and the host keeps serving: a good call right
+//! after always works.
 
 mod plugins_support;
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use emporium::plugins::*;
 use plugins_support::*;
@@ -23,13 +24,28 @@ fn hostile(mode: &str) -> PluginRegistry {
     reg
 }
 
-/// Runs the misbehaving call, checks it fails fast, then checks a good call still works.
+/// How long a contained call may take before the test calls it not contained. It only stops a
+/// test that would otherwise wait forever (a budget is 50 ms; a loaded machine is slow).
+const NEVER: Duration = Duration::from_secs(30);
+
+/// Runs `call` on its own thread, as the shop runs plugin calls on its blocking pool, and
+/// returns its result, failing the test if it never comes back.
+fn returns<T: Send + 'static>(what: &str, call: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(call());
+    });
+    rx.recv_timeout(NEVER)
+        .unwrap_or_else(|_| panic!("{what}: the call never returned"))
+}
+
+/// Runs the misbehaving call, checks it comes back, then checks a good call still works.
 fn contained(mode: &str) -> PluginError {
-    let reg = hostile(mode);
-    let started = Instant::now();
-    let result = reg.quote_shipping("hostile", &shipping_request(2));
-    let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(1), "{mode}: took {elapsed:?}");
+    let reg = Arc::new(hostile(mode));
+    let r = reg.clone();
+    let result = returns(mode, move || {
+        r.quote_shipping("hostile", &shipping_request(2))
+    });
     if let Ok(quotes) = &result {
         assert!(
             quotes.iter().all(|q| !q.name.starts_with("LEAK")),
@@ -58,6 +74,75 @@ fn contained(mode: &str) -> PluginError {
 fn infinite_loop_times_out() {
     let err = contained("loop");
     assert!(matches!(err, PluginError::Timeout { .. }), "{err}");
+}
+
+/// A guest that sleeps waits in the host (a clock subscription), where the epoch deadline
+/// cannot reach: the host's wait ends at the call's deadline.
+#[test]
+fn sleeping_guest_times_out() {
+    let err = contained("sleep");
+    assert!(matches!(err, PluginError::Timeout { .. }), "{err}");
+}
+
+/// A guest polling a pollable that never becomes ready, over and over.
+#[test]
+fn polling_forever_times_out() {
+    let err = contained("poll");
+    assert!(matches!(err, PluginError::Timeout { .. }), "{err}");
+}
+
+/// Guests that wait forever, several at once: each is cut off at its budget, counted, and the
+/// plugin is switched off; meanwhile another plugin answers as usual.
+#[test]
+fn waiting_guests_are_cut_off_counted_and_switched_off() {
+    for mode in ["sleep", "poll"] {
+        let reg = Arc::new(hostile(mode));
+        reg.install_dir(
+            &plugin_dir("flat-rate-shipping"),
+            InstallOptions {
+                config: ConfigValues::new().with("charge", "4.95"),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let threshold = test_config().failure_threshold;
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..threshold {
+            let (reg, tx) = (reg.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let _ = tx.send(reg.quote_shipping("hostile", &shipping_request(1)));
+            });
+        }
+        let good = reg
+            .quote_shipping("flat-rate-shipping", &shipping_request(1))
+            .unwrap();
+        assert_eq!(good[0].charge_excl_tax.to_string(), "4.95");
+        for _ in 0..threshold {
+            let result = rx
+                .recv_timeout(NEVER)
+                .unwrap_or_else(|_| panic!("{mode}: a waiting guest was never cut off"));
+            assert!(
+                matches!(result, Err(PluginError::Timeout { .. })),
+                "{mode}: {result:?}"
+            );
+        }
+        let status = reg.status("hostile").unwrap();
+        assert_eq!(status.failures, u64::from(threshold), "{mode}");
+        assert!(!status.enabled, "{mode}: still enabled");
+        assert!(
+            matches!(&status.disabled_reason, Some(DisabledReason::Failures { count, .. }) if *count == threshold),
+            "{mode}: {:?}",
+            status.disabled_reason
+        );
+        assert!(matches!(
+            reg.quote_shipping("hostile", &shipping_request(1)),
+            Err(PluginError::Disabled { .. })
+        ));
+        assert!(
+            reg.quote_shipping("flat-rate-shipping", &shipping_request(1))
+                .is_ok()
+        );
+    }
 }
 
 #[test]
@@ -102,13 +187,14 @@ fn no_environment_or_arguments() {
     );
 }
 
+/// No world links sockets: the guest's attempt is recorded and fails the call as denied.
 #[test]
 fn no_sockets() {
     // A listener the guest would reach if sockets were open.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
-    let reg = hostile("net");
+    let reg = Arc::new(hostile("net"));
     reg.configure(
         "hostile",
         ConfigValues::new()
@@ -116,15 +202,16 @@ fn no_sockets() {
             .with("port", port.to_string()),
     )
     .unwrap();
-    let started = Instant::now();
-    let err = reg
-        .quote_shipping("hostile", &shipping_request(1))
-        .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(1));
+    let r = reg.clone();
+    let err = returns("net", move || {
+        r.quote_shipping("hostile", &shipping_request(1))
+    })
+    .unwrap_err();
     assert!(
-        matches!(&err, PluginError::Guest { message, .. } if message.starts_with("net denied")),
+        matches!(&err, PluginError::Denied { capability, .. } if capability.starts_with("wasi:sockets/")),
         "{err}"
     );
+    assert_eq!(reg.status("hostile").unwrap().failures, 1, "counted");
     assert!(listener.accept().is_err(), "the guest connected");
 }
 

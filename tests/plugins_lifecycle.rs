@@ -68,8 +68,9 @@ fn flat_rate_request_charge(reg: &PluginRegistry) -> Result<String, PluginError>
 async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     let started = Instant::now();
     while !check() {
+        // Only stops a test that would never finish; a loaded machine may take a while.
         assert!(
-            started.elapsed() < Duration::from_secs(5),
+            started.elapsed() < Duration::from_secs(30),
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -463,7 +464,10 @@ async fn secrets(backend: DbKind) {
     let other = process(&s.db, s.data.path()).await;
     assert!(other.status("redirect-gateway").unwrap().enabled);
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
-    assert!(logs.contains("plugin state change"), "logging is captured");
+    assert!(
+        logs.contains("Plugin redirect-gateway@"),
+        "logging is captured"
+    );
     assert!(!logs.contains(SECRET), "a secret reached the log");
 }
 
@@ -720,7 +724,7 @@ async fn two_processes_postgres() {
 }
 
 /// On PostgreSQL another process follows a change as soon as it commits (LISTEN/NOTIFY), not
-/// at its next poll: here the poll interval is a minute.
+/// at its next poll: here the next poll is an hour away, so following at all proves it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_peers_follow_at_once() {
     let a = shop(DbKind::Postgres).await;
@@ -729,14 +733,14 @@ async fn postgres_peers_follow_at_once() {
         a.data.path(),
         lifecycle_runtime(),
         &db_b,
-        Duration::from_secs(60),
+        Duration::from_secs(3600),
     )
     .await
     .unwrap();
-    // The listener connects in the background; give it a moment before the first change.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The listener connects in the background: wait until it listens, so the change below is
+    // announced to it (one made earlier would only be picked up by the poll).
+    wait_for("B to listen for changes", || b.listening()).await;
     let flat = "flat-rate-shipping";
-    let started = Instant::now();
     service::install_package(
         &a.db,
         &a.registry,
@@ -754,10 +758,4 @@ async fn postgres_peers_follow_at_once() {
         b.status(flat).is_ok_and(|s| !s.enabled)
     })
     .await;
-    let took = started.elapsed();
-    println!("two changes followed through NOTIFY in {took:?}");
-    assert!(
-        took < Duration::from_secs(10),
-        "followed by polling, not by notification: {took:?}"
-    );
 }

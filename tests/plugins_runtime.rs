@@ -529,9 +529,12 @@ fn hot_swap_while_calls_run() {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let calls = Arc::new(AtomicUsize::new(0));
+    // The charge the workers' latest call returned, so each swap can wait until they saw it.
+    let latest = Arc::new(Mutex::new(String::new()));
     let workers: Vec<_> = (0..2)
         .map(|_| {
-            let (reg, stop, calls) = (reg.clone(), stop.clone(), calls.clone());
+            let (reg, stop, calls, latest) =
+                (reg.clone(), stop.clone(), calls.clone(), latest.clone());
             std::thread::spawn(move || {
                 let req = shipping_request(3);
                 let mut seen = std::collections::BTreeSet::new();
@@ -539,13 +542,16 @@ fn hot_swap_while_calls_run() {
                     let quotes = reg
                         .quote_shipping("flat-rate-shipping", &req)
                         .expect("no call may fail during a swap");
-                    seen.insert(quotes[0].charge_excl_tax.to_string());
+                    let charge = quotes[0].charge_excl_tax.to_string();
+                    *latest.lock().unwrap() = charge.clone();
+                    seen.insert(charge);
                     calls.fetch_add(1, Ordering::Relaxed);
                 }
                 seen
             })
         })
         .collect();
+    let limit = std::time::Instant::now() + Duration::from_secs(60);
     for i in 0..20 {
         let charge = format!("{}.00", 2 + i % 3);
         if i % 2 == 0 {
@@ -561,17 +567,30 @@ fn hot_swap_while_calls_run() {
                 ConfigValues::new().with("charge", charge),
             );
         }
-        std::thread::sleep(Duration::from_millis(5));
+        // The swap is in place for new calls; wait until a worker's call has run on it (the
+        // limit only stops a test that would never finish).
+        let expected = reg
+            .quote_shipping("flat-rate-shipping", &shipping_request(3))
+            .unwrap()[0]
+            .charge_excl_tax
+            .to_string();
+        while *latest.lock().unwrap() != expected {
+            assert!(
+                std::time::Instant::now() < limit,
+                "the workers never saw swap {i}"
+            );
+            std::thread::yield_now();
+        }
     }
     stop.store(true, Ordering::Relaxed);
     let mut seen = std::collections::BTreeSet::new();
     for w in workers {
         seen.extend(w.join().unwrap());
     }
-    assert!(calls.load(Ordering::Relaxed) > 20);
+    assert!(calls.load(Ordering::Relaxed) >= 20);
     assert!(
-        seen.len() >= 2,
-        "calls should have seen several configurations: {seen:?}"
+        seen.len() >= 3,
+        "calls should have seen every configuration: {seen:?}"
     );
     assert_eq!(
         reg.status("flat-rate-shipping")
@@ -630,9 +649,18 @@ fn compiled_components_are_cached_on_disk() {
     assert!(path.exists());
     let name = path.file_name().unwrap().to_string_lossy().to_string();
     assert!(name.contains("wasmtime48"), "{name}");
-    let started = std::time::Instant::now();
+    // A second load reuses the compilation on disk instead of compiling again (which would
+    // write a new file in place of this one).
+    use std::os::unix::fs::MetadataExt;
+    let before = std::fs::metadata(&path).unwrap();
+    let (_, again) = rt.compile_cached(&wasm).unwrap();
+    assert_eq!(again, path);
+    let after = std::fs::metadata(&path).unwrap();
+    assert_eq!(
+        (before.ino(), before.mtime_nsec()),
+        (after.ino(), after.mtime_nsec())
+    );
     rt.load_cached(&path).unwrap();
-    assert!(started.elapsed() < Duration::from_millis(500));
     // Only files inside the host's own cache directory are deserialized.
     assert!(
         rt.load_cached(&plugin_dir("weight-band-shipping").join("plugin.wasm"))

@@ -90,6 +90,11 @@ pub enum PluginError {
         message: String,
     },
 
+    /// The host had no room to run the call (every instance slot of the pool, or its memories,
+    /// tables or stacks, in use). A host-side condition: never counted against the plugin.
+    #[error("no room to run plugin {plugin} now, the host is at capacity: {message}")]
+    Capacity { plugin: PluginRef, message: String },
+
     #[error("plugin runtime: {0}")]
     Runtime(String),
 }
@@ -115,7 +120,8 @@ impl PluginError {
             | PluginError::OutOfMemory { plugin, .. }
             | PluginError::MalformedOutput { plugin, .. }
             | PluginError::Denied { plugin, .. }
-            | PluginError::Guest { plugin, .. } => Some(plugin),
+            | PluginError::Guest { plugin, .. }
+            | PluginError::Capacity { plugin, .. } => Some(plugin),
             PluginError::NotFound(_) | PluginError::Manifest { .. } | PluginError::Runtime(_) => {
                 None
             }
@@ -124,7 +130,8 @@ impl PluginError {
 
     /// Whether this error counts against the plugin's health (and can switch it off): the
     /// plugin misbehaved while running. Errors caused by the caller (not found, disabled,
-    /// wrong world) do not count.
+    /// wrong world) or by the host (at capacity) do not count: a flood of requests must not
+    /// switch a healthy plugin off.
     pub fn counts_as_failure(&self) -> bool {
         matches!(
             self,

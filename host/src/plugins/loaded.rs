@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use semver::{Version, VersionReq};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable, ResourceType};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
@@ -20,7 +21,9 @@ use super::bindings::base::emporium::plugin::host;
 use super::bindings::{Timestamp, offer, payment, pricing, shipping, theme};
 use super::error::{PluginError, PluginRef};
 use super::manifest::{ACCEPTED_WIT, ConfigValues, Manifest, World};
-use super::state::{CallState, CappedOutput, HttpGate, MemoryLimiter};
+use super::state::{
+    BudgetSpent, CallState, CappedOutput, HasBoundedIo, HasTable, HttpGate, MemoryLimiter,
+};
 
 /// The wasmtime release line this host is built against (pinned in host/Cargo.toml). The
 /// settings hash in cache file names also covers the exact wasmtime version.
@@ -260,15 +263,7 @@ impl PluginRuntime {
         let (component, cache_file) = self.compile_cached(wasm).map_err(load_err)?;
         check_component(&self.engine, &component, manifest.world).map_err(load_err)?;
         let world = manifest.world;
-        let mut linker: Linker<CallState> = Linker::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| load_err(format!("linking WASI: {e:#}")))?;
-        if world.allows_http() {
-            wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
-                .map_err(|e| load_err(format!("linking wasi:http: {e:#}")))?;
-        }
-        host::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-            .map_err(|e| load_err(format!("linking host: {e:#}")))?;
+        let linker = link(&self.engine, &component, &manifest).map_err(load_err)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| load_err(format!("{e:#}")))?;
@@ -313,6 +308,7 @@ impl PluginRuntime {
             .allow_blocking_current_thread(true)
             .build();
         let denied = Arc::new(Mutex::new(Vec::new()));
+        let budget = self.budget_for(&plugin.manifest);
         let state = CallState {
             wasi,
             table: ResourceTable::new(),
@@ -332,10 +328,11 @@ impl PluginRuntime {
                 nanoseconds: now.subsec_nanos(),
             },
             logs: 0,
+            deadline: Instant::now() + budget,
+            denied: denied.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let budget = self.budget_for(&plugin.manifest);
         match self.config.fuel {
             Some(fuel) => {
                 store
@@ -418,12 +415,181 @@ fn classify(
     {
         return PluginError::Timeout { plugin, budget };
     }
+    // The host gave up waiting (sleep, poll, a blocking stream) at the call's deadline.
+    if caused_by::<BudgetSpent>(&error) {
+        return PluginError::Timeout { plugin, budget };
+    }
+    // Every instance slot (or memory, table, stack) of the pool is in use: the host is at
+    // capacity, which says nothing about this plugin.
+    if caused_by::<wasmtime::PoolConcurrencyLimitError>(&error) {
+        return PluginError::Capacity {
+            plugin,
+            message: format!("{error:#}"),
+        };
+    }
     if let Some(capability) = denied.into_iter().next() {
         return PluginError::Denied { plugin, capability };
     }
     PluginError::Trap {
         plugin,
         message: format!("{error:#}"),
+    }
+}
+
+fn caused_by<E: std::error::Error + Send + Sync + 'static>(error: &wasmtime::Error) -> bool {
+    error.is::<E>()
+        || error
+            .chain()
+            .any(|cause| cause.downcast_ref::<E>().is_some())
+}
+
+/// The WASI interfaces every world gets. None of them reaches outside the call: stdio is
+/// captured, the environment and arguments are empty, there are no preopened directories (the
+/// filesystem interfaces are linked because interpreted runtimes import them at start-up;
+/// without a preopen there is no descriptor to call them on), and `wasi:io` waits end at the
+/// call's deadline. Sockets are never linked: no world has raw network access.
+const WASI_FOR_EVERY_WORLD: &[&str] = &[
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+];
+
+/// Linked for worlds that may call out over HTTP, when the manifest declares hosts; every
+/// request still goes through the [`HttpGate`] (declared ∩ approved).
+const WASI_HTTP: &[&str] = &["wasi:http/types", "wasi:http/outgoing-handler"];
+
+/// The host's own interfaces.
+const OURS: &[&str] = &["emporium:plugin/host", "emporium:plugin/types"];
+
+/// Builds the linker for one plugin: exactly the interfaces its world and manifest grant.
+/// Whatever else the component imports (sockets, or HTTP without a grant) is linked to a
+/// function that records the attempt and fails the call as [`PluginError::Denied`], so a
+/// component that merely imports more than it may use still loads (language runtimes import
+/// a lot), and one that calls it is caught.
+fn link(
+    engine: &Engine,
+    component: &Component,
+    manifest: &Manifest,
+) -> Result<Linker<CallState>, String> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sync};
+    use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+
+    let mut linker: Linker<CallState> = Linker::new(engine);
+    let wasi = |e: wasmtime::Error| format!("linking WASI: {e:#}");
+    let l = &mut linker;
+    io::error::add_to_linker::<CallState, HasTable>(l, |s| &mut s.table).map_err(wasi)?;
+    sync::io::poll::add_to_linker::<CallState, HasBoundedIo>(l, CallState::bounded_io)
+        .map_err(wasi)?;
+    sync::io::streams::add_to_linker::<CallState, HasBoundedIo>(l, CallState::bounded_io)
+        .map_err(wasi)?;
+    clocks::wall_clock::add_to_linker::<CallState, WasiClocks>(l, CallState::clocks)
+        .map_err(wasi)?;
+    clocks::monotonic_clock::add_to_linker::<CallState, WasiClocks>(l, CallState::clocks)
+        .map_err(wasi)?;
+    random::random::add_to_linker::<CallState, WasiRandom>(l, CallState::random).map_err(wasi)?;
+    random::insecure::add_to_linker::<CallState, WasiRandom>(l, CallState::random).map_err(wasi)?;
+    random::insecure_seed::add_to_linker::<CallState, WasiRandom>(l, CallState::random)
+        .map_err(wasi)?;
+    cli::environment::add_to_linker::<CallState, WasiCli>(l, CallState::cli).map_err(wasi)?;
+    cli::exit::add_to_linker::<CallState, WasiCli>(l, CallState::cli).map_err(wasi)?;
+    cli::stdin::add_to_linker::<CallState, WasiCli>(l, CallState::cli).map_err(wasi)?;
+    cli::stdout::add_to_linker::<CallState, WasiCli>(l, CallState::cli).map_err(wasi)?;
+    cli::stderr::add_to_linker::<CallState, WasiCli>(l, CallState::cli).map_err(wasi)?;
+    cli::terminal_input::add_to_linker::<CallState, WasiCli>(l, CallState::cli).map_err(wasi)?;
+    cli::terminal_output::add_to_linker::<CallState, WasiCli>(l, CallState::cli).map_err(wasi)?;
+    cli::terminal_stdin::add_to_linker::<CallState, WasiCli>(l, CallState::cli).map_err(wasi)?;
+    cli::terminal_stdout::add_to_linker::<CallState, WasiCli>(l, CallState::cli).map_err(wasi)?;
+    cli::terminal_stderr::add_to_linker::<CallState, WasiCli>(l, CallState::cli).map_err(wasi)?;
+    filesystem::preopens::add_to_linker::<CallState, WasiFilesystem>(l, CallState::filesystem)
+        .map_err(wasi)?;
+    sync::filesystem::types::add_to_linker::<CallState, WasiFilesystem>(l, CallState::filesystem)
+        .map_err(wasi)?;
+    let mut granted: Vec<&str> = WASI_FOR_EVERY_WORLD.iter().chain(OURS).copied().collect();
+    if manifest.world.allows_http() && !manifest.permissions.http.hosts.is_empty() {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(l)
+            .map_err(|e| format!("linking wasi:http: {e:#}"))?;
+        granted.extend(WASI_HTTP);
+    }
+    host::add_to_linker::<CallState, HasSelf<CallState>>(l, |s| s)
+        .map_err(|e| format!("linking host: {e:#}"))?;
+    deny_the_rest(l, engine, component, &granted)?;
+    Ok(linker)
+}
+
+/// Links every import of `component` outside `granted` to a function that records the attempt
+/// (the call then fails as denied) and traps, so the guest cannot carry on as if it had it.
+fn deny_the_rest(
+    linker: &mut Linker<CallState>,
+    engine: &Engine,
+    component: &Component,
+    granted: &[&str],
+) -> Result<(), String> {
+    let err = |e: wasmtime::Error| format!("linking denied imports: {e:#}");
+    for (name, item) in component.component_type().imports(engine) {
+        let interface = name.split('@').next().unwrap_or(name);
+        if granted.contains(&interface) {
+            continue;
+        }
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            // A bare function or type import: instantiation names it as missing.
+            continue;
+        };
+        let mut li = linker.instance(name).map_err(err)?;
+        for (export, item) in instance.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let what = format!("{interface}.{export}");
+                    li.func_new(export, move |store, _, _, _| {
+                        store.data().deny(what.clone());
+                        Err(wasmtime::format_err!(
+                            "{what} is not granted to this plugin"
+                        ))
+                    })
+                    .map_err(err)?;
+                }
+                ComponentItem::Resource(_) => {
+                    li.resource(export, stub_resource(export), |_, _| Ok(()))
+                        .map_err(err)?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The resource type to give a resource export of a denied interface. Resources it only
+/// `use`s from `wasi:io` (which every world links) must be exactly those; the ones it defines
+/// itself (a socket, an HTTP request) can be any type nothing else has, as no value of them is
+/// ever made.
+fn stub_resource(name: &str) -> ResourceType {
+    use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, IoError};
+    match name {
+        "pollable" => ResourceType::host::<DynPollable>(),
+        "input-stream" => ResourceType::host::<DynInputStream>(),
+        "output-stream" => ResourceType::host::<DynOutputStream>(),
+        "error" | "io-error" => ResourceType::host::<IoError>(),
+        _ => ResourceType::host::<()>(),
     }
 }
 

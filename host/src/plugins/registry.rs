@@ -96,6 +96,35 @@ pub enum StateChange {
     Configured(PluginRef),
 }
 
+impl std::fmt::Display for StateChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateChange::Installed(p) => write!(f, "Plugin {p} was installed."),
+            StateChange::Upgraded { from, to } => {
+                write!(
+                    f,
+                    "Plugin {} was upgraded from {} to {}.",
+                    to.id, from.version, to.version
+                )
+            }
+            StateChange::Removed(p) => write!(f, "Plugin {p} was removed."),
+            StateChange::Enabled(p) => write!(f, "Plugin {p} was switched on."),
+            StateChange::Disabled {
+                plugin,
+                reason: DisabledReason::Admin,
+            } => write!(f, "Plugin {plugin} was switched off by an administrator."),
+            StateChange::Disabled {
+                plugin,
+                reason: DisabledReason::Failures { count, last_error },
+            } => write!(
+                f,
+                "Plugin {plugin} was switched off after {count} failures in a row; the last one: {last_error}"
+            ),
+            StateChange::Configured(p) => write!(f, "Plugin {p} was reconfigured."),
+        }
+    }
+}
+
 /// Installation settings chosen by the administrator.
 #[derive(Debug, Clone, Default)]
 pub struct InstallOptions {
@@ -209,7 +238,7 @@ impl PluginRegistry {
     }
 
     fn notify(&self, change: StateChange) {
-        tracing::info!(?change, "plugin state change");
+        tracing::info!("{change}");
         let listeners: Vec<Listener> = self.listeners.read().map(|l| l.clone()).unwrap_or_default();
         for l in listeners {
             l(&change);
@@ -555,6 +584,12 @@ impl PluginRegistry {
         match &result {
             Ok(_) => entry.health.consecutive.store(0, Ordering::SeqCst),
             Err(e) if e.counts_as_failure() => self.record_failure(&entry, e),
+            // The plugin did not get to run: neither a failure nor a success of its own.
+            Err(e @ PluginError::Capacity { .. }) => {
+                tracing::warn!(
+                    "A call of plugin {plugin} was refused, the host is at capacity: {e}"
+                )
+            }
             Err(_) => {}
         }
         result

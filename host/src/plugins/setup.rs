@@ -9,7 +9,7 @@
 //! every other process switches it off too.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -29,7 +29,17 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) struct Home {
     data_dir: OnceLock<PathBuf>,
     seen_version: AtomicI64,
+    /// Whether the PostgreSQL LISTEN connection is up (changes then arrive at once).
+    listening: AtomicBool,
     pub(crate) lock: tokio::sync::Mutex<()>,
+}
+
+impl PluginRegistry {
+    /// Whether this registry hears other processes' changes the moment they commit
+    /// (PostgreSQL LISTEN is connected). Without it, changes arrive at the next poll.
+    pub fn listening(&self) -> bool {
+        self.home.listening.load(Ordering::SeqCst)
+    }
 }
 
 impl Home {
@@ -120,28 +130,42 @@ fn spawn_listener(registry: Weak<PluginRegistry>, db: Db, url: String) {
         loop {
             match sqlx::postgres::PgListener::connect(&url).await {
                 Ok(mut listener) => match listener.listen(store::CHANNEL).await {
-                    Ok(()) => loop {
-                        // Wake up now and then to notice the registry is gone, so a dropped
-                        // registry does not keep a connection open.
-                        let notified =
-                            tokio::time::timeout(Duration::from_secs(1), listener.recv());
-                        match notified.await {
-                            Ok(Ok(_)) => {
-                                let Some(registry) = registry.upgrade() else {
-                                    return;
-                                };
-                                if let Err(e) = reconcile(&db, &registry).await {
-                                    tracing::warn!(error = %e, "following plugin changes failed");
-                                }
-                            }
-                            Ok(Err(e)) => {
-                                tracing::warn!(error = %e, "plugin change listener lost its connection");
-                                break;
-                            }
-                            Err(_) if registry.strong_count() == 0 => return,
-                            Err(_) => {}
+                    Ok(()) => {
+                        let Some(r) = registry.upgrade() else {
+                            return;
+                        };
+                        // Changes committed before LISTEN took effect were not announced here.
+                        if let Err(e) = reconcile(&db, &r).await {
+                            tracing::warn!(error = %e, "following plugin changes failed");
                         }
-                    },
+                        r.home.listening.store(true, Ordering::SeqCst);
+                        drop(r);
+                        loop {
+                            // Wake up now and then to notice the registry is gone, so a dropped
+                            // registry does not keep a connection open.
+                            let notified =
+                                tokio::time::timeout(Duration::from_secs(1), listener.recv());
+                            match notified.await {
+                                Ok(Ok(_)) => {
+                                    let Some(registry) = registry.upgrade() else {
+                                        return;
+                                    };
+                                    if let Err(e) = reconcile(&db, &registry).await {
+                                        tracing::warn!(error = %e, "following plugin changes failed");
+                                    }
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::warn!(error = %e, "plugin change listener lost its connection");
+                                    if let Some(r) = registry.upgrade() {
+                                        r.home.listening.store(false, Ordering::SeqCst);
+                                    }
+                                    break;
+                                }
+                                Err(_) if registry.strong_count() == 0 => return,
+                                Err(_) => {}
+                            }
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "LISTEN for plugin changes failed"),
                 },
                 Err(e) => tracing::warn!(error = %e, "plugin change listener cannot connect"),
@@ -156,7 +180,8 @@ fn spawn_listener(registry: Weak<PluginRegistry>, db: Db, url: String) {
 
 fn spawn_poller(registry: Weak<PluginRegistry>, db: Db, every: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        // `open_with` has just read everything: the first look is one interval away.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

@@ -1,14 +1,22 @@
 //! Per-call store state: the WASI context (no preopens, no env, no args, no network, stdio
-//! captured), the optional `wasi:http` gate, the memory limiter and the `host` interface.
+//! captured), the optional `wasi:http` gate, the memory limiter, the `host` interface, and
+//! `wasi:io` with every wait bounded by the call's deadline.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasData, Resource, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+use wasmtime_wasi::p2::bindings::io::poll as async_poll;
+use wasmtime_wasi::p2::bindings::io::streams::{
+    HostInputStream as AsyncInputStream, HostOutputStream as AsyncOutputStream,
+};
+use wasmtime_wasi::p2::bindings::sync::io::{poll as sync_poll, streams as sync_streams};
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamError, StreamResult};
+use wasmtime_wasi::runtime::in_tokio;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -208,6 +216,267 @@ pub struct CallState {
     pub call: Arc<CallContext>,
     pub now: Timestamp,
     pub logs: u32,
+    /// When the call's budget runs out. The epoch deadline stops running wasm at this point;
+    /// this stops the host from waiting past it on the guest's behalf (see [`BoundedIo`]).
+    pub deadline: Instant,
+    /// Capabilities the guest tried without a grant (shared with the HTTP gate).
+    pub denied: Arc<Mutex<Vec<String>>>,
+}
+
+impl CallState {
+    /// `wasi:io` for this call, bounded by its deadline.
+    pub fn bounded_io(&mut self) -> BoundedIo<'_> {
+        BoundedIo {
+            table: &mut self.table,
+            deadline: self.deadline,
+        }
+    }
+
+    /// Records that the guest called something it was not granted; the call then fails as
+    /// [`super::PluginError::Denied`].
+    pub fn deny(&self, what: String) {
+        if let Ok(mut d) = self.denied.lock() {
+            d.push(what);
+        }
+    }
+}
+
+/// The host waited on the guest's behalf (a sleep, a poll, a blocking stream operation) until
+/// the call's time budget ran out. Classified as [`super::PluginError::Timeout`].
+#[derive(Debug)]
+pub struct BudgetSpent {
+    pub waiting_in: &'static str,
+}
+
+impl std::fmt::Display for BudgetSpent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the call's time budget ran out while the plugin waited in {}",
+            self.waiting_in
+        )
+    }
+}
+
+impl std::error::Error for BudgetSpent {}
+
+/// `wasi:io` (poll and streams) for one call. wasmtime-wasi's own sync bindings wait for as
+/// long as the guest asks (a guest sleeping for an hour, or polling a pollable that never
+/// becomes ready, would hold its thread and its instance slot for that long, and the epoch
+/// deadline cannot interrupt host code). These do the same work but give up at the call's
+/// deadline, failing the call as a timeout.
+pub struct BoundedIo<'a> {
+    pub table: &'a mut ResourceTable,
+    pub deadline: Instant,
+}
+
+/// [`HasData`] for linking [`BoundedIo`].
+pub struct HasBoundedIo;
+
+impl HasData for HasBoundedIo {
+    type Data<'a> = BoundedIo<'a>;
+}
+
+/// [`HasData`] for interfaces that only need the resource table (`wasi:io/error`).
+pub struct HasTable;
+
+impl HasData for HasTable {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Runs a host wait to completion or until `deadline`, whichever comes first. A wait that is
+/// ready at once still completes after the deadline (`timeout` polls it before the clock).
+fn bounded<F: std::future::Future>(
+    deadline: Instant,
+    waiting_in: &'static str,
+    wait: F,
+) -> wasmtime::Result<F::Output> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    in_tokio(async move { tokio::time::timeout(left, wait).await })
+        .map_err(|_| wasmtime::Error::new(BudgetSpent { waiting_in }))
+}
+
+fn bounded_stream<T, F: std::future::Future<Output = StreamResult<T>>>(
+    deadline: Instant,
+    waiting_in: &'static str,
+    wait: F,
+) -> StreamResult<T> {
+    bounded(deadline, waiting_in, wait).map_err(StreamError::Trap)?
+}
+
+impl sync_poll::Host for BoundedIo<'_> {
+    fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
+        let table = &mut *self.table;
+        bounded(self.deadline, "wasi:io/poll.poll", async move {
+            async_poll::Host::poll(table, pollables).await
+        })?
+    }
+}
+
+impl sync_poll::HostPollable for BoundedIo<'_> {
+    fn ready(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<bool> {
+        let table = &mut *self.table;
+        bounded(self.deadline, "wasi:io/poll.pollable.ready", async move {
+            async_poll::HostPollable::ready(table, pollable).await
+        })?
+    }
+
+    fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        let table = &mut *self.table;
+        bounded(self.deadline, "wasi:io/poll.pollable.block", async move {
+            async_poll::HostPollable::block(table, pollable).await
+        })?
+    }
+
+    fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        async_poll::HostPollable::drop(&mut *self.table, pollable)
+    }
+}
+
+type SyncInput = sync_streams::InputStream;
+type SyncOutput = sync_streams::OutputStream;
+
+impl sync_streams::Host for BoundedIo<'_> {
+    fn convert_stream_error(
+        &mut self,
+        err: StreamError,
+    ) -> wasmtime::Result<sync_streams::StreamError> {
+        sync_streams::Host::convert_stream_error(&mut *self.table, err)
+    }
+}
+
+impl sync_streams::HostOutputStream for BoundedIo<'_> {
+    fn drop(&mut self, stream: Resource<SyncOutput>) -> wasmtime::Result<()> {
+        let table = &mut *self.table;
+        bounded(
+            self.deadline,
+            "wasi:io/streams.output-stream.drop",
+            async move { AsyncOutputStream::drop(table, stream).await },
+        )?
+    }
+
+    fn check_write(&mut self, stream: Resource<SyncOutput>) -> StreamResult<u64> {
+        sync_streams::HostOutputStream::check_write(&mut *self.table, stream)
+    }
+
+    fn write(&mut self, stream: Resource<SyncOutput>, bytes: Vec<u8>) -> StreamResult<()> {
+        sync_streams::HostOutputStream::write(&mut *self.table, stream, bytes)
+    }
+
+    fn blocking_write_and_flush(
+        &mut self,
+        stream: Resource<SyncOutput>,
+        bytes: Vec<u8>,
+    ) -> StreamResult<()> {
+        let table = &mut *self.table;
+        bounded_stream(
+            self.deadline,
+            "wasi:io/streams.blocking-write-and-flush",
+            async move { AsyncOutputStream::blocking_write_and_flush(table, stream, bytes).await },
+        )
+    }
+
+    fn blocking_write_zeroes_and_flush(
+        &mut self,
+        stream: Resource<SyncOutput>,
+        len: u64,
+    ) -> StreamResult<()> {
+        let table = &mut *self.table;
+        bounded_stream(
+            self.deadline,
+            "wasi:io/streams.blocking-write-zeroes-and-flush",
+            async move { AsyncOutputStream::blocking_write_zeroes_and_flush(table, stream, len).await },
+        )
+    }
+
+    fn subscribe(
+        &mut self,
+        stream: Resource<SyncOutput>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        sync_streams::HostOutputStream::subscribe(&mut *self.table, stream)
+    }
+
+    fn write_zeroes(&mut self, stream: Resource<SyncOutput>, len: u64) -> StreamResult<()> {
+        sync_streams::HostOutputStream::write_zeroes(&mut *self.table, stream, len)
+    }
+
+    fn flush(&mut self, stream: Resource<SyncOutput>) -> StreamResult<()> {
+        sync_streams::HostOutputStream::flush(&mut *self.table, stream)
+    }
+
+    fn blocking_flush(&mut self, stream: Resource<SyncOutput>) -> StreamResult<()> {
+        let table = &mut *self.table;
+        bounded_stream(
+            self.deadline,
+            "wasi:io/streams.blocking-flush",
+            async move {
+                AsyncOutputStream::blocking_flush(table, Resource::new_borrow(stream.rep())).await
+            },
+        )
+    }
+
+    fn splice(
+        &mut self,
+        dst: Resource<SyncOutput>,
+        src: Resource<SyncInput>,
+        len: u64,
+    ) -> StreamResult<u64> {
+        sync_streams::HostOutputStream::splice(&mut *self.table, dst, src, len)
+    }
+
+    fn blocking_splice(
+        &mut self,
+        dst: Resource<SyncOutput>,
+        src: Resource<SyncInput>,
+        len: u64,
+    ) -> StreamResult<u64> {
+        let table = &mut *self.table;
+        bounded_stream(
+            self.deadline,
+            "wasi:io/streams.blocking-splice",
+            async move { AsyncOutputStream::blocking_splice(table, dst, src, len).await },
+        )
+    }
+}
+
+impl sync_streams::HostInputStream for BoundedIo<'_> {
+    fn drop(&mut self, stream: Resource<SyncInput>) -> wasmtime::Result<()> {
+        let table = &mut *self.table;
+        bounded(
+            self.deadline,
+            "wasi:io/streams.input-stream.drop",
+            async move { AsyncInputStream::drop(table, stream).await },
+        )?
+    }
+
+    fn read(&mut self, stream: Resource<SyncInput>, len: u64) -> StreamResult<Vec<u8>> {
+        sync_streams::HostInputStream::read(&mut *self.table, stream, len)
+    }
+
+    fn blocking_read(&mut self, stream: Resource<SyncInput>, len: u64) -> StreamResult<Vec<u8>> {
+        let table = &mut *self.table;
+        bounded_stream(self.deadline, "wasi:io/streams.blocking-read", async move {
+            AsyncInputStream::blocking_read(table, stream, len).await
+        })
+    }
+
+    fn skip(&mut self, stream: Resource<SyncInput>, len: u64) -> StreamResult<u64> {
+        sync_streams::HostInputStream::skip(&mut *self.table, stream, len)
+    }
+
+    fn blocking_skip(&mut self, stream: Resource<SyncInput>, len: u64) -> StreamResult<u64> {
+        let table = &mut *self.table;
+        bounded_stream(self.deadline, "wasi:io/streams.blocking-skip", async move {
+            AsyncInputStream::blocking_skip(table, stream, len).await
+        })
+    }
+
+    fn subscribe(
+        &mut self,
+        stream: Resource<SyncInput>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        sync_streams::HostInputStream::subscribe(&mut *self.table, stream)
+    }
 }
 
 impl WasiView for CallState {

@@ -26,6 +26,12 @@ impl PaymentGateway for Hostile {
                     n = black_box(n.wrapping_add(1));
                 }
             }
+            // Waits on the host (a monotonic-clock subscription) for an hour instead of
+            // answering.
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                PaymentResult::Error("hostile gateway woke up".into())
+            }
             "panic" => panic!("hostile gateway panics on purpose"),
             "overpay" => {
                 // Approves more than was asked: the host must refuse it.

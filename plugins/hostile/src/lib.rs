@@ -53,6 +53,19 @@ impl ShippingMethod for Hostile {
                     n = black_box(n.wrapping_add(1));
                 }
             }
+            // Sleeps for an hour: std's sleep is a monotonic-clock subscription the host waits
+            // on, outside wasm, where the epoch deadline cannot interrupt it.
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(vec![quote("Slept", "1.00", &currency)])
+            }
+            // Waits on a pollable that never becomes ready (a clock subscription too far in the
+            // future for the host to schedule), again and again, with both ways of waiting.
+            "poll" => loop {
+                let never = wasip2::clocks::monotonic_clock::subscribe_duration(u64::MAX);
+                wasip2::io::poll::poll(&[&never]);
+                never.block();
+            },
             "alloc" => {
                 let big = vec![7u8; 1 << 30];
                 Ok(vec![quote(

@@ -133,14 +133,51 @@ pub(super) async fn payment_return(
 /// it and asks its provider what really happened; only an approval it confirms, for a payment
 /// this shop started, places an order.
 pub fn webhook_router() -> Router<AppState> {
-    Router::new().route(
-        "/payment/{gateway}/webhook/",
-        axum::routing::post(webhook).get(webhook),
-    )
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_WEBHOOKS));
+    Router::new()
+        .route(
+            "/payment/{gateway}/webhook/",
+            axum::routing::post(webhook).get(webhook),
+        )
+        // Refused while reading, before the body is buffered (the extractor stops at the limit
+        // and answers 413).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+        .layer(axum::middleware::from_fn_with_state(slots, webhook_slot))
 }
 
 /// Notifications larger than this are refused unread.
 const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
+
+/// Notifications handled at once. Each one runs the gateway plugin (an instance slot of the
+/// plugin pool, shared with the shoppers' pricing and shipping calls, and a provider round
+/// trip); a flood beyond this is told to come back later instead of crowding out the shop.
+const MAX_CONCURRENT_WEBHOOKS: usize = 16;
+
+/// Lets a notification in when a slot is free, else answers 503 with `Retry-After`: providers
+/// send a notification again later when it was not acknowledged.
+async fn webhook_slot(
+    State(slots): State<std::sync::Arc<tokio::sync::Semaphore>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Ok(_slot) = slots.try_acquire_owned() else {
+        tracing::warn!(
+            "A payment webhook was turned away: {MAX_CONCURRENT_WEBHOOKS} are already being handled."
+        );
+        // An HTML body of its own, so the shop's error-page layer passes it on as it is
+        // (it replaces bodiless errors, and their headers with them).
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::RETRY_AFTER, "1"),
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            ],
+            "<p>Busy: please send this notification again shortly.</p>",
+        )
+            .into_response();
+    };
+    next.run(request).await
+}
 
 async fn webhook(
     State(state): State<AppState>,
@@ -155,9 +192,6 @@ async fn webhook(
         .any(|g| g.id == gateway)
     {
         return StatusCode::NOT_FOUND.into_response();
-    }
-    if body.len() > MAX_WEBHOOK_BYTES {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     }
     let callback = Callback {
         kind: CallbackKind::Webhook,
