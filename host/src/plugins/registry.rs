@@ -96,6 +96,34 @@ pub enum StateChange {
     Configured(PluginRef),
 }
 
+/// A sentence for the log ("plugin flat-rate-shipping@1.0.0 was switched off after 5 failures in
+/// a row; the last: ..."), not a dump of the structs.
+impl std::fmt::Display for StateChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateChange::Installed(p) => write!(f, "plugin {p} was installed"),
+            StateChange::Upgraded { from, to } => {
+                write!(f, "plugin {from} was upgraded to version {}", to.version)
+            }
+            StateChange::Removed(p) => write!(f, "plugin {p} was removed"),
+            StateChange::Enabled(p) => write!(f, "plugin {p} was switched on"),
+            StateChange::Disabled {
+                plugin,
+                reason: DisabledReason::Admin,
+            } => write!(f, "plugin {plugin} was switched off by an administrator"),
+            StateChange::Disabled {
+                plugin,
+                reason: DisabledReason::Failures { count, last_error },
+            } => write!(
+                f,
+                "plugin {plugin} was switched off after {count} failures in a row; the last: \
+                 {last_error}"
+            ),
+            StateChange::Configured(p) => write!(f, "plugin {p} was configured"),
+        }
+    }
+}
+
 /// Installation settings chosen by the administrator.
 #[derive(Debug, Clone, Default)]
 pub struct InstallOptions {
@@ -209,7 +237,7 @@ impl PluginRegistry {
     }
 
     fn notify(&self, change: StateChange) {
-        tracing::info!(?change, "plugin state change");
+        tracing::info!("{change}");
         let listeners: Vec<Listener> = self.listeners.read().map(|l| l.clone()).unwrap_or_default();
         for l in listeners {
             l(&change);
@@ -817,5 +845,41 @@ fn guest_error(check: &Check<'_>, e: GuestError) -> PluginError {
         plugin: check.plugin.clone(),
         kind,
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin(id: &str, version: &str) -> PluginRef {
+        PluginRef {
+            id: id.into(),
+            version: semver::Version::parse(version).expect("a test version"),
+        }
+    }
+
+    #[test]
+    fn a_state_change_is_logged_as_a_sentence() {
+        let off = StateChange::Disabled {
+            plugin: plugin("flat-rate-shipping", "1.2.0"),
+            reason: DisabledReason::Failures {
+                count: 5,
+                last_error: "trapped".into(),
+            },
+        };
+        assert_eq!(
+            off.to_string(),
+            "plugin flat-rate-shipping@1.2.0 was switched off after 5 failures in a row; the \
+             last: trapped"
+        );
+        let up = StateChange::Upgraded {
+            from: plugin("tiered-pricing", "1.0.0"),
+            to: plugin("tiered-pricing", "1.1.0"),
+        };
+        assert_eq!(
+            up.to_string(),
+            "plugin tiered-pricing@1.0.0 was upgraded to version 1.1.0"
+        );
     }
 }
