@@ -168,7 +168,12 @@ async fn a_guest_buys_a_product_in_chromium() {
     c.goto(&format!("{}{product_path}", app.base))
         .await
         .unwrap();
-    click_to(&c, &format!("form[action=\"/basket/add/{id}/\"] button[type=\"submit\"]"), &product_path).await;
+    click_to(
+        &c,
+        &format!("form[action=\"/basket/add/{id}/\"] button[type=\"submit\"]"),
+        &product_path,
+    )
+    .await;
     c.goto(&format!("{}/basket/", app.base)).await.unwrap();
     click_to(&c, "#proceed-to-checkout", "/checkout/gateway/").await;
 

@@ -47,5 +47,8 @@ fn a_plugin_install_logs_a_plain_sentence() {
     );
     assert!(!line.contains("PluginRef") && !line.contains('{'), "{line}");
     // Output into a pipe: no ANSI escape codes anywhere.
-    assert!(!logged.contains('\u{1b}'), "colour codes in piped output:\n{logged:?}");
+    assert!(
+        !logged.contains('\u{1b}'),
+        "colour codes in piped output:\n{logged:?}"
+    );
 }

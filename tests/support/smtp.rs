@@ -51,8 +51,8 @@ print(json.dumps(out).replace('"from_":', '"from":'))
 
 /// The project venv's python when it exists (nothing for the caller to set), else `python3`.
 pub fn python() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/toolchains/venv/bin/python");
+    let venv =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/toolchains/venv/bin/python");
     if venv.exists() {
         venv
     } else {

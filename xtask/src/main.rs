@@ -94,7 +94,13 @@ fn run_task(task: Task) -> Result<()> {
                 // The Rust guests' own unit tests (their rules, without a host) run natively.
                 let guests = run(Command::new(cargo())
                     .current_dir(root.join("plugins"))
-                    .args(["test", "--workspace", "--no-fail-fast", "--target-dir", "target"])
+                    .args([
+                        "test",
+                        "--workspace",
+                        "--no-fail-fast",
+                        "--target-dir",
+                        "target",
+                    ])
                     .env_remove("CARGO_TARGET_DIR")
                     .env_remove("CARGO_BUILD_TARGET")
                     .env_remove("RUSTFLAGS"));
@@ -151,7 +157,11 @@ fn describe(cmd: &Command) -> String {
         .chain(cmd.get_args())
         .map(|a| {
             let a = a.to_string_lossy();
-            if a.contains(' ') { format!("'{a}'") } else { a.into_owned() }
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.into_owned()
+            }
         })
         .collect::<Vec<_>>()
         .join(" ")

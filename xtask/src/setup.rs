@@ -84,7 +84,10 @@ pub fn plugin_toolchains(root: &Path) -> Result<()> {
     if *done {
         return Ok(());
     }
-    for (tool, what) in [("python3", "python3 (3.10+)"), ("npm", "node (18+) with npm")] {
+    for (tool, what) in [
+        ("python3", "python3 (3.10+)"),
+        ("npm", "node (18+) with npm"),
+    ] {
         if !on_path(tool) {
             bail!(
                 "the Python/JavaScript plugin toolchains need {what} on PATH; install it \
@@ -183,7 +186,13 @@ pub fn browser() -> Result<()> {
             .is_ok_and(|s| s.success())
     };
     if !quiet(Command::new("apt-get").args(["update", "-qq"]))
-        || !quiet(Command::new("apt-get").args(["install", "-y", "-qq", "chromium", "chromium-driver"]))
+        || !quiet(Command::new("apt-get").args([
+            "install",
+            "-y",
+            "-qq",
+            "chromium",
+            "chromium-driver",
+        ]))
     {
         bail!(
             "apt-get could not install chromium and chromium-driver (the browser test needs \
@@ -228,9 +237,14 @@ mod tests {
 
     #[test]
     fn a_target_rustup_does_not_know_fails_in_one_sentence() {
-        let err = rust_target("wasm32-no-such-target").unwrap_err().to_string();
+        let err = rust_target("wasm32-no-such-target")
+            .unwrap_err()
+            .to_string();
         eprintln!("{err}");
         assert!(!err.contains('\n'), "{err}");
-        assert!(err.contains("rustup target add wasm32-no-such-target"), "{err}");
+        assert!(
+            err.contains("rustup target add wasm32-no-such-target"),
+            "{err}"
+        );
     }
 }
