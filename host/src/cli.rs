@@ -1,5 +1,6 @@
 //! The `emporium` command line.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -142,6 +143,9 @@ enum PluginCommand {
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
+        // Colour codes only for a person at a terminal, never in a log file or a pipe. The
+        // logs go to stdout (fmt's default writer), so that is the stream to ask.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EMPORIUM_LOG")
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),

@@ -1,6 +1,9 @@
-//! A real SMTP server on loopback for tests: aiosmtpd (PyPI, installed by `.ci/run`) storing
-//! every message it accepts in a Maildir in a temp dir. Messages are parsed with Python's
-//! `email` package (so MIME decoding is a real mail library's, not ours).
+//! A real SMTP server on loopback for tests: aiosmtpd (PyPI) storing every message it accepts
+//! in a Maildir in a temp dir. Messages are parsed with Python's `email` package (so MIME
+//! decoding is a real mail library's, not ours).
+//!
+//! `cargo xtask test` installs aiosmtpd into the project venv, target/toolchains/venv (beside
+//! componentize-py), and the python found there runs both; without that venv, `python3`.
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -46,12 +49,23 @@ for p in sys.argv[1:]:
 print(json.dumps(out).replace('"from_":', '"from":'))
 "#;
 
+/// The project venv's python when it exists (nothing for the caller to set), else `python3`.
+pub fn python() -> PathBuf {
+    let venv =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/toolchains/venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 /// Parses `.eml` / Maildir files (in the given order).
 pub fn parse_messages(paths: &[PathBuf]) -> Vec<Delivered> {
     if paths.is_empty() {
         return Vec::new();
     }
-    let output = Command::new("python3")
+    let output = Command::new(python())
         .arg("-c")
         .arg(PARSE)
         .args(paths)
@@ -117,7 +131,7 @@ impl SmtpServer {
             .append(true)
             .open(self.dir.path().join("aiosmtpd.log"))
             .unwrap();
-        let child = Command::new("python3")
+        let child = Command::new(python())
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{}", self.port))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
@@ -126,7 +140,7 @@ impl SmtpServer {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("python3 -m aiosmtpd (pip install aiosmtpd==1.4.6) starts");
+            .unwrap_or_else(|e| panic!("starting {} -m aiosmtpd: {e}", python().display()));
         self.child = Some(child);
         let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -136,7 +150,8 @@ impl SmtpServer {
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!(
-                    "aiosmtpd exited ({status}) before listening: {}",
+                    "aiosmtpd exited ({status}) before listening (`cargo xtask test` installs \
+                     it into target/toolchains/venv): {}",
                     std::fs::read_to_string(self.dir.path().join("aiosmtpd.log"))
                         .unwrap_or_default()
                 );

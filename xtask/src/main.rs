@@ -4,11 +4,12 @@
 //! shop, `cargo xtask test` builds every bundled plugin once and runs the whole test suite.
 
 mod plugins;
+mod setup;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -39,12 +40,27 @@ enum Task {
     },
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match run_task(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line a person can act on: the context chain joined, never a backtrace.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_task(task: Task) -> Result<()> {
     let root = project_root();
-    match cli.command {
-        Task::BuildPlugins => plugins::build_all(&root),
+    match task {
+        Task::BuildPlugins => {
+            setup::rust_target(setup::WASM_TARGET)?;
+            plugins::build_all(&root)
+        }
         Task::Demo { addr, products } => {
+            setup::rust_target(setup::WASM_TARGET)?;
+            setup::plugin_toolchains(&root)?;
             plugins::build_all(&root)?;
             run(Command::new(cargo()).current_dir(&root).args([
                 "build",
@@ -65,18 +81,49 @@ fn main() -> Result<()> {
                 .args(["serve", "--addr", &addr]))
         }
         Task::Test { args } => {
+            setup::rust_target(setup::WASM_TARGET)?;
+            // The plugin tests build generated Python/JS projects too, so the toolchains are
+            // needed even when every bundled plugin is up to date.
+            setup::plugin_toolchains(&root)?;
+            setup::smtp_server(&root)?;
+            setup::browser()?;
             plugins::build_all(&root)?;
-            // The Rust guests' own unit tests (their rules, without a host) run natively.
-            run(Command::new(cargo())
-                .current_dir(root.join("plugins"))
-                .args(["test", "--workspace", "--target-dir", "target"])
-                .env_remove("CARGO_TARGET_DIR")
-                .env_remove("CARGO_BUILD_TARGET")
-                .env_remove("RUSTFLAGS"))?;
-            run(Command::new(cargo())
+            // Every test binary runs even when one fails, so one run shows every failure.
+            let mut failed = Vec::new();
+            if args.is_empty() {
+                // The Rust guests' own unit tests (their rules, without a host) run natively.
+                let guests = run(Command::new(cargo())
+                    .current_dir(root.join("plugins"))
+                    .args([
+                        "test",
+                        "--workspace",
+                        "--no-fail-fast",
+                        "--target-dir",
+                        "target",
+                    ])
+                    .env_remove("CARGO_TARGET_DIR")
+                    .env_remove("CARGO_BUILD_TARGET")
+                    .env_remove("RUSTFLAGS"));
+                if guests.is_err() {
+                    failed.push("the Rust plugins' unit tests");
+                }
+            } else {
+                eprintln!("xtask: arguments given, so only the host tests they select run");
+            }
+            let host = run(Command::new(cargo())
                 .current_dir(&root)
-                .args(["test", "--workspace"])
-                .args(&args))
+                .args(["test", "--workspace", "--no-fail-fast"])
+                .args(&args));
+            if host.is_err() {
+                failed.push("the host tests");
+            }
+            if !failed.is_empty() {
+                bail!(
+                    "{} failed (the failing tests are listed above)",
+                    failed.join(" and ")
+                );
+            }
+            Ok(())
         }
     }
 }
@@ -94,11 +141,28 @@ fn cargo() -> String {
 
 /// Runs a command, inheriting stdio, and fails with the command line when it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed with {status}");
+    match cmd.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => bail!("`{}` failed ({status})", describe(cmd)),
+        Err(e) => bail!("could not start `{}`: {e}", describe(cmd)),
     }
-    Ok(())
+}
+
+/// A command as a person would type it: the program's name and its arguments (no environment,
+/// no absolute path to the program).
+fn describe(cmd: &Command) -> String {
+    let program = Path::new(cmd.get_program());
+    let name = program.file_name().unwrap_or(program.as_os_str());
+    std::iter::once(name)
+        .chain(cmd.get_args())
+        .map(|a| {
+            let a = a.to_string_lossy();
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

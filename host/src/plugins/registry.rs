@@ -846,3 +846,39 @@ fn guest_error(check: &Check<'_>, e: GuestError) -> PluginError {
         message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin(id: &str, version: &str) -> PluginRef {
+        PluginRef {
+            id: id.into(),
+            version: semver::Version::parse(version).expect("a test version"),
+        }
+    }
+
+    #[test]
+    fn a_state_change_is_logged_as_a_sentence() {
+        let off = StateChange::Disabled {
+            plugin: plugin("flat-rate-shipping", "1.2.0"),
+            reason: DisabledReason::Failures {
+                count: 5,
+                last_error: "trapped".into(),
+            },
+        };
+        assert_eq!(
+            off.to_string(),
+            "Plugin flat-rate-shipping@1.2.0 was switched off after 5 failures in a row; the \
+             last one: trapped"
+        );
+        let up = StateChange::Upgraded {
+            from: plugin("tiered-pricing", "1.0.0"),
+            to: plugin("tiered-pricing", "1.1.0"),
+        };
+        assert_eq!(
+            up.to_string(),
+            "Plugin tiered-pricing was upgraded from 1.0.0 to 1.1.0."
+        );
+    }
+}

@@ -47,6 +47,11 @@ impl Provider {
 
 /// Turns the provider's view of a payment into an outcome.
 pub fn outcome(status: u16, payment: &Value, reference: &str) -> PaymentResult {
+    // The provider knows no such payment: a forged or mistyped id, refused (a declined answer)
+    // rather than a gateway fault, so a webhook naming it is not asked to be sent again.
+    if status == 404 {
+        return PaymentResult::Declined("The payment was not completed.".into());
+    }
     if status != 200 {
         return PaymentResult::Error(format!("provider answered HTTP {status}"));
     }
@@ -155,7 +160,8 @@ impl PaymentGateway for RedirectGateway {
 
     fn handle_callback(callback: Callback) -> PaymentResult {
         let Some(reference) = callback_reference(&callback) else {
-            return PaymentResult::Error("callback without a payment id".into());
+            // Nothing to look up: the caller's mistake (or a forgery), not a gateway fault.
+            return PaymentResult::Declined("The payment was not completed.".into());
         };
         let provider = match Provider::from_config() {
             Ok(p) => p,
@@ -216,6 +222,11 @@ mod tests {
             PaymentResult::Declined(_)
         ));
         assert!(matches!(outcome(500, &ok, "p"), PaymentResult::Error(_)));
+        // An id the provider does not know is refused, not a fault to retry.
+        assert!(matches!(
+            outcome(404, &json!({"error": "no such payment"}), "pay_999"),
+            PaymentResult::Declined(_)
+        ));
     }
 
     #[test]

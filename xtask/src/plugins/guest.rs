@@ -9,7 +9,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -166,23 +165,10 @@ pub fn install(plugin_dir: &Path, wasm: &Path, out_dir: &Path, hash: &str) -> Re
     Ok(())
 }
 
-/// Runs `plugins/toolchains.sh` once per xtask run (it returns at once when everything is
-/// installed), so `cargo xtask build-plugins` works on a fresh clone.
+/// Installs the Python/JavaScript toolchains if needed (once per xtask run), so
+/// `cargo xtask build-plugins` works on a fresh clone.
 pub fn ensure_toolchains(root: &Path) -> Result<()> {
-    // A lock, not a once-flag: the Python and JS builds run on two threads and must not both
-    // run the installer.
-    static DONE: Mutex<bool> = Mutex::new(false);
-    let mut done = DONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if !*done {
-        crate::run(
-            Command::new("bash")
-                .arg(root.join("plugins/toolchains.sh"))
-                .stdout(std::process::Stdio::null()),
-        )
-        .context("installing the Python/JavaScript plugin toolchains (plugins/toolchains.sh)")?;
-        *done = true;
-    }
-    Ok(())
+    crate::setup::plugin_toolchains(root)
 }
 
 /// Runs a build step, printing how long it took.

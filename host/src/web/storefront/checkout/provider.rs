@@ -222,6 +222,13 @@ async fn webhook(
         tracing::error!(%gateway, %message, "payment webhook: gateway fault");
         return StatusCode::BAD_GATEWAY.into_response();
     }
+    if let crate::plugins::PaymentOutcome::Declined { message } = &outcome {
+        // The gateway refuses the notification (the provider knows no such payment, or it did
+        // not go through): nothing to place, and a client error, as a 5xx would ask for the
+        // same notification again.
+        tracing::warn!(%gateway, %message, "payment webhook refused by the gateway");
+        return StatusCode::UNPROCESSABLE_ENTITY.into_response();
+    }
     let deps = deps(&state);
     let pricer = |customer_id| super::super::basket::pricer_for(&state, customer_id);
     match checkout::pending::complete_from_webhook(&deps, pricer, &gateway, outcome).await {

@@ -1,0 +1,250 @@
+//! What `cargo xtask demo` and `cargo xtask test` install by themselves on a fresh machine, so
+//! that README's two commands are the whole set-up: the rustup target the plugins compile to,
+//! the Python/JavaScript plugin toolchains, and for the tests the SMTP server they talk to and a
+//! headless Chromium with its driver.
+//!
+//! Each step first checks, and installs only what is missing, so a second run costs well under a
+//! second. When something cannot be installed the step fails with one sentence that says what
+//! to install by hand; `main` prints it as one line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use anyhow::{Result, bail};
+
+/// The target every Rust plugin is compiled to.
+pub const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// The test SMTP server (tests/support/smtp.rs), pinned like the plugin toolchains.
+const AIOSMTPD: &str = "aiosmtpd==1.4.6";
+
+/// Where plugins/toolchains.sh puts its Python venv; the test SMTP server lives in it too, and
+/// tests/support/smtp.rs finds its python here.
+pub fn venv(root: &Path) -> PathBuf {
+    root.join("target/toolchains/venv")
+}
+
+/// Adds a rustup target to the active toolchain when `rustup target list --installed` lacks it.
+pub fn rust_target(target: &str) -> Result<()> {
+    let listed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .stderr(Stdio::null())
+        .output();
+    let listed = match listed {
+        Ok(out) if out.status.success() => out,
+        Ok(_) | Err(_) => bail!(
+            "cannot check for the Rust target {target}: rustup is missing or failed \
+             (install rustup from https://rustup.rs, then run `rustup target add {target}`)"
+        ),
+    };
+    if has_target(&String::from_utf8_lossy(&listed.stdout), target) {
+        return Ok(());
+    }
+    eprintln!("setup: installing the Rust target {target} (rustup target add {target})");
+    // rustup's own report of a failure can run to a backtrace: keep its first error line.
+    let added = Command::new("rustup")
+        .args(["target", "add", target])
+        .stdout(Stdio::null())
+        .output();
+    match added {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let why = stderr
+                .lines()
+                .find(|l| l.contains("error"))
+                .map(|l| format!(" ({})", l.trim()))
+                .unwrap_or_default();
+            bail!(
+                "could not install the Rust target {target}{why}; install it by hand with \
+                 `rustup target add {target}`"
+            )
+        }
+        Err(e) => bail!(
+            "could not run rustup ({e}); install the Rust target by hand with \
+             `rustup target add {target}`"
+        ),
+    }
+}
+
+/// Whether `rustup target list --installed` output names `target` (one target a line).
+fn has_target(listing: &str, target: &str) -> bool {
+    listing.lines().any(|l| l.trim() == target)
+}
+
+/// Runs plugins/toolchains.sh (componentize-py into the venv, componentize-js with `npm ci`) at
+/// most once per xtask run; the script itself returns at once when both are installed at the
+/// pinned versions.
+pub fn plugin_toolchains(root: &Path) -> Result<()> {
+    // A lock, not a once-flag: the Python and JS builds run on two threads and must not both
+    // run the installer.
+    static DONE: Mutex<bool> = Mutex::new(false);
+    let mut done = DONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if *done {
+        return Ok(());
+    }
+    for (tool, what) in [
+        ("python3", "python3 (3.10+)"),
+        ("npm", "node (18+) with npm"),
+    ] {
+        if !on_path(tool) {
+            bail!(
+                "the Python/JavaScript plugin toolchains need {what} on PATH; install it \
+                 (Debian: apt-get install python3 python3-venv nodejs npm)"
+            );
+        }
+    }
+    if !venv(root).join("bin/python").exists() && !python_has_venv() {
+        bail!(
+            "python3 cannot create virtual environments; install its venv module \
+             (Debian: apt-get install python3-venv)"
+        );
+    }
+    let status = Command::new("bash")
+        .arg(root.join("plugins/toolchains.sh"))
+        .stdout(Stdio::null())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        bail!(
+            "could not install the plugin toolchains (componentize-py, componentize-js): \
+             plugins/toolchains.sh failed, see its messages above"
+        );
+    }
+    *done = true;
+    Ok(())
+}
+
+/// Installs aiosmtpd into the project venv (made by [`plugin_toolchains`], which runs first).
+pub fn smtp_server(root: &Path) -> Result<()> {
+    let python = venv(root).join("bin/python");
+    let (_, pinned) = AIOSMTPD.split_once("==").expect("a pinned requirement");
+    let installed = Command::new(&python)
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('aiosmtpd'))",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == pinned);
+    if installed {
+        return Ok(());
+    }
+    eprintln!("setup: installing {AIOSMTPD} (the tests' SMTP server) into target/toolchains/venv");
+    let status = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            AIOSMTPD,
+        ])
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        bail!(
+            "could not install {AIOSMTPD} into {} (the mail tests need it); install it there \
+             by hand with `{} -m pip install {AIOSMTPD}`",
+            venv(root).display(),
+            python.display()
+        );
+    }
+    Ok(())
+}
+
+/// Debian's chromium and chromium-driver for tests/browser.rs, installed with apt-get when
+/// running as root. `EMPORIUM_CHROMIUM` and `EMPORIUM_CHROMEDRIVER` (both set) point the browser
+/// test elsewhere, and then nothing is installed.
+pub fn browser() -> Result<()> {
+    let custom = ["EMPORIUM_CHROMIUM", "EMPORIUM_CHROMEDRIVER"]
+        .iter()
+        .all(|v| std::env::var_os(v).is_some_and(|p| Path::new(&p).exists()));
+    let missing: Vec<&str> = [
+        ("/usr/bin/chromium", "chromium"),
+        ("/usr/bin/chromedriver", "chromium-driver"),
+    ]
+    .iter()
+    .filter(|(path, _)| !Path::new(path).exists())
+    .map(|(_, package)| *package)
+    .collect();
+    if custom || missing.is_empty() {
+        return Ok(());
+    }
+    let packages = missing.join(" ");
+    if !is_root() || !on_path("apt-get") {
+        bail!(
+            "the browser test needs Debian's {packages}: install with \
+             `sudo apt-get install chromium chromium-driver` (or set EMPORIUM_CHROMIUM and \
+             EMPORIUM_CHROMEDRIVER to a Chromium and its chromedriver)"
+        );
+    }
+    eprintln!("setup: installing {packages} with apt-get (the browser test)");
+    let quiet = |cmd: &mut Command| {
+        cmd.env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !quiet(Command::new("apt-get").args(["update", "-qq"]))
+        || !quiet(Command::new("apt-get").args([
+            "install",
+            "-y",
+            "-qq",
+            "chromium",
+            "chromium-driver",
+        ]))
+    {
+        bail!(
+            "apt-get could not install chromium and chromium-driver (the browser test needs \
+             them); see apt-get's messages above"
+        );
+    }
+    Ok(())
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn python_has_venv() -> bool {
+    Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_is_found_only_as_a_whole_line() {
+        let listing = "wasm32-wasip2\nx86_64-unknown-linux-gnu\n";
+        assert!(has_target(listing, "wasm32-wasip2"));
+        assert!(!has_target(listing, "wasm32-wasip1"));
+        assert!(!has_target(listing, "wasm32"));
+        assert!(!has_target("", "wasm32-wasip2"));
+    }
+
+    #[test]
+    fn a_target_rustup_does_not_know_fails_in_one_sentence() {
+        let err = rust_target("wasm32-no-such-target")
+            .unwrap_err()
+            .to_string();
+        eprintln!("{err}");
+        assert!(!err.contains('\n'), "{err}");
+        assert!(
+            err.contains("rustup target add wasm32-no-such-target"),
+            "{err}"
+        );
+    }
+}
