@@ -323,6 +323,12 @@ fn build_project(lang: &str, dir: &Path) -> bool {
         }
         "python" => {
             let Some(cpy) = toolchain("target/toolchains/venv/bin/componentize-py") else {
+                // CI installs every toolchain (cargo xtask test does): a skip there would
+                // hide a broken install, so it fails instead.
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "componentize-py is not installed in CI (cargo xtask test installs it)"
+                );
                 eprintln!(
                     "componentize-py not installed (bash plugins/toolchains.sh): not building"
                 );
@@ -333,6 +339,12 @@ fn build_project(lang: &str, dir: &Path) -> bool {
         }
         _ => {
             let Some(bin) = toolchain("plugins/js/node_modules/.bin") else {
+                // CI installs every toolchain (cargo xtask test does): a skip there would
+                // hide a broken install, so it fails instead.
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "componentize-js is not installed in CI (cargo xtask test installs it)"
+                );
                 eprintln!(
                     "componentize-js not installed (bash plugins/toolchains.sh): not building"
                 );
