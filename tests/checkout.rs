@@ -878,6 +878,19 @@ async fn race_for_the_last_ten(app: TestApp) {
             .try_get(0)
             .unwrap();
     assert_eq!(stock, 0);
+    // Every loser was approved, then refused for stock: each approval was voided at the
+    // gateway (the ledger says `voided` only once the gateway confirmed it), and the winners'
+    // are held by their orders.
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM payment_claim WHERE state = 'ordered'")
+            .await,
+        10
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM payment_claim WHERE state = 'voided'")
+            .await,
+        190
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -203,8 +203,8 @@ async fn webhook_flood(app: TestApp) {
                 assert!(retry_after.is_some(), "a 503 without Retry-After");
                 turned_away += 1;
             }
-            // Handled: the provider knows no such payment, so the gateway reports a fault.
-            502 => {}
+            // Handled: the provider knows no such payment, so the gateway declines it.
+            422 => {}
             other => panic!("unexpected answer to a notification: {other}"),
         }
     }

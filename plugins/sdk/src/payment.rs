@@ -33,7 +33,9 @@ pub trait PaymentGateway {
     /// without redirects.
     fn handle_callback(callback: Callback) -> PaymentResult {
         let _ = callback;
-        PaymentResult::Error("this gateway does not handle callbacks".to_string())
+        // Refused, not a fault: nothing about the shop or the provider is broken when someone
+        // calls back a gateway that never sends anyone away (the shop answers 4xx, not 5xx).
+        PaymentResult::Declined("this gateway does not handle callbacks".to_string())
     }
 }
 

@@ -190,27 +190,32 @@ pub(super) async fn place(
     else {
         return Ok(see_other(step_url(ctx.next_step())));
     };
-    let deps = deps(&state);
-    let outcome = checkout::pay_and_place(
-        &deps,
-        Submission {
-            basket: &ctx.basket,
-            customer_id: ctx.customer_id,
-            email: &email,
-            shipping_address: &address,
-            method: &method,
-            gateway: &gateway.id,
-            card,
-            return_url: format!(
-                "{}/checkout/payment/return/{}/",
-                origin(&headers),
-                gateway.id
-            ),
-            fingerprint: &fingerprint,
-            site_url: &origin(&headers),
-        },
-    )
-    .await?;
+    // Money moves from here on: the payment and the order run in a task of their own, so a
+    // client that hangs up or a request timeout can't cut them off between the approval and
+    // the order (the ledger would void it later; the customer would have no order now).
+    let site_url = origin(&headers);
+    let return_url = format!("{site_url}/checkout/payment/return/{}/", gateway.id);
+    let (shop, basket, customer_id) = (state.clone(), ctx.basket.clone(), ctx.customer_id);
+    let outcome = tokio::spawn(async move {
+        checkout::pay_and_place(
+            &deps(&shop),
+            Submission {
+                basket: &basket,
+                customer_id,
+                email: &email,
+                shipping_address: &address,
+                method: &method,
+                gateway: &gateway.id,
+                card,
+                return_url,
+                fingerprint: &fingerprint,
+                site_url: &site_url,
+            },
+        )
+        .await
+    })
+    .await
+    .map_err(|e| WebError::Internal(format!("the checkout task failed: {e}")))??;
     Ok(respond(&session, ctx.state, outcome))
 }
 
