@@ -242,7 +242,7 @@ pub async fn pay_and_place(deps: &Deps<'_>, sub: Submission<'_>) -> Result<Outco
 /// webhook).
 pub enum Current<'a> {
     /// The checkout the customer left to pay for, as it stands now.
-    Ready(Submission<'a>),
+    Ready(Box<Submission<'a>>),
     /// Nothing can be ordered from it any more (emptied, no longer purchasable, the delivery
     /// method withdrawn, or already ordered).
     Gone,

@@ -151,7 +151,7 @@ pub async fn complete_from_webhook<'p>(
         .map(|p| super::fingerprint(p, &stored.method))
         .unwrap_or_default();
     let current = match &priced {
-        Some(priced) => Current::Ready(Submission {
+        Some(priced) => Current::Ready(Box::new(Submission {
             basket: priced,
             customer_id: stored.customer_id,
             email: &stored.email,
@@ -162,7 +162,7 @@ pub async fn complete_from_webhook<'p>(
             return_url: String::new(),
             fingerprint: &fingerprint,
             site_url: &stored.site_url,
-        }),
+        })),
         None => Current::Gone,
     };
     let decided = super::complete_redirect(deps, &pending, outcome, current).await?;

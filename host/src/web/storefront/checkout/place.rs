@@ -247,9 +247,6 @@ pub(super) fn respond(session: &Session, mut state: CheckoutState, outcome: Outc
     }
 }
 
-/// The customer comes back from the provider's page. The query string is the provider's; the
-/// payment to check is the one this session started (never one named in the URL).
-
 pub(super) async fn thank_you(
     State(state): State<AppState>,
     session: Session,

@@ -98,7 +98,7 @@ pub(super) async fn payment_return(
     };
     let current = match (&ctx, &method) {
         (Some(ctx), Some(method)) => match (&ctx.email, &ctx.state.shipping_address) {
-            (Some(email), Some(address)) => checkout::Current::Ready(Submission {
+            (Some(email), Some(address)) => checkout::Current::Ready(Box::new(Submission {
                 basket: &ctx.basket,
                 customer_id: ctx.customer_id,
                 email,
@@ -109,7 +109,7 @@ pub(super) async fn payment_return(
                 return_url: String::new(),
                 fingerprint: &fingerprint,
                 site_url: &site_url,
-            }),
+            })),
             _ => checkout::Current::Gone,
         },
         _ => checkout::Current::Gone,
