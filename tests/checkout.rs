@@ -1700,3 +1700,57 @@ both_backends!(
         assert!(sent.contains("?token="), "{sent}");
     }
 );
+
+// The shop stopped between a provider's approval and the order's commit (the ledger has the
+// approval, nothing took it): the recovery pass that runs at start-up leaves young approvals
+// alone, voids old ones at the provider, and a customer who comes back afterwards gets no
+// order for a payment that was given back.
+both_backends!(
+    recovery_voids_an_approval_a_crash_left_without_an_order,
+    |app: TestApp| async move {
+        let sandbox = redirect_gateway_without_webhooks(&app).await;
+        let plain = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let (id, ..) = product(&app, 1, 0).await;
+        let (b, path, reference) = paid_at_provider(&app, &plain, id, "crash@example.com").await;
+        let amount = emporium::money::Money::from_minor(
+            app.scalar_i64("SELECT amount_minor FROM pending_payment")
+                .await,
+            emporium::money::Currency::from_code("GBP").unwrap(),
+        );
+        // What a process that died right after seeing the approval leaves behind.
+        emporium::payment::claim::record_authorized(
+            &app.state.db.pool,
+            "redirect-gateway",
+            &reference,
+            amount,
+        )
+        .await
+        .unwrap();
+        let (db, plugins) = (&app.state.db, &app.state.plugins);
+        let young = std::time::Duration::from_secs(600);
+        assert_eq!(
+            emporium::payment::claim::retry_due(db, plugins, young)
+                .await
+                .unwrap(),
+            0,
+            "an approval a checkout may still be placing is left alone"
+        );
+        assert_eq!(sandbox.payment(&reference).unwrap().status, "succeeded");
+        let tried = emporium::payment::claim::retry_due(db, plugins, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(tried, 1);
+        assert_eq!(sandbox.payment(&reference).unwrap().status, "voided");
+        assert_eq!(
+            app.scalar_text("SELECT state FROM payment_claim").await,
+            "voided"
+        );
+        // The customer comes back: nothing is ordered for money that went back.
+        let returned = b.get(&path).await;
+        assert_eq!(returned.location.as_deref(), Some("/checkout/preview/"));
+        assert_eq!(orders(&app).await, 0);
+    }
+);

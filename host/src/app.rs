@@ -16,7 +16,12 @@ use crate::web::{self, AppState, AppStateInner};
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url(), config.db_max_connections)
         .await
-        .with_context(|| format!("opening the database {}", redact(&config.database_url())))?;
+        .with_context(|| {
+            format!(
+                "opening the database {}",
+                crate::infra::redact(&config.database_url())
+            )
+        })?;
     let templates = Templates::load(&config.themes_dir, &config.theme, vec![], config.dev)
         .with_context(|| {
             format!(
@@ -232,29 +237,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
-    }
-}
-
-/// A database URL without its password, for logs and errors.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact("postgres://shop:s3cret@db/shop"),
-            "postgres://shop:***@db/shop"
-        );
-        assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
     }
 }

@@ -181,7 +181,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let url = config.database_url();
             Db::connect(&url, 1)
                 .await
-                .with_context(|| format!("migrating {}", crate::app::redact(&url)))?;
+                .with_context(|| format!("migrating {}", crate::infra::redact(&url)))?;
             println!("database is up to date");
             Ok(())
         }
@@ -440,7 +440,7 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
     }
     let db = Db::connect(&config.database_url(), 2)
         .await
-        .with_context(|| format!("opening {}", crate::app::redact(&config.database_url())))?;
+        .with_context(|| format!("opening {}", crate::infra::redact(&config.database_url())))?;
     let registry = crate::plugins::setup::registry_for(
         &config.data_dir,
         crate::plugins::setup::runtime_config(&config),

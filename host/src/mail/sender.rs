@@ -152,7 +152,7 @@ impl Mailer {
         let transport = match &settings.smtp_url {
             Some(url) => {
                 let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| {
-                    MailError::Config(format!("smtp_url {}: {e}", crate::app::redact(url)))
+                    MailError::Config(format!("smtp_url {}: {e}", crate::infra::redact(url)))
                 })?;
                 Transport::Smtp(Box::new(
                     builder.timeout(Some(settings.smtp_timeout)).build(),
