@@ -369,7 +369,7 @@ async fn place(
     sub: &Submission<'_>,
     payment: Option<Payment>,
 ) -> Result<Outcome, CheckoutError> {
-    let guest_token = sub.customer_id.is_none().then(crate::session::random_token);
+    let guest_token = sub.customer_id.is_none().then(crate::infra::random_token);
     let result = async {
         let mut tx = deps.db.begin_write().await?;
         let placed = order::place_in(

@@ -298,7 +298,7 @@ fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {
         Argon2::default()
-            .hash_password(crate::session::random_token().as_bytes())
+            .hash_password(crate::infra::random_token().as_bytes())
             .map(|h| h.to_string())
             .unwrap_or_default()
     })

@@ -1,6 +1,15 @@
-//! Infrastructure the domain modules share: configuration and the database.
+//! Infrastructure the domain modules share: configuration, the database, and small helpers
+//! (random tokens, redacted URLs).
 pub mod config;
 pub mod db;
+
+/// A random 256-bit value as 64 lowercase hex digits (session ids, CSRF tokens, guest links).
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // The OS random source failing is not something a request can recover from.
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    hex::encode(bytes)
+}
 
 /// A URL without its password (database, SMTP), for logs and errors.
 pub fn redact(url: &str) -> String {

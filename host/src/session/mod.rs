@@ -40,13 +40,7 @@ const CUSTOMER_KEY: &str = "_customer";
 /// Flash messages kept at most, so a loop of failing posts cannot grow a session.
 const MAX_MESSAGES: usize = 10;
 
-/// A random 256-bit value as 64 lowercase hex digits.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    // The OS random source failing is not something a request can recover from.
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    hex::encode(bytes)
-}
+pub use crate::infra::random_token;
 
 /// The store key of a session id: its SHA-256, hex.
 pub fn store_key(id: &str) -> String {
