@@ -1443,6 +1443,20 @@ async fn every_order_keeps_its_payment(
 
 const RACES: usize = 12;
 
+/// `RACES` redirect checkouts, each of another product, paid at the provider and not yet back.
+async fn paid_checkouts(
+    app: &TestApp,
+    plain: &reqwest::Client,
+    who: &str,
+) -> Vec<(Browser, String, String)> {
+    let mut checkouts = Vec::new();
+    for i in 0..RACES {
+        let (id, ..) = product(app, 1, i as i64).await;
+        checkouts.push(paid_at_provider(app, plain, id, &format!("{who}{i}@example.com")).await);
+    }
+    checkouts
+}
+
 // The provider's webhook places the order while the customer's browser return is between its
 // "is there an order?" check and its decision: the return must not void the order's payment.
 both_backends!(
@@ -1454,11 +1468,7 @@ both_backends!(
             .build()
             .unwrap();
         let webhook = format!("{}/payment/redirect-gateway/webhook/", app.base);
-        let mut checkouts = Vec::new();
-        for i in 0..RACES {
-            let (id, ..) = product(&app, 1, i as i64).await;
-            checkouts.push(paid_at_provider(&app, &plain, id, &format!("w{i}@example.com")).await);
-        }
+        let checkouts = paid_checkouts(&app, &plain, "w").await;
         let races = checkouts.iter().map(|(b, path, reference)| {
             let (plain, webhook) = (plain.clone(), webhook.clone());
             async move {
@@ -1497,11 +1507,7 @@ both_backends!(
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let mut checkouts = Vec::new();
-        for i in 0..RACES {
-            let (id, ..) = product(&app, 1, i as i64).await;
-            checkouts.push(paid_at_provider(&app, &plain, id, &format!("r{i}@example.com")).await);
-        }
+        let checkouts = paid_checkouts(&app, &plain, "r").await;
         let races = checkouts.iter().map(|(b, path, _)| async move {
             let (first, second) = tokio::join!(b.get(path), async {
                 // About one round trip behind the first.
