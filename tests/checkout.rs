@@ -9,18 +9,11 @@ mod support;
 use std::sync::Arc;
 
 use sqlx::Row;
-use support::{Backend, Browser, Page, TestApp};
+use support::shopper::*;
+use support::{Backend, Browser, TestApp};
 
-const GOOD_CARD: &str = "4242424242424242";
 const DECLINED_CARD: &str = "4000000000000002";
 const FAULT_CARD: &str = "4000000000000119";
-
-/// A card expiry in the future whenever the test runs (December next year, MM/YY): the test
-/// gateway checks it against the clock.
-fn card_expiry() -> String {
-    let year = time::OffsetDateTime::now_utc().year() + 1;
-    format!("12/{:02}", year % 100)
-}
 
 /// An expiry that has passed: last year's.
 fn expired_card_expiry() -> String {
@@ -68,7 +61,9 @@ async fn product_at(app: &TestApp, min: i64, skip: i64, pence: i64) -> (i64, Str
         .execute(&app.state.db.pool)
         .await
         .unwrap();
-    app.state.invalidate_catalogue();
+    app.state
+        .changes
+        .announce(emporium::infra::changes::Change::Catalogue);
     (id, title, record)
 }
 
@@ -84,45 +79,6 @@ async fn allocated(app: &TestApp, record: i64) -> i64 {
 
 async fn orders(app: &TestApp) -> i64 {
     app.scalar_i64("SELECT COUNT(*) FROM shop_order").await
-}
-
-/// The value of a hidden or pre-filled input.
-fn field(page: &Page, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = page.body.find(&marker)?;
-    let rest = &page.body[at + marker.len()..];
-    Some(rest[..rest.find('"')?].to_owned())
-}
-
-/// Every `value` of the radio inputs named `name`, in page order.
-fn radios(page: &Page, name: &str) -> Vec<String> {
-    let marker = format!("type=\"radio\" name=\"{name}\" value=\"");
-    page.body
-        .match_indices(&marker)
-        .map(|(at, _)| {
-            let rest = &page.body[at + marker.len()..];
-            rest[..rest.find('"').unwrap()].to_owned()
-        })
-        .collect()
-}
-
-async fn token(b: &Browser) -> String {
-    b.get("/basket/")
-        .await
-        .csrf_token()
-        .expect("a session with a CSRF token")
-}
-
-/// Adds to the basket; a first visit has no session yet, so no token (same-origin proof).
-async fn add(b: &Browser, product: i64, quantity: i64) {
-    let t = b.get("/basket/").await.csrf_token();
-    let q = quantity.to_string();
-    let mut form = vec![("quantity", q.as_str())];
-    if let Some(t) = &t {
-        form.push(("csrf_token", t));
-    }
-    let page = b.post(&format!("/basket/add/{product}/"), &form).await;
-    assert_eq!(page.status, 303, "{}", page.body);
 }
 
 /// Registers the browser's visitor, then signs them in (registering alone does not).
@@ -152,108 +108,6 @@ async fn register(b: &Browser, email: &str) {
         )
         .await;
     assert_eq!(login.status, 303, "{}", login.body);
-}
-
-fn address(t: &str) -> Vec<(&str, &str)> {
-    vec![
-        ("csrf_token", t),
-        ("name", "Ada Lovelace"),
-        ("line1", "12 St James's Square"),
-        ("city", "London"),
-        ("postcode", "SW1Y 4JH"),
-        ("country", "GB"),
-        ("phone", "+44 20 7946 0000"),
-    ]
-}
-
-/// Walks gateway → address → method → payment and returns the preview page.
-/// `method`: which method key to choose (`None`: the first offered).
-async fn to_preview(
-    b: &Browser,
-    guest_email: Option<&str>,
-    method: Option<&str>,
-    gateway: &str,
-) -> Page {
-    let t = token(b).await;
-    if let Some(email) = guest_email {
-        let page = b
-            .post(
-                "/checkout/gateway/",
-                &[("csrf_token", &t), ("email", email)],
-            )
-            .await;
-        assert_eq!(page.status, 303, "{}", page.body);
-    }
-    let page = b.post("/checkout/shipping-address/", &address(&t)).await;
-    assert_eq!(
-        page.location.as_deref(),
-        Some("/checkout/shipping-method/"),
-        "{}",
-        page.body
-    );
-    let methods = b.get("/checkout/shipping-method/").await;
-    let keys = radios(&methods, "method");
-    let key = match method {
-        Some(k) => {
-            assert!(
-                keys.iter().any(|x| x == k),
-                "{k} not offered among {keys:?}"
-            );
-            k.to_string()
-        }
-        None => keys.first().expect("a shipping method").clone(),
-    };
-    let page = b
-        .post(
-            "/checkout/shipping-method/",
-            &[("csrf_token", &t), ("method", &key)],
-        )
-        .await;
-    assert_eq!(
-        page.location.as_deref(),
-        Some("/checkout/payment-method/"),
-        "{}",
-        page.body
-    );
-    let page = b
-        .post(
-            "/checkout/payment-method/",
-            &[("csrf_token", &t), ("gateway", gateway)],
-        )
-        .await;
-    assert_eq!(
-        page.location.as_deref(),
-        Some("/checkout/preview/"),
-        "{}",
-        page.body
-    );
-    let preview = b.get("/checkout/preview/").await;
-    assert_eq!(preview.status, 200, "{}", preview.body);
-    preview
-}
-
-async fn place(b: &Browser, preview: &Page, card: Option<&str>) -> Page {
-    place_expiring(b, preview, card, &card_expiry()).await
-}
-
-async fn place_expiring(b: &Browser, preview: &Page, card: Option<&str>, expiry: &str) -> Page {
-    let t = preview.csrf_token().unwrap();
-    let basket = field(preview, "basket_id").expect("basket id on the preview");
-    let fp = field(preview, "fingerprint").expect("fingerprint on the preview");
-    let mut form = vec![
-        ("csrf_token", t.as_str()),
-        ("basket_id", basket.as_str()),
-        ("fingerprint", fp.as_str()),
-    ];
-    if let Some(card) = card {
-        form.extend([
-            ("card_number", card),
-            ("card_expiry", expiry),
-            ("card_cvc", "123"),
-            ("card_name", "Ada Lovelace"),
-        ]);
-    }
-    b.post("/checkout/place/", &form).await
 }
 
 async fn install_defaults(app: &TestApp) {
@@ -823,6 +677,94 @@ both_backends!(
     }
 );
 
+/// Caches that outlive the test, so only the sale's announcement can refresh the pages.
+async fn long_cached(backend: Backend) -> TestApp {
+    let options = support::Options {
+        cache_ttl_secs: 3600,
+        ..Default::default()
+    };
+    TestApp::start_with(backend, options).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_unit_sold_shows_sold_out_at_once_sqlite() {
+    the_last_unit_sold_shows_sold_out_at_once(long_cached(Backend::Sqlite).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_unit_sold_shows_sold_out_at_once_postgres() {
+    the_last_unit_sold_shows_sold_out_at_once(long_cached(Backend::Postgres).await).await;
+}
+
+async fn the_last_unit_sold_shows_sold_out_at_once(app: TestApp) {
+    install_defaults(&app).await;
+    let (id, _, _, record) = product(&app, 1, 0).await;
+    sqlx::query("UPDATE stock_record SET num_in_stock = num_allocated + 1 WHERE id = $1")
+        .bind(record)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    app.state
+        .changes
+        .announce(emporium::infra::changes::Change::Catalogue);
+    let slug: String = sqlx::query("SELECT slug FROM product WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .get(0);
+    let url = emporium::catalogue::product_url(&slug, id);
+    // Seen (and so cached, page and data) by anonymous visitors and by a shopper with a
+    // session and a basket before the sale.
+    let shopper = app.browser();
+    let (other, ..) = product(&app, 1, 1).await;
+    add(&shopper, other, 1).await;
+    for _ in 0..2 {
+        let (status, page) = app.get(&url).await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("availability--lowstock") || page.contains("availability--instock"),
+            "{page}"
+        );
+        assert!(
+            !shopper
+                .get(&url)
+                .await
+                .body
+                .contains("availability--outofstock")
+        );
+    }
+    let buyer = app.browser();
+    add(&buyer, id, 1).await;
+    let preview = to_preview(&buyer, Some("last@example.com"), None, "test-card-gateway").await;
+    let done = place(&buyer, &preview, Some(GOOD_CARD)).await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/checkout/thank-you/"),
+        "{}",
+        done.body
+    );
+    // The very next views, with no wait for any cache to expire.
+    let (_, page) = app.get(&url).await;
+    assert!(page.contains("availability--outofstock"), "{page}");
+    assert!(
+        shopper
+            .get(&url)
+            .await
+            .body
+            .contains("availability--outofstock")
+    );
+    // And it can't be added any more: back to its page with the reason.
+    let late = app.browser();
+    add(&late, id, 1).await;
+    assert!(
+        late.get(&url)
+            .await
+            .body
+            .contains("is not available right now")
+    );
+}
+
 /// 200 shoppers, 10 units: exactly 10 orders, never oversold.
 async fn race_for_the_last_ten(app: TestApp) {
     install_defaults(&app).await;
@@ -832,7 +774,9 @@ async fn race_for_the_last_ten(app: TestApp) {
         .execute(&app.state.db.pool)
         .await
         .unwrap();
-    app.state.invalidate_catalogue();
+    app.state
+        .changes
+        .announce(emporium::infra::changes::Change::Catalogue);
     let before = allocated(&app, record).await;
     let app = Arc::new(app);
     // Everyone reaches the preview first (in batches, to keep the machine responsive)…
@@ -1240,7 +1184,7 @@ both_backends!(
         place(&b, &preview, Some(GOOD_CARD)).await;
         assert_eq!(allocated(&app, record).await, before + 3);
         let order_id = app.scalar_i64("SELECT id FROM shop_order").await;
-        let pipeline = &app.state.config.order_pipeline;
+        let pipeline = &app.state.pipeline;
         let mut tx = app.state.db.begin_write().await.unwrap();
         let wrong = emporium::order::set_status(&mut tx, pipeline, order_id, "Complete", "").await;
         assert!(matches!(

@@ -258,7 +258,7 @@ async fn shop(tweak: impl FnOnce(&mut Config)) -> Shop {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
-        emporium::app::serve(state, listener).await.unwrap();
+        emporium::server::serve(state, listener).await.unwrap();
     });
     Shop {
         base: format!("http://{addr}"),

@@ -364,7 +364,9 @@ both_backends!(
         catalogue::add_to_category(&app.state.db.pool, id, category_id)
             .await
             .unwrap();
-        app.state.invalidate_catalogue();
+        app.state
+            .changes
+            .announce(emporium::infra::changes::Change::Catalogue);
         let (status, after) = app.get(path).await;
         assert_eq!(status, 200);
         assert!(

@@ -265,7 +265,7 @@ fn main() {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(emporium::app::serve(state.clone(), listener));
+        tokio::spawn(emporium::server::serve(state.clone(), listener));
 
         println!(
             "== checkout load, {backend}, {} cores, {seconds}s per row, loadavg {}",
@@ -351,7 +351,7 @@ fn main() {
 
 /// Median time of one shipping quote and one authorization, through the registry as checkout
 /// calls them (fresh store per call).
-async fn measure_plugin_calls(state: &emporium::web::AppState, product: i64) -> (f64, f64) {
+async fn measure_plugin_calls(state: &emporium::app::AppState, product: i64) -> (f64, f64) {
     use emporium::basket::snapshot;
     use emporium::plugins::bindings::payment::{Card, PaymentRequest};
     use emporium::plugins::bindings::shipping::ShippingRequest;

@@ -1,18 +1,73 @@
-//! Assembling and running the application: configuration → database → theme → router.
+//! The composition root: the [`Shop`] every front door (storefront, dashboard, API) and every
+//! background task works on, assembled from the configuration: database → theme → pricing →
+//! sessions → plugins → mail → caches.
+//!
+//! Nothing below `web/` imports this module's users; the domain modules take the parts they
+//! need (a `Db`, a `Pricer`, checkout `Deps`) as arguments, never the whole shop.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
+use axum::extract::FromRef;
 
+use crate::infra::changes::{Change, Changes};
 use crate::infra::config::Config;
 use crate::infra::db::Db;
-use crate::pricing::DefaultStrategy;
+use crate::money::{Currency, Money};
+use crate::order::Pipeline;
+use crate::pricing::{DefaultStrategy, Pricing, Strategy};
+use crate::session::{SessionSettings, SessionStore};
 use crate::themes::Templates;
-use crate::web::{self, AppState, AppStateInner};
 
-/// Connects to the database (applying migrations) and loads the theme.
+/// One shop: its data, rules, plugins and caches. Shared by every request as [`AppState`].
+pub struct Shop {
+    pub db: Db,
+    pub config: Config,
+    pub templates: Templates,
+    /// Prices and availability: the enabled pricing plugin, or the built-in strategy.
+    pub pricing: Arc<Pricing>,
+    /// Order and line statuses, built from the configuration at start-up.
+    pub pipeline: Pipeline,
+    /// Where session data lives (database or Redis).
+    pub sessions: Arc<dyn SessionStore>,
+    /// Installed plugins (shipping, payment, pricing, offers, theme extensions).
+    pub plugins: Arc<crate::plugins::PluginRegistry>,
+    /// Outgoing mail: `mail::enqueue` inside a transaction, then `mailer.wake()` after commit.
+    pub mailer: crate::mail::Mailer,
+    pub currency: Currency,
+    /// Where use cases announce what they changed; the caches below listen (see
+    /// [`Shop::new`]).
+    pub changes: Changes,
+    /// Catalogue query results by page key.
+    pub cache: moka::future::Cache<String, minijinja::Value>,
+    /// Whole rendered pages for visitors without cookies, by path and query.
+    pub pages: moka::future::Cache<String, axum::body::Bytes>,
+    pub categories: moka::sync::Cache<(), Arc<crate::catalogue::category::CategoryTree>>,
+    /// The header menu, derived from `categories`.
+    pub nav: moka::sync::Cache<(), minijinja::Value>,
+    /// The header's mini-basket (units, total) by basket id, so browsing with a basket does
+    /// not re-price it on every page. Forgotten when this process changes the basket or
+    /// prices may have changed, and after the TTL (a write by another process shows within
+    /// it).
+    pub mini_baskets: moka::sync::Cache<i64, (i64, Money)>,
+    /// Failed sign-ins per account (in the database) and per client address (here).
+    pub sign_in: crate::customer::throttle::SignInThrottle,
+}
+
+pub type AppState = Arc<Shop>;
+
+impl FromRef<AppState> for SessionSettings {
+    fn from_ref(shop: &AppState) -> SessionSettings {
+        SessionSettings {
+            store: shop.sessions.clone(),
+            ttl_secs: shop.config.session_ttl_secs,
+            cookie_secure: shop.config.cookie_secure,
+        }
+    }
+}
+
+/// Connects to the database (applying migrations), loads the theme and the plugins.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url(), config.db_max_connections)
         .await
@@ -45,197 +100,90 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         crate::mail::MailSettings::from_config(&config),
     )
     .context("setting up outgoing mail")?;
-    Ok(Arc::new(AppStateInner::new(
+    Ok(Arc::new(Shop::new(
         db, config, templates, strategy, sessions, plugins, mailer,
     )?))
 }
 
-/// Serves until the listener fails or the process receives Ctrl-C / SIGTERM.
-pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
-    let sweeper = spawn_sweeper(state.clone());
-    let voids = spawn_void_retries(state.clone());
-    let sandbox = match &state.config.sandbox_provider_addr {
-        Some(addr) => {
-            let sandbox_listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("listening on {addr} for the sandbox payment provider"))?;
-            let base = format!("http://{}", sandbox_listener.local_addr()?);
-            tracing::info!(
-                "sandbox payment provider at {base}/v1 (API key {})",
-                crate::payment::sandbox::DEMO_API_KEY
+impl Shop {
+    pub fn new(
+        db: Db,
+        config: Config,
+        templates: Templates,
+        strategy: Arc<dyn Strategy>,
+        sessions: Arc<dyn SessionStore>,
+        plugins: Arc<crate::plugins::PluginRegistry>,
+        mailer: crate::mail::Mailer,
+    ) -> anyhow::Result<Shop> {
+        let currency = config.default_currency().context("config: currency")?;
+        let pipeline = Pipeline::from_settings(&config.order_pipeline)
+            .map_err(|message| anyhow::anyhow!("config: order_pipeline: {message}"))?;
+        let ttl = Duration::from_secs(config.cache_ttl_secs);
+        let categories = moka::sync::Cache::builder().time_to_live(ttl).build();
+        let pricing = Arc::new(Pricing::new(strategy, plugins.clone(), categories.clone()));
+        let cache = moka::future::Cache::builder()
+            .max_capacity(20_000)
+            .time_to_live(ttl)
+            .build();
+        let pages = moka::future::Cache::builder()
+            .max_capacity(64 * 1024 * 1024)
+            .weigher(|key: &String, page: &axum::body::Bytes| {
+                u32::try_from(key.len() + page.len()).unwrap_or(u32::MAX)
+            })
+            .time_to_live(ttl)
+            .build();
+        let mini_baskets = moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(ttl)
+            .build();
+        let nav = moka::sync::Cache::builder().time_to_live(ttl).build();
+        let changes = Changes::new();
+        {
+            let (data, pages, categories, nav, mini_baskets) = (
+                cache.clone(),
+                pages.clone(),
+                categories.clone(),
+                nav.clone(),
+                mini_baskets.clone(),
             );
-            // The demo's redirect gateway is told of decided payments like a real provider
-            // would tell a shop, through the shop's webhook route.
-            let shop = listener.local_addr()?;
-            let sandbox =
-                crate::payment::sandbox::Sandbox::new(crate::payment::sandbox::DEMO_API_KEY, &base)
-                    .with_webhook(&format!("http://{shop}/payment/redirect-gateway/webhook/"));
-            Some(tokio::spawn(crate::payment::sandbox::serve(
-                sandbox,
-                sandbox_listener,
-            )))
-        }
-        None => None,
-    };
-    // Delivers queued mail in the background, never in a request.
-    let mail_sender = state.mailer.spawn();
-    let header_read_timeout = Duration::from_secs(state.config.header_read_timeout_secs);
-    let app = web::router(state);
-    serve_http(listener, app, header_read_timeout, shutdown_signal())
-        .await
-        .context("serving HTTP")?;
-    sweeper.abort();
-    voids.abort();
-    if let Some(sandbox) = sandbox {
-        sandbox.abort();
-    }
-    mail_sender.abort();
-    Ok(())
-}
-
-/// Accepts HTTP/1.1 connections until `shutdown` resolves, then lets the requests in flight
-/// finish (idle keep-alive connections are closed at once).
-///
-/// `axum::serve` has no header read timeout, so a client that sends its request one byte at
-/// a time (slowloris) would hold a connection and its task forever. Here hyper's own timer
-/// closes a connection whose request head is not complete `header_read_timeout` after the
-/// server started waiting for it; that also bounds how long an idle keep-alive connection
-/// stays open. HTTP/2 is not offered: browsers speak it only over TLS, which a proxy in front
-/// of the shop terminates, and the cleartext HTTP/2 detection reads the client's first bytes
-/// with no timer at all.
-async fn serve_http(
-    listener: TcpListener,
-    app: axum::Router,
-    header_read_timeout: Duration,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt;
-
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) if is_connection_error(&e) => continue,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait instead of spinning.
-                    tracing::error!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+            changes.subscribe(move |change| match change {
+                Change::Catalogue => {
+                    data.invalidate_all();
+                    pages.invalidate_all();
+                    categories.invalidate_all();
+                    nav.invalidate_all();
+                    mini_baskets.invalidate_all();
                 }
-            },
-            _ = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        // Handlers read the client's address with `ConnectInfo<SocketAddr>`, as under
-        // `into_make_service_with_connect_info`.
-        let service = hyper::service::service_fn(move |mut request: http::Request<_>| {
-            request
-                .extensions_mut()
-                .insert(axum::extract::ConnectInfo(peer));
-            app.clone().oneshot(request.map(axum::body::Body::new))
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                // Timed-out heads, resets and malformed requests: the client's doing.
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
-}
-
-/// Errors of one connection that has gone before it was accepted; the listener is fine.
-fn is_connection_error(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionRefused
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::ConnectionReset
-    )
-}
-
-/// Every ten minutes: expired sessions out of the database, and anonymous baskets whose
-/// session is surely gone (untouched for twice as long as an idle session lives).
-fn spawn_sweeper(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            if let Err(e) = state.sessions.cleanup().await {
-                tracing::warn!(error = %e, "session sweep failed");
-            }
-            let ttl = i64::try_from(state.config.session_ttl_secs.saturating_mul(2))
-                .unwrap_or(i64::MAX / 4);
-            let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(ttl);
-            let before = before
-                .replace_nanosecond(0)
-                .unwrap_or(before)
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
-            if let Err(e) = crate::basket::sweep_abandoned(&state.db.pool, &before).await {
-                tracing::warn!(error = %e, "abandoned basket sweep failed");
-            }
-            if let Err(e) = crate::checkout::pending::sweep(&state.db.pool, &before).await {
-                tracing::warn!(error = %e, "pending payment sweep failed");
-            }
+                // Availability is on product pages and on every listing that shows them.
+                Change::Stock(_) => {
+                    data.invalidate_all();
+                    pages.invalidate_all();
+                }
+                Change::Basket(id) => mini_baskets.invalidate(id),
+            });
         }
-    })
-}
-
-/// Approvals no order took within this long are voided by the recovery pass: far longer than
-/// any checkout takes between the approval and its commit, so only a process that died
-/// mid-checkout leaves one.
-const UNDECIDED_APPROVAL_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// The payment recovery pass: at start-up, then every minute. Retries voids the provider
-/// refused (with back-off) and voids approvals that a crash left without an order.
-fn spawn_void_retries(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            match crate::payment::claim::retry_due(
-                &state.db,
-                &state.plugins,
-                UNDECIDED_APPROVAL_GRACE,
-            )
-            .await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::info!("Payment recovery pass tried {n} voids."),
-                Err(e) => tracing::warn!("Payment recovery pass failed: {e}"),
-            }
-        }
-    })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        // Cached pages carry prices (pricing plugins) and plugin-rendered text (theme
+        // extensions): any plugin change, here or in another process, starts them afresh.
+        let plugin_changes = changes.clone();
+        plugins.on_change(move |_| plugin_changes.announce(Change::Catalogue));
+        let sign_in = crate::customer::throttle::SignInThrottle::new(config.sign_in_lock_secs);
+        Ok(Shop {
+            sign_in,
+            db,
+            config,
+            templates,
+            pricing,
+            pipeline,
+            sessions,
+            plugins,
+            mailer,
+            currency,
+            changes,
+            cache,
+            pages,
+            categories,
+            nav,
+            mini_baskets,
+        })
     }
 }

@@ -175,7 +175,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
             tracing::info!("serving the shop at http://{}", listener.local_addr()?);
-            crate::app::serve(state, listener).await
+            crate::server::serve(state, listener).await
         }
         Command::Migrate => {
             let url = config.database_url();

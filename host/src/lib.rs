@@ -19,6 +19,7 @@ pub mod partner;
 pub mod payment;
 pub mod plugins;
 pub mod pricing;
+pub mod server;
 pub mod session;
 pub mod shipping;
 pub mod themes;

@@ -1,6 +1,7 @@
 //! A real Emporium on a random port, over a fresh SQLite file or a fresh PostgreSQL database.
 #![allow(dead_code)]
 
+pub mod shopper;
 pub mod smtp;
 
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ pub enum Backend {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub state: emporium::web::AppState,
+    pub state: emporium::app::AppState,
     _data: tempfile::TempDir,
 }
 
@@ -136,7 +137,9 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let serve_state = state.clone();
         tokio::spawn(async move {
-            emporium::app::serve(serve_state, listener).await.unwrap();
+            emporium::server::serve(serve_state, listener)
+                .await
+                .unwrap();
         });
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -152,17 +155,7 @@ impl TestApp {
 
     /// A client that keeps cookies and sends `Origin` on posts, like a browser.
     pub fn browser(&self) -> Browser {
-        let jar = Arc::new(reqwest::cookie::Jar::default());
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_provider(jar.clone())
-            .build()
-            .unwrap();
-        Browser {
-            base: self.base.clone(),
-            client,
-            jar,
-        }
+        Browser::new(&self.base)
     }
 
     /// Installs and enables a built plugin (`target/plugins/<id>` or `target/test-plugins/<id>`)
@@ -273,6 +266,21 @@ impl Page {
 }
 
 impl Browser {
+    /// A new visitor of the shop at `base` (`http://host:port`), with no cookies yet.
+    pub fn new(base: &str) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar.clone())
+            .build()
+            .unwrap();
+        Browser {
+            base: base.to_owned(),
+            client,
+            jar,
+        }
+    }
+
     async fn page(response: reqwest::Response) -> Page {
         let status = response.status().as_u16();
         let location = response

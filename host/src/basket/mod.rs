@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
+pub mod actions;
 pub mod snapshot;
 
 use crate::catalogue::{self, Image, Structure, product_url};

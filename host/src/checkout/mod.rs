@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::address::Address;
 use crate::basket::PricedBasket;
 use crate::basket::snapshot;
+use crate::infra::changes::{Change, Changes};
 use crate::infra::db::Db;
 use crate::mail::{self, Mailer};
 use crate::money::Money;
@@ -156,6 +157,8 @@ pub struct Deps<'a> {
     pub templates: &'a Templates,
     pub mailer: &'a Mailer,
     pub shop_name: &'a str,
+    /// Told of the stock an order allocated and the basket it closed.
+    pub changes: &'a Changes,
 }
 
 /// Everything one "Place order" needs.
@@ -336,6 +339,7 @@ async fn approved_then_place(
         payment.amount,
     )
     .await?;
+    crate::infra::crash_point("payment-recorded");
     if approved != payment.amount.amount() || currency != payment.amount.currency().code() {
         tracing::error!(
             "Gateway {} approved {approved} {currency} for payment {}, but {} was asked; \
@@ -388,13 +392,20 @@ async fn place(
         )
         .await?;
         queue_confirmation(deps, sub, &placed, guest_token.as_deref(), &mut tx).await?;
+        crate::infra::crash_point("order-written");
         tx.commit().await?;
+        crate::infra::crash_point("order-committed");
         Ok::<_, OrderError>(placed)
     }
     .await;
     match result {
         Ok(placed) => {
             deps.mailer.wake();
+            // Availability shown anywhere must reflect the allocation at once: the last unit
+            // sold is sold out on the next page view.
+            let products = sub.basket.lines.iter().map(|l| l.product_id).collect();
+            deps.changes.announce(Change::Stock(products));
+            deps.changes.announce(Change::Basket(sub.basket.id));
             Ok(Outcome::Placed {
                 placed,
                 guest_token,

@@ -19,6 +19,7 @@
 //! | `EMPORIUM_COOKIE_SECURE` | always mark cookies `Secure` (set it when TLS ends at a proxy that doesn't send `X-Forwarded-Proto`) | `false` |
 //! | `EMPORIUM_SESSION_TTL_SECS` | how long an idle session lives | `1209600` (14 days) |
 //! | `EMPORIUM_SIGN_IN_LOCK_SECS` | how long sign-in to an account is locked after 5 failed attempts within 15 minutes | `900` (15 minutes) |
+//! | `EMPORIUM_PAYMENT_RECOVERY_GRACE_SECS` | age at which an approved payment no order took is voided by the recovery pass | `600` |
 //! | `EMPORIUM_MAX_LINE_QUANTITY` | most units of one basket line | `999` |
 //! | `EMPORIUM_MAX_BASKET_QUANTITY` | most units in one basket, all lines together | `9999` |
 //! | `EMPORIUM_PLUGIN_CALL_BUDGET_MS` | CPU budget of one plugin call (wall clock), 1–10000 | `50` |
@@ -29,6 +30,7 @@
 //! | `EMPORIUM_PLUGIN_TRUSTED_KEYS` | `name=hex,name=hex`: ed25519 keys plugin signatures may use | none |
 //! | `EMPORIUM_PLUGIN_REQUIRE_SIGNATURES` | refuse unsigned plugins from a directory | `false` |
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
@@ -50,6 +52,19 @@ pub enum ConfigError {
     },
     #[error("{name}: {message}")]
     Invalid { name: String, message: String },
+}
+
+/// The `[order_pipeline]` table as written; every part left out keeps the order module's
+/// default (see `order::Pipeline`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// Status of a newly placed order.
+    pub initial: Option<String>,
+    /// Status → statuses it may move to.
+    pub statuses: Option<BTreeMap<String, Vec<String>>>,
+    pub line_initial: Option<String>,
+    pub line_statuses: Option<BTreeMap<String, Vec<String>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,13 +90,18 @@ pub struct Config {
     /// How long an account's sign-in stays locked after too many failures
     /// (`customer::throttle`).
     pub sign_in_lock_secs: u64,
+    /// How old an approved payment that no order took must be before the recovery pass voids
+    /// it: far longer than a checkout takes between approval and commit, so that only one a
+    /// crashed process left behind qualifies.
+    pub payment_recovery_grace_secs: u64,
     pub max_line_quantity: u32,
     pub max_basket_quantity: u32,
     /// Development mode: templates and static files are re-read when they change.
     pub dev: bool,
     /// Order and line statuses and the moves allowed between them (Oscar's
-    /// `OSCAR_ORDER_STATUS_PIPELINE`), as a `[order_pipeline]` table in the file.
-    pub order_pipeline: crate::order::Pipeline,
+    /// `OSCAR_ORDER_STATUS_PIPELINE`), as a `[order_pipeline]` table in the file. Only read
+    /// here: `order::Pipeline::from_settings` fills the gaps with its defaults and checks it.
+    pub order_pipeline: PipelineSettings,
     /// Serve the sandbox payment provider (for the redirect gateway) on this address.
     pub sandbox_provider_addr: Option<String>,
     /// CPU budget of one plugin call in milliseconds (wall clock). Compiled guests answer in
@@ -126,10 +146,11 @@ impl Default for Config {
             cookie_secure: false,
             session_ttl_secs: 14 * 24 * 3600,
             sign_in_lock_secs: 15 * 60,
+            payment_recovery_grace_secs: 600,
             max_line_quantity: 999,
             max_basket_quantity: 9999,
             dev: false,
-            order_pipeline: crate::order::Pipeline::default(),
+            order_pipeline: PipelineSettings::default(),
             sandbox_provider_addr: None,
             plugin_call_budget_ms: 50,
             smtp_url: None,
@@ -230,6 +251,9 @@ impl Config {
         if let Some(v) = get("EMPORIUM_SIGN_IN_LOCK_SECS") {
             self.sign_in_lock_secs = parse("EMPORIUM_SIGN_IN_LOCK_SECS", v)?;
         }
+        if let Some(v) = get("EMPORIUM_PAYMENT_RECOVERY_GRACE_SECS") {
+            self.payment_recovery_grace_secs = parse("EMPORIUM_PAYMENT_RECOVERY_GRACE_SECS", v)?;
+        }
         if let Some(v) = get("EMPORIUM_MAX_LINE_QUANTITY") {
             self.max_line_quantity = parse("EMPORIUM_MAX_LINE_QUANTITY", v)?;
         }
@@ -284,9 +308,6 @@ impl Config {
                 "must be from 1 to 10000 milliseconds",
             ));
         }
-        self.order_pipeline
-            .check()
-            .map_err(|message| invalid("order_pipeline", &message))?;
         self.default_currency()
             .map_err(|e| invalid("currency", &e.to_string()))?;
         if self.tax_rate.is_sign_negative() || self.tax_rate >= Decimal::ONE {
@@ -316,6 +337,12 @@ impl Config {
         if !(1..=7 * 24 * 3600).contains(&self.sign_in_lock_secs) {
             return Err(invalid(
                 "sign_in_lock_secs",
+                "must be from 1 second to 7 days (604800)",
+            ));
+        }
+        if !(1..=7 * 24 * 3600).contains(&self.payment_recovery_grace_secs) {
+            return Err(invalid(
+                "payment_recovery_grace_secs",
                 "must be from 1 second to 7 days (604800)",
             ));
         }

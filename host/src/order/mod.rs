@@ -15,6 +15,7 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::address::Address;
 use crate::basket::{LineOption, PricedBasket};
+use crate::infra::config::PipelineSettings;
 use crate::infra::db::now_text;
 use crate::money::{Currency, Money, MoneyError};
 use crate::shipping::Method;
@@ -22,9 +23,9 @@ use crate::shipping::Method;
 /// Order numbers start here (then the basket id is added), so they look like order numbers.
 const NUMBER_OFFSET: i64 = 100_000;
 
-/// Statuses and the moves allowed between them, for orders and for their lines.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// Statuses and the moves allowed between them, for orders and for their lines. Built once at
+/// start-up from the configuration ([`Pipeline::from_settings`]), which it checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pipeline {
     /// Status of a newly placed order.
     pub initial: String,
@@ -64,8 +65,28 @@ impl Default for Pipeline {
 }
 
 impl Pipeline {
+    /// The configured pipeline, Oscar's default where the settings leave a part out; an
+    /// error names what is inconsistent.
+    pub fn from_settings(settings: &PipelineSettings) -> Result<Pipeline, String> {
+        let default = Pipeline::default();
+        let pipeline = Pipeline {
+            initial: settings.initial.clone().unwrap_or(default.initial),
+            statuses: settings.statuses.clone().unwrap_or(default.statuses),
+            line_initial: settings
+                .line_initial
+                .clone()
+                .unwrap_or(default.line_initial),
+            line_statuses: settings
+                .line_statuses
+                .clone()
+                .unwrap_or(default.line_statuses),
+        };
+        pipeline.check()?;
+        Ok(pipeline)
+    }
+
     /// Every status named as a target is itself in the pipeline, and so is the initial one.
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), String> {
         for (initial, map, what) in [
             (&self.initial, &self.statuses, "statuses"),
             (&self.line_initial, &self.line_statuses, "line_statuses"),

@@ -6,8 +6,10 @@
 //! there is one (see [`plugin`]) and this built-in strategy otherwise. Calls are batched (a whole
 //! page at once) because a plugin call has a fixed cost.
 
+pub mod listing;
 pub mod plugin;
 
+pub use listing::price_listing;
 pub use plugin::{Pricing, PricingError};
 
 use rust_decimal::Decimal;

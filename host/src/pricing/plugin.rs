@@ -32,6 +32,8 @@ pub enum PricingError {
     Db(#[from] sqlx::Error),
     #[error("catalogue: {0}")]
     Catalogue(#[from] CatalogueError),
+    #[error("stock: {0}")]
+    Stock(#[from] crate::partner::PartnerError),
 }
 
 /// The shop's pricing: the enabled pricing-strategy plugin, or the built-in strategy.

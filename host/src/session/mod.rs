@@ -29,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::web::{AppState, WebError};
 pub use store::{DbStore, RedisStore, SessionStore, StoreError};
 use store::{Record, now_secs};
 
@@ -41,6 +40,29 @@ const CUSTOMER_KEY: &str = "_customer";
 const MAX_MESSAGES: usize = 10;
 
 pub use crate::infra::random_token;
+
+/// What the session middleware needs: where sessions live and how their cookie is set.
+#[derive(Clone)]
+pub struct SessionSettings {
+    pub store: Arc<dyn SessionStore>,
+    /// How long an idle session lives, in seconds.
+    pub ttl_secs: u64,
+    /// Mark the cookie `Secure` even when the request did not say it came over TLS.
+    pub cookie_secure: bool,
+}
+
+/// A handler asked for the [`Session`] on a route the middleware does not cover: a bug in
+/// the router, answered with a bodiless 500 that the error page layer renders.
+#[derive(Debug, thiserror::Error)]
+#[error("the session middleware is not installed on this route")]
+pub struct SessionMissing;
+
+impl IntoResponse for SessionMissing {
+    fn into_response(self) -> Response {
+        tracing::error!("{self}");
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    }
+}
 
 /// The store key of a session id: its SHA-256, hex.
 pub fn store_key(id: &str) -> String {
@@ -186,14 +208,14 @@ impl Session {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {
-    type Rejection = WebError;
+    type Rejection = SessionMissing;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
             .get::<Session>()
             .cloned()
-            .ok_or_else(|| WebError::Internal("session middleware is not installed".into()))
+            .ok_or(SessionMissing)
     }
 }
 
@@ -235,18 +257,18 @@ fn sessionless(path: &str) -> bool {
 
 /// Loads the session named by the cookie (if any), runs the handler, saves what changed.
 pub async fn middleware(
-    State(state): State<AppState>,
+    State(settings): State<SessionSettings>,
     mut request: Request,
     next: Next,
 ) -> Response {
     if sessionless(request.uri().path()) {
         return next.run(request).await;
     }
-    let secure = state.config.cookie_secure || is_tls(&request);
+    let secure = settings.cookie_secure || is_tls(&request);
     let cookie = read_cookie(request.headers(), COOKIE_NAME);
     let session = Session::default();
     if let Some(id) = cookie.as_deref().filter(|id| looks_like_id(id)) {
-        match state.sessions.load(&store_key(id)).await {
+        match settings.store.load(&store_key(id)).await {
             Ok(Some(record)) => {
                 let mut inner = session.lock();
                 inner.data = serde_json::from_str(&record.data).unwrap_or_default();
@@ -257,28 +279,29 @@ pub async fn middleware(
             Err(e) => {
                 // Without the store we can't tell who this is; serve them as a new visitor
                 // rather than fail every page (writes will fail and show an error).
-                tracing::error!(error = %e, store = state.sessions.name(), "session load failed");
+                tracing::error!(error = %e, store = settings.store.name(), "session load failed");
             }
         }
     }
     request.extensions_mut().insert(session.clone());
     let mut response = next.run(request).await;
-    if let Err(e) = commit(&state, &session, cookie.is_some(), secure, &mut response).await {
-        tracing::error!(error = %e, store = state.sessions.name(), "session save failed");
-        response = WebError::Internal("session save failed".into()).into_response();
+    if let Err(e) = commit(&settings, &session, cookie.is_some(), secure, &mut response).await {
+        tracing::error!(error = %e, store = settings.store.name(), "session save failed");
+        // Bodiless: the error page layer renders the shop's 500 page.
+        response = axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     response.extensions_mut().insert(session);
     response
 }
 
 async fn commit(
-    state: &AppState,
+    settings: &SessionSettings,
     session: &Session,
     had_cookie: bool,
     secure: bool,
     response: &mut Response,
 ) -> Result<(), StoreError> {
-    let ttl = state.config.session_ttl_secs;
+    let ttl = settings.ttl_secs;
     let now = now_secs();
     let (old_id, mut data, dirty, rotate, expires_at) = {
         let inner = session.lock();
@@ -292,12 +315,12 @@ async fn commit(
     };
     let mut id = old_id.clone();
     if rotate && let Some(old) = id.take() {
-        state.sessions.delete(&store_key(&old)).await?;
+        settings.store.delete(&store_key(&old)).await?;
     }
     let set_cookie = if dirty && data.is_empty() {
         // Nothing left to keep: forget the session and the cookie.
         if let Some(current) = &id {
-            state.sessions.delete(&store_key(current)).await?;
+            settings.store.delete(&store_key(current)).await?;
         }
         had_cookie.then(|| cookie_header("", 0, secure))
     } else if dirty || (id.is_some() && expires_at - now < i64::try_from(ttl / 2).unwrap_or(0)) {
@@ -310,7 +333,7 @@ async fn commit(
         };
         match id {
             Some(id) => {
-                if state.sessions.update(&store_key(&id), &record).await? {
+                if settings.store.update(&store_key(&id), &record).await? {
                     Some(cookie_header(&id, ttl, secure))
                 } else {
                     // Logged out or signed in elsewhere while this request ran: its copy of
@@ -322,7 +345,7 @@ async fn commit(
             }
             None => {
                 let id = random_token();
-                state.sessions.create(&store_key(&id), &record).await?;
+                settings.store.create(&store_key(&id), &record).await?;
                 Some(cookie_header(&id, ttl, secure))
             }
         }

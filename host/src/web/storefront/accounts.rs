@@ -20,11 +20,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minijinja::Value;
 
-use super::basket::limits;
-use crate::basket::{self, Owner, SESSION_KEY};
-use crate::customer::{self, Customer, CustomerError, Registered, SignIn};
+use super::basket::baskets;
+use crate::app::AppState;
+use crate::basket::SESSION_KEY;
+use crate::customer::{self, Customer, Registered, SignIn};
 use crate::session::{Session, SignedIn};
-use crate::web::{AppState, WebError};
+use crate::web::WebError;
 
 pub const LOGIN_URL: &str = "/accounts/login/";
 pub const REGISTER_URL: &str = "/accounts/register/";
@@ -35,12 +36,6 @@ pub fn router() -> Router<AppState> {
         .route(LOGIN_URL, get(login_page).post(login))
         .route(REGISTER_URL, get(register_page).post(register))
         .route(LOGOUT_URL, post(logout))
-}
-
-impl From<CustomerError> for WebError {
-    fn from(e: CustomerError) -> Self {
-        WebError::Internal(e.to_string())
-    }
 }
 
 /// Where to go after signing in: a path on this site, never another site.
@@ -350,27 +345,21 @@ async fn register(
 
 /// New session id, the customer recorded, and the anonymous basket merged into theirs.
 async fn sign_in(state: &AppState, session: &Session, customer: &Customer) -> Result<(), WebError> {
-    let anonymous =
-        basket::find_open(&state.db.pool, Owner::Session(session.get(SESSION_KEY))).await?;
+    let anonymous: Option<i64> = session.get(SESSION_KEY);
     session.rotate_id();
     session.remove(SESSION_KEY);
     session.set_signed_in(&SignedIn {
         id: customer.id,
         email: customer.email.clone(),
     });
-    if let Some(from) = anonymous {
-        let mut tx = state.db.begin_write().await?;
-        let into = basket::open_basket(&mut tx, Owner::Customer(customer.id)).await?;
-        tx.commit().await?;
-        let moved = basket::merge(&state.db, from, into, limits(state)).await?;
-        state.mini_baskets.invalidate(&from);
-        state.mini_baskets.invalidate(&into);
-        if moved > 0 {
-            session.flash(
-                "info",
-                "The items you added before signing in are now in your account's basket.",
-            );
-        }
+    let moved = baskets(state, session)
+        .merge_at_sign_in(anonymous, customer.id)
+        .await?;
+    if moved > 0 {
+        session.flash(
+            "info",
+            "The items you added before signing in are now in your account's basket.",
+        );
     }
     Ok(())
 }

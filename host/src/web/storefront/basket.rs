@@ -14,12 +14,14 @@ use axum::routing::{get, post};
 use minijinja::Value;
 use serde::Serialize;
 
+use crate::app::AppState;
+use crate::basket::actions::{Added, Baskets, LineChange};
 use crate::basket::{self, BasketError, Limits, Owner, PricedLine, Pricer, SESSION_KEY};
 use crate::catalogue::Image;
 use crate::money::Money;
 use crate::pricing::Availability;
 use crate::session::Session;
-use crate::web::{AppState, WebError};
+use crate::web::WebError;
 
 pub const BASKET_URL: &str = "/basket/";
 
@@ -36,16 +38,6 @@ pub fn router() -> Router<AppState> {
 
 pub fn add_url(product_id: i64) -> String {
     format!("/basket/add/{product_id}/")
-}
-
-impl From<BasketError> for WebError {
-    fn from(e: BasketError) -> Self {
-        match e {
-            BasketError::NotFound => WebError::NotFound,
-            BasketError::Invalid(m) | BasketError::Refused(m) => WebError::BadRequest(m),
-            other => WebError::Internal(other.to_string()),
-        }
-    }
 }
 
 pub(crate) fn pricer<'a>(state: &'a AppState, session: &Session) -> Pricer<'a> {
@@ -142,6 +134,15 @@ fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
+/// Prices, limits and change announcements as this visitor's basket actions need them.
+pub(crate) fn baskets<'a>(state: &'a AppState, session: &Session) -> Baskets<'a> {
+    Baskets {
+        pricer: pricer(state, session),
+        limits: limits(state),
+        changes: &state.changes,
+    }
+}
+
 async fn add(
     State(state): State<AppState>,
     session: Session,
@@ -152,28 +153,12 @@ async fn add(
     let fields: HashMap<String, String> = fields.into_iter().collect();
     let limits = limits(&state);
     let quantity = parse_quantity(fields.get("quantity"), 1, limits.max_line_quantity)?;
-    let pricer = pricer(&state, &session);
-    let line = match basket::prepare_line(pricer, product_id, &fields).await {
-        Ok(line) => line,
-        Err(BasketError::Refused(message)) => {
-            // The product exists (refusals come after it is found): back to its page.
-            let url = basket::products(&state.db.pool, &[product_id])
-                .await?
-                .remove(&product_id)
-                .map(|p| p.url)
-                .unwrap_or_else(|| BASKET_URL.into());
-            session.flash("error", message);
-            return Ok(see_other(&url));
-        }
-        Err(e) => return Err(e.into()),
-    };
     let owner = owner(&session);
-    let mut tx = state.db.begin_write().await?;
-    let basket_id = basket::open_basket(&mut tx, owner).await?;
-    match basket::add_line(&mut tx, basket_id, &line, quantity, limits).await {
-        Ok(_) => {
-            tx.commit().await?;
-            state.mini_baskets.invalidate(&basket_id);
+    let added = baskets(&state, &session)
+        .add(owner, product_id, &fields, quantity)
+        .await?;
+    let back_to = match added {
+        Added::Added { basket_id, line } => {
             if let Owner::Session(_) = owner {
                 session.insert(SESSION_KEY, basket_id);
             }
@@ -186,55 +171,36 @@ async fn add(
                 )
             };
             session.flash("success", what);
+            line.product.url
         }
-        Err(BasketError::Refused(message)) => {
-            tx.rollback().await?;
+        Added::Refused { message, back_to } => {
             session.flash("error", message);
+            back_to.unwrap_or_else(|| BASKET_URL.into())
         }
-        Err(e) => return Err(e.into()),
-    }
-    Ok(see_other(&line.product.url))
-}
-
-enum Change {
-    Quantity(i64),
-    Remove,
-    Save,
-    Restore,
+    };
+    Ok(see_other(&back_to))
 }
 
 async fn change_line(
     state: &AppState,
     session: &Session,
     raw_id: &str,
-    change: Change,
+    change: LineChange,
 ) -> Result<Response, WebError> {
     let line_id = parse_id(raw_id)?;
     let basket_id = current_basket(state, session)
         .await?
         .ok_or(WebError::NotFound)?;
-    let pricer = pricer(state, session);
-    let limits = limits(state);
-    let (result, done) = match change {
-        Change::Quantity(0) | Change::Remove => (
-            basket::remove_line(&state.db, basket_id, line_id).await,
-            "The item was removed from your basket.",
-        ),
-        Change::Quantity(q) => (
-            basket::set_quantity(pricer, basket_id, line_id, q, limits).await,
-            "Your basket was updated.",
-        ),
-        Change::Save => (
-            basket::move_line(pricer, basket_id, line_id, true, limits).await,
-            "The item was saved for later.",
-        ),
-        Change::Restore => (
-            basket::move_line(pricer, basket_id, line_id, false, limits).await,
-            "The item was moved back to your basket.",
-        ),
+    let done = match change {
+        LineChange::Quantity(0) | LineChange::Remove => "The item was removed from your basket.",
+        LineChange::Quantity(_) => "Your basket was updated.",
+        LineChange::SaveForLater => "The item was saved for later.",
+        LineChange::MoveToBasket => "The item was moved back to your basket.",
     };
-    state.mini_baskets.invalidate(&basket_id);
-    match result {
+    match baskets(state, session)
+        .change_line(basket_id, line_id, change)
+        .await
+    {
         Ok(()) => session.flash("success", done),
         Err(BasketError::Refused(message)) => session.flash("error", message),
         Err(e) => return Err(e.into()),
@@ -254,7 +220,7 @@ async fn update(
         0,
         i64::from(state.config.max_line_quantity),
     )?;
-    change_line(&state, &session, &raw_id, Change::Quantity(quantity)).await
+    change_line(&state, &session, &raw_id, LineChange::Quantity(quantity)).await
 }
 
 async fn remove(
@@ -262,7 +228,7 @@ async fn remove(
     session: Session,
     Path(raw_id): Path<String>,
 ) -> Result<Response, WebError> {
-    change_line(&state, &session, &raw_id, Change::Remove).await
+    change_line(&state, &session, &raw_id, LineChange::Remove).await
 }
 
 async fn save_for_later(
@@ -270,7 +236,7 @@ async fn save_for_later(
     session: Session,
     Path(raw_id): Path<String>,
 ) -> Result<Response, WebError> {
-    change_line(&state, &session, &raw_id, Change::Save).await
+    change_line(&state, &session, &raw_id, LineChange::SaveForLater).await
 }
 
 async fn restore(
@@ -278,7 +244,7 @@ async fn restore(
     session: Session,
     Path(raw_id): Path<String>,
 ) -> Result<Response, WebError> {
-    change_line(&state, &session, &raw_id, Change::Restore).await
+    change_line(&state, &session, &raw_id, LineChange::MoveToBasket).await
 }
 
 #[derive(Serialize)]

@@ -10,9 +10,10 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
+use crate::app::AppState;
 use crate::order::{self, Order};
 use crate::session::Session;
-use crate::web::{AppState, WebError};
+use crate::web::WebError;
 
 pub const ACCOUNT_ORDERS_URL: &str = "/accounts/orders/";
 

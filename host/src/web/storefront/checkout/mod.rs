@@ -16,10 +16,11 @@ use minijinja::Value;
 
 use super::basket::{BASKET_URL, current_basket, pricer};
 use crate::address::Address;
+use crate::app::AppState;
 use crate::checkout::flow::{self, Blocked, Checkout, NotReady, Quoting, Shopper, Step};
-use crate::checkout::{self, CheckoutState, Deps, SESSION_KEY};
+use crate::checkout::{CheckoutState, Deps, SESSION_KEY};
 use crate::session::Session;
-use crate::web::{AppState, WebError};
+use crate::web::WebError;
 
 pub use provider::webhook_router;
 
@@ -64,26 +65,15 @@ pub fn router() -> Router<AppState> {
         .route(THANK_YOU_URL, get(place::thank_you))
 }
 
-impl From<checkout::CheckoutError> for WebError {
-    fn from(e: checkout::CheckoutError) -> Self {
-        WebError::Internal(e.to_string())
-    }
-}
-
-impl From<crate::shipping::ShippingError> for WebError {
-    fn from(e: crate::shipping::ShippingError) -> Self {
-        WebError::Internal(e.to_string())
-    }
-}
-
 fn deps(state: &AppState) -> Deps<'_> {
     Deps {
         db: &state.db,
         plugins: &state.plugins,
-        pipeline: &state.config.order_pipeline,
+        pipeline: &state.pipeline,
         templates: &state.templates,
         mailer: &state.mailer,
         shop_name: &state.config.shop_name,
+        changes: &state.changes,
     }
 }
 

@@ -15,6 +15,7 @@ use super::{
     deps, origin, page, save, see_other, step_url,
 };
 use crate::address::FieldErrors;
+use crate::app::AppState;
 use crate::basket;
 use crate::checkout::flow::{Checkout, Step};
 use crate::checkout::{
@@ -24,7 +25,7 @@ use crate::order;
 use crate::payment::{self, CardDetails, Gateway};
 use crate::session::Session;
 use crate::shipping::Method;
-use crate::web::{AppState, WebError};
+use crate::web::WebError;
 
 fn chosen_gateway(state: &AppState, ctx: &Checkout) -> Option<Gateway> {
     let id = ctx.state.gateway.as_deref()?;
@@ -73,8 +74,7 @@ async fn preview_render(
     card_form: Value,
     errors: FieldErrors,
 ) -> Result<Response, WebError> {
-    let total = order::total_incl_tax(&ctx.basket, method)
-        .map_err(|e| WebError::Internal(e.to_string()))?;
+    let total = order::total_incl_tax(&ctx.basket, method).map_err(WebError::internal)?;
     let p = minijinja::context! {
         basket_id => ctx.basket.id,
         fingerprint => checkout::fingerprint(&ctx.basket, method),
@@ -215,7 +215,7 @@ pub(super) async fn place(
         .await
     })
     .await
-    .map_err(|e| WebError::Internal(format!("the checkout task failed: {e}")))??;
+    .map_err(|e| WebError::internal(anyhow::Error::new(e).context("the checkout task failed")))??;
     Ok(respond(&session, ctx.state, outcome))
 }
 

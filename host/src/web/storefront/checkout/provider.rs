@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::super::basket::BASKET_URL;
 use super::place::respond;
 use super::{THANK_YOU_URL, back_to, deps, origin, save, see_other};
+use crate::app::AppState;
 use crate::checkout::{
     self, CheckoutState, LAST_ORDER_KEY, LastOrder, Outcome, SESSION_KEY, Submission,
 };
@@ -18,7 +19,7 @@ use crate::order;
 use crate::payment;
 use crate::plugins::bindings::payment::{Callback, CallbackKind};
 use crate::session::Session;
-use crate::web::{AppState, WebError};
+use crate::web::WebError;
 
 /// The customer comes back from the provider's page. The query string is the provider's; the
 /// payment to check is the one this session started (never one named in the URL).

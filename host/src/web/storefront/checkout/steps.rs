@@ -15,12 +15,13 @@ use super::{
     ctx_or_redirect, page, save, see_other, step_url,
 };
 use crate::address::{self, Address, COUNTRIES, FieldErrors};
+use crate::app::AppState;
 use crate::checkout::flow::{Checkout, Step};
 use crate::customer;
 use crate::payment;
 use crate::session::Session;
 use crate::shipping::Method;
-use crate::web::{AppState, WebError};
+use crate::web::WebError;
 
 pub(super) async fn start(
     State(state): State<AppState>,
