@@ -11,7 +11,7 @@ use std::path::Path;
 
 use emporium::session::store_key;
 use sqlx::Row;
-use support::{Backend, Browser, TestApp, repo_root};
+use support::{Backend, Browser, TestApp, repo_root, shopper};
 
 /// Every route that changes state, as the router spells it. Order matters for the final pass
 /// with the right token (the line is removed near the end, the visitor signs out last).
@@ -25,6 +25,10 @@ const STATE_CHANGING: &[&str] = &[
     "/checkout/shipping-method/",
     "/checkout/payment-method/",
     "/checkout/place/",
+    "/dashboard/orders/{number}/status/",
+    "/dashboard/orders/{number}/notes/",
+    "/dashboard/logout/",
+    "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
     "/accounts/login/",
     "/accounts/register/",
@@ -146,6 +150,9 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_address",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM mail_outbox",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM pending_payment",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM order_status_change",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM order_note",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -167,11 +174,14 @@ async fn product_in_stock(app: &TestApp) -> i64 {
     .unwrap()
 }
 
-fn fill(route: &str, product: i64, line: i64) -> String {
+fn fill(route: &str, product: i64, line: i64, order: &str) -> String {
     route
         .replace("{product_id}", &product.to_string())
         .replace("{line_id}", &line.to_string())
+        .replace("{number}", order)
 }
+
+const STAFF: (&str, &str) = ("staff@example.com", "staff password");
 
 /// A form each route would accept, but for the token.
 fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
@@ -186,6 +196,9 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
             ("password", "correct horse"),
             ("password_confirm", "correct horse"),
         ],
+        "/dashboard/login/" => vec![("email", STAFF.0), ("password", STAFF.1)],
+        "/dashboard/orders/{number}/status/" => vec![("status", "Being processed")],
+        "/dashboard/orders/{number}/notes/" => vec![("note", "Called the customer.")],
         _ => vec![],
     }
 }
@@ -229,13 +242,43 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let line: i64 = app
         .scalar_i64("SELECT CAST(MAX(id) AS BIGINT) FROM basket_line")
         .await;
+    // An order for the dashboard's order routes, bought by someone else; and the visitor is
+    // signed in to the dashboard as staff too.
+    app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+        .await;
+    app.install_plugin("test-card-gateway", &[], &[]).await;
+    let buyer = app.browser();
+    shopper::add(&buyer, product, 1).await;
+    let preview =
+        shopper::to_preview(&buyer, Some("buyer@example.com"), None, "test-card-gateway").await;
+    let placed = shopper::place(&buyer, &preview, Some(shopper::GOOD_CARD)).await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+    let order = app.scalar_text("SELECT number FROM shop_order").await;
+    emporium::staff::add(
+        &app.state.db,
+        STAFF.0,
+        STAFF.1,
+        emporium::staff::Role::Admin,
+        &[],
+    )
+    .await
+    .unwrap();
+    let t = b.get("/dashboard/login/").await.csrf_token().unwrap();
+    let staff_login = [
+        ("csrf_token", t.as_str()),
+        ("email", STAFF.0),
+        ("password", STAFF.1),
+    ];
+    let signed_in = b.post("/dashboard/login/", &staff_login).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let token = b.get("/basket/").await.csrf_token().unwrap();
     let sid = b.session_id().unwrap();
     let origin = b.base.clone();
     let stranger = app.browser();
 
     let before = state(&app, &sid).await;
     for route in STATE_CHANGING {
-        let path = fill(route, product, line);
+        let path = fill(route, product, line, &order);
         let form: Vec<(&str, &str)> = fields(route);
         let same_origin = [("origin", origin.as_str())];
         // No token.
@@ -281,7 +324,7 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     // With the right token each listed route is answered by its handler (so the list names
     // real routes, not paths the fallback answers).
     for route in STATE_CHANGING {
-        let path = fill(route, product, line);
+        let path = fill(route, product, line, &order);
         // Signing in or out rotates the token: read the current one each time.
         let token = b.get("/basket/").await.csrf_token().unwrap();
         let mut form: Vec<(&str, &str)> = fields(route);

@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use crate::infra::config::Config;
 use crate::infra::db::Db;
 
+mod staff;
+
 #[derive(Parser)]
 #[command(
     name = "emporium",
@@ -54,6 +56,11 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+    /// Manage dashboard accounts: add, list, remove.
+    Staff {
+        #[command(subcommand)]
+        command: staff::StaffCommand,
     },
 }
 
@@ -200,9 +207,11 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             } else {
                 println!("loaded {added} demo products");
             }
-            install_bundled(&config, &db, &plugins).await
+            install_bundled(&config, &db, &plugins).await?;
+            staff::add_demo_users(&db).await
         }
         Command::Plugin { command } => plugin(command, config).await,
+        Command::Staff { command } => staff::run(command, config).await,
     }
 }
 

@@ -1,23 +1,17 @@
 //! Customer accounts: an email address (unique, compared case-insensitively) and an Argon2id
-//! password hash. Hashing is deliberately slow (~19 MiB and tens of milliseconds), so it runs
-//! on the blocking pool, at most one hash per CPU core at a time ([`hash_password`] and
-//! [`authenticate`] see to both). Signing in goes through [`sign_in`], which is throttled
+//! password hash ([`crate::infra::password`]: slow on purpose, bounded per core). Signing in goes through [`sign_in`], which is throttled
 //! ([`throttle`]); registering through [`register`], which answers the same whether or not
 //! the email already has an account.
 
 pub mod throttle;
 
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use sqlx::{AnyPool, Row};
-use tokio::sync::Semaphore;
 
 use crate::infra::db::{Db, flag, now_text};
+use crate::infra::password::{self, PasswordError};
 use crate::mail;
 use crate::themes::Templates;
 use throttle::{Admission, SignInThrottle};
@@ -31,8 +25,8 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 pub enum CustomerError {
     #[error(transparent)]
     Db(#[from] sqlx::Error),
-    #[error("password hashing: {0}")]
-    Hash(String),
+    #[error(transparent)]
+    Hash(#[from] PasswordError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,54 +78,9 @@ pub fn password_problem(password: &str) -> Option<String> {
     None
 }
 
-/// Password hashes running at once: one per core. The blocking pool is shared with plugin
-/// calls and file I/O and grows to hundreds of threads, so without this bound a burst of
-/// sign-ins would run hundreds of 19 MiB hashes side by side and starve everything else.
-fn hashing_permits() -> Arc<Semaphore> {
-    static PERMITS: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    PERMITS
-        .get_or_init(|| {
-            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            Arc::new(Semaphore::new(cores))
-        })
-        .clone()
-}
-
-/// Runs password hashing work on the blocking pool once a permit is free. The permit moves
-/// into the blocking task, so a request dropped while its hash runs still holds it until the
-/// hash is done.
-async fn hashing<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, CustomerError> {
-    let permit = hashing_permits()
-        .acquire_owned()
-        .await
-        .map_err(|e| CustomerError::Hash(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        work()
-    })
-    .await
-    .map_err(|e| CustomerError::Hash(e.to_string()))
-}
-
-/// Argon2id with the crate's default (OWASP-recommended) parameters and a random salt.
+/// A new Argon2id hash of `password` (see [`password`]).
 pub async fn hash_password(password: String) -> Result<String, CustomerError> {
-    hashing(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| CustomerError::Hash(e.to_string()))
-    })
-    .await?
-}
-
-fn verify(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).ok().is_some_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+    Ok(password::hash(password).await?)
 }
 
 /// The customer with this email and password, or `None`. Takes as long for an unknown email
@@ -154,18 +103,9 @@ pub async fn authenticate(
         ),
         None => (0, String::new(), false),
     };
-    let password = password.to_owned();
-    let ok = hashing(move || {
-        // The first unknown email computes the dummy hash, here rather than on an async thread.
-        let hash = if hash.is_empty() {
-            dummy_hash()
-        } else {
-            hash.as_str()
-        };
-        verify(&password, hash)
-    })
-    .await?;
-    if !(ok && active && row.is_some()) {
+    let stored = row.is_some().then_some(hash);
+    let ok = password::matches(password, stored).await?;
+    if !(ok && active) {
         return Ok(None);
     }
     sqlx::query("UPDATE customer SET last_login_at = $1 WHERE id = $2")
@@ -176,10 +116,11 @@ pub async fn authenticate(
     Ok(Some(Customer { id, email }))
 }
 
-/// How one sign-in attempt went.
+/// How one sign-in attempt went (for customers, `T` is a [`Customer`]; staff accounts use the
+/// same throttle through [`throttled`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignIn {
-    Welcome(Customer),
+pub enum SignInAttempt<T> {
+    Welcome(T),
     /// Wrong email or password; `locked` when this failure locked the account.
     Refused {
         locked: bool,
@@ -194,9 +135,9 @@ pub enum SignIn {
     },
 }
 
-/// Signs in through the throttle: counts the attempt, checks the password only when the
-/// account and the address are allowed one, locks the account after repeated failures and
-/// answers failures that come close to the lock only after a delay.
+pub type SignIn = SignInAttempt<Customer>;
+
+/// Signs a customer in through the throttle (see [`throttled`]).
 pub async fn sign_in(
     pool: &AnyPool,
     throttle: &SignInThrottle,
@@ -204,20 +145,44 @@ pub async fn sign_in(
     password: &str,
     address: Option<IpAddr>,
 ) -> Result<SignIn, CustomerError> {
-    let attempt = match throttle.admit(pool, email, address).await? {
+    throttled(
+        pool,
+        throttle,
+        email,
+        address,
+        authenticate(pool, email, password),
+    )
+    .await
+}
+
+/// One sign-in through the throttle: counts the attempt for `account` (an email, or a
+/// prefixed one for another kind of account), runs `check` (the password check, which answers
+/// the account or `None`) only when the account and the address are allowed one, locks the
+/// account after repeated failures and answers failures that come close to the lock only after
+/// a delay.
+pub async fn throttled<T>(
+    pool: &AnyPool,
+    throttle: &SignInThrottle,
+    account: &str,
+    address: Option<IpAddr>,
+    check: impl std::future::Future<Output = Result<Option<T>, CustomerError>>,
+) -> Result<SignInAttempt<T>, CustomerError> {
+    let attempt = match throttle.admit(pool, account, address).await? {
         Admission::Go { attempt } => attempt,
-        Admission::AccountLocked { retry_after } => return Ok(SignIn::Locked { retry_after }),
-        Admission::AddressBusy { retry_after } => return Ok(SignIn::Busy { retry_after }),
+        Admission::AccountLocked { retry_after } => {
+            return Ok(SignInAttempt::Locked { retry_after });
+        }
+        Admission::AddressBusy { retry_after } => return Ok(SignInAttempt::Busy { retry_after }),
     };
-    if let Some(customer) = authenticate(pool, email, password).await? {
-        throttle.succeeded(pool, email).await?;
-        return Ok(SignIn::Welcome(customer));
+    if let Some(account_holder) = check.await? {
+        throttle.succeeded(pool, account).await?;
+        return Ok(SignInAttempt::Welcome(account_holder));
     }
-    throttle.failed(pool, email, attempt).await?;
+    throttle.failed(pool, account, attempt).await?;
     if let Some(delay) = throttle::slow_down(attempt) {
         tokio::time::sleep(delay).await;
     }
-    Ok(SignIn::Refused {
+    Ok(SignInAttempt::Refused {
         locked: attempt >= throttle::MAX_FAILURES,
     })
 }
@@ -293,17 +258,6 @@ fn now_secs_of_hour() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp() / 3600
 }
 
-/// A valid hash of a random password, verified against when the email is unknown.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        Argon2::default()
-            .hash_password(crate::infra::random_token().as_bytes())
-            .map(|h| h.to_string())
-            .unwrap_or_default()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,15 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn passwords_hash_and_verify() {
-        let hash = Argon2::default()
-            .hash_password(b"correct horse")
-            .unwrap()
-            .to_string();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify("correct horse", &hash));
-        assert!(!verify("wrong horse", &hash));
-        assert!(!verify("x", "not a hash"));
+    fn passwords_have_a_length() {
         assert!(password_problem("short").is_some());
         assert!(password_problem("long enough").is_none());
     }

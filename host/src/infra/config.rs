@@ -19,6 +19,7 @@
 //! | `EMPORIUM_COOKIE_SECURE` | always mark cookies `Secure` (set it when TLS ends at a proxy that doesn't send `X-Forwarded-Proto`) | `false` |
 //! | `EMPORIUM_SESSION_TTL_SECS` | how long an idle session lives | `1209600` (14 days) |
 //! | `EMPORIUM_SIGN_IN_LOCK_SECS` | how long sign-in to an account is locked after 5 failed attempts within 15 minutes | `900` (15 minutes) |
+//! | `EMPORIUM_STAFF_SESSION_TTL_SECS` | how long an unused dashboard sign-in lasts | `28800` (8 hours) |
 //! | `EMPORIUM_PAYMENT_RECOVERY_GRACE_SECS` | age at which an approved payment no order took is voided by the recovery pass | `600` |
 //! | `EMPORIUM_MAX_LINE_QUANTITY` | most units of one basket line | `999` |
 //! | `EMPORIUM_MAX_BASKET_QUANTITY` | most units in one basket, all lines together | `9999` |
@@ -94,6 +95,9 @@ pub struct Config {
     /// it: far longer than a checkout takes between approval and commit, so that only one a
     /// crashed process left behind qualifies.
     pub payment_recovery_grace_secs: u64,
+    /// How long a dashboard sign-in lasts without use: staff sessions end sooner than a
+    /// customer's, whatever the session itself lives.
+    pub staff_session_ttl_secs: u64,
     pub max_line_quantity: u32,
     pub max_basket_quantity: u32,
     /// Development mode: templates and static files are re-read when they change.
@@ -147,6 +151,7 @@ impl Default for Config {
             session_ttl_secs: 14 * 24 * 3600,
             sign_in_lock_secs: 15 * 60,
             payment_recovery_grace_secs: 600,
+            staff_session_ttl_secs: 8 * 3600,
             max_line_quantity: 999,
             max_basket_quantity: 9999,
             dev: false,
@@ -251,6 +256,9 @@ impl Config {
         if let Some(v) = get("EMPORIUM_SIGN_IN_LOCK_SECS") {
             self.sign_in_lock_secs = parse("EMPORIUM_SIGN_IN_LOCK_SECS", v)?;
         }
+        if let Some(v) = get("EMPORIUM_STAFF_SESSION_TTL_SECS") {
+            self.staff_session_ttl_secs = parse("EMPORIUM_STAFF_SESSION_TTL_SECS", v)?;
+        }
         if let Some(v) = get("EMPORIUM_PAYMENT_RECOVERY_GRACE_SECS") {
             self.payment_recovery_grace_secs = parse("EMPORIUM_PAYMENT_RECOVERY_GRACE_SECS", v)?;
         }
@@ -338,6 +346,12 @@ impl Config {
             return Err(invalid(
                 "sign_in_lock_secs",
                 "must be from 1 second to 7 days (604800)",
+            ));
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.staff_session_ttl_secs) {
+            return Err(invalid(
+                "staff_session_ttl_secs",
+                "must be from 60 seconds to 7 days (604800)",
             ));
         }
         if !(1..=7 * 24 * 3600).contains(&self.payment_recovery_grace_secs) {

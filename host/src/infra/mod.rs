@@ -3,6 +3,7 @@
 pub mod changes;
 pub mod config;
 pub mod db;
+pub mod password;
 
 /// A random 256-bit value as 64 lowercase hex digits (session ids, CSRF tokens, guest links).
 pub fn random_token() -> String {

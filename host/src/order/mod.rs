@@ -6,6 +6,8 @@
 //! submitted with a conditional update in the same transaction, so a double submit finds the
 //! first order ([`OrderError::AlreadyPlaced`]) instead of making a second.
 
+pub mod manage;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,9 @@
 //! HTML page in one place ([`error`]).
 
 pub mod csrf;
+pub mod dashboard;
 mod error;
+pub mod sign_in;
 pub mod storefront;
 
 use std::time::Duration;
@@ -83,6 +85,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let body_timeout = Duration::from_secs(state.config.body_read_timeout_secs);
     Router::new()
         .merge(storefront::router())
+        .merge(dashboard::router())
         .merge(extra)
         .fallback(|| async { WebError::NotFound })
         // Inner to outer: CSRF needs the session; a cached page needs neither; error pages

@@ -9,13 +9,11 @@
 //! field and what was typed, except passwords.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minijinja::Value;
@@ -25,7 +23,7 @@ use crate::app::AppState;
 use crate::basket::SESSION_KEY;
 use crate::customer::{self, Customer, Registered, SignIn};
 use crate::session::{Session, SignedIn};
-use crate::web::WebError;
+use crate::web::{WebError, sign_in};
 
 pub const LOGIN_URL: &str = "/accounts/login/";
 pub const REGISTER_URL: &str = "/accounts/register/";
@@ -38,45 +36,8 @@ pub fn router() -> Router<AppState> {
         .route(LOGOUT_URL, post(logout))
 }
 
-/// Where to go after signing in: a path on this site, never another site.
 fn safe_next(next: Option<&String>) -> String {
-    match next.map(|n| n.trim()) {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && n.len() <= 2000
-                && !n.chars().any(|c| c.is_control() || c == '\\') =>
-        {
-            n.to_owned()
-        }
-        _ => "/".to_owned(),
-    }
-}
-
-/// The client's address as the server saw it (absent when the router runs without a socket).
-type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
-
-fn peer_ip(peer: &Peer) -> Option<std::net::IpAddr> {
-    peer.as_ref().map(|p| p.0.0.ip())
-}
-
-/// "40 seconds", "15 minutes": how long to wait, rounded up.
-fn wait_text(wait: Duration) -> String {
-    let secs = wait.as_secs().max(1);
-    match secs {
-        1 => "1 second".to_owned(),
-        2..90 => format!("{secs} seconds"),
-        _ => format!("{} minutes", secs.div_ceil(60)),
-    }
-}
-
-fn too_many(mut response: Response, wait: Duration) -> Response {
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    response
+    sign_in::safe_next(next, "/")
 }
 
 fn fields_map(fields: Vec<(String, String)>) -> HashMap<String, String> {
@@ -125,7 +86,7 @@ async fn login(
     State(state): State<AppState>,
     session: Session,
     uri: Uri,
-    peer: Peer,
+    peer: sign_in::Peer,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let fields = fields_map(fields);
@@ -153,45 +114,21 @@ async fn login(
                 &state.sign_in,
                 email,
                 password,
-                peer_ip(&peer),
+                sign_in::peer_ip(&peer),
             )
             .await?
         };
-        let problem = match outcome {
-            SignIn::Welcome(customer) => {
-                sign_in(&state, &session, &customer).await?;
-                session.flash(
-                    "success",
-                    format!("Welcome back, you are signed in as {}.", customer.email),
-                );
-                return Ok(Redirect::to(&next).into_response());
-            }
-            SignIn::Refused { locked: false } => {
-                "That email and password don't match an account. Please try again.".to_owned()
-            }
-            SignIn::Refused { locked: true } => format!(
-                "That email and password don't match an account. After several failed \
-                 attempts, signing in to this account is now paused for {}.",
-                wait_text(Duration::from_secs(
-                    u64::try_from(state.sign_in.lock_secs()).unwrap_or(1)
-                ))
-            ),
-            SignIn::Locked { retry_after } => {
-                wait = Some(retry_after);
-                format!(
-                    "Too many failed attempts to sign in to this account, so signing in to it \
-                     is paused for now. Please try again in {}.",
-                    wait_text(retry_after)
-                )
-            }
-            SignIn::Busy { retry_after } => {
-                wait = Some(retry_after);
-                format!(
-                    "Too many sign-in attempts from your network. Please try again in {}.",
-                    wait_text(retry_after)
-                )
-            }
-        };
+        if let SignIn::Welcome(customer) = &outcome {
+            start_session(&state, &session, customer).await?;
+            session.flash(
+                "success",
+                format!("Welcome back, you are signed in as {}.", customer.email),
+            );
+            return Ok(Redirect::to(&next).into_response());
+        }
+        let (problem, retry_after) =
+            sign_in::refusal(&outcome, state.sign_in.lock_secs()).unwrap_or_default();
+        wait = retry_after;
         errors.insert("form", problem);
     }
     let page = minijinja::context! {
@@ -210,7 +147,7 @@ async fn login(
     )
     .await?;
     Ok(match wait {
-        Some(wait) => too_many(response, wait),
+        Some(wait) => sign_in::too_many(response, wait),
         None => response,
     })
 }
@@ -243,7 +180,7 @@ async fn register(
     State(state): State<AppState>,
     session: Session,
     uri: Uri,
-    peer: Peer,
+    peer: sign_in::Peer,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let fields = fields_map(fields);
@@ -271,7 +208,7 @@ async fn register(
     }
     let mut wait = None;
     if errors.is_empty() {
-        match state.sign_in.admit_address(peer_ip(&peer)) {
+        match state.sign_in.admit_address(sign_in::peer_ip(&peer)) {
             Ok(()) => {
                 let hash = customer::hash_password(password.to_owned()).await?;
                 let outcome = customer::register(
@@ -315,7 +252,7 @@ async fn register(
                     "form",
                     format!(
                         "Too many attempts from your network. Please try again in {}.",
-                        wait_text(retry_after)
+                        sign_in::wait_text(retry_after)
                     ),
                 );
             }
@@ -338,13 +275,17 @@ async fn register(
     )
     .await?;
     Ok(match wait {
-        Some(wait) => too_many(response, wait),
+        Some(wait) => sign_in::too_many(response, wait),
         None => response,
     })
 }
 
 /// New session id, the customer recorded, and the anonymous basket merged into theirs.
-async fn sign_in(state: &AppState, session: &Session, customer: &Customer) -> Result<(), WebError> {
+async fn start_session(
+    state: &AppState,
+    session: &Session,
+    customer: &Customer,
+) -> Result<(), WebError> {
     let anonymous: Option<i64> = session.get(SESSION_KEY);
     session.rotate_id();
     session.remove(SESSION_KEY);
@@ -368,19 +309,4 @@ async fn logout(session: Session) -> Response {
     session.flush();
     session.flash("info", "You have been signed out.");
     Redirect::to("/").into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_stays_on_this_site() {
-        let n = |s: &str| safe_next(Some(&s.to_owned()));
-        assert_eq!(n("/basket/"), "/basket/");
-        assert_eq!(n("//evil.test/"), "/");
-        assert_eq!(n("/\\evil.test"), "/");
-        assert_eq!(n("https://evil.test/"), "/");
-        assert_eq!(safe_next(None), "/");
-    }
 }

@@ -1,0 +1,281 @@
+//! Orders as staff manage them (the dashboard; the admin API next): find them, move them
+//! along the pipeline, keep notes. Every change is one transaction with its audit entry, and
+//! a partner user's scope is part of every query, so an order of another partner is not found
+//! at all rather than hidden in a menu.
+
+use serde::Serialize;
+use sqlx::{AnyPool, Row};
+
+use super::{OrderError, Pipeline, by_number, currency_of, money, set_status};
+use crate::infra::changes::{Change, Changes};
+use crate::infra::db::{Db, now_text};
+use crate::money::Money;
+use crate::staff::Staff;
+use crate::staff::audit::{self, Actor};
+
+/// Longest note staff may keep on an order.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// The order list's filters, as typed (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    /// An order number, or part of the customer's email.
+    pub query: Option<String>,
+    pub status: Option<String>,
+    /// `YYYY-MM-DD`, inclusive.
+    pub placed_from: Option<String>,
+    pub placed_to: Option<String>,
+}
+
+/// One row of the order list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    pub number: String,
+    pub status: String,
+    pub email: String,
+    pub total_incl_tax: Money,
+    pub num_items: i64,
+    pub placed_at: String,
+}
+
+/// SQL that is true for an order (aliased `o`) within `scope`. Partner ids are integers
+/// read from the database, so writing them into the statement is safe.
+fn scope_condition(scope: Option<&[i64]>) -> String {
+    match scope {
+        None => "1 = 1".to_owned(),
+        Some(partners) => {
+            let ids: Vec<String> = partners.iter().map(i64::to_string).collect();
+            format!(
+                "EXISTS (SELECT 1 FROM order_line sl JOIN stock_record ss ON ss.id = sl.stock_record_id \
+                 WHERE sl.order_id = o.id AND ss.partner_id IN ({}))",
+                ids.join(", ")
+            )
+        }
+    }
+}
+
+fn is_date(s: &str) -> bool {
+    time::Date::parse(
+        s,
+        &time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .is_ok()
+}
+
+/// Problems with the filters, one per field, for the form.
+pub fn filter_problems(filter: &OrderFilter) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    for (field, value) in [
+        ("placed_from", &filter.placed_from),
+        ("placed_to", &filter.placed_to),
+    ] {
+        if let Some(v) = value
+            && !is_date(v)
+        {
+            problems.push((field, "Enter a date like 2026-12-31.".to_owned()));
+        }
+    }
+    if filter
+        .query
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > 200)
+    {
+        problems.push(("query", "Search for at most 200 characters.".to_owned()));
+    }
+    problems
+}
+
+/// The orders matching `filter` within `scope`, newest first: one page of `page_size` and
+/// the number of matches.
+pub async fn search(
+    pool: &AnyPool,
+    scope: Option<&[i64]>,
+    filter: &OrderFilter,
+    page: u32,
+    page_size: u32,
+) -> Result<(Vec<Listed>, i64), sqlx::Error> {
+    let mut conditions = vec![scope_condition(scope)];
+    let mut binds: Vec<String> = Vec::new();
+    let bind = |value: String, binds: &mut Vec<String>| {
+        binds.push(value);
+        format!("${}", binds.len())
+    };
+    if let Some(q) = filter
+        .query
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+    {
+        let number = bind(q.to_owned(), &mut binds);
+        let email = bind(format!("%{}%", q.to_lowercase()), &mut binds);
+        conditions.push(format!("(o.number = {number} OR o.email LIKE {email})"));
+    }
+    if let Some(status) = filter.status.as_deref().filter(|s| !s.is_empty()) {
+        conditions.push(format!(
+            "o.status = {}",
+            bind(status.to_owned(), &mut binds)
+        ));
+    }
+    if let Some(from) = filter.placed_from.as_deref().filter(|d| is_date(d)) {
+        conditions.push(format!(
+            "o.placed_at >= {}",
+            bind(from.to_owned(), &mut binds)
+        ));
+    }
+    if let Some(to) = filter.placed_to.as_deref().filter(|d| is_date(d)) {
+        // Every time on that day sorts before the day's end marker.
+        conditions.push(format!(
+            "o.placed_at < {}",
+            bind(format!("{to}U"), &mut binds)
+        ));
+    }
+    let condition = conditions.join(" AND ");
+    let count_sql = format!("SELECT COUNT(*) FROM shop_order o WHERE {condition}");
+    let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
+    for b in &binds {
+        count = count.bind(b.clone());
+    }
+    let total: i64 = count.fetch_one(pool).await?;
+    let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
+    let sql = format!(
+        "SELECT o.number, o.status, o.email, o.currency, o.total_incl_minor, o.placed_at, \
+         (SELECT CAST(COALESCE(SUM(l.quantity), 0) AS BIGINT) FROM order_line l WHERE l.order_id = o.id) AS num_items \
+         FROM shop_order o WHERE {condition} ORDER BY o.placed_at DESC, o.id DESC \
+         LIMIT {page_size} OFFSET {offset}"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in binds {
+        query = query.bind(b);
+    }
+    let rows = query.fetch_all(pool).await?;
+    let listed = rows
+        .iter()
+        .map(|r| {
+            let currency = currency_of(r)?;
+            Ok(Listed {
+                number: r.try_get("number")?,
+                status: r.try_get("status")?,
+                email: r.try_get("email")?,
+                total_incl_tax: money(r, "total_incl_minor", currency)?,
+                num_items: r.try_get("num_items")?,
+                placed_at: r.try_get("placed_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok((listed, total))
+}
+
+/// The order with this number if it is within `scope`.
+pub async fn find(
+    pool: &AnyPool,
+    scope: Option<&[i64]>,
+    number: &str,
+) -> Result<Option<super::Order>, sqlx::Error> {
+    if scope.is_some() {
+        let sql = format!(
+            "SELECT COUNT(*) FROM shop_order o WHERE o.number = $1 AND {}",
+            scope_condition(scope)
+        );
+        let visible: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(number)
+            .fetch_one(pool)
+            .await?;
+        if visible == 0 {
+            return Ok(None);
+        }
+    }
+    by_number(pool, number).await
+}
+
+/// Moves the order along the pipeline for `staff`, with their note, in one transaction with
+/// its audit entry. A cancellation releases the order's stock, which is announced.
+pub async fn change_status(
+    db: &Db,
+    pipeline: &Pipeline,
+    changes: &Changes,
+    staff: &Staff,
+    number: &str,
+    to: &str,
+    note: &str,
+) -> Result<(), OrderError> {
+    let order = find(&db.pool, staff.partner_scope(), number)
+        .await?
+        .ok_or(OrderError::NotFound)?;
+    let mut tx = db.begin_write().await?;
+    set_status(&mut tx, pipeline, order.id, to, note).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(staff),
+        "order.status",
+        "order",
+        number,
+        Some(&audit::json(&serde_json::json!({ "status": order.status }))),
+        Some(&audit::json(
+            &serde_json::json!({ "status": to, "note": note }),
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    if to == "Cancelled" {
+        changes.announce(Change::Stock(
+            order.lines.iter().filter_map(|l| l.product_id).collect(),
+        ));
+    }
+    Ok(())
+}
+
+/// A staff note on an order's timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Note {
+    pub actor: String,
+    pub body: String,
+    pub created_at: String,
+}
+
+/// Keeps a note on the order (1 to [`MAX_NOTE_CHARS`] characters; the caller checks).
+pub async fn add_note(db: &Db, staff: &Staff, number: &str, body: &str) -> Result<(), OrderError> {
+    let order = find(&db.pool, staff.partner_scope(), number)
+        .await?
+        .ok_or(OrderError::NotFound)?;
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO order_note (order_id, staff_id, actor, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(order.id)
+    .bind(staff.id)
+    .bind(&staff.email)
+    .bind(body)
+    .bind(now_text())
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(staff),
+        "order.note",
+        "order",
+        number,
+        None,
+        Some(&audit::json(&serde_json::json!({ "note": body }))),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The order's notes, oldest first.
+pub async fn notes(pool: &AnyPool, order_id: i64) -> Result<Vec<Note>, sqlx::Error> {
+    sqlx::query("SELECT actor, body, created_at FROM order_note WHERE order_id = $1 ORDER BY id")
+        .bind(order_id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Note {
+                actor: r.try_get("actor")?,
+                body: r.try_get("body")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}

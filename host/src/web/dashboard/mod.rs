@@ -1,0 +1,212 @@
+//! The dashboard (`/dashboard/`), where staff and partner users run the shop. Its pages call
+//! the same use cases as the storefront (`order::manage`, `reports`, …) and render the
+//! theme's `dashboard/` templates, which a theme may override like any other.
+//!
+//! Every page takes a [`CurrentStaff`]: the staff user signed in to this session, re-read
+//! from the database on each request (a removed or deactivated account is out at once), whose
+//! dashboard sign-in has not expired (staff sign-ins end sooner than a customer's session,
+//! `staff_session_ttl_secs`). Without one, a page redirects to the sign-in form; an action
+//! is refused. Each handler then asks for the [`Permission`] it needs (403 without it), and
+//! passes the user's partner scope to the use case, which applies it in its queries.
+
+mod auth;
+mod home;
+mod orders;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use minijinja::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::session::Session;
+use crate::staff::{Permission, Staff};
+use crate::web::WebError;
+
+pub const HOME_URL: &str = "/dashboard/";
+pub const LOGIN_URL: &str = "/dashboard/login/";
+pub const LOGOUT_URL: &str = "/dashboard/logout/";
+pub const ORDERS_URL: &str = "/dashboard/orders/";
+
+/// Session key of the dashboard sign-in.
+const STAFF_KEY: &str = "_staff";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(HOME_URL, get(home::show))
+        .route(
+            "/dashboard",
+            get(|| async { Redirect::permanent(HOME_URL) }),
+        )
+        .route(LOGIN_URL, get(auth::login_page).post(auth::login))
+        .route(LOGOUT_URL, post(auth::logout))
+        .route(ORDERS_URL, get(orders::list))
+        .route("/dashboard/orders/{number}/", get(orders::detail))
+        .route(
+            "/dashboard/orders/{number}/status/",
+            post(orders::change_status),
+        )
+        .route("/dashboard/orders/{number}/notes/", post(orders::add_note))
+}
+
+/// A dashboard sign-in as the session keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StaffSignIn {
+    id: i64,
+    /// Unix seconds; renewed while the user is active.
+    expires_at: i64,
+}
+
+fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Records the sign-in in the (just rotated) session.
+fn remember(session: &Session, staff: &Staff, ttl_secs: u64) {
+    session.insert(
+        STAFF_KEY,
+        StaffSignIn {
+            id: staff.id,
+            expires_at: now_secs() + i64::try_from(ttl_secs).unwrap_or(i64::MAX / 4),
+        },
+    );
+}
+
+/// The staff user a dashboard request is made by.
+pub struct CurrentStaff {
+    pub staff: Staff,
+    pub session: Session,
+}
+
+impl CurrentStaff {
+    /// 403 unless the user's role grants `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), WebError> {
+        if self.staff.can(permission) {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden(
+                "Your staff role doesn't allow this. Ask an administrator if you need it.".into(),
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentStaff {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let signed_in: Option<StaffSignIn> = session.get(STAFF_KEY);
+        let now = now_secs();
+        let staff = match signed_in.filter(|s| s.expires_at > now) {
+            Some(s) => crate::staff::active_by_id(&state.db.pool, s.id)
+                .await
+                .map_err(|e| WebError::internal(e).into_response())?,
+            None => None,
+        };
+        let Some(staff) = staff else {
+            session.remove(STAFF_KEY);
+            return Err(
+                if parts.method == Method::GET || parts.method == Method::HEAD {
+                    let next = parts
+                        .uri
+                        .path_and_query()
+                        .map(|p| p.as_str())
+                        .unwrap_or(HOME_URL);
+                    let to = format!(
+                        "{LOGIN_URL}?next={}",
+                        percent_encoding::utf8_percent_encode(
+                            next,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                    );
+                    Redirect::to(&to).into_response()
+                } else {
+                    WebError::Forbidden("Please sign in to the dashboard again.".into())
+                        .into_response()
+                },
+            );
+        };
+        // Sliding expiry: an active user stays signed in; the session is written at most
+        // once per half TTL.
+        let ttl = state.config.staff_session_ttl_secs;
+        if let Some(s) = session.get::<StaffSignIn>(STAFF_KEY)
+            && s.expires_at - now < i64::try_from(ttl / 2).unwrap_or(0)
+        {
+            remember(&session, &staff, ttl);
+        }
+        Ok(CurrentStaff { staff, session })
+    }
+}
+
+/// A section in the dashboard's menu, shown to those who may see it.
+#[derive(Serialize)]
+struct NavItem {
+    label: &'static str,
+    url: &'static str,
+    current: bool,
+}
+
+fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
+    let items: [(&str, &str, Permission); 2] = [
+        ("Home", HOME_URL, Permission::ViewDashboard),
+        ("Orders", ORDERS_URL, Permission::ViewOrders),
+    ];
+    items
+        .into_iter()
+        .filter(|(_, _, p)| staff.can(*p))
+        .map(|(label, url, _)| NavItem {
+            label,
+            url,
+            current: if url == HOME_URL {
+                path == HOME_URL
+            } else {
+                path.starts_with(url)
+            },
+        })
+        .collect()
+}
+
+/// Renders a dashboard page for `current` with `status`.
+fn render(
+    state: &AppState,
+    current: &CurrentStaff,
+    path: &str,
+    template: &str,
+    status: StatusCode,
+    page: Value,
+) -> Result<Response, WebError> {
+    let messages = current.session.take_messages();
+    current.session.ensure_csrf_token();
+    let ctx = minijinja::context! {
+        staff => minijinja::context! {
+            email => current.staff.email.clone(),
+            role => current.staff.role.label(),
+            is_partner => current.staff.partner_scope().is_some(),
+        },
+        nav => nav(&current.staff, path),
+        csrf_token => current.session.csrf_token(),
+        messages => (!messages.is_empty()).then_some(messages),
+        shop => minijinja::context! { name => state.config.shop_name.clone() },
+        request_path => path,
+        logout_url => LOGOUT_URL,
+        ..page
+    };
+    let html = state.templates.render(template, ctx)?;
+    let mut response = (status, Html(html)).into_response();
+    // Never kept by a browser or a proxy cache: every dashboard page is someone's data.
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,329 @@
+//! Dashboard orders: the filtered list, an order's page with its timeline, and the actions on
+//! it (move along the status pipeline, keep a note). Partner users find only orders with
+//! their lines: the scope goes into `order::manage`'s queries.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Serialize;
+
+use super::{CurrentStaff, ORDERS_URL, render};
+use crate::app::AppState;
+use crate::order::OrderError;
+use crate::order::manage::{self, MAX_NOTE_CHARS, OrderFilter};
+use crate::staff::Permission;
+use crate::staff::audit;
+use crate::web::WebError;
+
+const PAGE_SIZE: u32 = 50;
+
+fn order_url(number: &str) -> String {
+    format!("{ORDERS_URL}{number}/")
+}
+
+fn non_empty(query: &HashMap<String, String>, key: &str) -> Option<String> {
+    query
+        .get(key)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    current: CurrentStaff,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    current.require(Permission::ViewOrders)?;
+    let filter = OrderFilter {
+        query: non_empty(&query, "q"),
+        status: non_empty(&query, "status"),
+        placed_from: non_empty(&query, "from"),
+        placed_to: non_empty(&query, "to"),
+    };
+    let page: u32 = match query.get("page").map(|p| p.trim()) {
+        None | Some("") => 1,
+        Some(p) => p
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| WebError::BadRequest("That is not a page number.".into()))?,
+    };
+    let problems = manage::filter_problems(&filter);
+    let (orders, total) = if problems.is_empty() {
+        manage::search(
+            &state.db.pool,
+            current.staff.partner_scope(),
+            &filter,
+            page,
+            PAGE_SIZE,
+        )
+        .await?
+    } else {
+        (Vec::new(), 0)
+    };
+    let orders: Vec<_> = orders
+        .into_iter()
+        .map(|o| minijinja::context! { url => order_url(&o.number), ..minijinja::Value::from_serialize(&o) })
+        .collect();
+    let num_pages = u32::try_from((total.max(0) as u64).div_ceil(u64::from(PAGE_SIZE)).max(1))
+        .unwrap_or(u32::MAX);
+    // Links to other pages keep the filters.
+    let mut kept: Vec<(String, String)> = query
+        .iter()
+        .filter(|(k, v)| k.as_str() != "page" && !v.trim().is_empty())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    kept.sort();
+    let page_url = |n: u32| {
+        let mut params = kept.clone();
+        params.push(("page".into(), n.to_string()));
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    k,
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
+            .collect();
+        format!("{ORDERS_URL}?{}", query.join("&"))
+    };
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page_ctx = minijinja::context! {
+        orders => orders,
+        total => total,
+        filter => minijinja::context! {
+            q => filter.query, status => filter.status, from => filter.placed_from, to => filter.placed_to,
+        },
+        errors => problems.into_iter().collect::<HashMap<_, _>>(),
+        statuses => state.pipeline.statuses.keys().cloned().collect::<Vec<_>>(),
+        page => page,
+        num_pages => num_pages,
+        prev_url => (page > 1).then(|| page_url(page - 1)),
+        next_url => (page < num_pages).then(|| page_url(page + 1)),
+    };
+    render(
+        &state,
+        &current,
+        uri.path(),
+        "dashboard/orders/list.html",
+        status,
+        page_ctx,
+    )
+}
+
+/// One event on an order's timeline.
+#[derive(Debug, Serialize)]
+struct Event {
+    at: String,
+    what: String,
+    who: Option<String>,
+    detail: Option<String>,
+}
+
+pub(super) async fn detail(
+    State(state): State<AppState>,
+    current: CurrentStaff,
+    uri: Uri,
+    Path(number): Path<String>,
+) -> Result<Response, WebError> {
+    current.require(Permission::ViewOrders)?;
+    let form = Form::default();
+    detail_page(&state, &current, uri.path(), &number, StatusCode::OK, form).await
+}
+
+/// What was typed into the order page's forms, and what was wrong with it.
+#[derive(Default)]
+struct Form {
+    values: HashMap<&'static str, String>,
+    errors: HashMap<&'static str, String>,
+}
+
+async fn detail_page(
+    state: &AppState,
+    current: &CurrentStaff,
+    path: &str,
+    number: &str,
+    status: StatusCode,
+    form: Form,
+) -> Result<Response, WebError> {
+    let order = manage::find(&state.db.pool, current.staff.partner_scope(), number)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let notes = manage::notes(&state.db.pool, order.id).await?;
+    let audit = audit::for_object(&state.db.pool, "order", number).await?;
+    let mut timeline = vec![Event {
+        at: order.placed_at.clone(),
+        what: format!("Placed ({})", order.total_incl_tax.display()),
+        who: Some(order.email.clone()),
+        detail: None,
+    }];
+    // Status moves by staff are in the audit log with who made them; the pipeline's own
+    // history covers every move (and the ones made before the audit log existed).
+    let by_staff: Vec<&audit::Entry> = audit
+        .iter()
+        .filter(|e| e.action == "order.status")
+        .collect();
+    for change in &order.history {
+        let who = by_staff
+            .iter()
+            .find(|e| {
+                e.after
+                    .as_deref()
+                    .is_some_and(|a| a.contains(&format!("\"status\":\"{}\"", change.new_status)))
+            })
+            .map(|e| e.actor.clone());
+        timeline.push(Event {
+            at: change.at.clone(),
+            what: format!("{} → {}", change.old_status, change.new_status),
+            who,
+            detail: None,
+        });
+    }
+    for note in &notes {
+        timeline.push(Event {
+            at: note.created_at.clone(),
+            what: "Note".into(),
+            who: Some(note.actor.clone()),
+            detail: Some(note.body.clone()),
+        });
+    }
+    timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    let next_statuses: Vec<String> = state
+        .pipeline
+        .statuses
+        .get(&order.status)
+        .cloned()
+        .unwrap_or_default();
+    let page = minijinja::context! {
+        order => order,
+        timeline => timeline,
+        next_statuses => next_statuses,
+        can_manage => current.staff.can(Permission::ManageOrders),
+        status_url => format!("{}status/", order_url(number)),
+        notes_url => format!("{}notes/", order_url(number)),
+        list_url => ORDERS_URL,
+        form => form.values,
+        errors => form.errors,
+        max_note_chars => MAX_NOTE_CHARS,
+    };
+    render(
+        state,
+        current,
+        path,
+        "dashboard/orders/detail.html",
+        status,
+        page,
+    )
+}
+
+pub(super) async fn change_status(
+    State(state): State<AppState>,
+    current: CurrentStaff,
+    Path(number): Path<String>,
+    axum::Form(fields): axum::Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    current.require(Permission::ManageOrders)?;
+    let to = fields.get("status").map(|s| s.trim()).unwrap_or_default();
+    let note = fields.get("note").map(|s| s.trim()).unwrap_or_default();
+    let mut errors = HashMap::new();
+    if to.is_empty() {
+        errors.insert("status", "Choose the new status.".to_owned());
+    }
+    if note.chars().count() > MAX_NOTE_CHARS {
+        errors.insert(
+            "status_note",
+            format!("Keep the note to {MAX_NOTE_CHARS} characters."),
+        );
+    }
+    if errors.is_empty() {
+        match manage::change_status(
+            &state.db,
+            &state.pipeline,
+            &state.changes,
+            &current.staff,
+            &number,
+            to,
+            note,
+        )
+        .await
+        {
+            Ok(()) => {
+                current
+                    .session
+                    .flash("success", format!("Order {number} is now {to}."));
+                return Ok(Redirect::to(&order_url(&number)).into_response());
+            }
+            Err(OrderError::NotFound) => return Err(WebError::NotFound),
+            Err(OrderError::BadTransition { from, to }) => {
+                errors.insert(
+                    "status",
+                    format!("An order that is {from} can't become {to}; choose one of the moves offered."),
+                );
+            }
+            Err(e) => return Err(WebError::internal(e)),
+        }
+    }
+    let path = order_url(&number);
+    let form = Form {
+        values: HashMap::from([("status", to.to_owned()), ("status_note", note.to_owned())]),
+        errors,
+    };
+    detail_page(
+        &state,
+        &current,
+        &path,
+        &number,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        form,
+    )
+    .await
+}
+
+pub(super) async fn add_note(
+    State(state): State<AppState>,
+    current: CurrentStaff,
+    Path(number): Path<String>,
+    axum::Form(fields): axum::Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    current.require(Permission::ManageOrders)?;
+    let body = fields.get("note").map(|s| s.trim()).unwrap_or_default();
+    let problem = if body.is_empty() {
+        Some("Write the note first.".to_owned())
+    } else if body.chars().count() > MAX_NOTE_CHARS {
+        Some(format!("Keep the note to {MAX_NOTE_CHARS} characters."))
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        let path = order_url(&number);
+        return detail_page(
+            &state,
+            &current,
+            &path,
+            &number,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Form {
+                values: HashMap::from([("note", body.to_owned())]),
+                errors: HashMap::from([("note", problem)]),
+            },
+        )
+        .await;
+    }
+    match manage::add_note(&state.db, &current.staff, &number, body).await {
+        Ok(()) => {
+            current.session.flash("success", "Your note was added.");
+            Ok(Redirect::to(&order_url(&number)).into_response())
+        }
+        Err(OrderError::NotFound) => Err(WebError::NotFound),
+        Err(e) => Err(WebError::internal(e)),
+    }
+}

@@ -1,0 +1,597 @@
+//! The dashboard over HTTP against the real app, on SQLite and PostgreSQL: staff sign-in (and
+//! who is kept out), the home figures, the order list and an order's page with its actions,
+//! the audit log, a permission matrix over roles and partner scopes, and `emporium staff`.
+
+mod support;
+
+use emporium::staff::{self, Role};
+use sqlx::Row;
+use support::shopper::{GOOD_CARD, add, place, to_preview};
+use support::{Backend, Browser, TestApp};
+
+const PASSWORD: &str = "staff password";
+
+/// A public, stock-tracked, shipped product without required options, priced at £12.50:
+/// (product id, stock record id, partner code).
+async fn product_at_1250(app: &TestApp) -> (i64, i64, String) {
+    let row = sqlx::query(
+        "SELECT p.id, sr.id AS record, pa.code FROM product p \
+         JOIN product_class pc ON pc.id = p.product_class_id \
+         JOIN stock_record sr ON sr.product_id = p.id JOIN partner pa ON pa.id = sr.partner_id \
+         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
+           AND pc.track_stock = TRUE AND pc.requires_shipping = TRUE \
+           AND sr.num_in_stock - sr.num_allocated >= 5 \
+           AND (SELECT COUNT(*) FROM stock_record s2 WHERE s2.product_id = p.id) = 1 \
+           AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
+                ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
+           AND NOT EXISTS (SELECT 1 FROM product_product_option ppo JOIN product_option o \
+                ON o.id = ppo.option_id WHERE ppo.product_id = p.id AND o.required = TRUE) \
+         ORDER BY p.id LIMIT 1",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    let (id, record): (i64, i64) = (row.get("id"), row.get("record"));
+    sqlx::query("UPDATE stock_record SET price_minor = 1250, currency = 'GBP' WHERE id = $1")
+        .bind(record)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    app.state
+        .changes
+        .announce(emporium::infra::changes::Change::Catalogue);
+    (id, record, row.get("code"))
+}
+
+/// A guest buys one of `product` (£12.50 + £4.95 delivery = £17.45); returns the order number.
+async fn guest_order(app: &TestApp, product: i64) -> String {
+    app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+        .await;
+    app.install_plugin("test-card-gateway", &[], &[]).await;
+    let buyer = app.browser();
+    add(&buyer, product, 1).await;
+    let preview = to_preview(&buyer, Some("ada@example.com"), None, "test-card-gateway").await;
+    let done = place(&buyer, &preview, Some(GOOD_CARD)).await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/checkout/thank-you/"),
+        "{}",
+        done.body
+    );
+    app.scalar_text("SELECT number FROM shop_order").await
+}
+
+async fn add_staff(app: &TestApp, email: &str, role: Role, partners: &[&str]) {
+    let partners: Vec<String> = partners.iter().map(|p| p.to_string()).collect();
+    staff::add(&app.state.db, email, PASSWORD, role, &partners)
+        .await
+        .unwrap();
+}
+
+/// A browser signed in to the dashboard as `email`.
+async fn staff_browser(app: &TestApp, email: &str) -> Browser {
+    let b = app.browser();
+    let t = b.get("/dashboard/login/").await.csrf_token().unwrap();
+    let page = b
+        .post(
+            "/dashboard/login/",
+            &[("csrf_token", &t), ("email", email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    b
+}
+
+async fn token(b: &Browser) -> String {
+    b.get("/dashboard/").await.csrf_token().unwrap()
+}
+
+async fn status_of(app: &TestApp, number: &str) -> String {
+    sqlx::query("SELECT status FROM shop_order WHERE number = $1")
+        .bind(number)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .get(0)
+}
+
+both_backends!(
+    staff_sign_in_keeps_everyone_else_out,
+    |app: TestApp| async move {
+        // Nobody signed in: pages redirect to the sign-in form, remembering where they were.
+        let anonymous = app.browser();
+        let page = anonymous.get("/dashboard/orders/?status=Pending").await;
+        assert_eq!(page.status, 303);
+        assert_eq!(
+            page.location.as_deref(),
+            Some("/dashboard/login/?next=%2Fdashboard%2Forders%2F%3Fstatus%3DPending")
+        );
+        // A customer account is not a staff account.
+        add_staff(&app, "boss@example.com", Role::Admin, &[]).await;
+        let b = app.browser();
+        let t = b.get("/dashboard/login/").await.csrf_token().unwrap();
+        let wrong = b
+            .post(
+                "/dashboard/login/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", "boss@example.com"),
+                    ("password", "nope nope"),
+                ],
+            )
+            .await;
+        assert_eq!(wrong.status, 422);
+        assert!(
+            wrong.body.contains("don&#x27;t match an account")
+                || wrong.body.contains("don't match an account"),
+            "{}",
+            wrong.body
+        );
+        assert!(
+            wrong.body.contains("value=\"boss@example.com\""),
+            "the email is kept"
+        );
+        let empty = b.post("/dashboard/login/", &[("csrf_token", &t)]).await;
+        assert_eq!(empty.status, 422);
+        assert!(empty.body.contains("Enter your password."));
+        // The right password signs in (a new session id) and goes where the visitor was going.
+        let before = b.session_id();
+        let ok = b
+            .post(
+                "/dashboard/login/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", "Boss@Example.com"),
+                    ("password", PASSWORD),
+                    ("next", "/dashboard/orders/"),
+                ],
+            )
+            .await;
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        assert_eq!(ok.location.as_deref(), Some("/dashboard/orders/"));
+        assert_ne!(b.session_id(), before, "the session id rotates");
+        let home = b.get("/dashboard/").await;
+        assert_eq!(home.status, 200);
+        assert!(home.body.contains("boss@example.com"));
+        let response = b
+            .client
+            .get(format!("{}/dashboard/", b.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["cache-control"],
+            "no-store",
+            "no browser or proxy keeps a dashboard page"
+        );
+        // An offsite `next` is ignored.
+        let t = b.get("/dashboard/login/").await.csrf_token().unwrap();
+        let offsite = b
+            .post(
+                "/dashboard/login/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", "boss@example.com"),
+                    ("password", PASSWORD),
+                    ("next", "//evil.example/"),
+                ],
+            )
+            .await;
+        assert_eq!(offsite.location.as_deref(), Some("/dashboard/"));
+
+        // Removing the account ends its sessions at once.
+        assert!(
+            staff::remove(&app.state.db, "boss@example.com")
+                .await
+                .unwrap()
+        );
+        assert_eq!(b.get("/dashboard/").await.status, 303);
+        let t = b.get("/dashboard/login/").await.csrf_token().unwrap();
+        let gone = b
+            .post(
+                "/dashboard/login/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", "boss@example.com"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(gone.status, 422);
+    }
+);
+
+both_backends!(
+    a_staff_sign_in_expires_sooner_than_the_session,
+    |app: TestApp| async move {
+        add_staff(&app, "night@example.com", Role::ReadOnly, &[]).await;
+        let b = staff_browser(&app, "night@example.com").await;
+        assert_eq!(b.get("/dashboard/").await.status, 200);
+        // Push the dashboard sign-in's expiry into the past; the session itself lives on.
+        let key = emporium::session::store_key(&b.session_id().unwrap());
+        let mut record = app.state.sessions.load(&key).await.unwrap().unwrap();
+        let mut data: serde_json::Value = serde_json::from_str(&record.data).unwrap();
+        data["_staff"]["expires_at"] = serde_json::json!(1);
+        record.data = data.to_string();
+        assert!(app.state.sessions.update(&key, &record).await.unwrap());
+        let page = b.get("/dashboard/").await;
+        assert_eq!(page.status, 303);
+        assert!(page.location.unwrap().starts_with("/dashboard/login/"));
+        assert_eq!(
+            b.get("/basket/").await.status,
+            200,
+            "the storefront still works"
+        );
+    }
+);
+
+both_backends!(
+    orders_are_found_moved_and_noted_with_an_audit_trail,
+    |app: TestApp| async move {
+        let (product, record, _) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+
+        // Home: today's figures include the order (literal amounts).
+        let home = b.get("/dashboard/").await;
+        assert_eq!(home.status, 200, "{}", home.body);
+        assert!(
+            home.body.contains("£17.45"),
+            "today's revenue: {}",
+            home.body
+        );
+        assert!(
+            home.body.contains("1 order waiting to be fulfilled"),
+            "{}",
+            home.body
+        );
+        assert!(home.body.contains("<svg"), "the revenue chart");
+
+        // The list, its search, its filters; a bad date is a field error.
+        let list = b.get("/dashboard/orders/").await;
+        assert!(list.body.contains(&number) && list.body.contains("ada@example.com"));
+        assert!(
+            b.get("/dashboard/orders/?q=ADA@example")
+                .await
+                .body
+                .contains(&number)
+        );
+        assert!(
+            b.get(&format!("/dashboard/orders/?q={number}"))
+                .await
+                .body
+                .contains(&number)
+        );
+        let none = b.get("/dashboard/orders/?q=nobody@example.com").await;
+        assert!(!none.body.contains(&number) && none.body.contains("0 orders"));
+        let shipped = b.get("/dashboard/orders/?status=Shipped").await;
+        assert!(!shipped.body.contains(&format!(">{number}<")));
+        let today = time::OffsetDateTime::now_utc().date();
+        let dated = b
+            .get(&format!("/dashboard/orders/?from={today}&to={today}"))
+            .await;
+        assert!(dated.body.contains(&number), "{}", dated.body);
+        let bad = b.get("/dashboard/orders/?from=yesterday").await;
+        assert_eq!(bad.status, 422);
+        assert!(bad.body.contains("Enter a date like 2026-12-31."));
+
+        // The order's page.
+        let url = format!("/dashboard/orders/{number}/");
+        let detail = b.get(&url).await;
+        assert_eq!(detail.status, 200);
+        assert!(detail.body.contains("£17.45") && detail.body.contains("Ada Lovelace"));
+        assert!(detail.body.contains("value=\"Being processed\""));
+
+        // A move the pipeline does not allow is refused on the page, keeping the note typed.
+        let t = token(&b).await;
+        let refused = b
+            .post(
+                &format!("{url}status/"),
+                &[
+                    ("csrf_token", &t),
+                    ("status", "Complete"),
+                    ("note", "skip ahead"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 422);
+        assert!(
+            refused.body.contains("can&#x27;t become Complete")
+                || refused.body.contains("can't become Complete"),
+            "{}",
+            refused.body
+        );
+        assert!(refused.body.contains("skip ahead"));
+        assert_eq!(status_of(&app, &number).await, "Pending");
+
+        let moved = b
+            .post(
+                &format!("{url}status/"),
+                &[
+                    ("csrf_token", &t),
+                    ("status", "Being processed"),
+                    ("note", "picked"),
+                ],
+            )
+            .await;
+        assert_eq!(moved.status, 303, "{}", moved.body);
+        assert_eq!(status_of(&app, &number).await, "Being processed");
+        let detail = b.get(&url).await;
+        assert!(detail.body.contains("is now Being processed"), "the flash");
+        assert!(detail.body.contains("Pending → Being processed"));
+        assert!(detail.body.contains("orders@example.com"), "who moved it");
+
+        // Notes: an empty one is a field error; a real one is on the timeline.
+        let empty = b
+            .post(
+                &format!("{url}notes/"),
+                &[("csrf_token", &t), ("note", "  ")],
+            )
+            .await;
+        assert_eq!(empty.status, 422);
+        assert!(empty.body.contains("Write the note first."));
+        let noted = b
+            .post(
+                &format!("{url}notes/"),
+                &[
+                    ("csrf_token", &t),
+                    ("note", "Customer asked for gift wrap."),
+                ],
+            )
+            .await;
+        assert_eq!(noted.status, 303);
+        assert!(
+            b.get(&url)
+                .await
+                .body
+                .contains("Customer asked for gift wrap.")
+        );
+
+        // Every write is in the audit log, with who and before/after.
+        let rows = sqlx::query(
+            "SELECT actor, action, before_json, after_json FROM audit_log \
+             WHERE object_type = 'order' AND object_id = $1 ORDER BY id",
+        )
+        .bind(&number)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+        let entries: Vec<(String, String, Option<String>, Option<String>)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert_eq!(entries[0].0, "orders@example.com");
+        assert_eq!(entries[0].1, "order.status");
+        assert!(entries[0].2.as_deref().unwrap().contains("\"Pending\""));
+        assert!(
+            entries[0]
+                .3
+                .as_deref()
+                .unwrap()
+                .contains("\"Being processed\"")
+        );
+        assert_eq!(entries[1].1, "order.note");
+
+        // Cancelling releases the stock, and the storefront knows at once.
+        let allocated = |app: &TestApp| {
+            let pool = app.state.db.pool.clone();
+            async move {
+                let n: i64 = sqlx::query("SELECT num_allocated FROM stock_record WHERE id = $1")
+                    .bind(record)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+                    .get(0);
+                n
+            }
+        };
+        let held = allocated(&app).await;
+        let cancelled = b
+            .post(
+                &format!("{url}status/"),
+                &[("csrf_token", &t), ("status", "Cancelled")],
+            )
+            .await;
+        assert_eq!(cancelled.status, 303);
+        assert_eq!(allocated(&app).await, held - 1);
+        assert!(b.get(&url).await.body.contains("is final"));
+        // Unknown orders are not found.
+        assert_eq!(b.get("/dashboard/orders/999999999/").await.status, 404);
+    }
+);
+
+both_backends!(
+    roles_and_partner_scopes_are_enforced,
+    |app: TestApp| async move {
+        let (product, _, partner) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        emporium::partner::create_partner(&app.state.db.pool, "elsewhere", "Elsewhere Ltd")
+            .await
+            .unwrap();
+        add_staff(&app, "viewer@example.com", Role::ReadOnly, &[]).await;
+        add_staff(&app, "cat@example.com", Role::CatalogueManager, &[]).await;
+        add_staff(&app, "own@example.com", Role::Partner, &[&partner]).await;
+        add_staff(&app, "other@example.com", Role::Partner, &["elsewhere"]).await;
+        let url = format!("/dashboard/orders/{number}/");
+
+        // Read-only and catalogue staff see the order but can't move it or note it.
+        for who in ["viewer@example.com", "cat@example.com"] {
+            let b = staff_browser(&app, who).await;
+            let page = b.get(&url).await;
+            assert_eq!(page.status, 200, "{who}");
+            assert!(
+                !page.body.contains("Change status"),
+                "{who}: no actions offered"
+            );
+            let t = token(&b).await;
+            let post = b
+                .post(
+                    &format!("{url}status/"),
+                    &[("csrf_token", &t), ("status", "Being processed")],
+                )
+                .await;
+            assert_eq!(post.status, 403, "{who}");
+            let note = b
+                .post(
+                    &format!("{url}notes/"),
+                    &[("csrf_token", &t), ("note", "hi")],
+                )
+                .await;
+            assert_eq!(note.status, 403, "{who}");
+        }
+        // The partner whose stock the order took sees it and may move it.
+        let own = staff_browser(&app, "own@example.com").await;
+        assert!(own.get("/dashboard/orders/").await.body.contains(&number));
+        assert_eq!(own.get(&url).await.status, 200);
+        assert!(
+            own.get("/dashboard/").await.body.contains("£12.50"),
+            "their lines' revenue only"
+        );
+        // Another partner's user does not find it at all: not in the list, 404 on its page,
+        // and a post is refused as if it did not exist.
+        let other = staff_browser(&app, "other@example.com").await;
+        let list = other.get("/dashboard/orders/").await;
+        assert!(!list.body.contains(&number) && list.body.contains("0 orders"));
+        assert_eq!(other.get(&url).await.status, 404);
+        let t = token(&other).await;
+        let post = other
+            .post(
+                &format!("{url}status/"),
+                &[("csrf_token", &t), ("status", "Being processed")],
+            )
+            .await;
+        assert_eq!(post.status, 404);
+        let note = other
+            .post(
+                &format!("{url}notes/"),
+                &[("csrf_token", &t), ("note", "mine now")],
+            )
+            .await;
+        assert_eq!(note.status, 404);
+        assert!(!other.get("/dashboard/").await.body.contains("£12.50"));
+        assert_eq!(status_of(&app, &number).await, "Pending", "nothing changed");
+        assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM order_note").await, 0);
+        // A signed-in customer is no staff member.
+        let customer = app.browser();
+        assert_eq!(customer.get(&url).await.status, 303);
+    }
+);
+
+/// `emporium staff add|list|remove` with the real binary; the password comes on stdin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_accounts_from_the_command_line() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let data = tempfile::tempdir().unwrap();
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        data.path().join("shop.db").display()
+    );
+    let emporium = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_emporium"))
+            .args(args)
+            .env("EMPORIUM_DATA_DIR", data.path())
+            .env("EMPORIUM_DATABASE_URL", &db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = emporium(
+        &[
+            "staff",
+            "add",
+            "Ops@Example.com",
+            "--role",
+            "order-manager",
+            "--password-stdin",
+        ],
+        Some("long enough secret\n"),
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("added ops@example.com (Order manager)"),
+        "{out}"
+    );
+    let (ok, out) = emporium(
+        &["staff", "add", "ops@example.com", "--password-stdin"],
+        Some("another secret"),
+    );
+    assert!(!ok && out.contains("already has a staff account"), "{out}");
+    let (ok, out) = emporium(
+        &[
+            "staff",
+            "add",
+            "p@example.com",
+            "--role",
+            "partner",
+            "--password-stdin",
+        ],
+        Some("long enough secret"),
+    );
+    assert!(!ok && out.contains("needs at least one --partner"), "{out}");
+    let (ok, out) = emporium(
+        &[
+            "staff",
+            "add",
+            "x@example.com",
+            "--role",
+            "owner",
+            "--password-stdin",
+        ],
+        Some("long enough secret"),
+    );
+    assert!(!ok && out.contains("unknown role"), "{out}");
+    let (ok, out) = emporium(
+        &["staff", "add", "short@example.com", "--password-stdin"],
+        Some("short"),
+    );
+    assert!(!ok && out.contains("at least 8 characters"), "{out}");
+    let (ok, out) = emporium(&["staff", "list"], None);
+    assert!(
+        ok && out.contains("ops@example.com  Order manager"),
+        "{out}"
+    );
+    assert!(!out.contains("short@example.com"));
+    // The password typed on stdin (without its newline) signs in.
+    let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+    let hash: String =
+        sqlx::query("SELECT password_hash FROM staff_user WHERE email = 'ops@example.com'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+    assert!(
+        emporium::infra::password::matches("long enough secret", Some(hash))
+            .await
+            .unwrap()
+    );
+    let (ok, out) = emporium(&["staff", "remove", "ops@example.com"], None);
+    assert!(ok, "{out}");
+    let (ok, out) = emporium(&["staff", "remove", "ops@example.com"], None);
+    assert!(!ok && out.contains("no staff user"), "{out}");
+    let audit: i64 = sqlx::query("SELECT COUNT(*) FROM audit_log WHERE actor = '(command line)'")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audit, 2, "the add and the remove are audited");
+}
