@@ -27,6 +27,7 @@ const STATE_CHANGING: &[&str] = &[
     "/checkout/place/",
     "/dashboard/orders/{number}/status/",
     "/dashboard/orders/{number}/notes/",
+    "/dashboard/orders/{number}/fulfil/",
     "/dashboard/logout/",
     "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
@@ -153,6 +154,7 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM order_status_change",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM order_note",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM shipping_event",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -199,6 +201,7 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/login/" => vec![("email", STAFF.0), ("password", STAFF.1)],
         "/dashboard/orders/{number}/status/" => vec![("status", "Being processed")],
         "/dashboard/orders/{number}/notes/" => vec![("note", "Called the customer.")],
+        "/dashboard/orders/{number}/fulfil/" => vec![("tracking", "TRK-1")],
         _ => vec![],
     }
 }

@@ -479,6 +479,112 @@ both_backends!(
     }
 );
 
+both_backends!(
+    shipping_an_order_emails_the_tracking_reference,
+    |app: TestApp| async move {
+        let (product, ..) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        add_staff(&app, "packer@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "packer@example.com").await;
+        let url = format!("/dashboard/orders/{number}/");
+        let line: i64 = sqlx::query(
+            "SELECT l.id FROM order_line l JOIN shop_order o ON o.id = l.order_id WHERE o.number = $1",
+        )
+        .bind(&number)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .get(0);
+        let page = b.get(&url).await;
+        assert!(
+            page.body
+                .contains(&format!("name=\"line\" value=\"{line}\"")),
+            "{}",
+            page.body
+        );
+        let t = token(&b).await;
+        // Nothing chosen: a field error, and the typed tracking reference is kept.
+        let none = b
+            .post(
+                &format!("{url}fulfil/"),
+                &[("csrf_token", &t), ("tracking", "TRK-0042")],
+            )
+            .await;
+        assert_eq!(none.status, 422);
+        assert!(none.body.contains("Choose the lines you are shipping."));
+        assert!(none.body.contains("value=\"TRK-0042\""));
+        let line_id = line.to_string();
+        let shipped = b
+            .post(
+                &format!("{url}fulfil/"),
+                &[
+                    ("csrf_token", &t),
+                    ("line", &line_id),
+                    ("tracking", "TRK-0042"),
+                ],
+            )
+            .await;
+        assert_eq!(shipped.status, 303, "{}", shipped.body);
+        // The line and (every line being shipped) the order walked the pipeline to Shipped.
+        assert_eq!(status_of(&app, &number).await, "Shipped");
+        let history: Vec<String> = sqlx::query(
+            "SELECT c.new_status FROM order_status_change c JOIN shop_order o ON o.id = c.order_id \
+             WHERE o.number = $1 ORDER BY c.id",
+        )
+        .bind(&number)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        assert_eq!(history, ["Being processed", "Shipped"]);
+        let detail = b.get(&url).await;
+        assert!(
+            detail.body.contains("Tracking: TRK-0042"),
+            "{}",
+            detail.body
+        );
+        assert!(detail.body.contains("Every line has shipped."));
+        // Shipping it again is refused and changes nothing.
+        let again = b
+            .post(
+                &format!("{url}fulfil/"),
+                &[("csrf_token", &t), ("line", &line_id)],
+            )
+            .await;
+        assert_eq!(again.status, 422);
+        assert!(
+            again.body.contains("can&#x27;t be shipped") || again.body.contains("can't be shipped")
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM shipping_event").await,
+            1
+        );
+        // The customer's email: queued with the order's shipment and delivered once.
+        let mail_dir = app.state.config.mail_dir();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let delivered = loop {
+            let found: Vec<String> = std::fs::read_dir(&mail_dir)
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                        .filter(|m| m.contains("is on its way"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !found.is_empty() || std::time::Instant::now() > deadline {
+                break found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert_eq!(delivered.len(), 1, "one shipping email");
+        assert!(delivered[0].contains("ada@example.com"));
+        assert!(delivered[0].contains("TRK-0042"));
+        assert!(delivered[0].contains(&number));
+    }
+);
+
 /// `emporium staff add|list|remove` with the real binary; the password comes on stdin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_accounts_from_the_command_line() {

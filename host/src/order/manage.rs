@@ -6,12 +6,14 @@
 use serde::Serialize;
 use sqlx::{AnyPool, Row};
 
-use super::{OrderError, Pipeline, by_number, currency_of, money, set_status};
+use super::{OrderError, Pipeline, add_shipping_event, by_number, currency_of, money, set_status};
 use crate::infra::changes::{Change, Changes};
 use crate::infra::db::{Db, now_text};
+use crate::mail::{self, Mailer};
 use crate::money::Money;
 use crate::staff::Staff;
 use crate::staff::audit::{self, Actor};
+use crate::themes::Templates;
 
 /// Longest note staff may keep on an order.
 pub const MAX_NOTE_CHARS: usize = 2000;
@@ -278,4 +280,191 @@ pub async fn notes(pool: &AnyPool, order_id: i64) -> Result<Vec<Note>, sqlx::Err
             })
         })
         .collect()
+}
+
+/// Longest tracking reference kept.
+pub const MAX_TRACKING_CHARS: usize = 100;
+
+/// What the customer is told with, and where their email comes from.
+pub struct Notify<'a> {
+    pub templates: &'a Templates,
+    pub mailer: &'a Mailer,
+    pub shop_name: &'a str,
+    /// `scheme://host` of the shop, for the link to a customer's order page.
+    pub site_url: &'a str,
+}
+
+/// Ships `line_ids` of the order: each line walks the line pipeline to `Shipped`, a shipping
+/// event records them with the tracking reference, the order itself moves on to `Shipped`
+/// once no line is left to ship, and the customer's email is queued, all in one transaction
+/// with its audit entry. A partner user ships only their own lines; a line of someone else's
+/// (or of another order) is not found.
+pub async fn fulfil(
+    db: &Db,
+    pipeline: &Pipeline,
+    notify: &Notify<'_>,
+    staff: &Staff,
+    number: &str,
+    line_ids: &[i64],
+    tracking: &str,
+) -> Result<(), OrderError> {
+    const SHIPPED: &str = "Shipped";
+    let scope = staff.partner_scope();
+    let order = find(&db.pool, scope, number)
+        .await?
+        .ok_or(OrderError::NotFound)?;
+    let own_lines: Option<Vec<i64>> = match scope {
+        None => None,
+        Some(partners) => {
+            let ids: Vec<String> = partners.iter().map(i64::to_string).collect();
+            let sql = format!(
+                "SELECT l.id FROM order_line l JOIN stock_record sr ON sr.id = l.stock_record_id \
+                 WHERE l.order_id = $1 AND sr.partner_id IN ({})",
+                ids.join(", ")
+            );
+            Some(
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(order.id)
+                    .fetch_all(&db.pool)
+                    .await?,
+            )
+        }
+    };
+    let mut chosen = Vec::with_capacity(line_ids.len());
+    for id in line_ids {
+        let line = order
+            .lines
+            .iter()
+            .find(|l| l.id == *id)
+            .filter(|_| own_lines.as_ref().is_none_or(|own| own.contains(id)))
+            .ok_or(OrderError::NotFound)?;
+        if pipeline.line_path(&line.status, SHIPPED).is_none() || line.status == SHIPPED {
+            return Err(OrderError::BadTransition {
+                from: line.status.clone(),
+                to: SHIPPED.into(),
+            });
+        }
+        chosen.push(line);
+    }
+    let mut tx = db.begin_write().await?;
+    for line in &chosen {
+        // Conditional on the status read: a concurrent change makes this fail, not repeat.
+        let moved = sqlx::query("UPDATE order_line SET status = $3 WHERE id = $1 AND status = $2")
+            .bind(line.id)
+            .bind(&line.status)
+            .bind(SHIPPED)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if moved != 1 {
+            return Err(OrderError::BadTransition {
+                from: line.status.clone(),
+                to: SHIPPED.into(),
+            });
+        }
+    }
+    let shipped: Vec<(i64, i64)> = chosen.iter().map(|l| (l.id, l.quantity)).collect();
+    add_shipping_event(&mut tx, order.id, SHIPPED, &shipped, tracking).await?;
+    let unshipped: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM order_line WHERE order_id = $1 AND status NOT IN ('Shipped', 'Cancelled')",
+    )
+    .bind(order.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if unshipped == 0
+        && let Some(path) = pipeline.path(&order.status, SHIPPED)
+    {
+        for status in path {
+            set_status(&mut tx, pipeline, order.id, &status, "all lines shipped").await?;
+        }
+    }
+    audit::record(
+        &mut tx,
+        Actor::Staff(staff),
+        "order.fulfil",
+        "order",
+        number,
+        None,
+        Some(&audit::json(&serde_json::json!({
+            "lines": shipped.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            "tracking": tracking,
+        }))),
+    )
+    .await?;
+    queue_shipped_email(&mut tx, notify, &order, &chosen, tracking).await?;
+    tx.commit().await?;
+    notify.mailer.wake();
+    Ok(())
+}
+
+/// The "on its way" email, queued in the fulfilment's transaction (once per shipment: keyed by
+/// the lines it ships). A template or address problem is logged and the shipment stands.
+async fn queue_shipped_email(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    notify: &Notify<'_>,
+    order: &super::Order,
+    lines: &[&super::OrderLine],
+    tracking: &str,
+) -> Result<(), OrderError> {
+    let ctx = minijinja::context! {
+        shop_name => notify.shop_name,
+        tracking => (!tracking.is_empty()).then_some(tracking),
+        status_link => order.customer_id.map(|_| format!("{}/accounts/orders/{}/", notify.site_url, order.number)),
+        order => minijinja::context! {
+            number => order.number.clone(),
+            lines => lines.iter().map(|l| minijinja::context! { title => l.title.clone(), quantity => l.quantity }).collect::<Vec<_>>(),
+            address => order.shipping_address_lines.clone(),
+        },
+    };
+    let email = match mail::render(notify.templates, "order_shipped", ctx) {
+        Ok(body) => body.to(&order.email),
+        Err(e) => {
+            tracing::error!(order = %order.number, error = %e, "shipping email not rendered");
+            return Ok(());
+        }
+    };
+    let ids: Vec<String> = lines.iter().map(|l| l.id.to_string()).collect();
+    let key = format!("order-shipped-{}-{}", order.number, ids.join("-"));
+    match mail::enqueue(tx, &email, Some(&key)).await {
+        Ok(_) => Ok(()),
+        Err(mail::MailError::Db(e)) => Err(e.into()),
+        Err(e) => {
+            tracing::error!(order = %order.number, error = %e, "shipping email not queued");
+            Ok(())
+        }
+    }
+}
+
+/// A shipping event as the order's timeline shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shipment {
+    pub kind: String,
+    /// How many lines it covered.
+    pub lines: usize,
+    /// The tracking reference, if any.
+    pub note: String,
+    pub created_at: String,
+}
+
+pub async fn shipments(pool: &AnyPool, order_id: i64) -> Result<Vec<Shipment>, sqlx::Error> {
+    sqlx::query(
+        "SELECT kind, lines, note, created_at FROM shipping_event WHERE order_id = $1 ORDER BY id",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        let lines: String = r.try_get("lines")?;
+        let lines = serde_json::from_str::<Vec<serde_json::Value>>(&lines)
+            .map(|l| l.len())
+            .unwrap_or(0);
+        Ok(Shipment {
+            kind: r.try_get("kind")?,
+            lines,
+            note: r.try_get("note")?,
+            created_at: r.try_get("created_at")?,
+        })
+    })
+    .collect()
 }

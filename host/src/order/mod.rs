@@ -113,6 +113,46 @@ impl Pipeline {
             .get(from)
             .is_some_and(|t| t.iter().any(|s| s == to))
     }
+
+    /// The shortest walk of order statuses from `from` to `to` (excluding `from`), or `None`
+    /// when the pipeline has no way there.
+    pub fn path(&self, from: &str, to: &str) -> Option<Vec<String>> {
+        walk(&self.statuses, from, to)
+    }
+
+    /// [`Pipeline::path`] for line statuses.
+    pub fn line_path(&self, from: &str, to: &str) -> Option<Vec<String>> {
+        walk(&self.line_statuses, from, to)
+    }
+}
+
+/// Breadth-first search over a status map.
+fn walk(map: &BTreeMap<String, Vec<String>>, from: &str, to: &str) -> Option<Vec<String>> {
+    if from == to {
+        return Some(Vec::new());
+    }
+    let mut came_from: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([from]);
+    while let Some(status) = queue.pop_front() {
+        for next in map.get(status).into_iter().flatten() {
+            if next == from || came_from.contains_key(next.as_str()) {
+                continue;
+            }
+            came_from.insert(next, status);
+            if next == to {
+                let mut path = vec![to.to_owned()];
+                let mut at = to;
+                while let Some(prev) = came_from.get(at).copied().filter(|p| *p != from) {
+                    path.push(prev.to_owned());
+                    at = prev;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            queue.push_back(next);
+        }
+    }
+    None
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -800,6 +840,22 @@ pub async fn for_customer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_walk_the_pipeline() {
+        let p = Pipeline::default();
+        assert_eq!(
+            p.path("Pending", "Shipped").unwrap(),
+            ["Being processed", "Shipped"]
+        );
+        assert_eq!(p.path("Shipped", "Shipped").unwrap(), Vec::<String>::new());
+        assert_eq!(p.path("Cancelled", "Shipped"), None);
+        assert_eq!(
+            p.line_path("Being processed", "Shipped").unwrap(),
+            ["Shipped"]
+        );
+        assert_eq!(p.line_path("Shipped", "Pending"), None);
+    }
 
     #[test]
     fn default_pipeline_is_consistent() {

@@ -32,6 +32,25 @@ pub const MAX_URI_BYTES: usize = 4096;
 /// a few KiB at most. A longer body is answered 413 before a handler buffers it.
 pub const MAX_BODY_BYTES: usize = csrf::MAX_FORM_BYTES;
 
+/// `scheme://host` of this request: for a payment provider's return URL and for links in
+/// emails sent from a request.
+pub fn origin(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("127.0.0.1");
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    format!("{}://{host}", if https { "https" } else { "http" })
+}
+
 /// Marks a response whose body is the same for every visitor without cookies, so that
 /// [`page_cache`] may keep it.
 #[derive(Clone, Copy)]

@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
             post(orders::change_status),
         )
         .route("/dashboard/orders/{number}/notes/", post(orders::add_note))
+        .route("/dashboard/orders/{number}/fulfil/", post(orders::fulfil))
 }
 
 /// A dashboard sign-in as the session keeps it.

@@ -188,6 +188,29 @@ async fn detail_page(
             detail: None,
         });
     }
+    for shipment in manage::shipments(&state.db.pool, order.id).await? {
+        timeline.push(Event {
+            at: shipment.created_at,
+            what: format!(
+                "{} ({} line{})",
+                shipment.kind,
+                shipment.lines,
+                if shipment.lines == 1 { "" } else { "s" }
+            ),
+            who: None,
+            detail: (!shipment.note.is_empty()).then(|| format!("Tracking: {}", shipment.note)),
+        });
+    }
+    for entry in audit.iter().filter(|e| e.action == "order.fulfil") {
+        // The shipment's staff member, from the audit log.
+        if let Some(event) = timeline
+            .iter_mut()
+            .rev()
+            .find(|e| e.who.is_none() && e.at == entry.created_at)
+        {
+            event.who = Some(entry.actor.clone());
+        }
+    }
     for note in &notes {
         timeline.push(Event {
             at: note.created_at.clone(),
@@ -210,6 +233,8 @@ async fn detail_page(
         can_manage => current.staff.can(Permission::ManageOrders),
         status_url => format!("{}status/", order_url(number)),
         notes_url => format!("{}notes/", order_url(number)),
+        fulfil_url => format!("{}fulfil/", order_url(number)),
+        max_tracking_chars => manage::MAX_TRACKING_CHARS,
         list_url => ORDERS_URL,
         form => form.values,
         errors => form.errors,
@@ -326,4 +351,95 @@ pub(super) async fn add_note(
         Err(OrderError::NotFound) => Err(WebError::NotFound),
         Err(e) => Err(WebError::internal(e)),
     }
+}
+
+pub(super) async fn fulfil(
+    State(state): State<AppState>,
+    current: CurrentStaff,
+    headers: axum::http::HeaderMap,
+    Path(number): Path<String>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    current.require(Permission::ManageOrders)?;
+    let tracking = fields
+        .iter()
+        .find(|(k, _)| k == "tracking")
+        .map(|(_, v)| v.trim())
+        .unwrap_or_default();
+    let mut errors = HashMap::new();
+    let mut line_ids = Vec::new();
+    for (key, value) in &fields {
+        if key == "line" {
+            match value.trim().parse::<i64>() {
+                Ok(id) if id > 0 => line_ids.push(id),
+                _ => {
+                    return Err(WebError::BadRequest(
+                        "That is not a line of this order.".into(),
+                    ));
+                }
+            }
+        }
+    }
+    if line_ids.is_empty() {
+        errors.insert("lines", "Choose the lines you are shipping.".to_owned());
+    }
+    if tracking.chars().count() > manage::MAX_TRACKING_CHARS {
+        errors.insert(
+            "tracking",
+            format!(
+                "Keep the tracking reference to {} characters.",
+                manage::MAX_TRACKING_CHARS
+            ),
+        );
+    }
+    if errors.is_empty() {
+        let site_url = crate::web::origin(&headers);
+        let notify = manage::Notify {
+            templates: &state.templates,
+            mailer: &state.mailer,
+            shop_name: &state.config.shop_name,
+            site_url: &site_url,
+        };
+        match manage::fulfil(
+            &state.db,
+            &state.pipeline,
+            &notify,
+            &current.staff,
+            &number,
+            &line_ids,
+            tracking,
+        )
+        .await
+        {
+            Ok(()) => {
+                current.session.flash(
+                    "success",
+                    "Shipped. The customer has been sent an email with the tracking reference.",
+                );
+                return Ok(Redirect::to(&order_url(&number)).into_response());
+            }
+            Err(OrderError::NotFound) => return Err(WebError::NotFound),
+            Err(OrderError::BadTransition { from, .. }) => {
+                errors.insert(
+                    "lines",
+                    format!("A line that is {from} can't be shipped; choose lines still to ship."),
+                );
+            }
+            Err(e) => return Err(WebError::internal(e)),
+        }
+    }
+    let path = order_url(&number);
+    let form = Form {
+        values: HashMap::from([("tracking", tracking.to_owned())]),
+        errors,
+    };
+    detail_page(
+        &state,
+        &current,
+        &path,
+        &number,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        form,
+    )
+    .await
 }

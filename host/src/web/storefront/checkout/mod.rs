@@ -9,7 +9,7 @@ mod provider;
 mod steps;
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::Value;
@@ -115,24 +115,6 @@ fn see_other(to: &str) -> Response {
 fn back_to(session: &Session, to: &str, message: &str) -> Response {
     session.flash("error", message);
     see_other(to)
-}
-
-/// `scheme://host` of this request, for the provider's return URL.
-fn origin(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        })
-        .unwrap_or("127.0.0.1");
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
-    format!("{}://{host}", if https { "https" } else { "http" })
 }
 
 fn step_url(step: Step) -> &'static str {

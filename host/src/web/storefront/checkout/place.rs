@@ -12,7 +12,7 @@ use minijinja::Value;
 use super::super::basket::current_basket;
 use super::{
     PAYMENT_URL, PLACE_URL, PREVIEW_URL, THANK_YOU_URL, View, at_step, back_to, ctx_or_redirect,
-    deps, origin, page, save, see_other, step_url,
+    deps, page, save, see_other, step_url,
 };
 use crate::address::FieldErrors;
 use crate::app::AppState;
@@ -25,7 +25,7 @@ use crate::order;
 use crate::payment::{self, CardDetails, Gateway};
 use crate::session::Session;
 use crate::shipping::Method;
-use crate::web::WebError;
+use crate::web::{WebError, origin};
 
 fn chosen_gateway(state: &AppState, ctx: &Checkout) -> Option<Gateway> {
     let id = ctx.state.gateway.as_deref()?;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::super::basket::BASKET_URL;
 use super::place::respond;
-use super::{THANK_YOU_URL, back_to, deps, origin, save, see_other};
+use super::{THANK_YOU_URL, back_to, deps, save, see_other};
 use crate::app::AppState;
 use crate::checkout::{
     self, CheckoutState, LAST_ORDER_KEY, LastOrder, Outcome, SESSION_KEY, Submission,
@@ -20,6 +20,7 @@ use crate::payment;
 use crate::plugins::bindings::payment::{Callback, CallbackKind};
 use crate::session::Session;
 use crate::web::WebError;
+use crate::web::origin;
 
 /// The customer comes back from the provider's page. The query string is the provider's; the
 /// payment to check is the one this session started (never one named in the URL).
