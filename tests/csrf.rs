@@ -28,6 +28,7 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/orders/{number}/status/",
     "/dashboard/orders/{number}/notes/",
     "/dashboard/orders/{number}/fulfil/",
+    "/dashboard/stock/{stock_id}/adjust/",
     "/dashboard/logout/",
     "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
@@ -155,6 +156,7 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM order_note",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM shipping_event",
+        "SELECT CAST(COALESCE(SUM(num_in_stock), 0) AS BIGINT) FROM stock_record",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -176,11 +178,12 @@ async fn product_in_stock(app: &TestApp) -> i64 {
     .unwrap()
 }
 
-fn fill(route: &str, product: i64, line: i64, order: &str) -> String {
+fn fill(route: &str, product: i64, line: i64, order: &str, stock: i64) -> String {
     route
         .replace("{product_id}", &product.to_string())
         .replace("{line_id}", &line.to_string())
         .replace("{number}", order)
+        .replace("{stock_id}", &stock.to_string())
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -202,6 +205,7 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/orders/{number}/status/" => vec![("status", "Being processed")],
         "/dashboard/orders/{number}/notes/" => vec![("note", "Called the customer.")],
         "/dashboard/orders/{number}/fulfil/" => vec![("tracking", "TRK-1")],
+        "/dashboard/stock/{stock_id}/adjust/" => vec![("delta", "1"), ("reason", "found one")],
         _ => vec![],
     }
 }
@@ -257,6 +261,9 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let placed = shopper::place(&buyer, &preview, Some(shopper::GOOD_CARD)).await;
     assert_eq!(placed.status, 303, "{}", placed.body);
     let order = app.scalar_text("SELECT number FROM shop_order").await;
+    let stock = app
+        .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM stock_record")
+        .await;
     emporium::staff::add(
         &app.state.db,
         STAFF.0,
@@ -281,7 +288,7 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
 
     let before = state(&app, &sid).await;
     for route in STATE_CHANGING {
-        let path = fill(route, product, line, &order);
+        let path = fill(route, product, line, &order, stock);
         let form: Vec<(&str, &str)> = fields(route);
         let same_origin = [("origin", origin.as_str())];
         // No token.
@@ -327,7 +334,7 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     // With the right token each listed route is answered by its handler (so the list names
     // real routes, not paths the fallback answers).
     for route in STATE_CHANGING {
-        let path = fill(route, product, line, &order);
+        let path = fill(route, product, line, &order, stock);
         // Signing in or out rotates the token: read the current one each time.
         let token = b.get("/basket/").await.csrf_token().unwrap();
         let mut form: Vec<(&str, &str)> = fields(route);

@@ -585,6 +585,158 @@ both_backends!(
     }
 );
 
+both_backends!(
+    stock_is_adjusted_with_a_reason_and_shows_at_once,
+    |app: TestApp| async move {
+        let (product, record, _) = product_at_1250(&app).await;
+        guest_order(&app, product).await;
+        emporium::partner::create_partner(&app.state.db.pool, "elsewhere", "Elsewhere Ltd")
+            .await
+            .unwrap();
+        add_staff(&app, "stock@example.com", Role::CatalogueManager, &[]).await;
+        add_staff(&app, "viewer@example.com", Role::ReadOnly, &[]).await;
+        add_staff(&app, "other@example.com", Role::Partner, &["elsewhere"]).await;
+        let b = staff_browser(&app, "stock@example.com").await;
+        let (in_stock, allocated): (i64, i64) = {
+            let r =
+                sqlx::query("SELECT num_in_stock, num_allocated FROM stock_record WHERE id = $1")
+                    .bind(record)
+                    .fetch_one(&app.state.db.pool)
+                    .await
+                    .unwrap();
+            (r.get(0), r.get(1))
+        };
+        assert_eq!(allocated, 1, "the order holds one");
+        let url = format!("/dashboard/stock/{record}/");
+        assert_eq!(b.get(&url).await.status, 200);
+        let t = token(&b).await;
+        let adjust = format!("{url}adjust/");
+        // Taking away more than is free is refused, keeping what was typed.
+        let too_many = format!("-{in_stock}");
+        let refused = b
+            .post(
+                &adjust,
+                &[
+                    ("csrf_token", &t),
+                    ("delta", &too_many),
+                    ("reason", "stocktake"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 422);
+        assert!(
+            refused.body.contains("allocated to orders"),
+            "{}",
+            refused.body
+        );
+        assert!(refused.body.contains("value=\"stocktake\""));
+        let no_reason = b.post(&adjust, &[("csrf_token", &t), ("delta", "5")]).await;
+        assert_eq!(no_reason.status, 422);
+        assert!(no_reason.body.contains("Say why"));
+        let junk = b
+            .post(
+                &adjust,
+                &[("csrf_token", &t), ("delta", "1.5"), ("reason", "x")],
+            )
+            .await;
+        assert_eq!(junk.status, 422);
+
+        // Sell-out by hand: everything free taken away; the storefront shows it at once.
+        let slug: String = sqlx::query("SELECT slug FROM product WHERE id = $1")
+            .bind(product)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap()
+            .get(0);
+        let page = emporium::catalogue::product_url(&slug, product);
+        assert!(!app.get(&page).await.1.contains("availability--outofstock"));
+        let take = format!("-{}", in_stock - allocated);
+        let emptied = b
+            .post(
+                &adjust,
+                &[
+                    ("csrf_token", &t),
+                    ("delta", &take),
+                    ("reason", "damaged in the warehouse"),
+                ],
+            )
+            .await;
+        assert_eq!(emptied.status, 303, "{}", emptied.body);
+        assert!(app.get(&page).await.1.contains("availability--outofstock"));
+        let restocked = b
+            .post(
+                &adjust,
+                &[
+                    ("csrf_token", &t),
+                    ("delta", "+12"),
+                    ("reason", "delivery from supplier"),
+                ],
+            )
+            .await;
+        assert_eq!(restocked.status, 303);
+        assert!(!app.get(&page).await.1.contains("availability--outofstock"));
+        let detail = b.get(&url).await;
+        assert!(detail.body.contains("Stock is now 13."), "{}", detail.body);
+        assert!(
+            detail.body.contains("delivery from supplier")
+                && detail.body.contains("damaged in the warehouse")
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'stock.adjust'")
+                .await,
+            2
+        );
+        // Search finds it by its SKU; with 13 in stock it is not low.
+        let sku: String = sqlx::query("SELECT partner_sku FROM stock_record WHERE id = $1")
+            .bind(record)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap()
+            .get(0);
+        // Links are HTML-escaped in the page.
+        let link = format!("href=\"{}\"", url.replace('/', "&#x2f;"));
+        let found = b.get(&format!("/dashboard/stock/?q={sku}")).await;
+        assert!(found.body.contains(&link), "{sku}: {}", found.body);
+        let low = b.get(&format!("/dashboard/stock/?q={sku}&low=1")).await;
+        assert!(!low.body.contains(&link), "{}", low.body);
+        // A read-only user sees but can't adjust; another partner's user doesn't find it.
+        let viewer = staff_browser(&app, "viewer@example.com").await;
+        assert_eq!(viewer.get(&url).await.status, 200);
+        let vt = token(&viewer).await;
+        let denied = viewer
+            .post(
+                &adjust,
+                &[("csrf_token", &vt), ("delta", "1"), ("reason", "x")],
+            )
+            .await;
+        assert_eq!(denied.status, 403);
+        let other = staff_browser(&app, "other@example.com").await;
+        assert_eq!(other.get(&url).await.status, 404);
+        assert!(
+            other
+                .get("/dashboard/stock/")
+                .await
+                .body
+                .contains("0 stock records")
+        );
+        let ot = token(&other).await;
+        let hidden = other
+            .post(
+                &adjust,
+                &[("csrf_token", &ot), ("delta", "1"), ("reason", "x")],
+            )
+            .await;
+        assert_eq!(hidden.status, 404);
+        let after: i64 = sqlx::query("SELECT num_in_stock FROM stock_record WHERE id = $1")
+            .bind(record)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(after, 13, "only the manager's adjustments applied");
+    }
+);
+
 /// `emporium staff add|list|remove` with the real binary; the password comes on stdin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_accounts_from_the_command_line() {

@@ -45,3 +45,17 @@ CREATE TABLE order_note (
 );
 CREATE INDEX order_note_order ON order_note(order_id);
 CREATE INDEX shop_order_placed ON shop_order(placed_at);
+
+-- Every change to a stock level made by hand, with the reason given (orders allocate and
+-- release stock through num_allocated and are not listed here).
+CREATE TABLE stock_adjustment (
+    id INTEGER PRIMARY KEY,
+    stock_record_id INTEGER NOT NULL REFERENCES stock_record(id) ON DELETE CASCADE,
+    delta INTEGER NOT NULL,
+    num_in_stock_after INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    staff_id INTEGER REFERENCES staff_user(id) ON DELETE SET NULL,
+    actor TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX stock_adjustment_record ON stock_adjustment(stock_record_id);

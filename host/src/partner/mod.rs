@@ -1,6 +1,8 @@
 //! Partners (fulfilment partners) and their stock records: per product and partner, a SKU, a
 //! price in one currency, how many are in stock and how many are allocated to placed orders.
 
+pub mod stock;
+
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Executor, Row};
 

@@ -8,6 +8,7 @@ use sqlx::{AnyPool, Row};
 use time::{Date, Duration};
 
 use crate::money::{Currency, Money};
+use crate::partner::stock::DEFAULT_LOW_STOCK;
 
 /// Orders and their revenue over a period.
 #[derive(Debug, Clone, Serialize)]
@@ -53,8 +54,6 @@ pub struct Summary {
     pub awaiting_fulfilment: i64,
 }
 
-/// Stock counts as low at or below this many free units when its record sets no threshold.
-const DEFAULT_LOW_STOCK: i64 = 5;
 const LOW_STOCK_ROWS: i64 = 10;
 
 fn ids(scope: &[i64]) -> String {

@@ -12,6 +12,7 @@
 mod auth;
 mod home;
 mod orders;
+mod stock;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -31,6 +32,7 @@ pub const HOME_URL: &str = "/dashboard/";
 pub const LOGIN_URL: &str = "/dashboard/login/";
 pub const LOGOUT_URL: &str = "/dashboard/logout/";
 pub const ORDERS_URL: &str = "/dashboard/orders/";
+pub const STOCK_URL: &str = "/dashboard/stock/";
 
 /// Session key of the dashboard sign-in.
 const STAFF_KEY: &str = "_staff";
@@ -52,6 +54,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/dashboard/orders/{number}/notes/", post(orders::add_note))
         .route("/dashboard/orders/{number}/fulfil/", post(orders::fulfil))
+        .route(STOCK_URL, get(stock::list))
+        .route("/dashboard/stock/{stock_id}/", get(stock::detail))
+        .route("/dashboard/stock/{stock_id}/adjust/", post(stock::adjust))
 }
 
 /// A dashboard sign-in as the session keeps it.
@@ -158,9 +163,10 @@ struct NavItem {
 }
 
 fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
-    let items: [(&str, &str, Permission); 2] = [
+    let items: [(&str, &str, Permission); 3] = [
         ("Home", HOME_URL, Permission::ViewDashboard),
         ("Orders", ORDERS_URL, Permission::ViewOrders),
+        ("Stock", STOCK_URL, Permission::ViewCatalogue),
     ];
     items
         .into_iter()
