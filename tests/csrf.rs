@@ -29,6 +29,7 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/orders/{number}/notes/",
     "/dashboard/orders/{number}/fulfil/",
     "/dashboard/stock/{stock_id}/adjust/",
+    "/dashboard/customers/{customer_id}/active/",
     "/dashboard/logout/",
     "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
@@ -149,6 +150,7 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COALESCE(SUM(CASE WHEN is_saved = TRUE THEN 1 ELSE 0 END), 0) AS BIGINT) FROM basket_line",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM shop_order",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM customer",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM customer WHERE is_active = TRUE",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_address",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM mail_outbox",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM pending_payment",
@@ -178,12 +180,13 @@ async fn product_in_stock(app: &TestApp) -> i64 {
     .unwrap()
 }
 
-fn fill(route: &str, product: i64, line: i64, order: &str, stock: i64) -> String {
+fn fill(route: &str, product: i64, line: i64, order: &str, stock: i64, customer: i64) -> String {
     route
         .replace("{product_id}", &product.to_string())
         .replace("{line_id}", &line.to_string())
         .replace("{number}", order)
         .replace("{stock_id}", &stock.to_string())
+        .replace("{customer_id}", &customer.to_string())
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -206,6 +209,7 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/orders/{number}/notes/" => vec![("note", "Called the customer.")],
         "/dashboard/orders/{number}/fulfil/" => vec![("tracking", "TRK-1")],
         "/dashboard/stock/{stock_id}/adjust/" => vec![("delta", "1"), ("reason", "found one")],
+        "/dashboard/customers/{customer_id}/active/" => vec![("active", "1")],
         _ => vec![],
     }
 }
@@ -264,6 +268,9 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let stock = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM stock_record")
         .await;
+    let customer = app
+        .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
+        .await;
     emporium::staff::add(
         &app.state.db,
         STAFF.0,
@@ -288,7 +295,7 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
 
     let before = state(&app, &sid).await;
     for route in STATE_CHANGING {
-        let path = fill(route, product, line, &order, stock);
+        let path = fill(route, product, line, &order, stock, customer);
         let form: Vec<(&str, &str)> = fields(route);
         let same_origin = [("origin", origin.as_str())];
         // No token.
@@ -334,7 +341,7 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     // With the right token each listed route is answered by its handler (so the list names
     // real routes, not paths the fallback answers).
     for route in STATE_CHANGING {
-        let path = fill(route, product, line, &order, stock);
+        let path = fill(route, product, line, &order, stock, customer);
         // Signing in or out rotates the token: read the current one each time.
         let token = b.get("/basket/").await.csrf_token().unwrap();
         let mut form: Vec<(&str, &str)> = fields(route);

@@ -737,6 +737,117 @@ both_backends!(
     }
 );
 
+async fn customer_signs_in(app: &TestApp, email: &str) -> u16 {
+    let b = app.browser();
+    let t = b.get("/accounts/login/").await.csrf_token().unwrap();
+    b.post(
+        "/accounts/login/",
+        &[
+            ("csrf_token", &t),
+            ("email", email),
+            ("password", "correct horse"),
+        ],
+    )
+    .await
+    .status
+}
+
+both_backends!(
+    customers_are_found_and_switched_off,
+    |app: TestApp| async move {
+        let hash = emporium::customer::hash_password("correct horse".into())
+            .await
+            .unwrap();
+        let registered = emporium::customer::register(
+            &app.state.db,
+            &app.state.templates,
+            "Shop",
+            "grace@example.com",
+            &hash,
+        )
+        .await
+        .unwrap();
+        let emporium::customer::Registered::New(customer) = registered else {
+            panic!("a new account");
+        };
+        add_staff(&app, "care@example.com", Role::OrderManager, &[]).await;
+        add_staff(&app, "viewer@example.com", Role::ReadOnly, &[]).await;
+        add_staff(&app, "partner@example.com", Role::Partner, &["demo"]).await;
+        let b = staff_browser(&app, "care@example.com").await;
+        let list = b.get("/dashboard/customers/?q=GRACE").await;
+        assert!(list.body.contains("grace@example.com"), "{}", list.body);
+        assert!(
+            b.get("/dashboard/customers/?q=nobody")
+                .await
+                .body
+                .contains("0 customers")
+        );
+        let url = format!("/dashboard/customers/{}/", customer.id);
+        let page = b.get(&url).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("No orders yet."));
+        assert_eq!(customer_signs_in(&app, "grace@example.com").await, 303);
+
+        let t = token(&b).await;
+        let off = b
+            .post(
+                &format!("{url}active/"),
+                &[("csrf_token", &t), ("active", "0")],
+            )
+            .await;
+        assert_eq!(off.status, 303);
+        assert!(b.get(&url).await.body.contains("switched off"));
+        assert_eq!(
+            customer_signs_in(&app, "grace@example.com").await,
+            422,
+            "can't sign in"
+        );
+        let on = b
+            .post(
+                &format!("{url}active/"),
+                &[("csrf_token", &t), ("active", "1")],
+            )
+            .await;
+        assert_eq!(on.status, 303);
+        assert_eq!(customer_signs_in(&app, "grace@example.com").await, 303);
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM audit_log WHERE object_type = 'customer'")
+                .await,
+            2
+        );
+        let junk = b
+            .post(
+                &format!("{url}active/"),
+                &[("csrf_token", &t), ("active", "maybe")],
+            )
+            .await;
+        assert_eq!(junk.status, 400);
+        assert_eq!(b.get("/dashboard/customers/999999/").await.status, 404);
+
+        // Read-only staff look but don't touch; partner users don't see customers at all.
+        let viewer = staff_browser(&app, "viewer@example.com").await;
+        assert_eq!(viewer.get(&url).await.status, 200);
+        let vt = token(&viewer).await;
+        let denied = viewer
+            .post(
+                &format!("{url}active/"),
+                &[("csrf_token", &vt), ("active", "0")],
+            )
+            .await;
+        assert_eq!(denied.status, 403);
+        let partner = staff_browser(&app, "partner@example.com").await;
+        assert_eq!(partner.get("/dashboard/customers/").await.status, 403);
+        assert_eq!(partner.get(&url).await.status, 403);
+        assert!(
+            !partner
+                .get("/dashboard/")
+                .await
+                .body
+                .contains("/dashboard/customers/")
+        );
+    }
+);
+
 /// `emporium staff add|list|remove` with the real binary; the password comes on stdin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_accounts_from_the_command_line() {

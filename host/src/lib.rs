@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod app;
+pub mod audit;
 pub mod basket;
 pub mod catalogue;
 pub mod checkout;

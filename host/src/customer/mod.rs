@@ -3,6 +3,7 @@
 //! ([`throttle`]); registering through [`register`], which answers the same whether or not
 //! the email already has an account.
 
+pub mod manage;
 pub mod throttle;
 
 use std::net::IpAddr;

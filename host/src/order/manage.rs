@@ -7,12 +7,12 @@ use serde::Serialize;
 use sqlx::{AnyPool, Row};
 
 use super::{OrderError, Pipeline, add_shipping_event, by_number, currency_of, money, set_status};
+use crate::audit::{self, Actor};
 use crate::infra::changes::{Change, Changes};
 use crate::infra::db::{Db, now_text};
 use crate::mail::{self, Mailer};
 use crate::money::Money;
 use crate::staff::Staff;
-use crate::staff::audit::{self, Actor};
 use crate::themes::Templates;
 
 /// Longest note staff may keep on an order.
@@ -207,7 +207,7 @@ pub async fn change_status(
     set_status(&mut tx, pipeline, order.id, to, note).await?;
     audit::record(
         &mut tx,
-        Actor::Staff(staff),
+        Actor::from(staff),
         "order.status",
         "order",
         number,
@@ -253,7 +253,7 @@ pub async fn add_note(db: &Db, staff: &Staff, number: &str, body: &str) -> Resul
     .await?;
     audit::record(
         &mut tx,
-        Actor::Staff(staff),
+        Actor::from(staff),
         "order.note",
         "order",
         number,
@@ -380,7 +380,7 @@ pub async fn fulfil(
     }
     audit::record(
         &mut tx,
-        Actor::Staff(staff),
+        Actor::from(staff),
         "order.fulfil",
         "order",
         number,

@@ -7,10 +7,10 @@
 use serde::Serialize;
 use sqlx::{AnyPool, Row};
 
+use crate::audit::{self, Actor};
 use crate::infra::changes::{Change, Changes};
 use crate::infra::db::{Db, now_text};
 use crate::staff::Staff;
-use crate::staff::audit::{self, Actor};
 
 pub const MAX_REASON_CHARS: usize = 200;
 /// The largest change one adjustment may make, either way.
@@ -229,7 +229,7 @@ pub async fn adjust(
     .await?;
     audit::record(
         &mut tx,
-        Actor::Staff(staff),
+        Actor::from(staff),
         "stock.adjust",
         "stock_record",
         &id.to_string(),

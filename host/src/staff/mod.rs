@@ -9,13 +9,12 @@
 //! and the sign-in throttle ([`crate::customer::throttled`]), under a key of their own, so a
 //! customer account and a staff account with the same email are throttled apart.
 
-pub mod audit;
-
 use std::net::IpAddr;
 
 use serde::Serialize;
 use sqlx::{AnyPool, Row};
 
+use crate::audit;
 use crate::customer::{self, CustomerError, SignInAttempt, throttle::SignInThrottle};
 use crate::infra::db::{Db, flag, now_text};
 use crate::infra::password::{self, PasswordError};
@@ -104,6 +103,7 @@ impl Role {
                     | ManagePayments
                     | ViewCatalogue
                     | ViewCustomers
+                    | ManageCustomers
                     | ViewReports
             ),
             Role::Partner => matches!(
@@ -127,6 +127,8 @@ pub enum Permission {
     /// Products, categories, stock, media.
     ManageCatalogue,
     ViewCustomers,
+    /// Activate and deactivate customer accounts.
+    ManageCustomers,
     ViewReports,
     /// Staff accounts, plugins, themes, settings.
     Administer,
@@ -140,6 +142,15 @@ pub struct Staff {
     pub role: Role,
     /// Partner ids this user is restricted to; empty: every partner.
     pub partners: Vec<i64>,
+}
+
+impl<'a> From<&'a Staff> for audit::Actor<'a> {
+    fn from(staff: &'a Staff) -> Self {
+        audit::Actor::Staff {
+            id: staff.id,
+            email: &staff.email,
+        }
+    }
 }
 
 impl Staff {

@@ -10,6 +10,7 @@
 //! passes the user's partner scope to the use case, which applies it in its queries.
 
 mod auth;
+mod customers;
 mod home;
 mod orders;
 mod stock;
@@ -33,6 +34,7 @@ pub const LOGIN_URL: &str = "/dashboard/login/";
 pub const LOGOUT_URL: &str = "/dashboard/logout/";
 pub const ORDERS_URL: &str = "/dashboard/orders/";
 pub const STOCK_URL: &str = "/dashboard/stock/";
+pub const CUSTOMERS_URL: &str = "/dashboard/customers/";
 
 /// Session key of the dashboard sign-in.
 const STAFF_KEY: &str = "_staff";
@@ -54,6 +56,15 @@ pub fn router() -> Router<AppState> {
         )
         .route("/dashboard/orders/{number}/notes/", post(orders::add_note))
         .route("/dashboard/orders/{number}/fulfil/", post(orders::fulfil))
+        .route(CUSTOMERS_URL, get(customers::list))
+        .route(
+            "/dashboard/customers/{customer_id}/",
+            get(customers::detail),
+        )
+        .route(
+            "/dashboard/customers/{customer_id}/active/",
+            post(customers::set_active),
+        )
         .route(STOCK_URL, get(stock::list))
         .route("/dashboard/stock/{stock_id}/", get(stock::detail))
         .route("/dashboard/stock/{stock_id}/adjust/", post(stock::adjust))
@@ -163,9 +174,10 @@ struct NavItem {
 }
 
 fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
-    let items: [(&str, &str, Permission); 3] = [
+    let items: [(&str, &str, Permission); 4] = [
         ("Home", HOME_URL, Permission::ViewDashboard),
         ("Orders", ORDERS_URL, Permission::ViewOrders),
+        ("Customers", CUSTOMERS_URL, Permission::ViewCustomers),
         ("Stock", STOCK_URL, Permission::ViewCatalogue),
     ];
     items

@@ -11,10 +11,10 @@ use serde::Serialize;
 
 use super::{CurrentStaff, ORDERS_URL, render};
 use crate::app::AppState;
+use crate::audit;
 use crate::order::OrderError;
 use crate::order::manage::{self, MAX_NOTE_CHARS, OrderFilter};
 use crate::staff::Permission;
-use crate::staff::audit;
 use crate::web::WebError;
 
 const PAGE_SIZE: u32 = 50;

@@ -5,13 +5,13 @@
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-use super::Staff;
 use crate::infra::db::now_text;
 
 /// Who made a change.
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
-    Staff(&'a Staff),
+    /// A staff user (the entry keeps the email too, so it outlives the account).
+    Staff { id: i64, email: &'a str },
     /// `emporium …` on the server, by whoever runs it there.
     CommandLine,
 }
@@ -32,7 +32,7 @@ pub async fn record(
     after: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     let (staff_id, who) = match actor {
-        Actor::Staff(staff) => (Some(staff.id), staff.email.clone()),
+        Actor::Staff { id, email } => (Some(id), email.to_owned()),
         Actor::CommandLine => (None, "(command line)".to_owned()),
     };
     sqlx::query(
