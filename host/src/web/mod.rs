@@ -153,3 +153,20 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         ))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn origin_comes_from_safe_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "shop.example:8000".parse().unwrap());
+        assert_eq!(origin(&h), "http://shop.example:8000");
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        assert_eq!(origin(&h), "https://shop.example:8000");
+        h.insert(header::HOST, "evil.example/<x>".parse().unwrap());
+        assert_eq!(origin(&h), "https://127.0.0.1");
+    }
+}
