@@ -848,6 +848,55 @@ both_backends!(
     }
 );
 
+both_backends!(
+    global_search_finds_what_each_user_may_see,
+    |app: TestApp| async move {
+        let (product, ..) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        let title: String = sqlx::query("SELECT title FROM product WHERE id = $1")
+            .bind(product)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap()
+            .get(0);
+        emporium::partner::create_partner(&app.state.db.pool, "elsewhere", "Elsewhere Ltd")
+            .await
+            .unwrap();
+        add_staff(&app, "boss@example.com", Role::Admin, &[]).await;
+        add_staff(&app, "cat@example.com", Role::CatalogueManager, &[]).await;
+        add_staff(&app, "other@example.com", Role::Partner, &["elsewhere"]).await;
+        let boss = staff_browser(&app, "boss@example.com").await;
+        let by_number = boss.get(&format!("/dashboard/search/?q={number}")).await;
+        assert!(
+            by_number.body.contains("ada@example.com"),
+            "{}",
+            by_number.body
+        );
+        let encoded: String = title.replace(' ', "+");
+        let by_title = boss.get(&format!("/dashboard/search/?q={encoded}")).await;
+        assert!(by_title.body.contains(&title), "{}", by_title.body);
+        let nothing = boss.get("/dashboard/search/?q=zzzz-no-such-thing").await;
+        assert!(nothing.body.contains("Nothing matches"));
+        // The search box is on every page.
+        assert!(
+            boss.get("/dashboard/orders/")
+                .await
+                .body
+                .contains("id=\"id-global-search\"")
+        );
+        // Catalogue staff find products but no orders' customers list; another partner's user
+        // finds neither the order nor the product.
+        let cat = staff_browser(&app, "cat@example.com").await;
+        let page = cat.get(&format!("/dashboard/search/?q={encoded}")).await;
+        assert!(page.body.contains(&title));
+        let other = staff_browser(&app, "other@example.com").await;
+        let theirs = other.get(&format!("/dashboard/search/?q={number}")).await;
+        assert!(!theirs.body.contains("ada@example.com"), "{}", theirs.body);
+        let theirs = other.get(&format!("/dashboard/search/?q={encoded}")).await;
+        assert!(theirs.body.contains("Nothing matches"), "{}", theirs.body);
+    }
+);
+
 /// `emporium staff add|list|remove` with the real binary; the password comes on stdin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_accounts_from_the_command_line() {

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod category;
+pub mod manage;
 pub mod snapshot;
 
 use std::collections::HashMap;

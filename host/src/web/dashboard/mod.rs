@@ -13,6 +13,7 @@ mod auth;
 mod customers;
 mod home;
 mod orders;
+mod search;
 mod stock;
 
 use axum::Router;
@@ -33,6 +34,7 @@ pub const HOME_URL: &str = "/dashboard/";
 pub const LOGIN_URL: &str = "/dashboard/login/";
 pub const LOGOUT_URL: &str = "/dashboard/logout/";
 pub const ORDERS_URL: &str = "/dashboard/orders/";
+pub const SEARCH_URL: &str = "/dashboard/search/";
 pub const STOCK_URL: &str = "/dashboard/stock/";
 pub const CUSTOMERS_URL: &str = "/dashboard/customers/";
 
@@ -48,6 +50,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(LOGIN_URL, get(auth::login_page).post(auth::login))
         .route(LOGOUT_URL, post(auth::logout))
+        .route(SEARCH_URL, get(search::show))
         .route(ORDERS_URL, get(orders::list))
         .route("/dashboard/orders/{number}/", get(orders::detail))
         .route(
@@ -218,6 +221,7 @@ fn render(
         shop => minijinja::context! { name => state.config.shop_name.clone() },
         request_path => path,
         logout_url => LOGOUT_URL,
+        search_url => SEARCH_URL,
         ..page
     };
     let html = state.templates.render(template, ctx)?;
