@@ -241,3 +241,106 @@ async fn a_guest_buys_a_product_in_chromium() {
     assert_eq!(status, "Pending");
     c.close().await.unwrap();
 }
+
+/// Where the dashboard test keeps its screenshots (printed, so a person can look at them).
+fn screenshot_dir() -> std::path::PathBuf {
+    let dir = support::repo_root().join("target/screenshots/dashboard");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Staff in Chromium: sign in to the dashboard, find a guest's order from the list, ship it
+/// with a tracking reference, and the customer's email arrives at the SMTP server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_ship_an_order_from_the_dashboard_in_chromium() {
+    use support::shopper;
+    let smtp = support::smtp::SmtpServer::start();
+    let options = support::Options {
+        smtp_url: Some(smtp.url()),
+        ..Default::default()
+    };
+    let app = TestApp::start_with(Backend::Sqlite, options).await;
+    app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+        .await;
+    app.install_plugin("test-card-gateway", &[], &[]).await;
+    let product: i64 = sqlx::query(
+        "SELECT p.id FROM product p JOIN product_class pc ON pc.id = p.product_class_id \
+         JOIN stock_record sr ON sr.product_id = p.id \
+         WHERE p.structure = 'standalone' AND p.is_public = TRUE AND pc.requires_shipping = TRUE \
+           AND sr.num_in_stock - sr.num_allocated >= 5 \
+           AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
+                ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
+         ORDER BY p.id LIMIT 1",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap();
+    let buyer = app.browser();
+    shopper::add(&buyer, product, 1).await;
+    let preview =
+        shopper::to_preview(&buyer, Some("ada@example.com"), None, "test-card-gateway").await;
+    let placed = shopper::place(&buyer, &preview, Some(shopper::GOOD_CARD)).await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+    let number = app.scalar_text("SELECT number FROM shop_order").await;
+    emporium::staff::add(
+        &app.state.db,
+        "admin@example.com",
+        "admin password",
+        emporium::staff::Role::Admin,
+        &[],
+    )
+    .await
+    .unwrap();
+
+    let driver = start_chromedriver();
+    let c = browser(&driver).await;
+    c.goto(&format!("{}/dashboard/", app.base)).await.unwrap();
+    // Not signed in: the sign-in form, which comes back to the dashboard.
+    assert_eq!(c.current_url().await.unwrap().path(), "/dashboard/login/");
+    fill(&c, "#id-email", "admin@example.com").await;
+    fill(&c, "#id-password", "admin password").await;
+    screenshot(&c, "01-sign-in").await;
+    click_to(&c, "#dash-sign-in", "/dashboard/").await;
+    screenshot(&c, "02-home").await;
+    click_to(&c, "a[href=\"/dashboard/orders/\"]", "/dashboard/orders/").await;
+    screenshot(&c, "03-orders").await;
+    let order_path = format!("/dashboard/orders/{number}/");
+    click_to(&c, &format!("a[href=\"{order_path}\"]"), &order_path).await;
+    screenshot(&c, "04-order").await;
+    fill(&c, "#id-tracking", "TRK-7781").await;
+    click_to(&c, "#fulfil-submit", &order_path).await;
+    screenshot(&c, "05-shipped").await;
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("The customer has been sent an email"),
+        "{page}"
+    );
+    assert!(page.contains("Tracking: TRK-7781"));
+    assert_eq!(
+        app.scalar_text("SELECT status FROM shop_order").await,
+        "Shipped"
+    );
+    // The confirmation and the shipping email, both at the SMTP server.
+    let mail = smtp.wait_for(2, Duration::from_secs(60)).await;
+    let shipped = mail
+        .iter()
+        .find(|m| m.subject.contains("is on its way"))
+        .unwrap_or_else(|| panic!("no shipping email among {mail:?}"));
+    assert_eq!(shipped.rcpt_to, "ada@example.com");
+    assert!(
+        shipped
+            .text
+            .as_deref()
+            .unwrap_or_default()
+            .contains("TRK-7781")
+    );
+    c.close().await.unwrap();
+    println!("dashboard screenshots: {}", screenshot_dir().display());
+}
