@@ -30,6 +30,7 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/orders/{number}/fulfil/",
     "/dashboard/stock/{stock_id}/adjust/",
     "/dashboard/customers/{customer_id}/active/",
+    "/dashboard/partners/",
     "/dashboard/logout/",
     "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
@@ -151,6 +152,7 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM shop_order",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM customer",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM customer WHERE is_active = TRUE",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM partner",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_address",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM mail_outbox",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM pending_payment",
@@ -210,6 +212,7 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/orders/{number}/fulfil/" => vec![("tracking", "TRK-1")],
         "/dashboard/stock/{stock_id}/adjust/" => vec![("delta", "1"), ("reason", "found one")],
         "/dashboard/customers/{customer_id}/active/" => vec![("active", "1")],
+        "/dashboard/partners/" => vec![("code", "csrf-partner"), ("name", "CSRF Partner")],
         _ => vec![],
     }
 }

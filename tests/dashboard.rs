@@ -897,6 +897,69 @@ both_backends!(
     }
 );
 
+both_backends!(
+    partners_are_listed_and_added_with_field_errors,
+    |app: TestApp| async move {
+        add_staff(&app, "boss@example.com", Role::Admin, &[]).await;
+        add_staff(&app, "own@example.com", Role::Partner, &["demo"]).await;
+        let boss = staff_browser(&app, "boss@example.com").await;
+        let list = boss.get("/dashboard/partners/").await;
+        assert!(list.body.contains("Emporium Warehouse") && list.body.contains("own@example.com"));
+        let t = token(&boss).await;
+        let bad = boss
+            .post(
+                "/dashboard/partners/",
+                &[("csrf_token", &t), ("code", "no spaces"), ("name", "")],
+            )
+            .await;
+        assert_eq!(bad.status, 422);
+        assert!(bad.body.contains("Use 1 to 64 letters") && bad.body.contains("Enter the partner"));
+        assert!(bad.body.contains("value=\"no spaces\""));
+        // A code that is taken: the database's unique constraint, shown on the field.
+        let taken = boss
+            .post(
+                "/dashboard/partners/",
+                &[("csrf_token", &t), ("code", "demo"), ("name", "Again")],
+            )
+            .await;
+        assert_eq!(taken.status, 422, "{}", taken.body);
+        assert!(
+            taken.body.contains("The code demo is taken"),
+            "{}",
+            taken.body
+        );
+        let added = boss
+            .post(
+                "/dashboard/partners/",
+                &[
+                    ("csrf_token", &t),
+                    ("code", "north"),
+                    ("name", "North Depot"),
+                ],
+            )
+            .await;
+        assert_eq!(added.status, 303);
+        assert!(
+            boss.get("/dashboard/partners/")
+                .await
+                .body
+                .contains("North Depot")
+        );
+        // A partner user sees only their own partner, and can't add one.
+        let own = staff_browser(&app, "own@example.com").await;
+        let theirs = own.get("/dashboard/partners/").await;
+        assert!(theirs.body.contains("Emporium Warehouse") && !theirs.body.contains("North Depot"));
+        let ot = token(&own).await;
+        let denied = own
+            .post(
+                "/dashboard/partners/",
+                &[("csrf_token", &ot), ("code", "mine"), ("name", "Mine")],
+            )
+            .await;
+        assert_eq!(denied.status, 403);
+    }
+);
+
 /// `emporium staff add|list|remove` with the real binary; the password comes on stdin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_accounts_from_the_command_line() {

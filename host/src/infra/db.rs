@@ -181,3 +181,27 @@ mod tests {
         assert!(t.ends_with('Z'));
     }
 }
+
+/// The column of `table` whose unique constraint `error` broke, or `None` when the error is
+/// something else: for telling the person who filled in a form which field to change
+/// (realworld-axum-sqlx's `on_constraint`). Reads SQLite's `UNIQUE constraint failed: t.c`
+/// and PostgreSQL's default constraint names (`<table>_<column>_key`).
+pub fn unique_violation(error: &sqlx::Error, table: &str) -> Option<String> {
+    let db = error.as_database_error()?;
+    if !db.is_unique_violation() {
+        return None;
+    }
+    if let Some(constraint) = db.constraint() {
+        let column = constraint
+            .strip_prefix(&format!("{table}_"))?
+            .strip_suffix("_key")?;
+        return Some(column.to_owned());
+    }
+    let message = db.message();
+    let failed = message.split("UNIQUE constraint failed: ").nth(1)?;
+    failed
+        .split(',')
+        .map(str::trim)
+        .find_map(|c| c.strip_prefix(&format!("{table}.")))
+        .map(str::to_owned)
+}

@@ -1,6 +1,7 @@
 //! Partners (fulfilment partners) and their stock records: per product and partner, a SKU, a
 //! price in one currency, how many are in stock and how many are allocated to placed orders.
 
+pub mod manage;
 pub mod stock;
 
 use serde::Serialize;

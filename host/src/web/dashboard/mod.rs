@@ -13,6 +13,7 @@ mod auth;
 mod customers;
 mod home;
 mod orders;
+mod partners;
 mod search;
 mod stock;
 
@@ -37,6 +38,7 @@ pub const ORDERS_URL: &str = "/dashboard/orders/";
 pub const SEARCH_URL: &str = "/dashboard/search/";
 pub const STOCK_URL: &str = "/dashboard/stock/";
 pub const CUSTOMERS_URL: &str = "/dashboard/customers/";
+pub const PARTNERS_URL: &str = "/dashboard/partners/";
 
 /// Session key of the dashboard sign-in.
 const STAFF_KEY: &str = "_staff";
@@ -68,6 +70,7 @@ pub fn router() -> Router<AppState> {
             "/dashboard/customers/{customer_id}/active/",
             post(customers::set_active),
         )
+        .route(PARTNERS_URL, get(partners::list).post(partners::add))
         .route(STOCK_URL, get(stock::list))
         .route("/dashboard/stock/{stock_id}/", get(stock::detail))
         .route("/dashboard/stock/{stock_id}/adjust/", post(stock::adjust))
@@ -177,11 +180,12 @@ struct NavItem {
 }
 
 fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
-    let items: [(&str, &str, Permission); 4] = [
+    let items: [(&str, &str, Permission); 5] = [
         ("Home", HOME_URL, Permission::ViewDashboard),
         ("Orders", ORDERS_URL, Permission::ViewOrders),
         ("Customers", CUSTOMERS_URL, Permission::ViewCustomers),
         ("Stock", STOCK_URL, Permission::ViewCatalogue),
+        ("Partners", PARTNERS_URL, Permission::ViewCatalogue),
     ];
     items
         .into_iter()
