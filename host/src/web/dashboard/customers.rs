@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::params::{page_number, pages, path_id, search_text};
 use super::{CUSTOMERS_URL, CurrentStaff, ORDERS_URL, render};
 use crate::app::AppState;
 use crate::audit::Actor;
@@ -20,13 +21,6 @@ fn customer_url(id: i64) -> String {
     format!("{CUSTOMERS_URL}{id}/")
 }
 
-fn parse_id(raw: &str) -> Result<i64, WebError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or(WebError::NotFound)
-}
-
 pub(super) async fn list(
     State(state): State<AppState>,
     current: CurrentStaff,
@@ -34,44 +28,19 @@ pub(super) async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     current.require(Permission::ViewCustomers)?;
-    let q = query
-        .get("q")
-        .map(|q| q.trim().to_owned())
-        .unwrap_or_default();
-    if q.chars().count() > 200 {
-        return Err(WebError::BadRequest(
-            "Search for at most 200 characters.".into(),
-        ));
-    }
-    let page: u32 = match query.get("page").map(|p| p.trim()) {
-        None | Some("") => 1,
-        Some(p) => p
-            .parse()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| WebError::BadRequest("That is not a page number.".into()))?,
-    };
+    let q = search_text(&query, "q")?;
+    let page = page_number(&query)?;
     let (customers, total) = manage::search(&state.db.pool, &q, page, PAGE_SIZE).await?;
     let customers: Vec<_> = customers
         .into_iter()
         .map(|c| minijinja::context! { url => customer_url(c.id), ..minijinja::Value::from_serialize(&c) })
         .collect();
-    let num_pages = u32::try_from((total.max(0) as u64).div_ceil(u64::from(PAGE_SIZE)).max(1))
-        .unwrap_or(u32::MAX);
-    let page_url = |n: u32| {
-        format!(
-            "{CUSTOMERS_URL}?q={}&page={n}",
-            percent_encoding::utf8_percent_encode(&q, percent_encoding::NON_ALPHANUMERIC)
-        )
-    };
+    let pages = pages(CUSTOMERS_URL, &[("q", &q)], page, total, PAGE_SIZE);
     let ctx = minijinja::context! {
         customers => customers,
         total => total,
         q => q,
-        page => page,
-        num_pages => num_pages,
-        prev_url => (page > 1).then(|| page_url(page - 1)),
-        next_url => (page < num_pages).then(|| page_url(page + 1)),
+        pages => pages,
     };
     render(
         &state,
@@ -89,7 +58,7 @@ pub(super) async fn detail(
     Path(raw): Path<String>,
 ) -> Result<Response, WebError> {
     current.require(Permission::ViewCustomers)?;
-    let id = parse_id(&raw)?;
+    let id = path_id(&raw)?;
     let account = manage::find(&state.db.pool, id)
         .await?
         .ok_or(WebError::NotFound)?;
@@ -129,7 +98,7 @@ pub(super) async fn set_active(
     axum::Form(fields): axum::Form<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     current.require(Permission::ManageCustomers)?;
-    let id = parse_id(&raw)?;
+    let id = path_id(&raw)?;
     let active = match fields.get("active").map(String::as_str) {
         Some("1") => true,
         Some("0") => false,

@@ -13,6 +13,7 @@ mod auth;
 mod customers;
 mod home;
 mod orders;
+mod params;
 mod partners;
 mod search;
 mod stock;

@@ -9,6 +9,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
 
+use super::params::{page_number, pages};
 use super::{CurrentStaff, ORDERS_URL, render};
 use crate::app::AppState;
 use crate::audit;
@@ -43,14 +44,7 @@ pub(super) async fn list(
         placed_from: non_empty(&query, "from"),
         placed_to: non_empty(&query, "to"),
     };
-    let page: u32 = match query.get("page").map(|p| p.trim()) {
-        None | Some("") => 1,
-        Some(p) => p
-            .parse()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| WebError::BadRequest("That is not a page number.".into()))?,
-    };
+    let page = page_number(&query)?;
     let problems = manage::filter_problems(&filter);
     let (orders, total) = if problems.is_empty() {
         manage::search(
@@ -68,30 +62,18 @@ pub(super) async fn list(
         .into_iter()
         .map(|o| minijinja::context! { url => order_url(&o.number), ..minijinja::Value::from_serialize(&o) })
         .collect();
-    let num_pages = u32::try_from((total.max(0) as u64).div_ceil(u64::from(PAGE_SIZE)).max(1))
-        .unwrap_or(u32::MAX);
-    // Links to other pages keep the filters.
-    let mut kept: Vec<(String, String)> = query
-        .iter()
-        .filter(|(k, v)| k.as_str() != "page" && !v.trim().is_empty())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    kept.sort();
-    let page_url = |n: u32| {
-        let mut params = kept.clone();
-        params.push(("page".into(), n.to_string()));
-        let query: Vec<String> = params
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    k,
-                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-                )
-            })
-            .collect();
-        format!("{ORDERS_URL}?{}", query.join("&"))
-    };
+    let pages = pages(
+        ORDERS_URL,
+        &[
+            ("q", filter.query.as_deref().unwrap_or_default()),
+            ("status", filter.status.as_deref().unwrap_or_default()),
+            ("from", filter.placed_from.as_deref().unwrap_or_default()),
+            ("to", filter.placed_to.as_deref().unwrap_or_default()),
+        ],
+        page,
+        total,
+        PAGE_SIZE,
+    );
     let status = if problems.is_empty() {
         StatusCode::OK
     } else {
@@ -105,10 +87,7 @@ pub(super) async fn list(
         },
         errors => problems.into_iter().collect::<HashMap<_, _>>(),
         statuses => state.pipeline.statuses.keys().cloned().collect::<Vec<_>>(),
-        page => page,
-        num_pages => num_pages,
-        prev_url => (page > 1).then(|| page_url(page - 1)),
-        next_url => (page < num_pages).then(|| page_url(page + 1)),
+        pages => pages,
     };
     render(
         &state,

@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 
+use super::params::search_text;
 use super::{CUSTOMERS_URL, CurrentStaff, ORDERS_URL, STOCK_URL, render};
 use crate::app::AppState;
 use crate::order::manage::OrderFilter;
@@ -23,15 +24,7 @@ pub(super) async fn show(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     current.require(Permission::ViewDashboard)?;
-    let q = query
-        .get("q")
-        .map(|q| q.trim().to_owned())
-        .unwrap_or_default();
-    if q.chars().count() > 200 {
-        return Err(WebError::BadRequest(
-            "Search for at most 200 characters.".into(),
-        ));
-    }
+    let q = search_text(&query, "q")?;
     let scope = current.staff.partner_scope();
     let pool = &state.db.pool;
     let searching = !q.is_empty();

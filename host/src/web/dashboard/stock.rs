@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::params::{page_number, pages, path_id, search_text};
 use super::{CurrentStaff, STOCK_URL, render};
 use crate::app::AppState;
 use crate::partner::stock::{self, MAX_DELTA, MAX_REASON_CHARS, StockError};
@@ -19,13 +20,6 @@ fn record_url(id: i64) -> String {
     format!("{STOCK_URL}{id}/")
 }
 
-fn parse_id(raw: &str) -> Result<i64, WebError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or(WebError::NotFound)
-}
-
 pub(super) async fn list(
     State(state): State<AppState>,
     current: CurrentStaff,
@@ -33,24 +27,9 @@ pub(super) async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     current.require(Permission::ViewCatalogue)?;
-    let q = query
-        .get("q")
-        .map(|q| q.trim().to_owned())
-        .unwrap_or_default();
-    if q.chars().count() > 200 {
-        return Err(WebError::BadRequest(
-            "Search for at most 200 characters.".into(),
-        ));
-    }
+    let q = search_text(&query, "q")?;
     let low_only = query.get("low").is_some_and(|v| v == "1");
-    let page: u32 = match query.get("page").map(|p| p.trim()) {
-        None | Some("") => 1,
-        Some(p) => p
-            .parse()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| WebError::BadRequest("That is not a page number.".into()))?,
-    };
+    let page = page_number(&query)?;
     let (lines, total) = stock::search(
         &state.db.pool,
         current.staff.partner_scope(),
@@ -64,24 +43,20 @@ pub(super) async fn list(
         .into_iter()
         .map(|l| minijinja::context! { url => record_url(l.id), ..minijinja::Value::from_serialize(&l) })
         .collect();
-    let num_pages = u32::try_from((total.max(0) as u64).div_ceil(u64::from(PAGE_SIZE)).max(1))
-        .unwrap_or(u32::MAX);
-    let page_url = |n: u32| {
-        format!(
-            "{STOCK_URL}?q={}{}&page={n}",
-            percent_encoding::utf8_percent_encode(&q, percent_encoding::NON_ALPHANUMERIC),
-            if low_only { "&low=1" } else { "" }
-        )
-    };
+    let low = if low_only { "1" } else { "" };
+    let pages = pages(
+        STOCK_URL,
+        &[("q", &q), ("low", low)],
+        page,
+        total,
+        PAGE_SIZE,
+    );
     let page_ctx = minijinja::context! {
         lines => lines,
         total => total,
         q => q,
         low_only => low_only,
-        page => page,
-        num_pages => num_pages,
-        prev_url => (page > 1).then(|| page_url(page - 1)),
-        next_url => (page < num_pages).then(|| page_url(page + 1)),
+        pages => pages,
     };
     render(
         &state,
@@ -99,7 +74,7 @@ pub(super) async fn detail(
     Path(raw): Path<String>,
 ) -> Result<Response, WebError> {
     current.require(Permission::ViewCatalogue)?;
-    let id = parse_id(&raw)?;
+    let id = path_id(&raw)?;
     record_page(
         &state,
         &current,
@@ -151,7 +126,7 @@ pub(super) async fn adjust(
     axum::Form(fields): axum::Form<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     current.require(Permission::ManageCatalogue)?;
-    let id = parse_id(&raw)?;
+    let id = path_id(&raw)?;
     let raw_delta = fields.get("delta").map(|d| d.trim()).unwrap_or_default();
     let reason = fields.get("reason").map(|r| r.trim()).unwrap_or_default();
     let mut errors = HashMap::new();
