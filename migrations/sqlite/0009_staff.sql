@@ -44,7 +44,9 @@ CREATE TABLE order_note (
     created_at TEXT NOT NULL
 );
 CREATE INDEX order_note_order ON order_note(order_id);
-CREATE INDEX shop_order_placed ON shop_order(placed_at);
+-- The dashboard's order list: newest first, optionally by status.
+CREATE INDEX shop_order_placed ON shop_order(placed_at, id);
+CREATE INDEX shop_order_status ON shop_order(status, placed_at, id);
 
 -- Every change to a stock level made by hand, with the reason given (orders allocate and
 -- release stock through num_allocated and are not listed here).

@@ -139,11 +139,14 @@ pub async fn search(
     }
     let total: i64 = count.fetch_one(pool).await?;
     let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
+    // The page's ids first, from the (placed_at, id) index alone, then their rows: a deep
+    // page then skips index entries, not whole rows.
     let sql = format!(
         "SELECT o.number, o.status, o.email, o.currency, o.total_incl_minor, o.placed_at, \
          (SELECT CAST(COALESCE(SUM(l.quantity), 0) AS BIGINT) FROM order_line l WHERE l.order_id = o.id) AS num_items \
-         FROM shop_order o WHERE {condition} ORDER BY o.placed_at DESC, o.id DESC \
-         LIMIT {page_size} OFFSET {offset}"
+         FROM shop_order o WHERE o.id IN (SELECT o.id FROM shop_order o WHERE {condition} \
+         ORDER BY o.placed_at DESC, o.id DESC LIMIT {page_size} OFFSET {offset}) \
+         ORDER BY o.placed_at DESC, o.id DESC"
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for b in binds {

@@ -1,0 +1,194 @@
+//! Load benchmark of the dashboard's order list: 100,000 orders in PostgreSQL, 8 staff
+//! browsing the list with random filters (status, email search, number, date ranges, deep
+//! pages) over HTTP on loopback against the real app. Reports requests/s and p50/p99.
+//!
+//! Run from the repo root:
+//!   cargo bench -p emporium --bench dashboard_load
+//! env: ORDERS=100000  STAFF=8  SECONDS=10  PG_ADMIN=postgres://postgres@127.0.0.1:5432/postgres
+
+use std::time::{Duration, Instant};
+
+use emporium::infra::config::Config;
+use sqlx::Connection;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// A small deterministic generator, so every run asks for the same mix.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// `ORDERS` orders over the last 90 days, one line each from the demo's stock, written with
+/// set-based SQL (a checkout per order would take hours).
+async fn seed(pool: &sqlx::AnyPool, orders: i64) {
+    let statements = [
+        format!(
+            "INSERT INTO basket (owner_id, status, created_at, updated_at) \
+             SELECT NULL, 'submitted', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' \
+             FROM generate_series(1, {orders})"
+        ),
+        "INSERT INTO shop_order (number, basket_id, email, status, currency, lines_excl_minor, \
+         lines_incl_minor, shipping_excl_minor, shipping_incl_minor, total_excl_minor, \
+         total_incl_minor, shipping_plugin, shipping_code, shipping_name, shipping_address, \
+         billing_address, placed_at) \
+         SELECT (100000 + b.id)::text, b.id, 'shopper' || (b.id % 5000) || '@example.com', \
+         (ARRAY['Pending','Being processed','Shipped','Complete','Cancelled'])[1 + b.id % 5], \
+         'GBP', 1000 + b.id % 9000, 1000 + b.id % 9000, 495, 495, 1495 + b.id % 9000, \
+         1495 + b.id % 9000, 'flat-rate-shipping', 'standard', 'Standard delivery', \
+         '{\"name\":\"Ada\",\"line1\":\"1 High St\",\"city\":\"London\",\"postcode\":\"SW1A 1AA\",\"country\":\"GB\"}', \
+         '{\"name\":\"Ada\",\"line1\":\"1 High St\",\"city\":\"London\",\"postcode\":\"SW1A 1AA\",\"country\":\"GB\"}', \
+         to_char(TIMESTAMP '2026-12-01' - (b.id % 90) * INTERVAL '1 day' - (b.id % 86400) * INTERVAL '1 second', \
+                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+         FROM basket b WHERE b.status = 'submitted'"
+            .to_owned(),
+        "INSERT INTO order_line (order_id, product_id, stock_record_id, partner_name, partner_sku, \
+         title, quantity, unit_excl_minor, unit_incl_minor, line_excl_minor, line_incl_minor, status) \
+         SELECT o.id, sr.product_id, sr.id, 'Emporium Warehouse', sr.partner_sku, 'A product', 1, \
+         1000, 1000, 1000, 1000, 'Pending' FROM shop_order o \
+         JOIN stock_record sr ON sr.id = (SELECT MIN(id) FROM stock_record) + o.id % 100"
+            .to_owned(),
+        "ANALYZE".to_owned(),
+    ];
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .expect("seeding orders");
+    }
+}
+
+fn token(body: &str) -> String {
+    let marker = "name=\"csrf-token\" content=\"";
+    let at = body.find(marker).expect("a CSRF token") + marker.len();
+    body[at..at + body[at..].find('"').unwrap()].to_owned()
+}
+
+fn main() {
+    let orders: i64 = env_or("ORDERS", 100_000);
+    let staff: usize = env_or("STAFF", 8);
+    let seconds: u64 = env_or("SECONDS", 10);
+    let admin = std::env::var("PG_ADMIN")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let name = format!("emporium_bench_dashboard_{}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let (base_url, _) = admin.rsplit_once('/').unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let config = Config {
+            data_dir: data.path().to_path_buf(),
+            database_url: Some(format!("{base_url}/{name}")),
+            themes_dir: root.join("themes"),
+            db_max_connections: 16,
+            ..Config::default()
+        };
+        let currency = config.default_currency().unwrap();
+        let media = config.media_dir();
+        let state = emporium::app::build_state(config).await.unwrap();
+        emporium::demo::load(&state.db.pool, 200, currency, &media, false)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        seed(&state.db.pool, orders).await;
+        println!("seeded {orders} orders in {:.1} s", started.elapsed().as_secs_f64());
+        emporium::staff::add(&state.db, "bench@example.com", "bench password", emporium::staff::Role::Admin, &[])
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(emporium::server::serve(state.clone(), listener));
+
+        // Signed in one after another: the sign-in throttle counts attempts on one account
+        // before it checks them, so eight at once would lock it.
+        let mut clients = Vec::new();
+        for _ in 0..staff {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
+                .build()
+                .unwrap();
+            let login = client.get(format!("{base}/dashboard/login/")).send().await.unwrap();
+            let t = token(&login.text().await.unwrap());
+            let signed_in = client
+                .post(format!("{base}/dashboard/login/"))
+                .header("origin", &base)
+                .form(&[
+                    ("csrf_token", t.as_str()),
+                    ("email", "bench@example.com"),
+                    ("password", "bench password"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(signed_in.status().as_u16(), 303);
+            clients.push(client);
+        }
+        let mut tasks = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        for (n, client) in clients.into_iter().enumerate() {
+            let base = base.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1));
+                let statuses = ["Pending", "Being processed", "Shipped", "Complete", "Cancelled"];
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let path = match rng.below(5) {
+                        0 => format!("/dashboard/orders/?status={}", statuses[rng.below(5) as usize].replace(' ', "+")),
+                        1 => format!("/dashboard/orders/?q=shopper{}%40example.com", rng.below(5000)),
+                        2 => format!("/dashboard/orders/?q={}", 100_001 + rng.below(orders as u64)),
+                        3 => {
+                            let day = 1 + rng.below(28);
+                            format!("/dashboard/orders/?from=2026-11-{day:02}&to=2026-11-{:02}", (day + 2).min(30))
+                        }
+                        _ => format!("/dashboard/orders/?page={}", 1 + rng.below(200)),
+                    };
+                    let at = Instant::now();
+                    let r = client.get(format!("{base}{path}")).send().await.unwrap();
+                    assert_eq!(r.status().as_u16(), 200, "{path}");
+                    r.bytes().await.unwrap();
+                    latencies.push(at.elapsed());
+                }
+                latencies
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        all.sort_unstable();
+        println!(
+            "dashboard order list, {orders} orders, {staff} staff: {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms",
+            all.len() as f64 / seconds as f64,
+            percentile(&all, 0.50),
+            percentile(&all, 0.99)
+        );
+    });
+}
