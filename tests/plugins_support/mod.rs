@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use emporium::plugins::bindings::offer::ConditionInput;
-use emporium::plugins::bindings::shipping::ShippingRequest;
-use emporium::plugins::bindings::{Address, Basket, BasketLine, Customer, Money, Product};
+use emporium::money::{Currency, Money};
+use emporium::plugins::calls::{
+    Address, Basket, BasketLine, ConditionInput, Customer, Product, ShippingRequest,
+};
 use emporium::plugins::{PluginRuntime, RuntimeConfig};
 
 pub fn root() -> PathBuf {
@@ -73,11 +74,13 @@ pub fn runtime() -> Arc<PluginRuntime> {
         .clone()
 }
 
-pub fn money(amount: &str, currency: &str) -> Money {
-    Money {
-        amount: amount.into(),
-        currency: currency.into(),
-    }
+pub fn currency(code: &str) -> Currency {
+    Currency::from_code(code).expect("a test currency")
+}
+
+/// Money as the test writes it ("10.00" stays two places when it crosses to a plugin).
+pub fn money(amount: &str, code: &str) -> Money {
+    Money::parse(amount, currency(code)).expect("a test amount")
 }
 
 pub fn customer() -> Customer {
@@ -114,7 +117,7 @@ pub fn product(id: &str, category: &str, grams: u32) -> Product {
 }
 
 /// A basket of `lines` lines, each 2 units of a 10.00 (12.00 incl. tax) product of 250 g.
-pub fn basket(currency: &str, lines: usize) -> Basket {
+pub fn basket(code: &str, lines: usize) -> Basket {
     let lines: Vec<BasketLine> = (0..lines)
         .map(|i| BasketLine {
             line_id: format!("l{i}"),
@@ -128,19 +131,19 @@ pub fn basket(currency: &str, lines: usize) -> Basket {
                 250,
             ),
             quantity: 2,
-            unit_price_excl_tax: money("10.00", currency),
-            unit_price_incl_tax: money("12.00", currency),
-            line_total_excl_tax: money("20.00", currency),
-            line_total_incl_tax: money("24.00", currency),
+            unit_price_excl_tax: money("10.00", code),
+            unit_price_incl_tax: money("12.00", code),
+            line_total_excl_tax: money("20.00", code),
+            line_total_incl_tax: money("24.00", code),
             weight_grams: 500,
         })
         .collect();
     let n = lines.len() as u64;
     Basket {
         id: Some("b1".into()),
-        currency: currency.into(),
-        total_excl_tax: money(&format!("{}.00", 20 * n), currency),
-        total_incl_tax: money(&format!("{}.00", 24 * n), currency),
+        currency: currency(code),
+        total_excl_tax: money(&format!("{}.00", 20 * n), code),
+        total_incl_tax: money(&format!("{}.00", 24 * n), code),
         total_weight_grams: 500 * n,
         num_items: 2 * n as u32,
         lines,

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod bindings;
+pub mod calls;
 pub mod directory;
 mod error;
 mod loaded;
@@ -36,8 +37,9 @@ pub mod setup;
 mod state;
 pub mod store;
 pub mod template_render;
-mod validate;
+pub mod wit_v0_1;
 
+pub use calls::{PaymentOutcome, Priced, Quote};
 pub use error::{GuestErrorKind, PluginError, PluginRef};
 pub use loaded::{LoadedPlugin, PluginRuntime, RuntimeConfig};
 pub use manifest::{
@@ -47,4 +49,3 @@ pub use registry::{
     Decision, DisabledReason, ExtensionPoint, FailurePolicy, InstallOptions, PluginRegistry,
     PluginStatus, StateChange,
 };
-pub use validate::{PaymentOutcome, Priced, Quote};

@@ -6,16 +6,17 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::bindings::offer::ConditionInput;
-use super::bindings::payment::{Card, PaymentRequest};
-use super::bindings::pricing::{PricingContext, PricingItem};
-use super::bindings::shipping::ShippingRequest;
-use super::bindings::{Address, Basket, BasketLine, Customer, Money, Product, StockRecord};
+use super::calls::{
+    Address, Basket, BasketLine, Card, ConditionInput, Customer, PaymentRequest, PricingContext,
+    PricingItem, Product, ShippingRequest, StockRecord,
+};
 use super::template_render::{display_name, render};
 use super::{
     ConfigValues, InstallOptions, PaymentOutcome, PluginError, PluginRegistry, PluginRuntime,
     RuntimeConfig, World,
 };
+use crate::money::{Currency, Money};
+use rust_decimal::Decimal;
 
 /// The languages `plugin new` knows.
 pub const LANGUAGES: [&str; 3] = ["rust", "python", "js"];
@@ -205,11 +206,10 @@ pub fn build_hint(lang: &str) -> &'static str {
 
 // ---- plugin test ----
 
-fn money(amount: &str, currency: &str) -> Money {
-    Money {
-        amount: amount.into(),
-        currency: currency.into(),
-    }
+/// A sample amount of whole pounds, written with pence ("10.00").
+fn pounds(whole: u64) -> Money {
+    let pence = i64::try_from(whole.saturating_mul(100)).unwrap_or(i64::MAX);
+    Money::new(Decimal::new(pence, 2), Currency::GBP)
 }
 
 fn sample_customer() -> Customer {
@@ -247,7 +247,6 @@ fn sample_product(id: &str, category: &str, grams: u32) -> Product {
 
 /// A basket of `lines` lines of `quantity` units at 10.00 (12.00 incl. tax), `grams` each.
 fn sample_basket(lines: usize, quantity: u32, grams: u32) -> Basket {
-    let currency = "GBP";
     let lines: Vec<BasketLine> = (0..lines)
         .map(|i| {
             let q = u64::from(quantity);
@@ -259,10 +258,10 @@ fn sample_basket(lines: usize, quantity: u32, grams: u32) -> Basket {
                     grams,
                 ),
                 quantity,
-                unit_price_excl_tax: money("10.00", currency),
-                unit_price_incl_tax: money("12.00", currency),
-                line_total_excl_tax: money(&format!("{}.00", 10 * q), currency),
-                line_total_incl_tax: money(&format!("{}.00", 12 * q), currency),
+                unit_price_excl_tax: pounds(10),
+                unit_price_incl_tax: pounds(12),
+                line_total_excl_tax: pounds(10 * q),
+                line_total_incl_tax: pounds(12 * q),
                 weight_grams: u64::from(grams) * q,
             }
         })
@@ -270,9 +269,9 @@ fn sample_basket(lines: usize, quantity: u32, grams: u32) -> Basket {
     let units: u64 = lines.iter().map(|l| u64::from(l.quantity)).sum();
     Basket {
         id: Some("sample-basket".into()),
-        currency: currency.into(),
-        total_excl_tax: money(&format!("{}.00", 10 * units), currency),
-        total_incl_tax: money(&format!("{}.00", 12 * units), currency),
+        currency: Currency::GBP,
+        total_excl_tax: pounds(10 * units),
+        total_incl_tax: pounds(12 * units),
         total_weight_grams: lines.iter().map(|l| l.weight_grams).sum(),
         num_items: u32::try_from(units).unwrap_or(u32::MAX),
         lines,
@@ -376,7 +375,7 @@ pub fn run_samples(dir: &Path, config: ConfigValues) -> Result<String, ScaffoldE
                     stock_records: vec![StockRecord {
                         partner_id: "warehouse".into(),
                         partner_sku: format!("W-{p}"),
-                        price_excl_tax: Some(money("10.00", "GBP")),
+                        price_excl_tax: Some(pounds(10)),
                         num_in_stock: Some(20),
                         num_allocated: 0,
                     }],
@@ -385,7 +384,7 @@ pub fn run_samples(dir: &Path, config: ConfigValues) -> Result<String, ScaffoldE
             for quantity in [1, 10, 50] {
                 let context = PricingContext {
                     customer: sample_customer(),
-                    currency: "GBP".into(),
+                    currency: Currency::GBP,
                     quantity,
                 };
                 let result = registry.price(&id, &context, &items).map(|priced| {
@@ -436,22 +435,23 @@ pub fn run_samples(dir: &Path, config: ConfigValues) -> Result<String, ScaffoldE
                 (
                     "card 4242 4242 4242 4242, 25.00 GBP",
                     "4242424242424242",
-                    "25.00",
+                    25,
                 ),
                 (
                     "card 4000 0000 0000 0002, 25.00 GBP",
                     "4000000000000002",
-                    "25.00",
+                    25,
                 ),
                 (
                     "card 4242 4242 4242 4242, 5000.00 GBP",
                     "4242424242424242",
-                    "5000.00",
+                    5000,
                 ),
             ] {
+                let amount = pounds(amount);
                 let request = PaymentRequest {
                     order_number: "SAMPLE-1".into(),
-                    amount: money(amount, "GBP"),
+                    amount,
                     customer: sample_customer(),
                     billing_address: Some(sample_address("GB")),
                     card: Some(Card {
@@ -462,7 +462,7 @@ pub fn run_samples(dir: &Path, config: ConfigValues) -> Result<String, ScaffoldE
                         holder_name: "Ada Lovelace".into(),
                     }),
                     return_url: "http://127.0.0.1:8000/checkout/return".into(),
-                    idempotency_key: format!("sample-{number}-{amount}"),
+                    idempotency_key: format!("sample-{number}-{}", amount.amount()),
                 };
                 let result = registry.authorize(&id, &request).map(|o| match o {
                     PaymentOutcome::Approved {

@@ -16,7 +16,7 @@ use crate::checkout::{
 };
 use crate::order;
 use crate::payment;
-use crate::plugins::bindings::payment::{Callback, CallbackKind};
+use crate::plugins::calls::{Callback, CallbackKind, Header};
 use crate::session::Session;
 use crate::web::{AppState, WebError};
 
@@ -201,7 +201,7 @@ async fn webhook(
             .iter()
             .filter(|(name, _)| *name != header::COOKIE && *name != header::AUTHORIZATION)
             .filter_map(|(name, value)| {
-                Some(crate::plugins::bindings::payment::Header {
+                Some(Header {
                     name: name.to_string(),
                     value: value.to_str().ok()?.to_string(),
                 })
