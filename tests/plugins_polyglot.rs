@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use emporium::plugins::calls::ShippingRequest;
+use emporium::plugins::runtime::wit_v0_1;
 use emporium::plugins::*;
 use plugins_support::*;
 

@@ -12,7 +12,7 @@ use emporium::plugins::calls::{
     Callback, CallbackKind, Card, ConsumedLine, PaymentRequest, PricingContext, PricingItem,
     StockRecord, StockStatus,
 };
-use emporium::plugins::manifest::Manifest;
+use emporium::plugins::distribution::manifest::Manifest;
 use emporium::plugins::*;
 use plugins_support::*;
 use rust_decimal::Decimal;

@@ -239,7 +239,7 @@ fn main() {
             ("flat-rate-shipping", ConfigValues::new().with("charge", "4.95")),
             ("test-card-gateway", ConfigValues::new()),
         ] {
-            emporium::plugins::service::install_package(
+            emporium::plugins::lifecycle::service::install_package(
                 &state.db,
                 &state.plugins,
                 &root().join("target/plugins").join(id),
@@ -402,7 +402,7 @@ async fn measure_plugin_calls(state: &emporium::web::AppState, product: i64) -> 
         return_url: "http://127.0.0.1/".into(),
         idempotency_key: "k".into(),
     };
-    let registry = Arc::clone(&state.plugins);
+    let registry = Arc::clone(state.plugins.registry());
     tokio::task::spawn_blocking(move || {
         let time = |f: &dyn Fn()| {
             let mut v: Vec<Duration> = (0..500)

@@ -37,7 +37,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let sessions = crate::session::connect_store(&config, &db.pool)
         .await
         .context("connecting the session store")?;
-    let plugins = crate::plugins::setup::open(&config, &db)
+    let plugins = crate::plugins::PluginHost::open(&config, &db)
         .await
         .context("starting the plugin runtime")?;
     let mailer = crate::mail::Mailer::new(
@@ -206,7 +206,7 @@ fn spawn_void_retries(state: AppState) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             match crate::payment::claim::retry_due(
                 &state.db,
-                &state.plugins,
+                state.plugins.registry(),
                 UNDECIDED_APPROVAL_GRACE,
             )
             .await

@@ -230,7 +230,7 @@ pub fn scratch(name: &str) -> PathBuf {
 /// A plugin directory being written by a test: versions of packages with their index.
 pub struct Publisher {
     pub dir: PathBuf,
-    index: emporium::plugins::directory::Index,
+    index: emporium::plugins::distribution::directory::Index,
 }
 
 pub const SIGNING_KEY: [u8; 32] = [7; 32];
@@ -248,7 +248,7 @@ impl Publisher {
     pub fn new(name: &str) -> Publisher {
         Publisher {
             dir: scratch(name),
-            index: emporium::plugins::directory::Index { plugins: vec![] },
+            index: emporium::plugins::distribution::directory::Index { plugins: vec![] },
         }
     }
 
@@ -256,7 +256,7 @@ impl Publisher {
     /// `archive`), signed with [`SIGNING_KEY`] as "shop-key" when `signed`. Returns the entry
     /// for the test to tamper with via [`Publisher::edit`].
     pub fn publish(&mut self, manifest: &str, wasm: &[u8], archive: bool, signed: bool) {
-        use emporium::plugins::directory::*;
+        use emporium::plugins::distribution::directory::*;
         let parsed = emporium::plugins::Manifest::parse(manifest).expect("test manifest");
         let (id, version) = (parsed.id.clone(), parsed.version.to_string());
         let pkg = self.dir.join(&id).join(&version);
@@ -277,7 +277,7 @@ impl Publisher {
         };
         if archive {
             let file = self.dir.join(format!("{id}-{version}.tar.gz"));
-            emporium::plugins::package::pack(&pkg, &file).unwrap();
+            emporium::plugins::distribution::package::pack(&pkg, &file).unwrap();
             entry.package = Some(format!("{id}-{version}.tar.gz"));
             entry.package_sha256 = Some(sha256_hex(&std::fs::read(&file).unwrap()));
         } else {
@@ -308,7 +308,7 @@ impl Publisher {
         &mut self,
         id: &str,
         version: &str,
-        f: impl FnOnce(&mut emporium::plugins::directory::IndexVersion),
+        f: impl FnOnce(&mut emporium::plugins::distribution::directory::IndexVersion),
     ) {
         let p = self.index.plugins.iter_mut().find(|p| p.id == id).unwrap();
         f(p.versions
@@ -326,8 +326,8 @@ impl Publisher {
         .unwrap();
     }
 
-    pub fn directory(&self) -> emporium::plugins::directory::Directory {
-        emporium::plugins::directory::Directory::Folder(self.dir.clone())
+    pub fn directory(&self) -> emporium::plugins::distribution::directory::Directory {
+        emporium::plugins::distribution::directory::Directory::Folder(self.dir.clone())
     }
 }
 

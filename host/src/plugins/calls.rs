@@ -1,7 +1,7 @@
 //! What the shop hands a plugin and what it gets back, independent of any WIT version.
 //!
 //! Domain code builds these and the registry's typed calls take and return them; the adapter of
-//! each WIT version (today only [`super::wit_v0_1`]) converts them to and from that version's
+//! each WIT version (today only [`super::runtime::wit_v0_1`]) converts them to and from that version's
 //! generated bindings. A released WIT version is frozen, so these types are where the shop's
 //! own vocabulary may grow without breaking a plugin built against an older contract.
 //!

@@ -40,8 +40,9 @@ pub struct AppStateInner {
     pub pricing: Arc<Pricing>,
     /// Where session data lives (database or Redis).
     pub sessions: Arc<dyn crate::session::SessionStore>,
-    /// Installed plugins (shipping, payment, pricing, offers, theme extensions).
-    pub plugins: Arc<crate::plugins::PluginRegistry>,
+    /// Installed plugins (shipping, payment, pricing, offers, theme extensions): the registry
+    /// the domain calls, and the lifecycle that keeps it in step with the database.
+    pub plugins: Arc<crate::plugins::PluginHost>,
     /// Outgoing mail: `mail::enqueue` inside a transaction, then `mailer.wake()` after commit.
     pub mailer: crate::mail::Mailer,
     pub currency: Currency,
@@ -70,13 +71,17 @@ impl AppStateInner {
         templates: Templates,
         strategy: Arc<dyn Strategy>,
         sessions: Arc<dyn crate::session::SessionStore>,
-        plugins: Arc<crate::plugins::PluginRegistry>,
+        plugins: Arc<crate::plugins::PluginHost>,
         mailer: crate::mail::Mailer,
     ) -> Result<AppStateInner, crate::money::MoneyError> {
         let currency = config.default_currency()?;
         let ttl = Duration::from_secs(config.cache_ttl_secs);
         let categories = moka::sync::Cache::builder().time_to_live(ttl).build();
-        let pricing = Arc::new(Pricing::new(strategy, plugins.clone(), categories.clone()));
+        let pricing = Arc::new(Pricing::new(
+            strategy,
+            plugins.registry().clone(),
+            categories.clone(),
+        ));
         let cache = moka::future::Cache::builder()
             .max_capacity(20_000)
             .time_to_live(ttl)
@@ -96,7 +101,7 @@ impl AppStateInner {
             .build();
         let (stale_data, stale_pages, stale_baskets) =
             (cache.clone(), pages.clone(), mini_baskets.clone());
-        plugins.on_change(move |_| {
+        plugins.registry().on_change(move |_| {
             stale_data.invalidate_all();
             stale_pages.invalidate_all();
             stale_baskets.invalidate_all();

@@ -79,7 +79,7 @@ impl From<crate::shipping::ShippingError> for WebError {
 fn deps(state: &AppState) -> Deps<'_> {
     Deps {
         db: &state.db,
-        plugins: &state.plugins,
+        plugins: state.plugins.registry(),
         pipeline: &state.config.order_pipeline,
         templates: &state.templates,
         mailer: &state.mailer,

@@ -66,7 +66,8 @@ pub(super) async fn payment_return(
         body: Vec::new(),
         reference: Some(pending.reference.clone()),
     };
-    let result = match payment::handle_callback(&state.plugins, &gateway, callback).await {
+    let result = match payment::handle_callback(state.plugins.registry(), &gateway, callback).await
+    {
         Ok(result) => result,
         Err(e) => {
             tracing::error!(%gateway, error = %e, "payment return failed");
@@ -187,7 +188,7 @@ async fn webhook(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !payment::gateways(&state.plugins)
+    if !payment::gateways(state.plugins.registry())
         .iter()
         .any(|g| g.id == gateway)
     {
@@ -210,7 +211,8 @@ async fn webhook(
         body: body.to_vec(),
         reference: None,
     };
-    let outcome = match payment::handle_callback(&state.plugins, &gateway, callback).await {
+    let outcome = match payment::handle_callback(state.plugins.registry(), &gateway, callback).await
+    {
         Ok(outcome) => outcome,
         Err(e) => {
             // A 5xx asks the provider to send it again later.

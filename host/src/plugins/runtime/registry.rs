@@ -3,8 +3,8 @@
 //! The map of plugins is an `ArcSwap`: a call takes a snapshot (`Arc`) of the plugin's entry
 //! and runs on it to the end, so installing, upgrading, reconfiguring or removing a plugin while
 //! calls run is safe — in-flight calls finish on the old entry, new calls see the new one.
-//! Persistence of the installed/enabled set is the caller's job: subscribe with
-//! [`PluginRegistry::on_change`] and write the changes to the database.
+//! Persistence of the installed/enabled set is not the registry's: [`crate::plugins::lifecycle`]
+//! subscribes with [`PluginRegistry::on_change`] and writes the changes to the database.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,16 +14,16 @@ use std::sync::{Arc, Mutex, RwLock};
 use arc_swap::ArcSwap;
 use rust_decimal::Decimal;
 
-use super::calls::{
+use super::engine::{LoadedPlugin, PluginRuntime, WorldPre};
+use super::error::{PluginError, PluginRef};
+use super::sandbox::{CallContext, CallState, host_allowed};
+use super::wit_v0_1::{self, Answer, Check, PaymentCall};
+use crate::money::Money;
+use crate::plugins::calls::{
     Callback, ConditionInput, ConditionResult, FunctionInfo, PaymentOutcome, PaymentRequest,
     Priced, PricingContext, PricingItem, Quote, ShippingRequest,
 };
-use super::error::{PluginError, PluginRef};
-use super::loaded::{CallContext, LoadedPlugin, PluginRuntime, WorldPre};
-use super::manifest::{ConfigValues, World};
-use super::state::host_allowed;
-use super::wit_v0_1::{self, Answer, Check, PaymentCall};
-use crate::money::Money;
+use crate::plugins::distribution::manifest::{ConfigValues, Manifest, World};
 
 /// The extension points, each with its own failure policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -183,9 +183,6 @@ type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
 
 pub struct PluginRegistry {
     runtime: Arc<PluginRuntime>,
-    /// Where this registry's packages live and what it last read from the database (set by
-    /// `setup::open`; empty for a registry used without a database).
-    pub(crate) home: super::setup::Home,
     plugins: ArcSwap<BTreeMap<String, Arc<Entry>>>,
     /// Serialises writers (install, remove, enable...); readers never take it.
     write: Mutex<()>,
@@ -216,7 +213,6 @@ impl PluginRegistry {
         ];
         PluginRegistry {
             runtime,
-            home: super::setup::Home::default(),
             plugins: ArcSwap::from_pointee(BTreeMap::new()),
             write: Mutex::new(()),
             listeners: RwLock::new(Vec::new()),
@@ -522,7 +518,7 @@ impl PluginRegistry {
     }
 
     /// The manifest of an installed plugin.
-    pub fn manifest(&self, id: &str) -> Result<super::manifest::Manifest, PluginError> {
+    pub fn manifest(&self, id: &str) -> Result<Manifest, PluginError> {
         Ok((*self.entry(id)?.loaded.manifest).clone())
     }
 
@@ -540,11 +536,7 @@ impl PluginRegistry {
         &self,
         id: &str,
         point: ExtensionPoint,
-        f: impl FnOnce(
-            &Check<'_>,
-            &WorldPre,
-            &mut wasmtime::Store<super::state::CallState>,
-        ) -> Answer<R>,
+        f: impl FnOnce(&Check<'_>, &WorldPre, &mut wasmtime::Store<CallState>) -> Answer<R>,
     ) -> Result<R, PluginError> {
         let entry = self.entry(id)?;
         let plugin = &entry.loaded.plugin;

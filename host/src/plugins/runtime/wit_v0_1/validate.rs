@@ -8,18 +8,22 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use crate::plugins::bindings::offer::{ConditionInput, ConditionResult as WireConditionResult};
-use crate::plugins::bindings::payment::PaymentResult;
-use crate::plugins::bindings::pricing::{PricedItem, PricingItem, StockStatus as WireStockStatus};
-use crate::plugins::bindings::theme::{
-    FunctionInfo as WireFunctionInfo, FunctionKind as WireFunctionKind,
-};
-use crate::plugins::bindings::{Money, ShippingQuote};
 use crate::plugins::calls::{
     ConditionResult, ConsumedLine, FunctionInfo, FunctionKind, PaymentOutcome, Priced, Quote,
     StockStatus,
 };
-use crate::plugins::error::{PluginError, PluginRef};
+use crate::plugins::runtime::bindings::offer::{
+    ConditionInput, ConditionResult as WireConditionResult,
+};
+use crate::plugins::runtime::bindings::payment::PaymentResult;
+use crate::plugins::runtime::bindings::pricing::{
+    PricedItem, PricingItem, StockStatus as WireStockStatus,
+};
+use crate::plugins::runtime::bindings::theme::{
+    FunctionInfo as WireFunctionInfo, FunctionKind as WireFunctionKind,
+};
+use crate::plugins::runtime::bindings::{Money, ShippingQuote};
+use crate::plugins::runtime::{PluginError, PluginRef};
 
 pub const MAX_QUOTES: usize = 64;
 pub const MAX_CODE: usize = 64;
@@ -388,7 +392,7 @@ mod tests {
         let p = plugin();
         let c = Check { plugin: &p };
         let redirect = |url: &str| {
-            PaymentResult::NextAction(crate::plugins::bindings::payment::Redirect {
+            PaymentResult::NextAction(crate::plugins::runtime::bindings::payment::Redirect {
                 url: url.into(),
                 reference: "r".into(),
             })

@@ -1,4 +1,4 @@
-//! The adapter for WIT `emporium:plugin@0.1.0`: the shop's call types ([`super::calls`]) go in
+//! The adapter for WIT `emporium:plugin@0.1.0`: the shop's call types ([`crate::plugins::calls`]) go in
 //! converted to the v0.1 records of [`super::bindings`]; a v0.1 answer comes back read and
 //! checked ([`validate`]) into the call types, and a guest's own `plugin-error` becomes a
 //! [`PluginError::Guest`]. Apart from the runtime's linking (the `host` interface, the
@@ -15,13 +15,13 @@ use wasmtime::Store;
 
 pub(crate) use self::validate::Check;
 use super::bindings::{self as wire, offer, payment, pricing, shipping};
-use super::calls::{
+use super::engine::WorldPre;
+use super::error::{GuestErrorKind, PluginError};
+use super::sandbox::CallState;
+use crate::money::Money;
+use crate::plugins::calls::{
     self, ConditionResult, FunctionInfo, PaymentOutcome, Priced, Quote, ShippingRequest,
 };
-use super::error::{GuestErrorKind, PluginError};
-use super::loaded::WorldPre;
-use super::state::CallState;
-use crate::money::Money;
 
 /// A call's answer as the registry's `run` takes it: the outer error is a rejected answer
 /// (counted against the plugin), the inner one what wasmtime reported (a trap, a timeout).
