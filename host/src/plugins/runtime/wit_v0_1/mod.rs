@@ -161,7 +161,8 @@ pub(crate) fn condition_input(i: &calls::ConditionInput) -> offer::ConditionInpu
 
 /// One operation of the payment-gateway world, its arguments already in v0.1 records.
 pub(crate) enum PaymentCall {
-    Authorize(payment::PaymentRequest),
+    /// Boxed: a request (customer, address, card) is several times the size of the others.
+    Authorize(Box<payment::PaymentRequest>),
     Capture(String, wire::Money),
     Refund(String, wire::Money),
     Void(String),
@@ -170,7 +171,7 @@ pub(crate) enum PaymentCall {
 
 impl PaymentCall {
     pub(crate) fn authorize(r: &calls::PaymentRequest) -> PaymentCall {
-        PaymentCall::Authorize(payment::PaymentRequest {
+        PaymentCall::Authorize(Box::new(payment::PaymentRequest {
             order_number: r.order_number.clone(),
             amount: money(&r.amount),
             customer: customer(&r.customer),
@@ -184,7 +185,7 @@ impl PaymentCall {
             }),
             return_url: r.return_url.clone(),
             idempotency_key: r.idempotency_key.clone(),
-        })
+        }))
     }
 
     pub(crate) fn capture(reference: &str, amount: &Money) -> PaymentCall {
