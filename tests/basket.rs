@@ -1113,7 +1113,7 @@ both_backends!(
 
         // A plugin that fails (tiers it cannot read) falls back to the built-in prices, as the
         // pricing extension point's policy says, and the page still renders.
-        emporium::plugins::service::configure(
+        emporium::plugins::lifecycle::service::configure(
             &app.state.db,
             &app.state.plugins,
             "tiered-pricing",
@@ -1127,7 +1127,7 @@ both_backends!(
         assert!(!page.contains("£23.82"));
 
         // Switched off: the built-in strategy again, at once.
-        emporium::plugins::service::configure(
+        emporium::plugins::lifecycle::service::configure(
             &app.state.db,
             &app.state.plugins,
             "tiered-pricing",
@@ -1137,9 +1137,13 @@ both_backends!(
         .unwrap();
         let (_, page) = app.get(&url).await;
         assert!(page.contains("£23.82"));
-        emporium::plugins::service::disable(&app.state.db, &app.state.plugins, "tiered-pricing")
-            .await
-            .unwrap();
+        emporium::plugins::lifecycle::service::disable(
+            &app.state.db,
+            &app.state.plugins,
+            "tiered-pricing",
+        )
+        .await
+        .unwrap();
         let (_, page) = app.get(&url).await;
         assert!(page.contains("£19.85") && !page.contains("£23.82"));
     }

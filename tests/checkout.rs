@@ -502,7 +502,12 @@ both_backends!(
         let preview = b.get("/checkout/preview/").await;
         let page = place(&b, &preview, Some(GOOD_CARD)).await;
         assert_eq!(page.location.as_deref(), Some("/checkout/preview/"));
-        let hostile = app.state.plugins.status("hostile-gateway").unwrap();
+        let hostile = app
+            .state
+            .plugins
+            .registry()
+            .status("hostile-gateway")
+            .unwrap();
         assert_eq!(
             (hostile.failures, hostile.consecutive_failures),
             (1, 1),
@@ -1557,18 +1562,20 @@ both_backends!(
 
         // Not due yet: the retry waits for its back-off.
         let grace = std::time::Duration::from_secs(600);
-        let tried = emporium::payment::claim::retry_due(&app.state.db, &app.state.plugins, grace)
-            .await
-            .unwrap();
+        let tried =
+            emporium::payment::claim::retry_due(&app.state.db, app.state.plugins.registry(), grace)
+                .await
+                .unwrap();
         assert_eq!(tried, 0);
         // Its time comes, the provider still refuses: counted again.
         sqlx::query("UPDATE payment_claim SET next_attempt_at = '2000-01-01T00:00:00Z'")
             .execute(pool)
             .await
             .unwrap();
-        let tried = emporium::payment::claim::retry_due(&app.state.db, &app.state.plugins, grace)
-            .await
-            .unwrap();
+        let tried =
+            emporium::payment::claim::retry_due(&app.state.db, app.state.plugins.registry(), grace)
+                .await
+                .unwrap();
         assert_eq!(tried, 1);
         let open = emporium::payment::claim::unsettled_voids(pool)
             .await
@@ -1586,7 +1593,7 @@ both_backends!(
             .execute(pool)
             .await
             .unwrap();
-        emporium::payment::claim::retry_due(&app.state.db, &app.state.plugins, grace)
+        emporium::payment::claim::retry_due(&app.state.db, app.state.plugins.registry(), grace)
             .await
             .unwrap();
         assert!(
@@ -1679,7 +1686,7 @@ both_backends!(
         )
         .await
         .unwrap();
-        let (db, plugins) = (&app.state.db, &app.state.plugins);
+        let (db, plugins) = (&app.state.db, app.state.plugins.registry());
         let young = std::time::Duration::from_secs(600);
         assert_eq!(
             emporium::payment::claim::retry_due(db, plugins, young)

@@ -214,14 +214,19 @@ async fn webhook_flood(app: TestApp) {
         peak <= 16,
         "{peak} notifications reached the provider at once, more than the webhook's limit"
     );
-    let status = app.state.plugins.status("redirect-gateway").unwrap();
+    let status = app
+        .state
+        .plugins
+        .registry()
+        .status("redirect-gateway")
+        .unwrap();
     assert!(
         status.enabled,
         "the flood switched the gateway off: {:?}",
         status.disabled_reason
     );
     assert_eq!(status.consecutive_failures, 0);
-    let stored = emporium::plugins::store::get(&app.state.db.pool, "redirect-gateway")
+    let stored = emporium::plugins::lifecycle::store::get(&app.state.db.pool, "redirect-gateway")
         .await
         .unwrap()
         .unwrap();

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use emporium::infra::db::Db;
-use emporium::plugins::setup;
+use emporium::plugins::PluginHost;
 use plugins_support::*;
 
 struct Cli {
@@ -188,15 +188,16 @@ async fn cli_installs_configures_and_another_process_follows() {
 
     // A serving process on the same database follows the CLI's changes (it polls every 200 ms).
     let db = Db::connect(&database_url(&data), 2).await.unwrap();
-    let shop = setup::open_with(&data, lifecycle_runtime(), &db, Duration::from_millis(200))
+    let host = PluginHost::open_with(&data, lifecycle_runtime(), &db, Duration::from_millis(200))
         .await
         .unwrap();
+    let shop = host.registry();
     assert!(shop.status("flat-rate-shipping").unwrap().enabled);
     let quote = |shop: &emporium::plugins::PluginRegistry| {
         shop.quote_shipping("flat-rate-shipping", &shipping_request(1))
             .map(|q| q[0].charge_excl_tax.to_string())
     };
-    assert_eq!(quote(&shop).unwrap(), "3.00");
+    assert_eq!(quote(shop).unwrap(), "3.00");
     cli.ok(&["plugin", "disable", "flat-rate-shipping"]);
     wait("disable", || {
         !shop.status("flat-rate-shipping").unwrap().enabled
@@ -208,7 +209,7 @@ async fn cli_installs_configures_and_another_process_follows() {
     })
     .await;
     cli.ok(&["plugin", "config", "flat-rate-shipping", "charge=6.10"]);
-    wait("config", || quote(&shop).is_ok_and(|c| c == "6.10")).await;
+    wait("config", || quote(shop).is_ok_and(|c| c == "6.10")).await;
 
     // Upgrade from the directory, then nothing newer.
     publisher.publish(

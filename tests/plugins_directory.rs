@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ed25519_dalek::SigningKey;
-use emporium::plugins::directory::*;
+use emporium::plugins::distribution::directory::*;
 use emporium::plugins::*;
 use plugins_support::*;
 use semver::VersionReq;

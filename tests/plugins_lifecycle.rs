@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use emporium::infra::db::Db;
-use emporium::plugins::directory::TrustPolicy;
-use emporium::plugins::service::{self, ServiceError, Shown};
-use emporium::plugins::setup;
+use emporium::plugins::distribution::directory::TrustPolicy;
+use emporium::plugins::lifecycle::ServiceError;
+use emporium::plugins::lifecycle::service::{self, Shown};
+
 use emporium::plugins::*;
 use plugins_support::*;
 use semver::VersionReq;
@@ -22,7 +23,7 @@ struct Shop {
     db: Db,
     url: String,
     data: tempfile::TempDir,
-    registry: Arc<PluginRegistry>,
+    host: Arc<PluginHost>,
 }
 
 async fn shop(backend: DbKind) -> Shop {
@@ -30,18 +31,18 @@ async fn shop(backend: DbKind) -> Shop {
     let data = tempfile::tempdir().unwrap();
     let url = fresh_database(backend, data.path()).await;
     let db = Db::connect(&url, 4).await.expect("database");
-    let registry = process(&db, data.path()).await;
+    let host = process(&db, data.path()).await;
     Shop {
         db,
         url,
         data,
-        registry,
+        host,
     }
 }
 
-/// A registry as a host process opens it (polling for other processes' changes quickly).
-async fn process(db: &Db, data_dir: &Path) -> Arc<PluginRegistry> {
-    setup::open_with(
+/// Plugins as a host process opens them (polling for other processes' changes quickly).
+async fn process(db: &Db, data_dir: &Path) -> Arc<PluginHost> {
+    PluginHost::open_with(
         data_dir,
         lifecycle_runtime(),
         db,
@@ -101,7 +102,7 @@ async fn lifecycle(backend: DbKind) {
     publisher.edit(flat, "0.1.0", |v| v.wasm_sha256 = "00".repeat(32));
     let err = service::install_from_directory(
         &s.db,
-        &s.registry,
+        &s.host,
         &publisher.directory(),
         flat,
         &any(),
@@ -117,11 +118,13 @@ async fn lifecycle(backend: DbKind) {
     publisher.publish(&manifest_text(flat, "0.1.0"), &wasm_of(flat), false, true);
     publisher.edit(flat, "0.1.0", |v| {
         let other = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-        v.signature = Some(emporium::plugins::directory::sign(&other, flat, v));
+        v.signature = Some(emporium::plugins::distribution::directory::sign(
+            &other, flat, v,
+        ));
     });
     let err = service::install_from_directory(
         &s.db,
-        &s.registry,
+        &s.host,
         &publisher.directory(),
         flat,
         &any(),
@@ -143,7 +146,7 @@ async fn lifecycle(backend: DbKind) {
     wrong.publish(&manifest, &wasm_of(flat), false, true);
     let err = service::install_from_directory(
         &s.db,
-        &s.registry,
+        &s.host,
         &wrong.directory(),
         "not-pricing",
         &any(),
@@ -153,7 +156,7 @@ async fn lifecycle(backend: DbKind) {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("world"), "{err}");
-    assert!(service::list(&s.db, &s.registry).await.unwrap().is_empty());
+    assert!(service::list(&s.db, &s.host).await.unwrap().is_empty());
     assert!(package_dirs(s.data.path(), "not-pricing").is_empty());
     assert!(package_dirs(s.data.path(), flat).is_empty());
 
@@ -162,7 +165,7 @@ async fn lifecycle(backend: DbKind) {
     publisher.publish(&manifest_text(flat, "0.1.0"), &wasm_of(flat), false, true);
     let status = service::install_from_directory(
         &s.db,
-        &s.registry,
+        &s.host,
         &publisher.directory(),
         flat,
         &any(),
@@ -175,15 +178,15 @@ async fn lifecycle(backend: DbKind) {
     .await
     .unwrap();
     assert!(status.enabled);
-    assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "3.50");
-    let listed = service::list(&s.db, &s.registry).await.unwrap();
+    assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "3.50");
+    let listed = service::list(&s.db, &s.host).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].stored.version, "0.1.0");
     assert!(listed[0].stored.enabled);
     // Installing it again is refused (upgrade is the way to change versions).
     let err = service::install_from_directory(
         &s.db,
-        &s.registry,
+        &s.host,
         &publisher.directory(),
         flat,
         &any(),
@@ -200,7 +203,7 @@ async fn lifecycle(backend: DbKind) {
     // Invalid configuration: every field error, nothing changed.
     let err = service::configure(
         &s.db,
-        &s.registry,
+        &s.host,
         flat,
         &[
             ("charge".into(), "lots".into()),
@@ -216,45 +219,38 @@ async fn lifecycle(backend: DbKind) {
         .map(|e| e.field.as_str())
         .collect();
     assert_eq!(fields, ["colour", "charge"], "{err}");
-    assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "3.50");
+    assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "3.50");
 
     // Valid configuration applies at once and is stored.
-    service::configure(
-        &s.db,
-        &s.registry,
-        flat,
-        &[("charge".into(), "4.00".into())],
-    )
-    .await
-    .unwrap();
-    assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "4.00");
-    let view = service::config_view(&s.db, &s.registry, flat)
+    service::configure(&s.db, &s.host, flat, &[("charge".into(), "4.00".into())])
         .await
         .unwrap();
+    assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "4.00");
+    let view = service::config_view(&s.db, &s.host, flat).await.unwrap();
     let charge = view.iter().find(|e| e.name == "charge").unwrap();
     assert_eq!(charge.shown, Shown::Value("4.00".into()));
     let method = view.iter().find(|e| e.name == "method_name").unwrap();
     assert!(matches!(method.shown, Shown::Default(_)));
 
     // Disable and enable.
-    service::disable(&s.db, &s.registry, flat).await.unwrap();
+    service::disable(&s.db, &s.host, flat).await.unwrap();
     assert!(matches!(
-        flat_rate_request_charge(&s.registry),
+        flat_rate_request_charge(s.host.registry()),
         Err(PluginError::Disabled { .. })
     ));
     assert!(
-        !service::list(&s.db, &s.registry).await.unwrap()[0]
+        !service::list(&s.db, &s.host).await.unwrap()[0]
             .stored
             .enabled
     );
-    service::enable(&s.db, &s.registry, flat).await.unwrap();
-    assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "4.00");
+    service::enable(&s.db, &s.host, flat).await.unwrap();
+    assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "4.00");
 
     // Upgrade: the new version replaces the old, configuration and state kept.
     publisher.publish(&manifest_text(flat, "0.2.0"), &wasm_of(flat), false, true);
     let up = service::upgrade(
         &s.db,
-        &s.registry,
+        &s.host,
         &publisher.directory(),
         flat,
         &any(),
@@ -265,12 +261,18 @@ async fn lifecycle(backend: DbKind) {
     assert_eq!(up.from.version.to_string(), "0.1.0");
     assert_eq!(up.to.version.to_string(), "0.2.0");
     assert_eq!(
-        s.registry.status(flat).unwrap().plugin.version.to_string(),
+        s.host
+            .registry()
+            .status(flat)
+            .unwrap()
+            .plugin
+            .version
+            .to_string(),
         "0.2.0"
     );
-    assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "4.00");
+    assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "4.00");
     assert_eq!(
-        service::list(&s.db, &s.registry).await.unwrap()[0]
+        service::list(&s.db, &s.host).await.unwrap()[0]
             .stored
             .version,
         "0.2.0"
@@ -281,7 +283,7 @@ async fn lifecycle(backend: DbKind) {
     // Nothing newer: up to date.
     let err = service::upgrade(
         &s.db,
-        &s.registry,
+        &s.host,
         &publisher.directory(),
         flat,
         &any(),
@@ -300,7 +302,7 @@ async fn lifecycle(backend: DbKind) {
     );
     let err = service::upgrade(
         &s.db,
-        &s.registry,
+        &s.host,
         &publisher.directory(),
         flat,
         &any(),
@@ -313,11 +315,11 @@ async fn lifecycle(backend: DbKind) {
         text.contains("0.2.0 stays installed") && text.contains("not a valid component"),
         "{text}"
     );
-    let status = s.registry.status(flat).unwrap();
+    let status = s.host.registry().status(flat).unwrap();
     assert_eq!(status.plugin.version.to_string(), "0.2.0");
     assert!(status.enabled);
-    assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "4.00");
-    let row = &service::list(&s.db, &s.registry).await.unwrap()[0].stored;
+    assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "4.00");
+    let row = &service::list(&s.db, &s.host).await.unwrap()[0].stored;
     assert_eq!((row.version.as_str(), row.enabled), ("0.2.0", true));
     assert_eq!(package_dirs(s.data.path(), flat).len(), 1);
 
@@ -330,7 +332,7 @@ async fn lifecycle(backend: DbKind) {
     publisher.publish(&needs_more, &wasm_of(flat), false, true);
     let err = service::upgrade(
         &s.db,
-        &s.registry,
+        &s.host,
         &publisher.directory(),
         flat,
         &any(),
@@ -344,15 +346,21 @@ async fn lifecycle(backend: DbKind) {
         "{err}"
     );
     assert_eq!(
-        s.registry.status(flat).unwrap().plugin.version.to_string(),
+        s.host
+            .registry()
+            .status(flat)
+            .unwrap()
+            .plugin
+            .version
+            .to_string(),
         "0.2.0"
     );
 
     // Remove: row, config and package gone, calls refused.
-    service::remove(&s.db, &s.registry, flat).await.unwrap();
-    assert!(service::list(&s.db, &s.registry).await.unwrap().is_empty());
+    service::remove(&s.db, &s.host, flat).await.unwrap();
+    assert!(service::list(&s.db, &s.host).await.unwrap().is_empty());
     assert!(matches!(
-        flat_rate_request_charge(&s.registry),
+        flat_rate_request_charge(s.host.registry()),
         Err(PluginError::NotFound(_))
     ));
     assert!(package_dirs(s.data.path(), flat).is_empty());
@@ -408,7 +416,7 @@ async fn secrets(backend: DbKind) {
     const SECRET: &str = "sk_live_TOPSECRET_4711";
     service::install_package(
         &s.db,
-        &s.registry,
+        &s.host,
         &plugin_dir("redirect-gateway"),
         InstallOptions {
             config: ConfigValues::new()
@@ -433,9 +441,9 @@ async fn secrets(backend: DbKind) {
             .unwrap();
     assert_eq!((public, secret.as_str()), (0, SECRET));
     // Never listed, rendered or debug-printed.
-    let list = service::list(&s.db, &s.registry).await.unwrap();
+    let list = service::list(&s.db, &s.host).await.unwrap();
     assert!(!format!("{list:?}").contains(SECRET));
-    let view = service::config_view(&s.db, &s.registry, "redirect-gateway")
+    let view = service::config_view(&s.db, &s.host, "redirect-gateway")
         .await
         .unwrap();
     let key = view.iter().find(|e| e.name == "api_key").unwrap();
@@ -444,14 +452,14 @@ async fn secrets(backend: DbKind) {
     // Changing another field keeps the secret.
     service::configure(
         &s.db,
-        &s.registry,
+        &s.host,
         "redirect-gateway",
         &[("base_url".into(), "http://127.0.0.1:9/other".into())],
     )
     .await
     .unwrap();
     assert_eq!(
-        service::config_view(&s.db, &s.registry, "redirect-gateway")
+        service::config_view(&s.db, &s.host, "redirect-gateway")
             .await
             .unwrap()
             .iter()
@@ -462,7 +470,7 @@ async fn secrets(backend: DbKind) {
     );
     // A second process loads the secret from the database (it can call the plugin).
     let other = process(&s.db, s.data.path()).await;
-    assert!(other.status("redirect-gateway").unwrap().enabled);
+    assert!(other.registry().status("redirect-gateway").unwrap().enabled);
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(
         logs.contains("Plugin redirect-gateway@"),
@@ -486,14 +494,15 @@ async fn archives(backend: DbKind) {
     let scratch = scratch("archives");
     // A local .tar.gz package installs (idempotently) and runs.
     let archive = scratch.join("flat.tar.gz");
-    emporium::plugins::package::pack(&plugin_dir("flat-rate-shipping"), &archive).unwrap();
-    service::install_package(&s.db, &s.registry, &archive, InstallOptions::default())
+    emporium::plugins::distribution::package::pack(&plugin_dir("flat-rate-shipping"), &archive)
+        .unwrap();
+    service::install_package(&s.db, &s.host, &archive, InstallOptions::default())
         .await
         .unwrap();
-    service::install_package(&s.db, &s.registry, &archive, InstallOptions::default())
+    service::install_package(&s.db, &s.host, &archive, InstallOptions::default())
         .await
         .expect("installing the same package again changes nothing");
-    assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "5.00");
+    assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "5.00");
 
     // A directory entry pointing at a signed .tar.gz.
     let mut publisher = Publisher::new("archives");
@@ -505,7 +514,7 @@ async fn archives(backend: DbKind) {
     );
     let status = service::install_from_directory(
         &s.db,
-        &s.registry,
+        &s.host,
         &publisher.directory(),
         "weight-band-shipping",
         &any(),
@@ -529,7 +538,7 @@ async fn archives(backend: DbKind) {
     .unwrap();
     let err = service::upgrade(
         &s.db,
-        &s.registry,
+        &s.host,
         &publisher.directory(),
         "weight-band-shipping",
         &any(),
@@ -562,7 +571,7 @@ async fn archives(backend: DbKind) {
         std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
         std::fs::write(&evil, gz.finish().unwrap()).unwrap();
     }
-    let err = service::upgrade_package(&s.db, &s.registry, &evil)
+    let err = service::upgrade_package(&s.db, &s.host, &evil)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("`..`"), "{err}");
@@ -587,14 +596,15 @@ async fn archives(backend: DbKind) {
         std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
         std::fs::write(&link, gz.finish().unwrap()).unwrap();
     }
-    let err = service::upgrade_package(&s.db, &s.registry, &link)
+    let err = service::upgrade_package(&s.db, &s.host, &link)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("symbolic link"), "{err}");
     // Still the original version, still serving.
-    assert_eq!(flat_rate_request_charge(&s.registry).unwrap(), "5.00");
+    assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "5.00");
     assert_eq!(
-        s.registry
+        s.host
+            .registry()
             .status("flat-rate-shipping")
             .unwrap()
             .plugin
@@ -623,48 +633,38 @@ async fn two_processes(backend: DbKind) {
     let b = process(&db_b, a.data.path()).await;
     let flat = "flat-rate-shipping";
 
-    service::install_package(
-        &a.db,
-        &a.registry,
-        &plugin_dir(flat),
-        InstallOptions::default(),
-    )
-    .await
-    .unwrap();
+    service::install_package(&a.db, &a.host, &plugin_dir(flat), InstallOptions::default())
+        .await
+        .unwrap();
     wait_for("B to load the plugin A installed", || {
-        b.status(flat).is_ok_and(|s| s.enabled)
+        b.registry().status(flat).is_ok_and(|s| s.enabled)
     })
     .await;
-    assert_eq!(flat_rate_request_charge(&b).unwrap(), "5.00");
+    assert_eq!(flat_rate_request_charge(b.registry()).unwrap(), "5.00");
 
     service::disable(&db_b, &b, flat).await.unwrap();
     wait_for("A to see B's disable", || {
-        a.registry.status(flat).is_ok_and(|s| !s.enabled)
+        a.host.registry().status(flat).is_ok_and(|s| !s.enabled)
     })
     .await;
-    service::enable(&a.db, &a.registry, flat).await.unwrap();
+    service::enable(&a.db, &a.host, flat).await.unwrap();
     wait_for("B to see A's enable", || {
-        b.status(flat).is_ok_and(|s| s.enabled)
+        b.registry().status(flat).is_ok_and(|s| s.enabled)
     })
     .await;
 
-    service::configure(
-        &a.db,
-        &a.registry,
-        flat,
-        &[("charge".into(), "7.25".into())],
-    )
-    .await
-    .unwrap();
+    service::configure(&a.db, &a.host, flat, &[("charge".into(), "7.25".into())])
+        .await
+        .unwrap();
     wait_for("B to see A's configuration", || {
-        flat_rate_request_charge(&b).is_ok_and(|c| c == "7.25")
+        flat_rate_request_charge(b.registry()).is_ok_and(|c| c == "7.25")
     })
     .await;
 
     // A plugin failing in A is switched off there and, through the database, in B.
     service::install_package(
         &a.db,
-        &a.registry,
+        &a.host,
         &plugin_dir("hostile"),
         InstallOptions {
             config: ConfigValues::new().with("mode", "panic"),
@@ -674,20 +674,21 @@ async fn two_processes(backend: DbKind) {
     .await
     .unwrap();
     wait_for("B to load the hostile plugin", || {
-        b.status("hostile").is_ok()
+        b.registry().status("hostile").is_ok()
     })
     .await;
     let threshold = lifecycle_runtime().failure_threshold;
     for _ in 0..threshold {
         assert!(
-            a.registry
+            a.host
+                .registry()
                 .quote_shipping("hostile", &shipping_request(1))
                 .is_err()
         );
     }
-    assert!(!a.registry.status("hostile").unwrap().enabled);
+    assert!(!a.host.registry().status("hostile").unwrap().enabled);
     wait_for("B to see the automatic switch-off", || {
-        b.status("hostile").is_ok_and(|s| {
+        b.registry().status("hostile").is_ok_and(|s| {
             !s.enabled && matches!(s.disabled_reason, Some(DisabledReason::Failures { .. }))
         })
     })
@@ -706,11 +707,14 @@ async fn two_processes(backend: DbKind) {
     // A third process starting now loads the state as stored.
     let db_c = Db::connect(&a.url, 2).await.unwrap();
     let c = process(&db_c, a.data.path()).await;
-    assert_eq!(flat_rate_request_charge(&c).unwrap(), "7.25");
-    assert!(!c.status("hostile").unwrap().enabled);
+    assert_eq!(flat_rate_request_charge(c.registry()).unwrap(), "7.25");
+    assert!(!c.registry().status("hostile").unwrap().enabled);
 
     service::remove(&db_b, &b, flat).await.unwrap();
-    wait_for("A to see B's removal", || a.registry.status(flat).is_err()).await;
+    wait_for("A to see B's removal", || {
+        a.host.registry().status(flat).is_err()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -729,7 +733,7 @@ async fn two_processes_postgres() {
 async fn postgres_peers_follow_at_once() {
     let a = shop(DbKind::Postgres).await;
     let db_b = Db::connect(&a.url, 2).await.unwrap();
-    let b = setup::open_with(
+    let b = PluginHost::open_with(
         a.data.path(),
         lifecycle_runtime(),
         &db_b,
@@ -741,21 +745,16 @@ async fn postgres_peers_follow_at_once() {
     // announced to it (one made earlier would only be picked up by the poll).
     wait_for("B to listen for changes", || b.listening()).await;
     let flat = "flat-rate-shipping";
-    service::install_package(
-        &a.db,
-        &a.registry,
-        &plugin_dir(flat),
-        InstallOptions::default(),
-    )
-    .await
-    .unwrap();
+    service::install_package(&a.db, &a.host, &plugin_dir(flat), InstallOptions::default())
+        .await
+        .unwrap();
     wait_for("B to load the plugin A installed", || {
-        b.status(flat).is_ok_and(|s| s.enabled)
+        b.registry().status(flat).is_ok_and(|s| s.enabled)
     })
     .await;
-    service::disable(&a.db, &a.registry, flat).await.unwrap();
+    service::disable(&a.db, &a.host, flat).await.unwrap();
     wait_for("B to see A's disable", || {
-        b.status(flat).is_ok_and(|s| !s.enabled)
+        b.registry().status(flat).is_ok_and(|s| !s.enabled)
     })
     .await;
 }

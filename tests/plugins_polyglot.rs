@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use emporium::plugins::bindings::shipping::ShippingRequest;
+use emporium::plugins::calls::ShippingRequest;
+use emporium::plugins::runtime::wit_v0_1;
 use emporium::plugins::*;
 use plugins_support::*;
 
@@ -252,10 +253,11 @@ fn python_plugin_bad_config_is_a_clear_error() {
 #[test]
 fn python_exception_is_a_typed_error_and_the_host_keeps_serving() {
     let reg = install(PYTHON, zone_config());
-    // A basket total the plugin cannot read: decimal.InvalidOperation escapes the plugin.
-    let mut bad = shipping_request(2);
-    bad.basket.total_incl_tax = money("not-a-number", "GBP");
-    let err = reg.quote_shipping(PYTHON, &bad).unwrap_err();
+    // A basket total the plugin cannot read: decimal.InvalidOperation escapes the plugin. The
+    // host's own money can't hold one, so the request is changed as it crosses WIT 0.1.
+    let mut bad = wit_v0_1::shipping_request(&shipping_request(2));
+    bad.basket.total_incl_tax.amount = "not-a-number".into();
+    let err = reg.quote_shipping_v0_1(PYTHON, &bad).unwrap_err();
     assert!(
         matches!(&err, PluginError::Trap { plugin, .. } if plugin.id == PYTHON),
         "{err}"
@@ -274,10 +276,10 @@ fn python_exception_is_a_typed_error_and_the_host_keeps_serving() {
 #[test]
 fn python_plugin_failing_repeatedly_is_switched_off() {
     let reg = install(PYTHON, zone_config());
-    let mut bad = shipping_request(1);
-    bad.basket.total_incl_tax = money("x", "GBP");
+    let mut bad = wit_v0_1::shipping_request(&shipping_request(1));
+    bad.basket.total_incl_tax.amount = "x".into();
     for _ in 0..test_config().failure_threshold {
-        assert!(reg.quote_shipping(PYTHON, &bad).is_err());
+        assert!(reg.quote_shipping_v0_1(PYTHON, &bad).is_err());
     }
     let status = reg.status(PYTHON).unwrap();
     assert!(
@@ -392,9 +394,9 @@ fn js_plugin_bad_config_is_a_clear_error() {
 #[test]
 fn js_exception_is_a_typed_error_and_the_host_keeps_serving() {
     let reg = install(JS, express_config());
-    let mut bad = shipping_request(2);
-    bad.basket.total_incl_tax = money("1e3", "GBP");
-    let err = reg.quote_shipping(JS, &bad).unwrap_err();
+    let mut bad = wit_v0_1::shipping_request(&shipping_request(2));
+    bad.basket.total_incl_tax.amount = "1e3".into();
+    let err = reg.quote_shipping_v0_1(JS, &bad).unwrap_err();
     assert!(
         matches!(&err, PluginError::Trap { plugin, .. } if plugin.id == JS),
         "{err}"

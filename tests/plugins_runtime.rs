@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use emporium::plugins::bindings::StockRecord;
-use emporium::plugins::bindings::offer::ConsumedLine;
-use emporium::plugins::bindings::payment::{Callback, CallbackKind, Card, PaymentRequest};
-use emporium::plugins::bindings::pricing::{PricingContext, PricingItem, StockStatus};
-use emporium::plugins::manifest::Manifest;
+use emporium::plugins::calls::{
+    Callback, CallbackKind, Card, ConsumedLine, PaymentRequest, PricingContext, PricingItem,
+    StockRecord, StockStatus,
+};
+use emporium::plugins::distribution::manifest::Manifest;
 use emporium::plugins::*;
 use plugins_support::*;
 use rust_decimal::Decimal;
@@ -118,7 +118,7 @@ fn tiered_pricing_prices_a_page_in_one_call() {
         .collect();
     let ctx = PricingContext {
         customer: customer(),
-        currency: "EUR".into(),
+        currency: currency("EUR"),
         quantity: 10,
     };
     let priced = reg.price("tiered-pricing", &ctx, &items).unwrap();
@@ -130,7 +130,7 @@ fn tiered_pricing_prices_a_page_in_one_call() {
 
     // Asking in a currency no partner sells in: unavailable, not an error.
     let gbp = PricingContext {
-        currency: "GBP".into(),
+        currency: currency("GBP"),
         ..ctx
     };
     let none = reg.price("tiered-pricing", &gbp, &items[..2]).unwrap();

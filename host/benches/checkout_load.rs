@@ -239,7 +239,7 @@ fn main() {
             ("flat-rate-shipping", ConfigValues::new().with("charge", "4.95")),
             ("test-card-gateway", ConfigValues::new()),
         ] {
-            emporium::plugins::service::install_package(
+            emporium::plugins::lifecycle::service::install_package(
                 &state.db,
                 &state.plugins,
                 &root().join("target/plugins").join(id),
@@ -352,9 +352,10 @@ fn main() {
 /// Median time of one shipping quote and one authorization, through the registry as checkout
 /// calls them (fresh store per call).
 async fn measure_plugin_calls(state: &emporium::app::AppState, product: i64) -> (f64, f64) {
-    use emporium::basket::snapshot;
-    use emporium::plugins::bindings::payment::{Card, PaymentRequest};
-    use emporium::plugins::bindings::shipping::ShippingRequest;
+    use emporium::money::{Currency, Money};
+    use emporium::plugins::calls::{
+        Basket, BasketLine, Card, Customer, PaymentRequest, ShippingRequest,
+    };
     let tree = emporium::catalogue::load_category_tree(&state.db.pool)
         .await
         .unwrap();
@@ -362,16 +363,13 @@ async fn measure_plugin_calls(state: &emporium::app::AppState, product: i64) -> 
         .await
         .unwrap();
     let f = &facts[&product];
-    let money = |a: &str| emporium::plugins::bindings::Money {
-        amount: a.into(),
-        currency: "GBP".into(),
-    };
-    let basket = emporium::plugins::bindings::Basket {
+    let money = |a: &str| Money::parse(a, Currency::GBP).unwrap();
+    let basket = Basket {
         id: Some("1".into()),
-        currency: "GBP".into(),
-        lines: vec![emporium::plugins::bindings::BasketLine {
+        currency: Currency::GBP,
+        lines: vec![BasketLine {
             line_id: "1".into(),
-            product: snapshot::product(f),
+            product: f.plugin_product(),
             quantity: 1,
             unit_price_excl_tax: money("10.00"),
             unit_price_incl_tax: money("10.00"),
@@ -386,13 +384,13 @@ async fn measure_plugin_calls(state: &emporium::app::AppState, product: i64) -> 
     };
     let request = ShippingRequest {
         basket,
-        customer: snapshot::customer(None, Some("bench@example.com")),
+        customer: Customer::new(None, Some("bench@example.com")),
         address: None,
     };
     let payment = PaymentRequest {
         order_number: "100001".into(),
         amount: money("14.95"),
-        customer: snapshot::customer(None, Some("bench@example.com")),
+        customer: Customer::new(None, Some("bench@example.com")),
         billing_address: None,
         card: Some(Card {
             number: "4242424242424242".into(),
@@ -404,7 +402,7 @@ async fn measure_plugin_calls(state: &emporium::app::AppState, product: i64) -> 
         return_url: "http://127.0.0.1/".into(),
         idempotency_key: "k".into(),
     };
-    let registry = Arc::clone(&state.plugins);
+    let registry = Arc::clone(state.plugins.registry());
     tokio::task::spawn_blocking(move || {
         let time = |f: &dyn Fn()| {
             let mut v: Vec<Duration> = (0..500)

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use emporium::plugins::bindings::StockRecord;
-use emporium::plugins::bindings::pricing::{PricingContext, PricingItem};
+use emporium::plugins::calls::{PricingContext, PricingItem, StockRecord};
 use emporium::plugins::*;
 use plugins_support::*;
 
@@ -74,7 +73,7 @@ fn benches(c: &mut Criterion) {
     let items = page(50);
     let ctx = PricingContext {
         customer: customer(),
-        currency: "EUR".into(),
+        currency: currency("EUR"),
         quantity: 1,
     };
 

@@ -32,7 +32,9 @@ pub struct Shop {
     /// Where session data lives (database or Redis).
     pub sessions: Arc<dyn SessionStore>,
     /// Installed plugins (shipping, payment, pricing, offers, theme extensions).
-    pub plugins: Arc<crate::plugins::PluginRegistry>,
+    /// Installed plugins: the registry the domain calls, and the lifecycle that keeps it in
+    /// step with the database.
+    pub plugins: Arc<crate::plugins::PluginHost>,
     /// Outgoing mail: `mail::enqueue` inside a transaction, then `mailer.wake()` after commit.
     pub mailer: crate::mail::Mailer,
     pub currency: Currency,
@@ -92,7 +94,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let sessions = crate::session::connect_store(&config, &db.pool)
         .await
         .context("connecting the session store")?;
-    let plugins = crate::plugins::setup::open(&config, &db)
+    let plugins = crate::plugins::PluginHost::open(&config, &db)
         .await
         .context("starting the plugin runtime")?;
     let mailer = crate::mail::Mailer::new(
@@ -112,7 +114,7 @@ impl Shop {
         templates: Templates,
         strategy: Arc<dyn Strategy>,
         sessions: Arc<dyn SessionStore>,
-        plugins: Arc<crate::plugins::PluginRegistry>,
+        plugins: Arc<crate::plugins::PluginHost>,
         mailer: crate::mail::Mailer,
     ) -> anyhow::Result<Shop> {
         let currency = config.default_currency().context("config: currency")?;
@@ -120,7 +122,11 @@ impl Shop {
             .map_err(|message| anyhow::anyhow!("config: order_pipeline: {message}"))?;
         let ttl = Duration::from_secs(config.cache_ttl_secs);
         let categories = moka::sync::Cache::builder().time_to_live(ttl).build();
-        let pricing = Arc::new(Pricing::new(strategy, plugins.clone(), categories.clone()));
+        let pricing = Arc::new(Pricing::new(
+            strategy,
+            plugins.registry().clone(),
+            categories.clone(),
+        ));
         let cache = moka::future::Cache::builder()
             .max_capacity(20_000)
             .time_to_live(ttl)
@@ -165,7 +171,9 @@ impl Shop {
         // Cached pages carry prices (pricing plugins) and plugin-rendered text (theme
         // extensions): any plugin change, here or in another process, starts them afresh.
         let plugin_changes = changes.clone();
-        plugins.on_change(move |_| plugin_changes.announce(Change::Catalogue));
+        plugins
+            .registry()
+            .on_change(move |_| plugin_changes.announce(Change::Catalogue));
         let sign_in = crate::customer::throttle::SignInThrottle::new(config.sign_in_lock_secs);
         Ok(Shop {
             sign_in,

@@ -267,7 +267,7 @@ const BUNDLED: &[Bundled] = &[
 /// idempotent (an unchanged plugin is left alone, a rebuilt one is upgraded). A missing
 /// plugins folder or plugin is a warning, not a failure.
 async fn install_bundled(config: &Config, db: &Db, dir: &std::path::Path) -> anyhow::Result<()> {
-    use crate::plugins::service::{self, ServiceError};
+    use crate::plugins::lifecycle::{ServiceError, service};
     if !dir.is_dir() {
         eprintln!(
             "warning: no built plugins at {} (run `cargo xtask build-plugins`); the demo shop has no plugins",
@@ -275,9 +275,9 @@ async fn install_bundled(config: &Config, db: &Db, dir: &std::path::Path) -> any
         );
         return Ok(());
     }
-    let registry = crate::plugins::setup::registry_for(
+    let plugins = crate::plugins::PluginHost::for_commands(
         &config.data_dir,
-        crate::plugins::setup::runtime_config(config),
+        crate::plugins::lifecycle::sync::runtime_config(config),
     )?;
     for (id, settings, hosts) in BUNDLED {
         let package = dir.join(id);
@@ -294,12 +294,12 @@ async fn install_bundled(config: &Config, db: &Db, dir: &std::path::Path) -> any
             approved_hosts: hosts.iter().map(|h| h.to_string()).collect(),
             ..Default::default()
         };
-        let before = crate::plugins::store::get(&db.pool, id).await?;
-        let outcome = match service::install_package(db, &registry, &package, options).await {
+        let before = crate::plugins::lifecycle::store::get(&db.pool, id).await?;
+        let outcome = match service::install_package(db, &plugins, &package, options).await {
             Ok(status) if before.is_some() => format!("{} already installed", status.plugin),
             Ok(status) => format!("installed {}", status.plugin),
             Err(ServiceError::AlreadyInstalled { .. }) => {
-                match service::upgrade_package(db, &registry, &package).await {
+                match service::upgrade_package(db, &plugins, &package).await {
                     Ok(up) => format!("upgraded {} to {}", up.from, up.to.version),
                     Err(ServiceError::UpToDate { installed, .. }) => {
                         format!("{id}@{installed} already installed")
@@ -315,7 +315,7 @@ async fn install_bundled(config: &Config, db: &Db, dir: &std::path::Path) -> any
                 continue;
             }
         };
-        if let Err(e) = service::enable(db, &registry, id).await {
+        if let Err(e) = service::enable(db, &plugins, id).await {
             eprintln!("warning: enabling {id}: {e}");
             continue;
         }
@@ -338,7 +338,7 @@ fn key_values(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 fn directory_of(
     config: &Config,
     directory: Option<String>,
-) -> anyhow::Result<crate::plugins::directory::Directory> {
+) -> anyhow::Result<crate::plugins::distribution::directory::Directory> {
     let location = directory
         .or_else(|| config.plugin_directory.clone())
         .ok_or_else(|| {
@@ -346,7 +346,9 @@ fn directory_of(
                 "no plugin directory: pass --directory URL_OR_PATH or set plugin_directory"
             )
         })?;
-    Ok(crate::plugins::directory::Directory::open(&location))
+    Ok(crate::plugins::distribution::directory::Directory::open(
+        &location,
+    ))
 }
 
 fn version_req(req: Option<String>) -> anyhow::Result<semver::VersionReq> {
@@ -357,7 +359,7 @@ fn version_req(req: Option<String>) -> anyhow::Result<semver::VersionReq> {
 }
 
 /// Turns a service error into a CLI error that lists configuration field errors one a line.
-fn explain(e: crate::plugins::service::ServiceError) -> anyhow::Error {
+fn explain(e: crate::plugins::lifecycle::ServiceError) -> anyhow::Error {
     let fields: Option<Vec<String>> = e.field_errors().map(|errors| {
         errors
             .iter()
@@ -370,7 +372,7 @@ fn explain(e: crate::plugins::service::ServiceError) -> anyhow::Error {
     }
 }
 
-fn state_text(s: &crate::plugins::store::StoredPlugin) -> String {
+fn state_text(s: &crate::plugins::lifecycle::store::StoredPlugin) -> String {
     use crate::plugins::DisabledReason;
     match (s.enabled, &s.disabled_reason) {
         (true, _) => "enabled".into(),
@@ -382,7 +384,10 @@ fn state_text(s: &crate::plugins::store::StoredPlugin) -> String {
 }
 
 async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
-    use crate::plugins::{InstallOptions, scaffold, service};
+    use crate::plugins::InstallOptions;
+    use crate::plugins::distribution::scaffold;
+    use crate::plugins::lifecycle::service;
+    use crate::plugins::runtime::samples;
     // Commands that need no database.
     match command {
         PluginCommand::New {
@@ -421,7 +426,7 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
         PluginCommand::Test { dir, set } => {
             let values: crate::plugins::ConfigValues = key_values(&set)?.into_iter().collect();
             let report =
-                tokio::task::spawn_blocking(move || scaffold::run_samples(&dir, values)).await??;
+                tokio::task::spawn_blocking(move || samples::run_samples(&dir, values)).await??;
             print!("{report}");
             return Ok(());
         }
@@ -450,13 +455,13 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
     let db = Db::connect(&config.database_url(), 2)
         .await
         .with_context(|| format!("opening {}", crate::infra::redact(&config.database_url())))?;
-    let registry = crate::plugins::setup::registry_for(
+    let plugins = crate::plugins::PluginHost::for_commands(
         &config.data_dir,
-        crate::plugins::setup::runtime_config(&config),
+        crate::plugins::lifecycle::sync::runtime_config(&config),
     )?;
     match command {
         PluginCommand::List => {
-            let list = service::list(&db, &registry).await?;
+            let list = service::list(&db, &plugins).await?;
             if list.is_empty() {
                 println!("no plugins installed");
             }
@@ -487,7 +492,7 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
             };
             let path = std::path::Path::new(&target);
             let status = if path.exists() {
-                service::install_package(&db, &registry, path, options)
+                service::install_package(&db, &plugins, path, options)
                     .await
                     .map_err(explain)?
             } else {
@@ -495,7 +500,7 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
                 let trust = service::trust_policy(&config)?;
                 service::install_from_directory(
                     &db,
-                    &registry,
+                    &plugins,
                     &directory,
                     &target,
                     &version_req(req)?,
@@ -523,7 +528,7 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
         } => {
             let path = std::path::Path::new(&target);
             let done = if path.exists() {
-                service::upgrade_package(&db, &registry, path)
+                service::upgrade_package(&db, &plugins, path)
                     .await
                     .map_err(explain)?
             } else {
@@ -531,7 +536,7 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
                 let trust = service::trust_policy(&config)?;
                 service::upgrade(
                     &db,
-                    &registry,
+                    &plugins,
                     &directory,
                     &target,
                     &version_req(req)?,
@@ -543,22 +548,20 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
             println!("upgraded {} to {}", done.from, done.to.version);
         }
         PluginCommand::Remove { id } => {
-            let removed = service::remove(&db, &registry, &id).await?;
+            let removed = service::remove(&db, &plugins, &id).await?;
             println!("removed {removed}");
         }
         PluginCommand::Enable { id } => {
-            service::enable(&db, &registry, &id)
-                .await
-                .map_err(explain)?;
+            service::enable(&db, &plugins, &id).await.map_err(explain)?;
             println!("enabled {id}");
         }
         PluginCommand::Disable { id } => {
-            service::disable(&db, &registry, &id).await?;
+            service::disable(&db, &plugins, &id).await?;
             println!("disabled {id}");
         }
         PluginCommand::Config { id, settings } => {
             if settings.is_empty() {
-                for entry in service::config_view(&db, &registry, &id).await? {
+                for entry in service::config_view(&db, &plugins, &id).await? {
                     println!(
                         "{}\t{}\t[{:?}{}]\t{}",
                         entry.name,
@@ -569,7 +572,7 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
                     );
                 }
             } else {
-                service::configure(&db, &registry, &id, &key_values(&settings)?)
+                service::configure(&db, &plugins, &id, &key_values(&settings)?)
                     .await
                     .map_err(explain)?;
                 println!("configured {id}");

@@ -33,6 +33,9 @@ pub enum MoneyError {
 pub struct Currency(IsoCurrency);
 
 impl Currency {
+    /// Pound sterling, the currency of samples and tests.
+    pub const GBP: Currency = Currency(IsoCurrency::GBP);
+
     pub fn from_code(code: &str) -> Result<Self, MoneyError> {
         IsoCurrency::from_code(&code.to_ascii_uppercase())
             .map(Currency)

@@ -161,7 +161,7 @@ fn spawn_void_retries(state: AppState) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             match crate::payment::claim::retry_due(
                 &state.db,
-                &state.plugins,
+                state.plugins.registry(),
                 Duration::from_secs(state.config.payment_recovery_grace_secs),
             )
             .await

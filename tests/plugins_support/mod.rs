@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use emporium::plugins::bindings::offer::ConditionInput;
-use emporium::plugins::bindings::shipping::ShippingRequest;
-use emporium::plugins::bindings::{Address, Basket, BasketLine, Customer, Money, Product};
+use emporium::money::{Currency, Money};
+use emporium::plugins::calls::{
+    Address, Basket, BasketLine, ConditionInput, Customer, Product, ShippingRequest,
+};
 use emporium::plugins::{PluginRuntime, RuntimeConfig};
 
 pub fn root() -> PathBuf {
@@ -73,11 +74,13 @@ pub fn runtime() -> Arc<PluginRuntime> {
         .clone()
 }
 
-pub fn money(amount: &str, currency: &str) -> Money {
-    Money {
-        amount: amount.into(),
-        currency: currency.into(),
-    }
+pub fn currency(code: &str) -> Currency {
+    Currency::from_code(code).expect("a test currency")
+}
+
+/// Money as the test writes it ("10.00" stays two places when it crosses to a plugin).
+pub fn money(amount: &str, code: &str) -> Money {
+    Money::parse(amount, currency(code)).expect("a test amount")
 }
 
 pub fn customer() -> Customer {
@@ -114,7 +117,7 @@ pub fn product(id: &str, category: &str, grams: u32) -> Product {
 }
 
 /// A basket of `lines` lines, each 2 units of a 10.00 (12.00 incl. tax) product of 250 g.
-pub fn basket(currency: &str, lines: usize) -> Basket {
+pub fn basket(code: &str, lines: usize) -> Basket {
     let lines: Vec<BasketLine> = (0..lines)
         .map(|i| BasketLine {
             line_id: format!("l{i}"),
@@ -128,19 +131,19 @@ pub fn basket(currency: &str, lines: usize) -> Basket {
                 250,
             ),
             quantity: 2,
-            unit_price_excl_tax: money("10.00", currency),
-            unit_price_incl_tax: money("12.00", currency),
-            line_total_excl_tax: money("20.00", currency),
-            line_total_incl_tax: money("24.00", currency),
+            unit_price_excl_tax: money("10.00", code),
+            unit_price_incl_tax: money("12.00", code),
+            line_total_excl_tax: money("20.00", code),
+            line_total_incl_tax: money("24.00", code),
             weight_grams: 500,
         })
         .collect();
     let n = lines.len() as u64;
     Basket {
         id: Some("b1".into()),
-        currency: currency.into(),
-        total_excl_tax: money(&format!("{}.00", 20 * n), currency),
-        total_incl_tax: money(&format!("{}.00", 24 * n), currency),
+        currency: currency(code),
+        total_excl_tax: money(&format!("{}.00", 20 * n), code),
+        total_incl_tax: money(&format!("{}.00", 24 * n), code),
         total_weight_grams: 500 * n,
         num_items: 2 * n as u32,
         lines,
@@ -227,7 +230,7 @@ pub fn scratch(name: &str) -> PathBuf {
 /// A plugin directory being written by a test: versions of packages with their index.
 pub struct Publisher {
     pub dir: PathBuf,
-    index: emporium::plugins::directory::Index,
+    index: emporium::plugins::distribution::directory::Index,
 }
 
 pub const SIGNING_KEY: [u8; 32] = [7; 32];
@@ -245,7 +248,7 @@ impl Publisher {
     pub fn new(name: &str) -> Publisher {
         Publisher {
             dir: scratch(name),
-            index: emporium::plugins::directory::Index { plugins: vec![] },
+            index: emporium::plugins::distribution::directory::Index { plugins: vec![] },
         }
     }
 
@@ -253,7 +256,7 @@ impl Publisher {
     /// `archive`), signed with [`SIGNING_KEY`] as "shop-key" when `signed`. Returns the entry
     /// for the test to tamper with via [`Publisher::edit`].
     pub fn publish(&mut self, manifest: &str, wasm: &[u8], archive: bool, signed: bool) {
-        use emporium::plugins::directory::*;
+        use emporium::plugins::distribution::directory::*;
         let parsed = emporium::plugins::Manifest::parse(manifest).expect("test manifest");
         let (id, version) = (parsed.id.clone(), parsed.version.to_string());
         let pkg = self.dir.join(&id).join(&version);
@@ -274,7 +277,7 @@ impl Publisher {
         };
         if archive {
             let file = self.dir.join(format!("{id}-{version}.tar.gz"));
-            emporium::plugins::package::pack(&pkg, &file).unwrap();
+            emporium::plugins::distribution::package::pack(&pkg, &file).unwrap();
             entry.package = Some(format!("{id}-{version}.tar.gz"));
             entry.package_sha256 = Some(sha256_hex(&std::fs::read(&file).unwrap()));
         } else {
@@ -305,7 +308,7 @@ impl Publisher {
         &mut self,
         id: &str,
         version: &str,
-        f: impl FnOnce(&mut emporium::plugins::directory::IndexVersion),
+        f: impl FnOnce(&mut emporium::plugins::distribution::directory::IndexVersion),
     ) {
         let p = self.index.plugins.iter_mut().find(|p| p.id == id).unwrap();
         f(p.versions
@@ -323,8 +326,8 @@ impl Publisher {
         .unwrap();
     }
 
-    pub fn directory(&self) -> emporium::plugins::directory::Directory {
-        emporium::plugins::directory::Directory::Folder(self.dir.clone())
+    pub fn directory(&self) -> emporium::plugins::distribution::directory::Directory {
+        emporium::plugins::distribution::directory::Directory::Folder(self.dir.clone())
     }
 }
 

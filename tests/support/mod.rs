@@ -162,7 +162,7 @@ impl TestApp {
     /// through the same service the CLI and dashboard use (so it is in the database), then
     /// applies `config` (which also reconfigures an installed one).
     pub async fn install_plugin(&self, id: &str, config: &[(&str, &str)], approved_hosts: &[&str]) {
-        use emporium::plugins::service;
+        use emporium::plugins::lifecycle::service;
         let shipped = repo_root().join("target/plugins").join(id);
         let dir = if shipped.exists() {
             shipped

@@ -86,6 +86,24 @@ pub struct Address {
     pub phone: String,
 }
 
+impl Address {
+    /// The address as a plugin sees it (no name or phone: a plugin quotes or pays for a place,
+    /// not a person); empty optional fields are left out.
+    pub fn plugin_address(&self) -> crate::plugins::calls::Address {
+        let mut lines = vec![self.line1.clone()];
+        if !self.line2.is_empty() {
+            lines.push(self.line2.clone());
+        }
+        crate::plugins::calls::Address {
+            country: self.country.clone(),
+            postcode: (!self.postcode.is_empty()).then(|| self.postcode.clone()),
+            lines,
+            city: self.city.clone(),
+            state: (!self.state.is_empty()).then(|| self.state.clone()),
+        }
+    }
+}
+
 /// Field name → message, for re-rendering a form.
 pub type FieldErrors = BTreeMap<String, String>;
 

@@ -1,5 +1,5 @@
-//! What a plugin may know about a product: the facts the shop snapshots into a WIT `product`
-//! (class, categories, attributes, weight, whether it ships). Read in three batched queries for
+//! What a plugin may know about a product: the facts the shop snapshots into a plugin's
+//! [`Product`] (class, categories, attributes, weight, whether it ships). Read in three batched queries for
 //! any number of products, whatever the page or basket size.
 
 use std::collections::HashMap;
@@ -8,6 +8,7 @@ use sqlx::{AnyPool, Row};
 
 use super::category::CategoryTree;
 use crate::infra::db::{optional_flag, placeholders};
+use crate::plugins::calls::{Attribute, Product};
 
 #[derive(Debug, Clone, Default)]
 pub struct ProductFacts {
@@ -25,6 +26,30 @@ pub struct ProductFacts {
     /// Weight of one unit (a child without one has its parent's).
     pub weight_grams: Option<i64>,
     pub requires_shipping: bool,
+}
+
+impl ProductFacts {
+    /// The product as a plugin sees it: ids as opaque text, the UPC as its SKU.
+    pub fn plugin_product(&self) -> Product {
+        Product {
+            id: self.id.to_string(),
+            parent_id: self.parent_id.map(|p| p.to_string()),
+            sku: self.upc.clone(),
+            title: self.title.clone(),
+            product_class: self.class.clone(),
+            categories: self.categories.clone(),
+            attributes: self
+                .attributes
+                .iter()
+                .map(|(name, value)| Attribute {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            weight_grams: self.weight_grams.and_then(|w| u32::try_from(w).ok()),
+            requires_shipping: self.requires_shipping,
+        }
+    }
 }
 
 /// Facts for every id given (unknown ids are left out).

@@ -10,7 +10,7 @@ use crate::address::Address;
 use crate::basket::{self, PricedBasket, Pricer, snapshot};
 use crate::catalogue::category::CategoryTree;
 use crate::money::Currency;
-use crate::plugins::bindings::shipping::ShippingRequest;
+use crate::plugins::calls::{Customer, ShippingRequest};
 use crate::shipping::{self, Method};
 
 /// The steps, in the order a shopper goes through them.
@@ -138,8 +138,8 @@ pub async fn quote(
     let facts = crate::catalogue::snapshot::facts(&q.deps.db.pool, q.tree, &ids).await?;
     let request = ShippingRequest {
         basket: snapshot::basket(&checkout.basket, &facts),
-        customer: snapshot::customer(checkout.customer_id, checkout.email.as_deref()),
-        address: Some(snapshot::address(address)),
+        customer: Customer::new(checkout.customer_id, checkout.email.as_deref()),
+        address: Some(address.plugin_address()),
     };
     Ok(shipping::methods(q.deps.plugins, request, q.currency).await?)
 }

@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 
 use crate::address::Address;
 use crate::basket::PricedBasket;
-use crate::basket::snapshot;
 use crate::infra::changes::{Change, Changes};
 use crate::infra::db::Db;
 use crate::mail::{self, Mailer};
@@ -25,7 +24,7 @@ use crate::money::Money;
 use crate::order::{self, NewOrder, OrderError, Payment, Pipeline, Placed};
 use crate::payment::claim::{self, VoidResult};
 use crate::payment::{self, CardDetails};
-use crate::plugins::bindings::payment::PaymentRequest;
+use crate::plugins::calls::{Customer, PaymentRequest};
 use crate::plugins::{PaymentOutcome, PluginRegistry};
 use crate::shipping::Method;
 use crate::themes::Templates;
@@ -188,10 +187,10 @@ pub async fn pay_and_place(deps: &Deps<'_>, sub: Submission<'_>) -> Result<Outco
     }
     let request = PaymentRequest {
         order_number: order::number_for_basket(sub.basket.id),
-        amount: snapshot::money(amount),
-        customer: snapshot::customer(sub.customer_id, Some(sub.email)),
-        billing_address: Some(snapshot::address(sub.shipping_address)),
-        card: sub.card.as_ref().map(CardDetails::to_wit),
+        amount,
+        customer: Customer::new(sub.customer_id, Some(sub.email)),
+        billing_address: Some(sub.shipping_address.plugin_address()),
+        card: sub.card.as_ref().map(CardDetails::plugin_card),
         return_url: sub.return_url.clone(),
         idempotency_key: format!("{}-{}", sub.basket.id, sub.fingerprint),
     };

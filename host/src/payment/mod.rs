@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::plugins::bindings::payment::{Callback, Card, PaymentRequest};
+use crate::plugins::calls::{Callback, Card, PaymentRequest};
 use crate::plugins::{ExtensionPoint, PaymentOutcome, PluginError, PluginRegistry};
 
 /// A gateway the customer can choose.
@@ -117,7 +117,8 @@ impl CardDetails {
         )
     }
 
-    pub fn to_wit(&self) -> Card {
+    /// The card as a gateway plugin receives it.
+    pub fn plugin_card(&self) -> Card {
         Card {
             number: self.number.clone(),
             expiry_month: self.expiry_month,

@@ -1,19 +1,25 @@
-//! The plugin runtime: business rules as sandboxed WebAssembly components.
+//! Plugins: business rules as sandboxed WebAssembly components, in three parts that depend one
+//! way (`lifecycle → runtime → distribution`), plus the call types the shop speaks.
 //!
-//! - [`manifest`]: `plugin.toml` parsing, config schemas and validation.
-//! - [`bindings`]: the one place that generates Rust bindings from `wit/`.
-//! - [`PluginRuntime`]: one wasmtime engine (pooling allocator, epoch deadlines), the on-disk
-//!   cache of compiled components, loading a plugin into a pre-instantiated component, and
-//!   running a call in a fresh store with a CPU budget and a memory cap.
-//! - [`PluginRegistry`]: installed plugins with hot swap, health (auto switch-off after repeated
-//!   failures), failure policies per extension point, and the typed calls checkout uses.
+//! - [`calls`]: what the shop hands a plugin and gets back (shipping requests and quotes,
+//!   payment requests and outcomes, pricing items and decisions, offer conditions, theme
+//!   helpers), independent of any WIT version. Domain code builds and reads only these.
+//! - [`distribution`]: how plugins reach a shop: the `plugin.toml` [`Manifest`], packages,
+//!   verified fetching from a plugin directory, `emporium plugin new`. No wasmtime, no database.
+//! - [`runtime`]: running them, with no database: one wasmtime engine, the compiled-component
+//!   cache, pre-instantiated components, a fresh store per call with a CPU budget and a memory
+//!   cap, WASI linking, the bindings generated from `wit/` and one adapter per WIT version
+//!   (today [`runtime::wit_v0_1`]) converting them to and from [`calls`], and the
+//!   [`PluginRegistry`]: loaded plugins with hot swap, health (auto switch-off after repeated
+//!   failures), failure policies per extension point, and the typed calls.
+//! - [`lifecycle`]: what is installed: the installed set, configuration and secrets in the
+//!   database, the install/upgrade/configure operations of the CLI and the dashboard, and
+//!   following other processes' changes.
 //!
-//! - [`store`], [`setup`], [`service`]: the installed set, configuration and secrets in the
-//!   database, loaded at start-up, followed across processes, changed by the CLI/dashboard.
-//! - [`package`]: folder and `.tar.gz` packages, unpacked safely; [`directory`]: verified
-//!   fetching from a plugin directory; [`scaffold`]: `emporium plugin new` and `plugin test`.
+//! [`PluginHost`] ties them together: the registry plus its lifecycle state. The application
+//! state holds one; domain code only needs its [`PluginHost::registry`].
 //!
-//! Typical use:
+//! Typical use without a database (tests, `emporium plugin test`):
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use emporium::plugins::*;
@@ -23,28 +29,18 @@
 //! # Ok::<(), PluginError>(())
 //! ```
 
-pub mod bindings;
-pub mod directory;
-mod error;
-mod loaded;
-pub mod manifest;
-pub mod package;
-mod registry;
-pub mod scaffold;
-pub mod service;
-pub mod setup;
-mod state;
-pub mod store;
-pub mod template_render;
-mod validate;
+pub mod calls;
+pub mod distribution;
+pub mod lifecycle;
+pub mod runtime;
 
-pub use error::{GuestErrorKind, PluginError, PluginRef};
-pub use loaded::{LoadedPlugin, PluginRuntime, RuntimeConfig};
-pub use manifest::{
+pub use calls::{PaymentOutcome, Priced, Quote};
+pub use distribution::manifest::{
     ACCEPTED_WIT, ConfigField, ConfigType, ConfigValues, FieldError, Limits, Manifest, World,
 };
-pub use registry::{
-    Decision, DisabledReason, ExtensionPoint, FailurePolicy, InstallOptions, PluginRegistry,
-    PluginStatus, StateChange,
+pub use lifecycle::PluginHost;
+pub use runtime::{
+    Decision, DisabledReason, ExtensionPoint, FailurePolicy, GuestErrorKind, InstallOptions,
+    LoadedPlugin, PluginError, PluginRef, PluginRegistry, PluginRuntime, PluginStatus,
+    RuntimeConfig, StateChange,
 };
-pub use validate::{PaymentOutcome, Priced, Quote};

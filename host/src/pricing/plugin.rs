@@ -14,13 +14,11 @@ use sqlx::AnyPool;
 use super::{
     Availability, AvailabilityCode, Price, PricingContext, PricingItem, PurchaseInfo, Strategy,
 };
-use crate::basket::snapshot;
 use crate::catalogue::category::CategoryTree;
 use crate::catalogue::snapshot::ProductFacts;
 use crate::catalogue::{self, CatalogueError};
 use crate::money::{Currency, Money, Rounding};
-use crate::plugins::bindings::StockRecord as WitStockRecord;
-use crate::plugins::bindings::pricing as wit;
+use crate::plugins::calls::{self as plugin, StockStatus};
 use crate::plugins::{Decision, ExtensionPoint, PluginError, PluginRegistry, Priced};
 
 #[derive(Debug, thiserror::Error)]
@@ -94,20 +92,20 @@ impl Pricing {
         for (at, item) in items.iter().enumerate() {
             groups.entry(item.quantity.max(1)).or_default().push(at);
         }
-        let customer = snapshot::customer(ctx.customer_id, None);
-        let calls: Vec<(Vec<usize>, wit::PricingContext, Vec<wit::PricingItem>)> = groups
+        let customer = plugin::Customer::new(ctx.customer_id, None);
+        let calls: Vec<(Vec<usize>, plugin::PricingContext, Vec<plugin::PricingItem>)> = groups
             .into_iter()
             .map(|(quantity, positions)| {
-                let context = wit::PricingContext {
+                let context = plugin::PricingContext {
                     customer: customer.clone(),
-                    currency: ctx.currency.code().to_string(),
+                    currency: ctx.currency,
                     quantity,
                 };
-                let wit_items = positions
+                let plugin_items = positions
                     .iter()
-                    .map(|&at| wit_item(&items[at], facts.get(&items[at].product_id)))
+                    .map(|&at| plugin_item(&items[at], facts.get(&items[at].product_id)))
                     .collect();
-                (positions, context, wit_items)
+                (positions, context, plugin_items)
             })
             .collect();
         let registry = self.plugins.clone();
@@ -115,8 +113,8 @@ impl Pricing {
         let answers = tokio::task::spawn_blocking(move || {
             calls
                 .into_iter()
-                .map(|(positions, context, wit_items)| {
-                    let result = registry.price(&id, &context, &wit_items);
+                .map(|(positions, context, plugin_items)| {
+                    let result = registry.price(&id, &context, &plugin_items);
                     registry
                         .decide(ExtensionPoint::Pricing, result)
                         .map(|d| (positions, d))
@@ -168,24 +166,25 @@ fn clamp_u32(n: i64) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
 }
 
-fn wit_item(item: &PricingItem<'_>, facts: Option<&ProductFacts>) -> wit::PricingItem {
+fn plugin_item(item: &PricingItem<'_>, facts: Option<&ProductFacts>) -> plugin::PricingItem {
     let product = match facts {
-        Some(f) => snapshot::product(f),
+        Some(f) => f.plugin_product(),
         // A product deleted between listing and pricing: the plugin still answers for it.
-        None => snapshot::product(&ProductFacts {
+        None => ProductFacts {
             id: item.product_id,
             ..ProductFacts::default()
-        }),
+        }
+        .plugin_product(),
     };
-    wit::PricingItem {
+    plugin::PricingItem {
         product,
         stock_records: item
             .stock
             .iter()
-            .map(|sr| WitStockRecord {
+            .map(|sr| plugin::StockRecord {
                 partner_id: sr.partner_id.to_string(),
                 partner_sku: sr.partner_sku.clone(),
-                price_excl_tax: Some(snapshot::money(sr.price)),
+                price_excl_tax: Some(sr.price),
                 num_in_stock: item.track_stock.then(|| clamp_u32(sr.num_in_stock)),
                 num_allocated: clamp_u32(sr.num_allocated),
             })
@@ -227,7 +226,7 @@ fn purchase_info(item: &PricingItem<'_>, answer: Priced, currency: Currency) -> 
         }
     };
     let availability = match answer.status {
-        wit::StockStatus::InStock if sellable => Availability {
+        StockStatus::InStock if sellable => Availability {
             code: if record.is_some_and(|r| item.track_stock && r.is_low()) {
                 AvailabilityCode::LowStock
             } else {
@@ -237,13 +236,13 @@ fn purchase_info(item: &PricingItem<'_>, answer: Priced, currency: Currency) -> 
             is_available: true,
             max_quantity: answer.num_available.map(i64::from),
         },
-        wit::StockStatus::AvailableToOrder if sellable => Availability {
+        StockStatus::AvailableToOrder if sellable => Availability {
             code: AvailabilityCode::InStock,
             message: message("Available to order"),
             is_available: true,
             max_quantity: answer.num_available.map(i64::from),
         },
-        wit::StockStatus::OutOfStock => Availability {
+        StockStatus::OutOfStock => Availability {
             code: AvailabilityCode::OutOfStock,
             message: message("Out of stock"),
             is_available: false,

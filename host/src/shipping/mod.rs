@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Currency, Money};
-use crate::plugins::bindings::shipping::ShippingRequest;
+use crate::plugins::calls::ShippingRequest;
 use crate::plugins::{Decision, ExtensionPoint, PluginError, PluginRegistry};
 
 /// The plugin id the shop's own methods go by.

@@ -35,7 +35,7 @@ pub fn build_lang(root: &Path, lang: &str) -> Result<()> {
 }
 
 // The substitution is the host's own (`emporium plugin new`), shared so both render alike.
-#[path = "../../../host/src/plugins/template_render.rs"]
+#[path = "../../../host/src/plugins/distribution/template_render.rs"]
 #[allow(dead_code)]
 mod template_render;
 use template_render::render;

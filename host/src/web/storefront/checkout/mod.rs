@@ -68,7 +68,7 @@ pub fn router() -> Router<AppState> {
 fn deps(state: &AppState) -> Deps<'_> {
     Deps {
         db: &state.db,
-        plugins: &state.plugins,
+        plugins: state.plugins.registry(),
         pipeline: &state.pipeline,
         templates: &state.templates,
         mailer: &state.mailer,

@@ -29,7 +29,7 @@ use crate::web::{WebError, origin};
 
 fn chosen_gateway(state: &AppState, ctx: &Checkout) -> Option<Gateway> {
     let id = ctx.state.gateway.as_deref()?;
-    payment::gateways(&state.plugins)
+    payment::gateways(state.plugins.registry())
         .into_iter()
         .find(|g| g.id == id)
 }

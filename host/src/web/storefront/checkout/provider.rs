@@ -17,7 +17,7 @@ use crate::checkout::{
 };
 use crate::order;
 use crate::payment;
-use crate::plugins::bindings::payment::{Callback, CallbackKind};
+use crate::plugins::calls::{Callback, CallbackKind, Header};
 use crate::session::Session;
 use crate::web::WebError;
 use crate::web::origin;
@@ -68,7 +68,8 @@ pub(super) async fn payment_return(
         body: Vec::new(),
         reference: Some(pending.reference.clone()),
     };
-    let result = match payment::handle_callback(&state.plugins, &gateway, callback).await {
+    let result = match payment::handle_callback(state.plugins.registry(), &gateway, callback).await
+    {
         Ok(result) => result,
         Err(e) => {
             tracing::error!(%gateway, error = %e, "payment return failed");
@@ -189,7 +190,7 @@ async fn webhook(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !payment::gateways(&state.plugins)
+    if !payment::gateways(state.plugins.registry())
         .iter()
         .any(|g| g.id == gateway)
     {
@@ -203,7 +204,7 @@ async fn webhook(
             .iter()
             .filter(|(name, _)| *name != header::COOKIE && *name != header::AUTHORIZATION)
             .filter_map(|(name, value)| {
-                Some(crate::plugins::bindings::payment::Header {
+                Some(Header {
                     name: name.to_string(),
                     value: value.to_str().ok()?.to_string(),
                 })
@@ -212,7 +213,8 @@ async fn webhook(
         body: body.to_vec(),
         reference: None,
     };
-    let outcome = match payment::handle_callback(&state.plugins, &gateway, callback).await {
+    let outcome = match payment::handle_callback(state.plugins.registry(), &gateway, callback).await
+    {
         Ok(outcome) => outcome,
         Err(e) => {
             // A 5xx asks the provider to send it again later.

@@ -326,7 +326,7 @@ async fn payment_render(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response, WebError> {
-    let gateways = payment::gateways(&view.state.plugins);
+    let gateways = payment::gateways(view.state.plugins.registry());
     let chosen = ctx
         .state
         .gateway
@@ -356,7 +356,7 @@ pub(super) async fn payment_submit(
     let mut ctx = ctx_or_redirect!(&state, &session);
     at_step!(ctx, &session, Step::Payment);
     let wanted = fields.get("gateway").map(String::as_str).unwrap_or("");
-    if !payment::gateways(&state.plugins)
+    if !payment::gateways(state.plugins.registry())
         .iter()
         .any(|g| g.id == wanted)
     {

@@ -1,6 +1,7 @@
-//! Per-call store state: the WASI context (no preopens, no env, no args, no network, stdio
-//! captured), the optional `wasi:http` gate, the memory limiter, the `host` interface, and
-//! `wasi:io` with every wait bounded by the call's deadline.
+//! Per-call store state: what the call knows of the plugin's installation ([`CallContext`]),
+//! the WASI context (no preopens, no env, no args, no network, stdio captured), the optional
+//! `wasi:http` gate, the memory limiter, the `host` interface, and `wasi:io` with every wait
+//! bounded by the call's deadline.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -22,13 +23,24 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 
 use super::bindings::base::emporium::plugin::host;
 use super::bindings::{LogLevel, Timestamp};
-use super::loaded::CallContext;
+use super::error::PluginRef;
+use crate::plugins::distribution::manifest::{ConfigValues, Manifest};
 
 /// At most this many `host.log` messages per call, each at most `MAX_LOG_BYTES`.
 pub const MAX_LOGS_PER_CALL: u32 = 64;
 pub const MAX_LOG_BYTES: usize = 4096;
 /// Guest stdout/stderr kept per call (the rest is dropped, never an error).
 pub const MAX_STDIO_BYTES: usize = 8192;
+
+/// What a call needs to know about the plugin's installation: its configuration and grants.
+pub struct CallContext {
+    pub plugin: PluginRef,
+    pub manifest: Arc<Manifest>,
+    pub config: ConfigValues,
+    /// Declared hosts ∩ administrator-approved hosts.
+    pub http_allowed: Arc<Vec<String>>,
+    pub memory_limit: usize,
+}
 
 /// Refuses memory growth past the cap and remembers that it did, so the host can report
 /// `OutOfMemory` instead of a generic trap.

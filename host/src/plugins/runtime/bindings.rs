@@ -21,8 +21,8 @@ pub mod pricing {
         path: "../wit",
         world: "pricing-strategy",
         with: {
-            "emporium:plugin/types": crate::plugins::bindings::base::emporium::plugin::types,
-            "emporium:plugin/host": crate::plugins::bindings::base::emporium::plugin::host,
+            "emporium:plugin/types": crate::plugins::runtime::bindings::base::emporium::plugin::types,
+            "emporium:plugin/host": crate::plugins::runtime::bindings::base::emporium::plugin::host,
         },
     });
     pub use exports::emporium::plugin::pricing::{
@@ -35,8 +35,8 @@ pub mod offer {
         path: "../wit",
         world: "offer-condition",
         with: {
-            "emporium:plugin/types": crate::plugins::bindings::base::emporium::plugin::types,
-            "emporium:plugin/host": crate::plugins::bindings::base::emporium::plugin::host,
+            "emporium:plugin/types": crate::plugins::runtime::bindings::base::emporium::plugin::types,
+            "emporium:plugin/host": crate::plugins::runtime::bindings::base::emporium::plugin::host,
         },
     });
     pub use exports::emporium::plugin::offer::{ConditionInput, ConditionResult, ConsumedLine};
@@ -49,8 +49,8 @@ pub mod shipping {
         path: "../wit",
         world: "shipping-method",
         with: {
-            "emporium:plugin/types": crate::plugins::bindings::base::emporium::plugin::types,
-            "emporium:plugin/host": crate::plugins::bindings::base::emporium::plugin::host,
+            "emporium:plugin/types": crate::plugins::runtime::bindings::base::emporium::plugin::types,
+            "emporium:plugin/host": crate::plugins::runtime::bindings::base::emporium::plugin::host,
         },
     });
     pub use exports::emporium::plugin::shipping::ShippingRequest;
@@ -62,8 +62,8 @@ pub mod payment {
         world: "payment-gateway",
         require_store_data_send: true,
         with: {
-            "emporium:plugin/types": crate::plugins::bindings::base::emporium::plugin::types,
-            "emporium:plugin/host": crate::plugins::bindings::base::emporium::plugin::host,
+            "emporium:plugin/types": crate::plugins::runtime::bindings::base::emporium::plugin::types,
+            "emporium:plugin/host": crate::plugins::runtime::bindings::base::emporium::plugin::host,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
@@ -79,8 +79,8 @@ pub mod theme {
         path: "../wit",
         world: "theme-extension",
         with: {
-            "emporium:plugin/types": crate::plugins::bindings::base::emporium::plugin::types,
-            "emporium:plugin/host": crate::plugins::bindings::base::emporium::plugin::host,
+            "emporium:plugin/types": crate::plugins::runtime::bindings::base::emporium::plugin::types,
+            "emporium:plugin/host": crate::plugins::runtime::bindings::base::emporium::plugin::host,
         },
     });
     pub use exports::emporium::plugin::theme::{FunctionInfo, FunctionKind};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use semver::Version;
 
-use super::manifest::{FieldError, ManifestError, World};
+use crate::plugins::distribution::manifest::{FieldError, ManifestError, World};
 
 /// Which plugin: id and version.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -3,8 +3,8 @@
 //! The map of plugins is an `ArcSwap`: a call takes a snapshot (`Arc`) of the plugin's entry
 //! and runs on it to the end, so installing, upgrading, reconfiguring or removing a plugin while
 //! calls run is safe — in-flight calls finish on the old entry, new calls see the new one.
-//! Persistence of the installed/enabled set is the caller's job: subscribe with
-//! [`PluginRegistry::on_change`] and write the changes to the database.
+//! Persistence of the installed/enabled set is not the registry's: [`crate::plugins::lifecycle`]
+//! subscribes with [`PluginRegistry::on_change`] and writes the changes to the database.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,17 +14,16 @@ use std::sync::{Arc, Mutex, RwLock};
 use arc_swap::ArcSwap;
 use rust_decimal::Decimal;
 
-use super::bindings::offer::{ConditionInput, ConditionResult};
-use super::bindings::payment::{Callback, PaymentRequest};
-use super::bindings::pricing::{PricingContext, PricingItem};
-use super::bindings::shipping::ShippingRequest;
-use super::bindings::theme::FunctionInfo;
-use super::bindings::{GuestError, Money};
-use super::error::{GuestErrorKind, PluginError, PluginRef};
-use super::loaded::{CallContext, LoadedPlugin, PluginRuntime, WorldPre};
-use super::manifest::{ConfigValues, World};
-use super::state::host_allowed;
-use super::validate::{self, Check, PaymentOutcome, Priced, Quote};
+use super::engine::{LoadedPlugin, PluginRuntime, WorldPre};
+use super::error::{PluginError, PluginRef};
+use super::sandbox::{CallContext, CallState, host_allowed};
+use super::wit_v0_1::{self, Answer, Check, PaymentCall};
+use crate::money::Money;
+use crate::plugins::calls::{
+    Callback, ConditionInput, ConditionResult, FunctionInfo, PaymentOutcome, PaymentRequest,
+    Priced, PricingContext, PricingItem, Quote, ShippingRequest,
+};
+use crate::plugins::distribution::manifest::{ConfigValues, Manifest, World};
 
 /// The extension points, each with its own failure policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -184,9 +183,6 @@ type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
 
 pub struct PluginRegistry {
     runtime: Arc<PluginRuntime>,
-    /// Where this registry's packages live and what it last read from the database (set by
-    /// `setup::open`; empty for a registry used without a database).
-    pub(crate) home: super::setup::Home,
     plugins: ArcSwap<BTreeMap<String, Arc<Entry>>>,
     /// Serialises writers (install, remove, enable...); readers never take it.
     write: Mutex<()>,
@@ -217,7 +213,6 @@ impl PluginRegistry {
         ];
         PluginRegistry {
             runtime,
-            home: super::setup::Home::default(),
             plugins: ArcSwap::from_pointee(BTreeMap::new()),
             write: Mutex::new(()),
             listeners: RwLock::new(Vec::new()),
@@ -523,7 +518,7 @@ impl PluginRegistry {
     }
 
     /// The manifest of an installed plugin.
-    pub fn manifest(&self, id: &str) -> Result<super::manifest::Manifest, PluginError> {
+    pub fn manifest(&self, id: &str) -> Result<Manifest, PluginError> {
         Ok((*self.entry(id)?.loaded.manifest).clone())
     }
 
@@ -541,11 +536,7 @@ impl PluginRegistry {
         &self,
         id: &str,
         point: ExtensionPoint,
-        f: impl FnOnce(
-            &Check<'_>,
-            &WorldPre,
-            &mut wasmtime::Store<super::state::CallState>,
-        ) -> Result<wasmtime::Result<R>, PluginError>,
+        f: impl FnOnce(&Check<'_>, &WorldPre, &mut wasmtime::Store<CallState>) -> Answer<R>,
     ) -> Result<R, PluginError> {
         let entry = self.entry(id)?;
         let plugin = &entry.loaded.plugin;
@@ -615,6 +606,9 @@ impl PluginRegistry {
     }
 
     // ---- typed calls, one per world function ----
+    //
+    // Each converts its arguments to the plugin's WIT version before the call starts (so the
+    // conversion does not eat into the guest's budget), and the adapter reads the answer back.
 
     /// Quotes every method of one shipping plugin for a basket.
     pub fn quote_shipping(
@@ -622,20 +616,19 @@ impl PluginRegistry {
         id: &str,
         request: &ShippingRequest,
     ) -> Result<Vec<Quote>, PluginError> {
-        let currency = request.basket.currency.clone();
+        self.quote_shipping_v0_1(id, &wit_v0_1::shipping_request(request))
+    }
+
+    /// [`Self::quote_shipping`] with the request exactly as it crosses WIT 0.1, which can hold
+    /// what the host's own types cannot (an amount that is not a decimal): tests use it to see
+    /// how a guest treats input it cannot read. The shop itself calls `quote_shipping`.
+    pub fn quote_shipping_v0_1(
+        &self,
+        id: &str,
+        request: &super::bindings::shipping::ShippingRequest,
+    ) -> Result<Vec<Quote>, PluginError> {
         self.run(id, ExtensionPoint::Shipping, |check, pre, store| {
-            let WorldPre::Shipping(pre) = pre else {
-                return Ok(Err(wasmtime::format_err!("world mismatch")));
-            };
-            let out = pre.instantiate(&mut *store).and_then(|i| {
-                i.emporium_plugin_shipping()
-                    .call_quote(&mut *store, request)
-            });
-            Ok(match out {
-                Ok(Ok(quotes)) => Ok(validate::quotes(check, &currency, quotes)?),
-                Ok(Err(guest)) => return Err(guest_error(check, guest)),
-                Err(e) => Err(e),
-            })
+            wit_v0_1::quote(check, pre, store, request)
         })
     }
 
@@ -646,19 +639,10 @@ impl PluginRegistry {
         context: &PricingContext,
         items: &[PricingItem],
     ) -> Result<Vec<Priced>, PluginError> {
+        let context = wit_v0_1::pricing_context(context);
+        let items = wit_v0_1::pricing_items(items);
         self.run(id, ExtensionPoint::Pricing, |check, pre, store| {
-            let WorldPre::Pricing(pre) = pre else {
-                return Ok(Err(wasmtime::format_err!("world mismatch")));
-            };
-            let out = pre.instantiate(&mut *store).and_then(|i| {
-                i.emporium_plugin_pricing()
-                    .call_price(&mut *store, context, items)
-            });
-            Ok(match out {
-                Ok(Ok(answers)) => Ok(validate::priced(check, &context.currency, items, answers)?),
-                Ok(Err(guest)) => return Err(guest_error(check, guest)),
-                Err(e) => Err(e),
-            })
+            wit_v0_1::price(check, pre, store, &context, &items)
         })
     }
 
@@ -668,42 +652,21 @@ impl PluginRegistry {
         id: &str,
         input: &ConditionInput,
     ) -> Result<ConditionResult, PluginError> {
+        let input = wit_v0_1::condition_input(input);
         self.run(id, ExtensionPoint::Offer, |check, pre, store| {
-            let WorldPre::Offer(pre) = pre else {
-                return Ok(Err(wasmtime::format_err!("world mismatch")));
-            };
-            let out = pre
-                .instantiate(&mut *store)
-                .and_then(|i| i.emporium_plugin_offer().call_check(&mut *store, input));
-            Ok(match out {
-                Ok(Ok(result)) => Ok(validate::condition(check, input, result)?),
-                Ok(Err(guest)) => return Err(guest_error(check, guest)),
-                Err(e) => Err(e),
-            })
+            wit_v0_1::check_condition(check, pre, store, &input)
         })
     }
 
     fn payment_call(
         &self,
         id: &str,
+        call: PaymentCall,
         currency: Option<&str>,
         limit: Option<Decimal>,
-        f: impl FnOnce(
-            &super::bindings::payment::exports::emporium::plugin::payment::Guest,
-            &mut wasmtime::Store<super::state::CallState>,
-        ) -> wasmtime::Result<super::bindings::payment::PaymentResult>,
     ) -> Result<PaymentOutcome, PluginError> {
         self.run(id, ExtensionPoint::Payment, |check, pre, store| {
-            let WorldPre::Payment(pre) = pre else {
-                return Ok(Err(wasmtime::format_err!("world mismatch")));
-            };
-            let out = pre
-                .instantiate(&mut *store)
-                .and_then(|i| f(i.emporium_plugin_payment(), &mut *store));
-            Ok(match out {
-                Ok(result) => Ok(validate::payment(check, result, currency, limit)?),
-                Err(e) => Err(e),
-            })
+            wit_v0_1::pay(check, pre, store, &call, currency, limit)
         })
     }
 
@@ -716,7 +679,7 @@ impl PluginRegistry {
         id: &str,
         request: &PaymentRequest,
     ) -> Result<PaymentOutcome, PluginError> {
-        self.payment_call(id, None, None, |g, s| g.call_authorize(s, request))
+        self.payment_call(id, PaymentCall::authorize(request), None, None)
     }
 
     pub fn capture(
@@ -725,9 +688,13 @@ impl PluginRegistry {
         reference: &str,
         amount: &Money,
     ) -> Result<PaymentOutcome, PluginError> {
-        self.payment_call(id, Some(&amount.currency), None, |g, s| {
-            g.call_capture(s, reference, amount)
-        })
+        let currency = amount.currency().code();
+        self.payment_call(
+            id,
+            PaymentCall::capture(reference, amount),
+            Some(currency),
+            None,
+        )
     }
 
     pub fn refund(
@@ -736,13 +703,17 @@ impl PluginRegistry {
         reference: &str,
         amount: &Money,
     ) -> Result<PaymentOutcome, PluginError> {
-        self.payment_call(id, Some(&amount.currency), None, |g, s| {
-            g.call_refund(s, reference, amount)
-        })
+        let currency = amount.currency().code();
+        self.payment_call(
+            id,
+            PaymentCall::refund(reference, amount),
+            Some(currency),
+            None,
+        )
     }
 
     pub fn void(&self, id: &str, reference: &str) -> Result<PaymentOutcome, PluginError> {
-        self.payment_call(id, None, None, |g, s| g.call_void(s, reference))
+        self.payment_call(id, PaymentCall::void(reference), None, None)
     }
 
     /// Finishes a redirect flow or handles a provider webhook.
@@ -751,23 +722,12 @@ impl PluginRegistry {
         id: &str,
         callback: &Callback,
     ) -> Result<PaymentOutcome, PluginError> {
-        self.payment_call(id, None, None, |g, s| g.call_handle_callback(s, callback))
+        self.payment_call(id, PaymentCall::handle_callback(callback), None, None)
     }
 
     /// The template filters and functions a theme extension offers.
     pub fn theme_functions(&self, id: &str) -> Result<Vec<FunctionInfo>, PluginError> {
-        self.run(id, ExtensionPoint::Theme, |check, pre, store| {
-            let WorldPre::Theme(pre) = pre else {
-                return Ok(Err(wasmtime::format_err!("world mismatch")));
-            };
-            let out = pre
-                .instantiate(&mut *store)
-                .and_then(|i| i.emporium_plugin_theme().call_functions(&mut *store));
-            Ok(match out {
-                Ok(list) => Ok(validate::functions(check, list)?),
-                Err(e) => Err(e),
-            })
-        })
+        self.run(id, ExtensionPoint::Theme, wit_v0_1::theme_functions)
     }
 
     /// Calls a template helper with JSON arguments; returns its JSON result.
@@ -779,18 +739,7 @@ impl PluginRegistry {
     ) -> Result<serde_json::Value, PluginError> {
         let args = args.to_string();
         self.run(id, ExtensionPoint::Theme, |check, pre, store| {
-            let WorldPre::Theme(pre) = pre else {
-                return Ok(Err(wasmtime::format_err!("world mismatch")));
-            };
-            let out = pre.instantiate(&mut *store).and_then(|i| {
-                i.emporium_plugin_theme()
-                    .call_call(&mut *store, name, &args)
-            });
-            Ok(match out {
-                Ok(Ok(json)) => Ok(validate::theme_output(check, &json)?),
-                Ok(Err(guest)) => return Err(guest_error(check, guest)),
-                Err(e) => Err(e),
-            })
+            wit_v0_1::theme_call(check, pre, store, name, &args)
         })
     }
 }
@@ -822,28 +771,6 @@ fn expected_world(point: ExtensionPoint) -> World {
         ExtensionPoint::Shipping => World::ShippingMethod,
         ExtensionPoint::Payment => World::PaymentGateway,
         ExtensionPoint::Theme => World::ThemeExtension,
-    }
-}
-
-fn guest_error(check: &Check<'_>, e: GuestError) -> PluginError {
-    let (kind, message) = match e {
-        GuestError::Config(m) => (GuestErrorKind::Config, m),
-        GuestError::InvalidInput(m) => (GuestErrorKind::InvalidInput, m),
-        GuestError::Upstream(m) => (GuestErrorKind::Upstream, m),
-        GuestError::Internal(m) => (GuestErrorKind::Internal, m),
-    };
-    let mut message = message;
-    if message.len() > validate::MAX_TEXT {
-        let mut cut = validate::MAX_TEXT;
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        message.truncate(cut);
-    }
-    PluginError::Guest {
-        plugin: check.plugin.clone(),
-        kind,
-        message,
     }
 }
 

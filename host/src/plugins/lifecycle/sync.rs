@@ -1,5 +1,6 @@
-//! The plugin registry a serving process uses: one runtime whose compiled-component cache lives
-//! in the data dir, loaded from the database at start-up and kept in step with it.
+//! Opening a [`PluginHost`]: one runtime whose compiled-component cache lives in the data dir,
+//! a registry loaded from the database at start-up, and (in a serving process) kept in step
+//! with it.
 //!
 //! The database is the source of truth (see [`super::store`]). Every change bumps
 //! `plugin_state.version` in its own transaction; each process polls that counter (about once a
@@ -9,50 +10,23 @@
 //! every other process switches it off too.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::registry::{DisabledReason, InstallOptions, StateChange};
-use super::service::ServiceError;
 use super::store::{self, StoredPlugin};
-use super::{LoadedPlugin, Manifest, PluginError, PluginRegistry, PluginRuntime, RuntimeConfig};
+use super::{PluginHost, ServiceError};
 use crate::infra::config::Config;
 use crate::infra::db::Db;
+use crate::plugins::distribution::manifest::{Manifest, ManifestError};
+use crate::plugins::runtime::engine::plugin_ref;
+use crate::plugins::runtime::{
+    DisabledReason, InstallOptions, LoadedPlugin, PluginError, PluginRegistry, PluginRuntime,
+    RuntimeConfig, StateChange,
+};
 
 /// How often a process looks for changes made by other processes.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The database side of a registry: where packages live, what was last read, and a lock that
-/// serialises this process's writers with its reconciler.
-#[derive(Default)]
-pub(crate) struct Home {
-    data_dir: OnceLock<PathBuf>,
-    seen_version: AtomicI64,
-    /// Whether the PostgreSQL LISTEN connection is up (changes then arrive at once).
-    listening: AtomicBool,
-    pub(crate) lock: tokio::sync::Mutex<()>,
-}
-
-impl PluginRegistry {
-    /// Whether this registry hears other processes' changes the moment they commit
-    /// (PostgreSQL LISTEN is connected). Without it, changes arrive at the next poll.
-    pub fn listening(&self) -> bool {
-        self.home.listening.load(Ordering::SeqCst)
-    }
-}
-
-impl Home {
-    /// The data directory packages are stored under (`<data dir>/plugins/<id>/<version>/`).
-    pub(crate) fn data_dir(&self) -> Result<&Path, ServiceError> {
-        self.data_dir.get().map(PathBuf::as_path).ok_or_else(|| {
-            ServiceError::Other(
-                "this plugin registry has no data directory: open it with plugins::setup::open"
-                    .into(),
-            )
-        })
-    }
-}
 
 /// The runtime settings for a host process.
 pub fn runtime_config(config: &Config) -> RuntimeConfig {
@@ -63,105 +37,107 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
     }
 }
 
-/// A registry bound to the data directory but with nothing loaded and no background tasks: for
-/// one-shot commands (the CLI) that change one plugin through [`super::service`].
-pub fn registry_for(
-    data_dir: &Path,
-    runtime: RuntimeConfig,
-) -> Result<Arc<PluginRegistry>, PluginError> {
-    let registry = PluginRegistry::new(Arc::new(PluginRuntime::new(runtime)?));
-    let _ = registry.home.data_dir.set(data_dir.to_path_buf());
-    Ok(Arc::new(registry))
-}
+impl PluginHost {
+    /// A host bound to the data directory but with nothing loaded and no background tasks: for
+    /// one-shot commands (the CLI) that change one plugin through [`super::service`].
+    pub fn for_commands(
+        data_dir: &Path,
+        runtime: RuntimeConfig,
+    ) -> Result<Arc<PluginHost>, PluginError> {
+        let registry = PluginRegistry::new(Arc::new(PluginRuntime::new(runtime)?));
+        Ok(Arc::new(PluginHost::new(Arc::new(registry), data_dir)))
+    }
 
-/// Builds the registry for a host process: loads every installed plugin from the database
-/// (enabled state, configuration, secrets), writes automatic switch-offs back to it, and keeps
-/// following changes other processes make.
-pub async fn open(config: &Config, db: &Db) -> Result<Arc<PluginRegistry>, PluginError> {
-    open_with(&config.data_dir, runtime_config(config), db, POLL_INTERVAL).await
-}
+    /// The host of a serving process: loads every installed plugin from the database (enabled
+    /// state, configuration, secrets), writes automatic switch-offs back to it, and keeps
+    /// following changes other processes make.
+    pub async fn open(config: &Config, db: &Db) -> Result<Arc<PluginHost>, PluginError> {
+        PluginHost::open_with(&config.data_dir, runtime_config(config), db, POLL_INTERVAL).await
+    }
 
-/// [`open`] with explicit runtime settings and poll interval (tests, benchmarks).
-pub async fn open_with(
-    data_dir: &Path,
-    runtime: RuntimeConfig,
-    db: &Db,
-    poll: Duration,
-) -> Result<Arc<PluginRegistry>, PluginError> {
-    let registry = registry_for(data_dir, runtime)?;
-    // Automatic switch-off (the registry's on_change runs on the calling thread, possibly
-    // inside a blocking call): hand it to a task that writes it to the database.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    registry.on_change(move |change| {
-        if let StateChange::Disabled {
-            plugin,
-            reason: DisabledReason::Failures { count, last_error },
-        } = change
-        {
-            let _ = tx.send((plugin.clone(), *count, last_error.clone()));
-        }
-    });
-    let writer_db = db.clone();
-    tokio::spawn(async move {
-        // Ends when the registry (and with it the sender) is dropped.
-        while let Some((plugin, count, last_error)) = rx.recv().await {
-            match store::record_auto_disable(&writer_db, &plugin, count, &last_error).await {
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(%plugin, error = %e, "recording an automatic switch-off failed")
+    /// [`PluginHost::open`] with explicit runtime settings and poll interval (tests,
+    /// benchmarks).
+    pub async fn open_with(
+        data_dir: &Path,
+        runtime: RuntimeConfig,
+        db: &Db,
+        poll: Duration,
+    ) -> Result<Arc<PluginHost>, PluginError> {
+        let host = PluginHost::for_commands(data_dir, runtime)?;
+        // Automatic switch-off (the registry's on_change runs on the calling thread, possibly
+        // inside a blocking call): hand it to a task that writes it to the database.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        host.registry.on_change(move |change| {
+            if let StateChange::Disabled {
+                plugin,
+                reason: DisabledReason::Failures { count, last_error },
+            } = change
+            {
+                let _ = tx.send((plugin.clone(), *count, last_error.clone()));
+            }
+        });
+        let writer_db = db.clone();
+        tokio::spawn(async move {
+            // Ends when the registry (and with it the sender) is dropped.
+            while let Some((plugin, count, last_error)) = rx.recv().await {
+                match store::record_auto_disable(&writer_db, &plugin, count, &last_error).await {
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(%plugin, error = %e, "recording an automatic switch-off failed")
+                    }
                 }
             }
+        });
+        reconcile(db, &host)
+            .await
+            .map_err(|e| PluginError::Runtime(format!("loading installed plugins: {e}")))?;
+        spawn_poller(Arc::downgrade(&host), db.clone(), poll);
+        if let Some(url) = db.listen_url.clone() {
+            spawn_listener(Arc::downgrade(&host), db.clone(), url);
         }
-    });
-    reconcile(db, &registry)
-        .await
-        .map_err(|e| PluginError::Runtime(format!("loading installed plugins: {e}")))?;
-    spawn_poller(Arc::downgrade(&registry), db.clone(), poll);
-    if let Some(url) = db.listen_url.clone() {
-        spawn_listener(Arc::downgrade(&registry), db.clone(), url);
+        Ok(host)
     }
-    Ok(registry)
 }
 
 /// PostgreSQL: follows other processes' changes as soon as they commit (LISTEN/NOTIFY). The
 /// poller stays as the fallback while the listening connection is down.
-fn spawn_listener(registry: Weak<PluginRegistry>, db: Db, url: String) {
+fn spawn_listener(weak: Weak<PluginHost>, db: Db, url: String) {
     tokio::spawn(async move {
         loop {
             match sqlx::postgres::PgListener::connect(&url).await {
                 Ok(mut listener) => match listener.listen(store::CHANNEL).await {
                     Ok(()) => {
-                        let Some(r) = registry.upgrade() else {
+                        let Some(r) = weak.upgrade() else {
                             return;
                         };
                         // Changes committed before LISTEN took effect were not announced here.
                         if let Err(e) = reconcile(&db, &r).await {
                             tracing::warn!(error = %e, "following plugin changes failed");
                         }
-                        r.home.listening.store(true, Ordering::SeqCst);
+                        r.listening.store(true, Ordering::SeqCst);
                         drop(r);
                         loop {
-                            // Wake up now and then to notice the registry is gone, so a dropped
-                            // registry does not keep a connection open.
+                            // Wake up now and then to notice the host is gone, so a dropped
+                            // host does not keep a connection open.
                             let notified =
                                 tokio::time::timeout(Duration::from_secs(1), listener.recv());
                             match notified.await {
                                 Ok(Ok(_)) => {
-                                    let Some(registry) = registry.upgrade() else {
+                                    let Some(host) = weak.upgrade() else {
                                         return;
                                     };
-                                    if let Err(e) = reconcile(&db, &registry).await {
+                                    if let Err(e) = reconcile(&db, &host).await {
                                         tracing::warn!(error = %e, "following plugin changes failed");
                                     }
                                 }
                                 Ok(Err(e)) => {
                                     tracing::warn!(error = %e, "plugin change listener lost its connection");
-                                    if let Some(r) = registry.upgrade() {
-                                        r.home.listening.store(false, Ordering::SeqCst);
+                                    if let Some(r) = weak.upgrade() {
+                                        r.listening.store(false, Ordering::SeqCst);
                                     }
                                     break;
                                 }
-                                Err(_) if registry.strong_count() == 0 => return,
+                                Err(_) if weak.strong_count() == 0 => return,
                                 Err(_) => {}
                             }
                         }
@@ -171,27 +147,27 @@ fn spawn_listener(registry: Weak<PluginRegistry>, db: Db, url: String) {
                 Err(e) => tracing::warn!(error = %e, "plugin change listener cannot connect"),
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
-            if registry.strong_count() == 0 {
+            if weak.strong_count() == 0 {
                 return;
             }
         }
     });
 }
 
-fn spawn_poller(registry: Weak<PluginRegistry>, db: Db, every: Duration) {
+fn spawn_poller(weak: Weak<PluginHost>, db: Db, every: Duration) {
     tokio::spawn(async move {
         // `open_with` has just read everything: the first look is one interval away.
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let Some(registry) = registry.upgrade() else {
+            let Some(host) = weak.upgrade() else {
                 return;
             };
-            let seen = registry.home.seen_version.load(Ordering::SeqCst);
+            let seen = host.seen_version.load(Ordering::SeqCst);
             match store::state_version(&db.pool).await {
                 Ok(v) if v != seen => {
-                    if let Err(e) = reconcile(&db, &registry).await {
+                    if let Err(e) = reconcile(&db, &host).await {
                         tracing::warn!(error = %e, "following plugin changes failed");
                     }
                 }
@@ -204,12 +180,13 @@ fn spawn_poller(registry: Weak<PluginRegistry>, db: Db, every: Duration) {
 
 /// Brings the registry in step with the database. Idempotent; one plugin that cannot be loaded
 /// is logged and skipped, it does not stop the others.
-pub(crate) async fn reconcile(db: &Db, registry: &Arc<PluginRegistry>) -> Result<(), ServiceError> {
-    let _guard = registry.home.lock.lock().await;
+pub(crate) async fn reconcile(db: &Db, host: &PluginHost) -> Result<(), ServiceError> {
+    let _guard = host.lock.lock().await;
+    let registry = host.registry();
     let version = store::state_version(&db.pool).await?;
     let rows = store::list(&db.pool).await?;
     for row in &rows {
-        if let Err(e) = apply_row(db, registry, row).await {
+        if let Err(e) = apply_row(db, host, row).await {
             tracing::error!(plugin = %row.id, version = %row.version, error = %e, "cannot load installed plugin");
         }
     }
@@ -218,16 +195,17 @@ pub(crate) async fn reconcile(db: &Db, registry: &Arc<PluginRegistry>) -> Result
             let _ = registry.remove(&id);
         }
     }
-    registry.home.seen_version.store(version, Ordering::SeqCst);
+    host.seen_version.store(version, Ordering::SeqCst);
     Ok(())
 }
 
-/// Makes the registry's entry for one plugin match its row (caller holds `home.lock`).
+/// Makes the registry's entry for one plugin match its row (caller holds `host.lock`).
 pub(crate) async fn apply_row(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     row: &StoredPlugin,
 ) -> Result<(), ServiceError> {
+    let registry = host.registry();
     let config = store::full_config(&db.pool, &row.id).await?;
     let current = registry.installed(&row.id);
     let same_package = current.as_ref().is_some_and(|c| {
@@ -242,7 +220,7 @@ pub(crate) async fn apply_row(
         }
         return Ok(());
     }
-    let dir = registry.home.data_dir()?.join(&row.package_path);
+    let dir = host.data_dir().join(&row.package_path);
     let loaded = load_verified(registry.runtime().clone(), dir, Some(row.sha256.clone())).await?;
     registry.install(
         loaded,
@@ -269,14 +247,14 @@ pub(crate) async fn load_verified(
     tokio::task::spawn_blocking(move || -> Result<Arc<LoadedPlugin>, ServiceError> {
         let manifest = read_manifest(&dir)?;
         let wasm = std::fs::read(dir.join("plugin.wasm")).map_err(|e| PluginError::Load {
-            plugin: super::loaded::plugin_ref(&manifest),
+            plugin: plugin_ref(&manifest),
             reason: format!("reading {}: {e}", dir.join("plugin.wasm").display()),
         })?;
         if let Some(expected) = sha256 {
-            let actual = super::directory::sha256_hex(&wasm);
+            let actual = crate::plugins::distribution::directory::sha256_hex(&wasm);
             if !actual.eq_ignore_ascii_case(&expected) {
                 return Err(PluginError::Load {
-                    plugin: super::loaded::plugin_ref(&manifest),
+                    plugin: plugin_ref(&manifest),
                     reason: format!(
                         "{} changed since it was installed (sha256 {actual}, expected {expected})",
                         dir.join("plugin.wasm").display()
@@ -295,7 +273,7 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Manifest, PluginError> {
     let path = dir.join("plugin.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| PluginError::Manifest {
         path: path.clone(),
-        source: super::manifest::ManifestError::Syntax(e.to_string()),
+        source: ManifestError::Syntax(e.to_string()),
     })?;
     Manifest::parse(&text).map_err(|source| PluginError::Manifest { path, source })
 }

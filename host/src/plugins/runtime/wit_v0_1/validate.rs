@@ -1,18 +1,29 @@
-//! Everything a guest returns is checked here before the shop uses it: decimals, signs,
-//! currencies, sizes, ids that must match the request. A violation is `MalformedOutput`, which
-//! counts against the plugin like a trap.
+//! Reading a v0.1 answer: everything a guest returns is checked here before the shop uses it
+//! (decimals, signs, currencies, sizes, ids that must match the request) and turned into the
+//! shop's call types. A violation is `MalformedOutput`, which counts against the plugin like a
+//! trap.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use super::bindings::offer::{ConditionInput, ConditionResult};
-use super::bindings::payment::PaymentResult;
-use super::bindings::pricing::{PricedItem, PricingItem, StockStatus};
-use super::bindings::theme::FunctionInfo;
-use super::bindings::{Money, ShippingQuote};
-use super::error::{PluginError, PluginRef};
+use crate::plugins::calls::{
+    ConditionResult, ConsumedLine, FunctionInfo, FunctionKind, PaymentOutcome, Priced, Quote,
+    StockStatus,
+};
+use crate::plugins::runtime::bindings::offer::{
+    ConditionInput, ConditionResult as WireConditionResult,
+};
+use crate::plugins::runtime::bindings::payment::PaymentResult;
+use crate::plugins::runtime::bindings::pricing::{
+    PricedItem, PricingItem, StockStatus as WireStockStatus,
+};
+use crate::plugins::runtime::bindings::theme::{
+    FunctionInfo as WireFunctionInfo, FunctionKind as WireFunctionKind,
+};
+use crate::plugins::runtime::bindings::{Money, ShippingQuote};
+use crate::plugins::runtime::{PluginError, PluginRef};
 
 pub const MAX_QUOTES: usize = 64;
 pub const MAX_CODE: usize = 64;
@@ -81,17 +92,6 @@ impl Check<'_> {
     }
 }
 
-/// A validated shipping quote. The currency is the basket's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Quote {
-    pub code: String,
-    pub name: String,
-    pub description: String,
-    pub charge_excl_tax: Decimal,
-    pub charge_incl_tax: Decimal,
-    pub currency: String,
-}
-
 pub(crate) fn quotes(
     c: &Check<'_>,
     currency: &str,
@@ -128,18 +128,6 @@ pub(crate) fn quotes(
             })
         })
         .collect()
-}
-
-/// A validated price decision for one product.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Priced {
-    pub product_id: String,
-    pub partner_id: Option<String>,
-    /// Unit price (excl. tax, incl. tax); `None` when the product cannot be bought.
-    pub unit_price: Option<(Decimal, Decimal)>,
-    pub status: StockStatus,
-    pub num_available: Option<u32>,
-    pub message: String,
 }
 
 pub(crate) fn priced(
@@ -197,7 +185,7 @@ pub(crate) fn priced(
                 product_id: a.product_id,
                 partner_id: a.partner_id,
                 unit_price,
-                status: a.availability.status,
+                status: stock_status(a.availability.status),
                 num_available: a.availability.num_available,
                 message: a.availability.message,
             })
@@ -208,7 +196,7 @@ pub(crate) fn priced(
 pub(crate) fn condition(
     c: &Check<'_>,
     input: &ConditionInput,
-    result: ConditionResult,
+    result: WireConditionResult,
 ) -> Result<ConditionResult, PluginError> {
     let mut free: HashMap<&str, u32> = input
         .basket
@@ -239,29 +227,18 @@ pub(crate) fn condition(
     if let Some(m) = &result.upsell_message {
         c.text("upsell message", m, MAX_NAME, false)?;
     }
-    Ok(result)
-}
-
-/// A validated payment outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PaymentOutcome {
-    Approved {
-        reference: String,
-        amount: Decimal,
-        currency: String,
-    },
-    /// Shown to the customer.
-    Declined {
-        message: String,
-    },
-    /// Gateway fault: logged, not shown.
-    Error {
-        message: String,
-    },
-    Redirect {
-        url: String,
-        reference: String,
-    },
+    Ok(ConditionResult {
+        is_satisfied: result.is_satisfied,
+        consumed: result
+            .consumed
+            .into_iter()
+            .map(|used| ConsumedLine {
+                line_id: used.line_id,
+                quantity: used.quantity,
+            })
+            .collect(),
+        upsell_message: result.upsell_message,
+    })
 }
 
 /// `limit` is the requested amount (approvals may not exceed it); `None` for voids.
@@ -332,7 +309,7 @@ pub(crate) fn payment(
 
 pub(crate) fn functions(
     c: &Check<'_>,
-    list: Vec<FunctionInfo>,
+    list: Vec<WireFunctionInfo>,
 ) -> Result<Vec<FunctionInfo>, PluginError> {
     if list.len() > 256 {
         return Err(c.fail("more than 256 template helpers"));
@@ -351,7 +328,26 @@ pub(crate) fn functions(
         }
         c.text("helper help", &f.help, MAX_TEXT, false)?;
     }
-    Ok(list)
+    Ok(list
+        .into_iter()
+        .map(|f| FunctionInfo {
+            name: f.name,
+            kind: match f.kind {
+                WireFunctionKind::Filter => FunctionKind::Filter,
+                WireFunctionKind::Function => FunctionKind::Function,
+            },
+            help: f.help,
+        })
+        .collect())
+}
+
+fn stock_status(status: WireStockStatus) -> StockStatus {
+    match status {
+        WireStockStatus::InStock => StockStatus::InStock,
+        WireStockStatus::AvailableToOrder => StockStatus::AvailableToOrder,
+        WireStockStatus::OutOfStock => StockStatus::OutOfStock,
+        WireStockStatus::Unavailable => StockStatus::Unavailable,
+    }
 }
 
 pub(crate) fn theme_output(c: &Check<'_>, json: &str) -> Result<serde_json::Value, PluginError> {
@@ -396,7 +392,7 @@ mod tests {
         let p = plugin();
         let c = Check { plugin: &p };
         let redirect = |url: &str| {
-            PaymentResult::NextAction(super::super::bindings::payment::Redirect {
+            PaymentResult::NextAction(crate::plugins::runtime::bindings::payment::Redirect {
                 url: url.into(),
                 reference: "r".into(),
             })

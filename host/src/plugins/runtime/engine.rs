@@ -20,10 +20,11 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use super::bindings::base::emporium::plugin::host;
 use super::bindings::{Timestamp, offer, payment, pricing, shipping, theme};
 use super::error::{PluginError, PluginRef};
-use super::manifest::{ACCEPTED_WIT, ConfigValues, Manifest, World};
-use super::state::{
-    BudgetSpent, CallState, CappedOutput, HasBoundedIo, HasTable, HttpGate, MemoryLimiter,
+use super::sandbox::{
+    BudgetSpent, CallContext, CallState, CappedOutput, HasBoundedIo, HasTable, HttpGate,
+    MemoryLimiter,
 };
+use crate::plugins::distribution::manifest::{ACCEPTED_WIT, Manifest, ManifestError, World};
 
 /// The wasmtime release line this host is built against (pinned in host/Cargo.toml). The
 /// settings hash in cache file names also covers the exact wasmtime version.
@@ -239,7 +240,7 @@ impl PluginRuntime {
         let manifest_path = dir.join("plugin.toml");
         let text = std::fs::read_to_string(&manifest_path).map_err(|e| PluginError::Manifest {
             path: manifest_path.clone(),
-            source: super::manifest::ManifestError::Syntax(e.to_string()),
+            source: ManifestError::Syntax(e.to_string()),
         })?;
         let manifest = Manifest::parse(&text).map_err(|source| PluginError::Manifest {
             path: manifest_path,
@@ -669,14 +670,4 @@ impl std::fmt::Debug for LoadedPlugin {
             .field("sha256", &self.sha256)
             .finish_non_exhaustive()
     }
-}
-
-/// What a call needs to know about the plugin's installation: its configuration and grants.
-pub struct CallContext {
-    pub plugin: PluginRef,
-    pub manifest: Arc<Manifest>,
-    pub config: ConfigValues,
-    /// Declared hosts ∩ administrator-approved hosts.
-    pub http_allowed: Arc<Vec<String>>,
-    pub memory_limit: usize,
 }

@@ -5,10 +5,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::error::PluginRef;
-use super::manifest::{ConfigValues, Manifest};
-use super::registry::DisabledReason;
 use crate::infra::db::{flag, now_text};
+use crate::plugins::distribution::manifest::{ConfigValues, Manifest};
+use crate::plugins::runtime::{DisabledReason, PluginRef};
 
 /// One installed plugin as the database records it. Holds no configuration values, so it can
 /// be listed, logged and rendered freely.

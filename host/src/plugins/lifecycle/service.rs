@@ -3,67 +3,26 @@
 //! loads first, then writes the database in one transaction (bumping `plugin_state.version`
 //! so other processes follow), then updates this process's registry.
 //!
-//! Every function takes the database and a registry opened with [`super::setup::open`] (or
-//! [`super::setup::registry_for`] in one-shot commands); the registry knows the data directory
-//! that holds the verified packages (`<data dir>/plugins/<id>/<version>-<sha>/`).
+//! Every function takes the database and a [`PluginHost`] opened with [`PluginHost::open`] (or
+//! [`PluginHost::for_commands`] in one-shot commands); the host knows the data directory that
+//! holds the verified packages (`<data dir>/plugins/<id>/<version>-<sha>/`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use semver::{Version, VersionReq};
 
-use super::directory::{Directory, DirectoryError, TrustPolicy, sha256_hex};
-use super::package::{self, PackageError};
-use super::registry::{DisabledReason, InstallOptions, PluginStatus};
-use super::setup::{apply_row, load_verified, read_manifest};
 use super::store::{self, StoredPlugin};
-use super::{ConfigType, ConfigValues, LoadedPlugin, Manifest, PluginError, PluginRef};
-use super::{PluginRegistry, World};
+use super::sync::{apply_row, load_verified, read_manifest};
+use super::{PluginHost, ServiceError};
 use crate::infra::config::Config;
 use crate::infra::db::Db;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error(transparent)]
-    Plugin(#[from] PluginError),
-    #[error(transparent)]
-    Directory(#[from] DirectoryError),
-    #[error(transparent)]
-    Package(#[from] PackageError),
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("plugin {0:?} is not installed")]
-    NotInstalled(String),
-    #[error("plugin {id} {installed} is already installed (use `upgrade` to change versions)")]
-    AlreadyInstalled { id: String, installed: String },
-    #[error("plugin {id} is already at {installed}; the newest available is {available}")]
-    UpToDate {
-        id: String,
-        installed: String,
-        available: String,
-    },
-    #[error("upgrading {id} to {to} failed, {from} stays installed: {source}")]
-    UpgradeFailed {
-        id: String,
-        from: String,
-        to: String,
-        #[source]
-        source: Box<ServiceError>,
-    },
-    #[error("{0}")]
-    Other(String),
-}
-
-impl ServiceError {
-    /// The configuration field errors, when the operation failed on invalid configuration.
-    pub fn field_errors(&self) -> Option<&[super::FieldError]> {
-        match self {
-            ServiceError::Plugin(PluginError::Config { errors, .. }) => Some(errors),
-            ServiceError::UpgradeFailed { source, .. } => source.field_errors(),
-            _ => None,
-        }
-    }
-}
+use crate::plugins::distribution::directory::{Directory, TrustPolicy, sha256_hex};
+use crate::plugins::distribution::manifest::{ConfigType, ConfigValues, Manifest, World};
+use crate::plugins::distribution::package::{self, PackageError};
+use crate::plugins::runtime::engine::plugin_ref;
+use crate::plugins::runtime::{
+    DisabledReason, InstallOptions, LoadedPlugin, PluginError, PluginRef, PluginStatus,
+};
 
 /// The result of an upgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,14 +84,14 @@ pub fn trust_policy(config: &Config) -> Result<TrustPolicy, ServiceError> {
     Ok(trust)
 }
 
-fn packages_root(registry: &PluginRegistry) -> Result<PathBuf, ServiceError> {
-    Ok(registry.home.data_dir()?.join("plugins"))
+fn packages_root(host: &PluginHost) -> PathBuf {
+    host.data_dir().join("plugins")
 }
 
 /// Moves a staged, verified package folder to `plugins/<id>/<version>-<sha12>/` (reusing the
 /// folder when that exact package is already there) and returns (absolute, data-dir-relative).
 fn place(
-    registry: &PluginRegistry,
+    host: &PluginHost,
     staged: &Path,
     manifest: &Manifest,
 ) -> Result<(PathBuf, String), ServiceError> {
@@ -147,7 +106,7 @@ fn place(
         manifest.version,
         &sha[..12]
     );
-    let dest = registry.home.data_dir()?.join(&rel);
+    let dest = host.data_dir().join(&rel);
     if dest.join("plugin.wasm").exists()
         && std::fs::read(dest.join("plugin.wasm"))
             .map(|b| sha256_hex(&b) == sha)
@@ -190,36 +149,36 @@ async fn blocking<T: Send + 'static>(
 /// written where it loads from), loads and validates it, records it and installs it.
 pub async fn install_from_directory(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     directory: &Directory,
     id: &str,
     wanted: &VersionReq,
     trust: &TrustPolicy,
     options: InstallOptions,
 ) -> Result<PluginStatus, ServiceError> {
-    let _guard = registry.home.lock.lock().await;
+    let _guard = host.lock.lock().await;
     if let Some(existing) = store::get(&db.pool, id).await? {
         return Err(ServiceError::AlreadyInstalled {
             id: id.to_string(),
             installed: existing.version,
         });
     }
-    let staged = fetch(registry, directory, id, wanted, trust).await?;
+    let staged = fetch(host, directory, id, wanted, trust).await?;
     let manifest = read_manifest(&staged)?;
-    let (dir, rel) = place(registry, &staged, &manifest)?;
-    finish_install(db, registry, dir, rel, options).await
+    let (dir, rel) = place(host, &staged, &manifest)?;
+    finish_install(db, host, dir, rel, options).await
 }
 
 /// Fetches into a private staging folder; returns the verified package folder.
 async fn fetch(
-    registry: &PluginRegistry,
+    host: &PluginHost,
     directory: &Directory,
     id: &str,
     wanted: &VersionReq,
     trust: &TrustPolicy,
 ) -> Result<PathBuf, ServiceError> {
     static FETCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let staging = packages_root(registry)?.join(format!(
+    let staging = packages_root(host).join(format!(
         ".fetch-{}-{}",
         std::process::id(),
         FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -261,32 +220,32 @@ async fn fetch(
 /// (idempotent); another version of it is an error (use [`upgrade_package`]).
 pub async fn install_package(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     source: &Path,
     options: InstallOptions,
 ) -> Result<PluginStatus, ServiceError> {
-    let _guard = registry.home.lock.lock().await;
-    let (staged, manifest, sha) = stage(registry, source).await?;
+    let _guard = host.lock.lock().await;
+    let (staged, manifest, sha) = stage(host, source).await?;
     if let Some(existing) = store::get(&db.pool, &manifest.id).await? {
         let _ = std::fs::remove_dir_all(&staged);
         if existing.version == manifest.version.to_string() && existing.sha256 == sha {
-            apply_row(db, registry, &existing).await?;
-            return Ok(registry.status(&existing.id)?);
+            apply_row(db, host, &existing).await?;
+            return Ok(host.registry().status(&existing.id)?);
         }
         return Err(ServiceError::AlreadyInstalled {
             id: existing.id,
             installed: existing.version,
         });
     }
-    let (dir, rel) = place(registry, &staged, &manifest)?;
-    finish_install(db, registry, dir, rel, options).await
+    let (dir, rel) = place(host, &staged, &manifest)?;
+    finish_install(db, host, dir, rel, options).await
 }
 
 async fn stage(
-    registry: &PluginRegistry,
+    host: &PluginHost,
     source: &Path,
 ) -> Result<(PathBuf, Manifest, String), ServiceError> {
-    let root = packages_root(registry)?;
+    let root = packages_root(host);
     let source = source.to_path_buf();
     blocking(move || {
         let staged = package::stage(&source, &root)?;
@@ -311,12 +270,12 @@ async fn stage(
 
 async fn finish_install(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     dir: PathBuf,
     rel: String,
     options: InstallOptions,
 ) -> Result<PluginStatus, ServiceError> {
-    let result = install_loaded(db, registry, &dir, rel, options).await;
+    let result = install_loaded(db, host, &dir, rel, options).await;
     if result.is_err() {
         discard(&dir);
     }
@@ -325,7 +284,7 @@ async fn finish_install(
 
 async fn install_loaded(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     dir: &Path,
     rel: String,
     options: InstallOptions,
@@ -336,7 +295,8 @@ async fn install_loaded(
         ..options
     };
     {
-        let loaded = load_verified(registry.runtime().clone(), dir.to_path_buf(), None).await?;
+        let loaded =
+            load_verified(host.registry().runtime().clone(), dir.to_path_buf(), None).await?;
         validate_config(&loaded, &options.config)?;
         let row = StoredPlugin {
             id: loaded.plugin.id.clone(),
@@ -355,7 +315,7 @@ async fn install_loaded(
         store::write_config(&mut tx, &row.id, &loaded.manifest, &options.config).await?;
         store::bump(&mut tx).await?;
         tx.commit().await?;
-        match registry.install(loaded, options) {
+        match host.registry().install(loaded, options) {
             Ok(status) => Ok(status),
             Err(e) => {
                 // Cannot happen after the checks above, but never leave the database claiming
@@ -394,13 +354,13 @@ fn validate_config(loaded: &LoadedPlugin, config: &ConfigValues) -> Result<(), P
 /// why.
 pub async fn upgrade(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     directory: &Directory,
     id: &str,
     wanted: &VersionReq,
     trust: &TrustPolicy,
 ) -> Result<Upgraded, ServiceError> {
-    let _guard = registry.home.lock.lock().await;
+    let _guard = host.lock.lock().await;
     let existing = store::get(&db.pool, id)
         .await?
         .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
@@ -423,12 +383,12 @@ pub async fn upgrade(
             available: available.to_string(),
         });
     }
-    let staged = fetch(registry, directory, id, wanted, trust)
+    let staged = fetch(host, directory, id, wanted, trust)
         .await
         .map_err(|e| failed(available.to_string(), e))?;
     let placed = read_manifest(&staged)
         .map_err(ServiceError::from)
-        .and_then(|m| place(registry, &staged, &m));
+        .and_then(|m| place(host, &staged, &m));
     let (dir, rel) = match placed {
         Ok(p) => p,
         Err(e) => {
@@ -436,7 +396,7 @@ pub async fn upgrade(
             return Err(failed(available.to_string(), e));
         }
     };
-    finish_upgrade(db, registry, existing, dir, rel).await
+    finish_upgrade(db, host, existing, dir, rel).await
 }
 
 /// Upgrades a plugin from a local package (folder or `.tar.gz`), with the same rollback as
@@ -444,11 +404,11 @@ pub async fn upgrade(
 /// rebuilt plugin).
 pub async fn upgrade_package(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     source: &Path,
 ) -> Result<Upgraded, ServiceError> {
-    let _guard = registry.home.lock.lock().await;
-    let (staged, manifest, sha) = stage(registry, source).await?;
+    let _guard = host.lock.lock().await;
+    let (staged, manifest, sha) = stage(host, source).await?;
     let Some(existing) = store::get(&db.pool, &manifest.id).await? else {
         let _ = std::fs::remove_dir_all(&staged);
         return Err(ServiceError::NotInstalled(manifest.id));
@@ -463,23 +423,23 @@ pub async fn upgrade_package(
             available: manifest.version.to_string(),
         });
     }
-    let (dir, rel) = place(registry, &staged, &manifest)?;
-    finish_upgrade(db, registry, existing, dir, rel).await
+    let (dir, rel) = place(host, &staged, &manifest)?;
+    finish_upgrade(db, host, existing, dir, rel).await
 }
 
 async fn finish_upgrade(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     existing: StoredPlugin,
     dir: PathBuf,
     rel: String,
 ) -> Result<Upgraded, ServiceError> {
-    let data_dir = registry.home.data_dir()?.to_path_buf();
+    let data_dir = host.data_dir().to_path_buf();
     let old_dir = data_dir.join(&existing.package_path);
     let mut to = read_manifest(&dir)
         .map(|m| m.version.to_string())
         .unwrap_or_else(|_| "the new version".into());
-    let result = upgrade_loaded(db, registry, &existing, &dir, &old_dir, rel, &mut to).await;
+    let result = upgrade_loaded(db, host, &existing, &dir, &old_dir, rel, &mut to).await;
     match result {
         Ok(done) => {
             if old_dir != dir {
@@ -503,7 +463,7 @@ async fn finish_upgrade(
 
 async fn upgrade_loaded(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     existing: &StoredPlugin,
     dir: &Path,
     old_dir: &Path,
@@ -511,7 +471,8 @@ async fn upgrade_loaded(
     to: &mut String,
 ) -> Result<Upgraded, ServiceError> {
     {
-        let loaded = load_verified(registry.runtime().clone(), dir.to_path_buf(), None).await?;
+        let loaded =
+            load_verified(host.registry().runtime().clone(), dir.to_path_buf(), None).await?;
         *to = loaded.plugin.version.to_string();
         if loaded.plugin.id != existing.id {
             return Err(ServiceError::Other(format!(
@@ -557,7 +518,7 @@ async fn upgrade_loaded(
             memory_limit: None,
             start_disabled: !existing.enabled,
         };
-        if let Err(e) = registry.install(loaded, options) {
+        if let Err(e) = host.registry().install(loaded, options) {
             // Put the database back: the old version stays.
             let old_manifest = read_manifest(old_dir)?;
             let mut tx = db.begin_write().await?;
@@ -576,19 +537,16 @@ async fn upgrade_loaded(
             return Err(e.into());
         }
         if !existing.enabled {
-            registry.set_state(&existing.id, false, existing.disabled_reason.clone())?;
+            host.registry()
+                .set_state(&existing.id, false, existing.disabled_reason.clone())?;
         }
         Ok(Upgraded { from, to: new_ref })
     }
 }
 
 /// Uninstalls a plugin: its row, configuration, secrets and package.
-pub async fn remove(
-    db: &Db,
-    registry: &Arc<PluginRegistry>,
-    id: &str,
-) -> Result<PluginRef, ServiceError> {
-    let _guard = registry.home.lock.lock().await;
+pub async fn remove(db: &Db, host: &PluginHost, id: &str) -> Result<PluginRef, ServiceError> {
+    let _guard = host.lock.lock().await;
     let existing = store::get(&db.pool, id)
         .await?
         .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
@@ -596,59 +554,53 @@ pub async fn remove(
     store::delete(&mut tx, id).await?;
     store::bump(&mut tx).await?;
     tx.commit().await?;
-    let _ = registry.remove(id);
-    discard(&registry.home.data_dir()?.join(&existing.package_path));
+    let _ = host.registry().remove(id);
+    discard(&host.data_dir().join(&existing.package_path));
     existing
         .plugin_ref()
         .ok_or_else(|| ServiceError::Other("bad installed version".into()))
 }
 
 /// Switches a plugin on (loading it here first, so a plugin that cannot load is refused).
-pub async fn enable(db: &Db, registry: &Arc<PluginRegistry>, id: &str) -> Result<(), ServiceError> {
-    set_enabled(db, registry, id, true).await
+pub async fn enable(db: &Db, host: &PluginHost, id: &str) -> Result<(), ServiceError> {
+    set_enabled(db, host, id, true).await
 }
 
 /// Switches a plugin off, in every process.
-pub async fn disable(
-    db: &Db,
-    registry: &Arc<PluginRegistry>,
-    id: &str,
-) -> Result<(), ServiceError> {
-    set_enabled(db, registry, id, false).await
+pub async fn disable(db: &Db, host: &PluginHost, id: &str) -> Result<(), ServiceError> {
+    set_enabled(db, host, id, false).await
 }
 
 async fn set_enabled(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     id: &str,
     enabled: bool,
 ) -> Result<(), ServiceError> {
-    let _guard = registry.home.lock.lock().await;
+    let _guard = host.lock.lock().await;
     let existing = store::get(&db.pool, id)
         .await?
         .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
     if enabled {
         // Loads it (if this process lacks it) as it is now: still disabled.
-        apply_row(db, registry, &existing).await?;
+        apply_row(db, host, &existing).await?;
     }
     let mut tx = db.begin_write().await?;
     store::set_enabled(&mut tx, id, enabled, None).await?;
     store::bump(&mut tx).await?;
     tx.commit().await?;
-    if registry.installed(id).is_some() {
-        registry.set_state(id, enabled, None)?;
+    if host.registry().installed(id).is_some() {
+        host.registry().set_state(id, enabled, None)?;
     }
     Ok(())
 }
 
 /// The manifest of an installed plugin: from the registry when loaded, else from its package.
-fn manifest_of(registry: &PluginRegistry, row: &StoredPlugin) -> Result<Manifest, ServiceError> {
-    if let Some(current) = registry.installed(&row.id) {
+fn manifest_of(host: &PluginHost, row: &StoredPlugin) -> Result<Manifest, ServiceError> {
+    if let Some(current) = host.registry().installed(&row.id) {
         return Ok(Manifest::clone(&current.loaded.manifest));
     }
-    Ok(read_manifest(
-        &registry.home.data_dir()?.join(&row.package_path),
-    )?)
+    Ok(read_manifest(&host.data_dir().join(&row.package_path))?)
 }
 
 /// Changes some configuration values (`key`, `value`; an empty value goes back to the default).
@@ -656,15 +608,15 @@ fn manifest_of(registry: &PluginRegistry, row: &StoredPlugin) -> Result<Manifest
 /// field is reported ([`ServiceError::field_errors`]) and nothing is changed.
 pub async fn configure(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     id: &str,
     changes: &[(String, String)],
 ) -> Result<(), ServiceError> {
-    let _guard = registry.home.lock.lock().await;
+    let _guard = host.lock.lock().await;
     let existing = store::get(&db.pool, id)
         .await?
         .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
-    let manifest = manifest_of(registry, &existing)?;
+    let manifest = manifest_of(host, &existing)?;
     let mut config = store::full_config(&db.pool, id).await?;
     for (k, v) in changes {
         config.set(k.clone(), v.clone());
@@ -673,15 +625,16 @@ pub async fn configure(
     manifest
         .validate_config(&config)
         .map_err(|errors| PluginError::Config {
-            plugin: super::loaded::plugin_ref(&manifest),
+            plugin: plugin_ref(&manifest),
             errors,
         })?;
     let mut tx = db.begin_write().await?;
     store::write_config(&mut tx, id, &manifest, &config).await?;
     store::bump(&mut tx).await?;
     tx.commit().await?;
-    if registry.installed(id).is_some() {
-        registry.reconfigure(id, config, existing.approved_hosts)?;
+    if host.registry().installed(id).is_some() {
+        host.registry()
+            .reconfigure(id, config, existing.approved_hosts)?;
     }
     Ok(())
 }
@@ -690,11 +643,11 @@ pub async fn configure(
 /// manifest declares are ever reachable).
 pub async fn approve_hosts(
     db: &Db,
-    registry: &Arc<PluginRegistry>,
+    host: &PluginHost,
     id: &str,
     hosts: Vec<String>,
 ) -> Result<(), ServiceError> {
-    let _guard = registry.home.lock.lock().await;
+    let _guard = host.lock.lock().await;
     if store::get(&db.pool, id).await?.is_none() {
         return Err(ServiceError::NotInstalled(id.to_string()));
     }
@@ -702,22 +655,22 @@ pub async fn approve_hosts(
     store::set_approved_hosts(&mut tx, id, &hosts).await?;
     store::bump(&mut tx).await?;
     tx.commit().await?;
-    if let Some(current) = registry.installed(id) {
-        registry.reconfigure(id, current.config, hosts)?;
+    if let Some(current) = host.registry().installed(id) {
+        host.registry().reconfigure(id, current.config, hosts)?;
     }
     Ok(())
 }
 
 /// Every installed plugin. Holds no configuration values (and so no secrets).
-pub async fn list(db: &Db, registry: &PluginRegistry) -> Result<Vec<PluginInfo>, ServiceError> {
+pub async fn list(db: &Db, host: &PluginHost) -> Result<Vec<PluginInfo>, ServiceError> {
     let rows = store::list(&db.pool).await?;
     Ok(rows
         .into_iter()
         .map(|stored| {
-            let status = registry.status(&stored.id).ok();
+            let status = host.registry().status(&stored.id).ok();
             let name = match &status {
                 Some(s) => s.name.clone(),
-                None => manifest_of(registry, &stored)
+                None => manifest_of(host, &stored)
                     .map(|m| m.name)
                     .unwrap_or_else(|_| "(package missing)".into()),
             };
@@ -734,13 +687,13 @@ pub async fn list(db: &Db, registry: &PluginRegistry) -> Result<Vec<PluginInfo>,
 /// "unset"; secrets only as "set" or "unset".
 pub async fn config_view(
     db: &Db,
-    registry: &PluginRegistry,
+    host: &PluginHost,
     id: &str,
 ) -> Result<Vec<ConfigEntry>, ServiceError> {
     let existing = store::get(&db.pool, id)
         .await?
         .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
-    let manifest = manifest_of(registry, &existing)?;
+    let manifest = manifest_of(host, &existing)?;
     let values = store::public_config(&db.pool, id).await?;
     let secrets = store::secret_keys(&db.pool, id).await?;
     Ok(manifest
