@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Backend, TestApp};
+use support::{Backend, Options, TestApp};
 
 /// Escapes text the way the templates' HTML auto-escaping does.
 fn html(text: &str) -> String {
@@ -373,3 +373,35 @@ both_backends!(
         );
     }
 );
+
+/// The demo loader makes a working shop of any size, down to none at all (in a small shop
+/// the recommended neighbours of a product wrap round onto each other).
+async fn demo_shops_of_any_size(backend: Backend) {
+    for products in [0, 1, 2, 8] {
+        let app = TestApp::start_with(
+            backend,
+            Options {
+                products,
+                ..Options::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM product WHERE parent_id IS NULL")
+                .await,
+            i64::from(products)
+        );
+        let (status, body) = app.get("/").await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_shops_of_any_size_sqlite() {
+    demo_shops_of_any_size(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_shops_of_any_size_postgres() {
+    demo_shops_of_any_size(Backend::Postgres).await;
+}
