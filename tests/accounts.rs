@@ -7,6 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use emporium::fixtures::{BasketBuilder, CreatedProduct, CustomerBuilder, ProductBuilder};
 use emporium::session::store::{Record, now_secs};
 use emporium::session::{DbStore, RedisStore, SessionStore, store_key};
 use sqlx::Row;
@@ -340,19 +341,13 @@ async fn csrf_token_rotates_at_sign_in_postgres() {
     csrf_token_rotates_at_sign_in(start(Backend::Postgres).await).await;
 }
 
-/// Two public standalone products with at least 10 in stock.
-async fn two_products(app: &TestApp) -> (i64, i64) {
-    let rows = sqlx::query(
-        "SELECT p.id FROM product p JOIN stock_record sr ON sr.product_id = p.id \
-         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
-           AND sr.num_in_stock - sr.num_allocated >= 10 \
-         ORDER BY p.id LIMIT 2",
+/// Two standalone products with 10 in stock each.
+async fn two_products(app: &TestApp) -> (CreatedProduct, CreatedProduct) {
+    let db = &app.state.db;
+    (
+        ProductBuilder::new().create(db).await.unwrap(),
+        ProductBuilder::new().create(db).await.unwrap(),
     )
-    .fetch_all(&app.state.db.pool)
-    .await
-    .unwrap();
-    assert_eq!(rows.len(), 2, "the demo has two products in stock");
-    (rows[0].try_get(0).unwrap(), rows[1].try_get(0).unwrap())
 }
 
 async fn add(b: &Browser, product: i64, quantity: &str) {
@@ -385,26 +380,22 @@ async fn customer_units(app: &TestApp, email: &str) -> (i64, i64) {
 /// saved for later, nothing is lost.
 async fn merged_basket_keeps_the_total_limit(app: TestApp) {
     let (a, b) = two_products(&app).await;
-    account(&app, "merge@example.com").await;
+    // The customer's basket from an earlier visit holds 5 of one product…
+    let customer = CustomerBuilder::new()
+        .email("merge@example.com")
+        .create(&app.state.db)
+        .await
+        .unwrap();
+    BasketBuilder::for_customer(customer.id)
+        .line(&a, 5)
+        .create(&app.state.db, &app.state.pricing, app.state.currency)
+        .await
+        .unwrap();
+    // …and they come back signed out and put 5 of another in an anonymous basket.
     let shopper = app.browser();
+    add(&shopper, b.id, "5").await;
     assert_eq!(
-        login(&shopper, "merge@example.com", "correct horse")
-            .await
-            .status,
-        303
-    );
-    add(&shopper, a, "5").await;
-    let t = shopper.get("/basket/").await.csrf_token().unwrap();
-    assert_eq!(
-        shopper
-            .post("/accounts/logout/", &[("csrf_token", &t)])
-            .await
-            .status,
-        303
-    );
-    add(&shopper, b, "5").await;
-    assert_eq!(
-        login(&shopper, "merge@example.com", "correct horse")
+        login(&shopper, &customer.email, &customer.password)
             .await
             .status,
         303
@@ -448,13 +439,15 @@ async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
 /// the server says "100 Continue" only when the handler chain (after the session was loaded)
 /// asks for the body, so no timing is involved.
 async fn logout_is_not_undone_by_a_request_in_flight(app: TestApp) {
-    let (product, _) = two_products(&app).await;
-    account(&app, "inflight@example.com").await;
+    let product = two_products(&app).await.0.id;
+    let customer = CustomerBuilder::new()
+        .email("inflight@example.com")
+        .create(&app.state.db)
+        .await
+        .unwrap();
     let b = app.browser();
     assert_eq!(
-        login(&b, "inflight@example.com", "correct horse")
-            .await
-            .status,
+        login(&b, &customer.email, &customer.password).await.status,
         303
     );
     let token = b.get("/").await.csrf_token().unwrap();

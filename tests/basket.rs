@@ -3,40 +3,18 @@
 
 mod support;
 
+use emporium::fixtures::{ClassBuilder, CreatedProduct, OptionBuilder, ProductBuilder};
 use sqlx::Row;
 use support::{Backend, Browser, Options, Page, TestApp};
 
-/// A public standalone product whose class offers the (optional) engraving option, with at
-/// least 5 in stock: (id, title, unit price in pence).
-async fn engravable(app: &TestApp) -> (i64, String, i64) {
-    let row = sqlx::query(
-        "SELECT p.id, p.title, sr.price_minor FROM product p \
-         JOIN product_class_option pco ON pco.product_class_id = p.product_class_id \
-         JOIN product_option o ON o.id = pco.option_id AND o.code = 'engraving' \
-         JOIN stock_record sr ON sr.product_id = p.id \
-         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
-           AND sr.num_in_stock - sr.num_allocated >= 5 \
-         ORDER BY p.id LIMIT 1",
-    )
-    .fetch_one(&app.state.db.pool)
-    .await
-    .expect("the demo has an engravable product in stock");
-    (
-        row.try_get("id").unwrap(),
-        row.try_get("title").unwrap(),
-        row.try_get("price_minor").unwrap(),
-    )
-}
-
-async fn product_url(app: &TestApp, id: i64) -> String {
-    let slug: String = sqlx::query("SELECT slug FROM product WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.state.db.pool)
+/// A standalone product with `units` in stock at £12.50.
+async fn in_stock(app: &TestApp, units: i64) -> CreatedProduct {
+    ProductBuilder::new()
+        .price("12.50")
+        .stock(units)
+        .create(&app.state.db)
         .await
         .unwrap()
-        .try_get(0)
-        .unwrap();
-    emporium::catalogue::product_url(&slug, id)
 }
 
 /// How the shop writes a sterling amount (`£1,234.50`), spelled out here rather than asked of
@@ -109,8 +87,8 @@ async fn add(browser: &Browser, id: i64, fields: &[(&str, &str)]) -> Page {
 both_backends!(
     add_to_basket_shows_line_and_total,
     |app: TestApp| async move {
-        let (id, title, pence) = engravable(&app).await;
-        let url = product_url(&app, id).await;
+        let p = in_stock(&app, 10).await;
+        let (id, pence, url, title) = (p.id, p.price_minor(), p.url(), p.title);
         let browser = app.browser();
 
         // A first-time visitor: the product page offers the form, no session is made.
@@ -191,13 +169,29 @@ both_backends!(
 both_backends!(
     options_make_separate_lines_and_required_options_are_enforced,
     |app: TestApp| async move {
-        let (id, _, _) = engravable(&app).await;
+        let engraving = OptionBuilder::new()
+            .name("Engraving")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let engraving_field = format!("option_{}", engraving.code);
+        let engravable = ClassBuilder::new()
+            .option(&engraving)
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let id = ProductBuilder::new()
+            .class(&engravable)
+            .create(&app.state.db)
+            .await
+            .unwrap()
+            .id;
         let browser = app.browser();
         for engraving in ["For Ann", "For Bob", "For Ann"] {
             let page = add(
                 &browser,
                 id,
-                &[("quantity", "1"), ("option_engraving", engraving)],
+                &[("quantity", "1"), (engraving_field.as_str(), engraving)],
             )
             .await;
             assert_eq!(page.status, 303);
@@ -213,26 +207,21 @@ both_backends!(
         assert!(basket.body.contains("For Ann") && basket.body.contains("For Bob"));
 
         // A required option on this product: missing → refused, nothing added.
-        let pool = &app.state.db.pool;
-        let option_id: i64 = sqlx::query(
-        "INSERT INTO product_option (name, code, kind, required) VALUES ('Monogram', 'monogram', 'text', TRUE) RETURNING id",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap()
-    .try_get(0)
-    .unwrap();
-        sqlx::query("INSERT INTO product_product_option (product_id, option_id) VALUES ($1, $2)")
-            .bind(id)
-            .bind(option_id)
-            .execute(pool)
+        let monogram = OptionBuilder::new()
+            .code("monogram")
+            .name("Monogram")
+            .required()
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        emporium::catalogue::add_product_option(&app.state.db.pool, id, monogram.id)
             .await
             .unwrap();
         let before = lines(&app).await;
         let refused = add(
             &browser,
             id,
-            &[("quantity", "1"), ("option_engraving", "For Cy")],
+            &[("quantity", "1"), (engraving_field.as_str(), "For Cy")],
         )
         .await;
         assert_eq!(refused.status, 303);
@@ -256,14 +245,7 @@ both_backends!(
 both_backends!(
     stock_limits_and_bad_input_change_nothing,
     |app: TestApp| async move {
-        let (id, _, _) = engravable(&app).await;
-        sqlx::query(
-            "UPDATE stock_record SET num_in_stock = 3, num_allocated = 0 WHERE product_id = $1",
-        )
-        .bind(id)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+        let id = in_stock(&app, 3).await.id;
         let browser = app.browser();
 
         // More than the stock: refused with a clear message, nothing added, no basket made.
@@ -316,19 +298,16 @@ both_backends!(
             404
         );
         assert_eq!(add(&browser, -3, &[("quantity", "1")]).await.status, 404);
-        let parent: i64 = app
-            .scalar_i64("SELECT id FROM product WHERE structure = 'parent' ORDER BY id LIMIT 1")
-            .await;
+        let parent = ProductBuilder::parent()
+            .variant(ProductBuilder::new())
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let (parent, child) = (parent.id, parent.variants[0].id);
         let page = add(&browser, parent, &[("quantity", "1")]).await;
         assert_eq!(page.status, 400);
         assert!(page.body.contains("choose one"));
         // A child (variant) can be bought.
-        let child: i64 = app
-        .scalar_i64(
-            "SELECT p.id FROM product p JOIN stock_record sr ON sr.product_id = p.id \
-             WHERE p.structure = 'child' AND sr.num_in_stock - sr.num_allocated > 0 ORDER BY p.id LIMIT 1",
-        )
-        .await;
         assert_eq!(lines(&app).await, before);
         assert_eq!(add(&browser, child, &[("quantity", "1")]).await.status, 303);
         assert_eq!(lines(&app).await.len(), 2);
@@ -338,7 +317,8 @@ both_backends!(
 both_backends!(
     update_remove_save_for_later_and_move_back,
     |app: TestApp| async move {
-        let (id, title, pence) = engravable(&app).await;
+        let p = in_stock(&app, 10).await;
+        let (id, pence, title) = (p.id, p.price_minor(), p.title);
         let browser = app.browser();
         assert_eq!(add(&browser, id, &[("quantity", "1")]).await.status, 303);
         let line = lines(&app).await[0].0;
@@ -417,7 +397,8 @@ both_backends!(
 both_backends!(
     price_changes_and_stock_drops_are_flagged,
     |app: TestApp| async move {
-        let (id, _, pence) = engravable(&app).await;
+        let p = in_stock(&app, 10).await;
+        let (id, pence) = (p.id, p.price_minor());
         let browser = app.browser();
         assert_eq!(add(&browser, id, &[("quantity", "3")]).await.status, 303);
         sqlx::query("UPDATE stock_record SET price_minor = price_minor + 100, num_in_stock = 1, num_allocated = 0 WHERE product_id = $1")
@@ -448,7 +429,8 @@ both_backends!(
 both_backends!(
     register_login_merges_basket_and_rotates_session,
     |app: TestApp| async move {
-        let (id, title, _) = engravable(&app).await;
+        let p = in_stock(&app, 10).await;
+        let (id, title) = (p.id, p.title);
         let email = "Ann.Buyer@Example.com";
 
         // Register: validation errors keep the email, never the password.
@@ -644,7 +626,7 @@ both_backends!(
 both_backends!(
     csrf_missing_or_wrong_is_refused_and_changes_nothing,
     |app: TestApp| async move {
-        let (id, _, _) = engravable(&app).await;
+        let id = in_stock(&app, 10).await.id;
 
         // No session, no proof of origin: refused, nothing created.
         let stranger = app.browser();
@@ -750,7 +732,7 @@ both_backends!(
 both_backends!(
     another_sessions_line_is_not_found,
     |app: TestApp| async move {
-        let (id, _, _) = engravable(&app).await;
+        let id = in_stock(&app, 10).await.id;
         let alice = app.browser();
         let mallory = app.browser();
         assert_eq!(add(&alice, id, &[("quantity", "2")]).await.status, 303);
@@ -840,7 +822,8 @@ async fn redis_session_store_end_to_end() {
     )
     .await;
     assert_eq!(app.state.sessions.name(), "redis");
-    let (id, title, _) = engravable(&app).await;
+    let p = in_stock(&app, 10).await;
+    let (id, title) = (p.id, p.title);
     let browser = app.browser();
     assert_eq!(add(&browser, id, &[("quantity", "2")]).await.status, 303);
     let basket = browser.get("/basket/").await;
@@ -930,14 +913,7 @@ async fn redis_session_store_end_to_end() {
 }
 
 both_backends!(concurrent_adds_all_land, |app: TestApp| async move {
-    let (id, _, _) = engravable(&app).await;
-    sqlx::query(
-        "UPDATE stock_record SET num_in_stock = 100, num_allocated = 0 WHERE product_id = $1",
-    )
-    .bind(id)
-    .execute(&app.state.db.pool)
-    .await
-    .unwrap();
+    let id = in_stock(&app, 100).await.id;
     let browser = app.browser();
     assert_eq!(add(&browser, id, &[("quantity", "1")]).await.status, 303);
     let t = token(&browser).await;
@@ -975,8 +951,8 @@ async fn mini_basket(browser: &Browser, url: &str) -> (String, String) {
 both_backends!(
     mini_basket_follows_every_change,
     |app: TestApp| async move {
-        let (id, _, pence) = engravable(&app).await;
-        let url = product_url(&app, id).await;
+        let p = in_stock(&app, 10).await;
+        let (id, pence, url) = (p.id, p.price_minor(), p.url());
         let browser = app.browser();
         add(&browser, id, &[("quantity", "1")]).await;
         // The header summary is cached per basket; every change must show at once.
@@ -1044,19 +1020,15 @@ both_backends!(
 both_backends!(
     pricing_plugin_prices_pages_and_basket_by_quantity,
     |app: TestApp| async move {
-        let (id, ..) = engravable(&app).await;
         // A known price, so every expected figure below is a literal: £19.85 excl. tax;
         // with 20% tax £23.82; the 10% tier £17.865 → £17.87 excl., × 1.2 = £21.444 → £21.44
         // incl. (each step rounded half-up, as the plugin does), three of them £64.32.
-        sqlx::query("UPDATE stock_record SET price_minor = 1985 WHERE product_id = $1")
-            .bind(id)
-            .execute(&app.state.db.pool)
+        let p = ProductBuilder::new()
+            .price("19.85")
+            .create(&app.state.db)
             .await
             .unwrap();
-        app.state
-            .changes
-            .announce(emporium::infra::changes::Change::Catalogue);
-        let url = product_url(&app, id).await;
+        let (id, url) = (p.id, p.url());
         // The shop's own strategy (no tax configured) shows the partner price; an anonymous
         // visitor's page is now in the rendered-page cache.
         let (status, before) = app.get(&url).await;

@@ -9,8 +9,8 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use emporium::fixtures::ProductBuilder;
 use fantoccini::{Client, ClientBuilder, Locator};
-use sqlx::Row;
 use support::{Backend, TestApp};
 
 struct Driver {
@@ -147,21 +147,8 @@ async fn a_guest_buys_a_product_in_chromium() {
     app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
         .await;
     app.install_plugin("test-card-gateway", &[], &[]).await;
-    let row = sqlx::query(
-        "SELECT p.id, p.slug FROM product p JOIN product_class pc ON pc.id = p.product_class_id \
-         JOIN stock_record sr ON sr.product_id = p.id \
-         WHERE p.structure = 'standalone' AND p.is_public = TRUE AND pc.requires_shipping = TRUE \
-           AND sr.num_in_stock - sr.num_allocated >= 5 \
-           AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
-                ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
-         ORDER BY p.id LIMIT 1",
-    )
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
-    let id: i64 = row.try_get("id").unwrap();
-    let slug: String = row.try_get("slug").unwrap();
-    let product_path = emporium::catalogue::product_url(&slug, id);
+    let product = ProductBuilder::new().create(&app.state.db).await.unwrap();
+    let (id, product_path) = (product.id, product.url());
 
     let driver = start_chromedriver();
     let c = browser(&driver).await;
@@ -268,20 +255,11 @@ async fn staff_ship_an_order_from_the_dashboard_in_chromium() {
     app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
         .await;
     app.install_plugin("test-card-gateway", &[], &[]).await;
-    let product: i64 = sqlx::query(
-        "SELECT p.id FROM product p JOIN product_class pc ON pc.id = p.product_class_id \
-         JOIN stock_record sr ON sr.product_id = p.id \
-         WHERE p.structure = 'standalone' AND p.is_public = TRUE AND pc.requires_shipping = TRUE \
-           AND sr.num_in_stock - sr.num_allocated >= 5 \
-           AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
-                ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
-         ORDER BY p.id LIMIT 1",
-    )
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap()
-    .try_get(0)
-    .unwrap();
+    let product = emporium::fixtures::ProductBuilder::new()
+        .create(&app.state.db)
+        .await
+        .unwrap()
+        .id;
     let buyer = app.browser();
     shopper::add(&buyer, product, 1).await;
     let preview =

@@ -8,6 +8,7 @@ mod support;
 
 use std::sync::Arc;
 
+use emporium::fixtures::ProductBuilder;
 use sqlx::Row;
 use support::shopper::*;
 use support::{Backend, Browser, TestApp};
@@ -21,50 +22,24 @@ fn expired_card_expiry() -> String {
     format!("12/{:02}", year % 100)
 }
 
-/// A public standalone product that ships, tracks stock, needs no options and has at least
-/// `min` units free: (id, title, unit price in pence, stock record id).
-async fn product(app: &TestApp, min: i64, skip: i64) -> (i64, String, i64, i64) {
-    let row = sqlx::query(
-        "SELECT p.id, p.title, sr.price_minor, sr.id AS record FROM product p \
-         JOIN product_class pc ON pc.id = p.product_class_id \
-         JOIN stock_record sr ON sr.product_id = p.id \
-         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
-           AND pc.track_stock = TRUE AND pc.requires_shipping = TRUE \
-           AND sr.num_in_stock - sr.num_allocated >= $1 \
-           AND (SELECT COUNT(*) FROM stock_record s2 WHERE s2.product_id = p.id) = 1 \
-           AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
-                ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
-           AND NOT EXISTS (SELECT 1 FROM product_product_option ppo JOIN product_option o \
-                ON o.id = ppo.option_id WHERE ppo.product_id = p.id AND o.required = TRUE) \
-         ORDER BY p.id LIMIT 1 OFFSET $2",
-    )
-    .bind(min)
-    .bind(skip)
-    .fetch_one(&app.state.db.pool)
-    .await
-    .expect("the demo has a simple product in stock");
-    (
-        row.try_get("id").unwrap(),
-        row.try_get("title").unwrap(),
-        row.try_get("price_minor").unwrap(),
-        row.try_get("record").unwrap(),
-    )
+/// A standalone product of a class that ships and tracks stock, with no options: `units` in
+/// stock at £10.00: (id, title, stock record id).
+async fn product(app: &TestApp, units: i64) -> (i64, String, i64) {
+    built(app, ProductBuilder::new().stock(units)).await
 }
 
-/// [`product`], with its unit price set to `pence` (GBP), so that a test expects literal
-/// amounts rather than computing them with the code under test: (id, title, stock record id).
-async fn product_at(app: &TestApp, min: i64, skip: i64, pence: i64) -> (i64, String, i64) {
-    let (id, title, _, record) = product(app, min, skip).await;
-    sqlx::query("UPDATE stock_record SET price_minor = $1, currency = 'GBP' WHERE id = $2")
-        .bind(pence)
-        .bind(record)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
-    app.state
-        .changes
-        .announce(emporium::infra::changes::Change::Catalogue);
-    (id, title, record)
+/// [`product`] with 10 in stock at `price` (GBP), so that a test expects literal amounts
+/// rather than computing them with the code under test.
+async fn product_at(app: &TestApp, price: &str) -> (i64, String, i64) {
+    built(app, ProductBuilder::new().price(price)).await
+}
+
+async fn built(app: &TestApp, product: ProductBuilder) -> (i64, String, i64) {
+    let p = product.create(&app.state.db).await.unwrap();
+    let record = p
+        .stock_record_id
+        .expect("a standalone product has a stock record");
+    (p.id, p.title, record)
 }
 
 async fn allocated(app: &TestApp, record: i64) -> i64 {
@@ -118,7 +93,7 @@ async fn install_defaults(app: &TestApp) {
 
 both_backends!(guest_buys_with_a_test_card, |app: TestApp| async move {
     install_defaults(&app).await;
-    let (id, title, record) = product_at(&app, 5, 0, 1250).await;
+    let (id, title, record) = product_at(&app, "12.50").await;
     let before = allocated(&app, record).await;
     let b = app.browser();
     add(&b, id, 2).await;
@@ -266,7 +241,7 @@ both_backends!(
         .await;
         // £19.85 less 10% is £17.865: half-up gives £17.87 (banker's rounding would give
         // £17.86); plus 20% tax, £21.444, is £21.44 a unit; 4 × £21.44 + £4.95 = £90.71.
-        let (id, _, _) = product_at(&app, 5, 0, 1985).await;
+        let (id, _, _) = product_at(&app, "19.85").await;
         let b = app.browser();
         add(&b, id, 4).await;
         let preview = to_preview(&b, Some("volume@example.com"), None, "test-card-gateway").await;
@@ -299,8 +274,8 @@ both_backends!(
 /// by owner.
 async fn saved_for_later_lines_outlive_the_order(app: TestApp, as_customer: bool) {
     install_defaults(&app).await;
-    let (bought, _, _) = product_at(&app, 5, 0, 1000).await;
-    let (kept, kept_title, _, _) = product(&app, 5, 1).await;
+    let (bought, _, _) = product_at(&app, "10.00").await;
+    let (kept, kept_title, _) = product(&app, 10).await;
     let b = app.browser();
     if as_customer {
         register(&b, "keeper@example.com").await;
@@ -371,7 +346,7 @@ both_backends!(
     customer_checkout_uses_the_address_book,
     |app: TestApp| async move {
         install_defaults(&app).await;
-        let (id, _, _, _) = product(&app, 5, 0).await;
+        let (id, _, _) = product(&app, 10).await;
         let b = app.browser();
         register(&b, "grace@example.com").await;
         add(&b, id, 1).await;
@@ -453,7 +428,7 @@ both_backends!(
         install_defaults(&app).await;
         app.install_plugin("hostile-gateway", &[("mode", "loop")], &[])
             .await;
-        let (id, _, _, record) = product(&app, 5, 0).await;
+        let (id, _, record) = product(&app, 10).await;
         let before = allocated(&app, record).await;
         let b = app.browser();
         add(&b, id, 1).await;
@@ -527,7 +502,7 @@ both_backends!(
         install_defaults(&app).await;
         app.install_plugin("hostile-gateway", &[("mode", "overpay")], &[])
             .await;
-        let (id, _, _, record) = product(&app, 5, 0).await;
+        let (id, _, record) = product(&app, 10).await;
         let before = allocated(&app, record).await;
         let b = app.browser();
         add(&b, id, 1).await;
@@ -546,7 +521,7 @@ both_backends!(
 
 both_backends!(place_order_is_idempotent, |app: TestApp| async move {
     install_defaults(&app).await;
-    let (id, _, _, record) = product(&app, 5, 0).await;
+    let (id, _, record) = product(&app, 10).await;
     let before = allocated(&app, record).await;
     let b = app.browser();
     add(&b, id, 1).await;
@@ -581,8 +556,8 @@ both_backends!(
     tampering_is_refused_and_changes_nothing,
     |app: TestApp| async move {
         install_defaults(&app).await;
-        let (id, _, _, record) = product(&app, 5, 0).await;
-        let (other_id, _, _, _) = product(&app, 5, 1).await;
+        let (id, _, record) = product(&app, 10).await;
+        let (other_id, _, _) = product(&app, 10).await;
         let before = allocated(&app, record).await;
         let b = app.browser();
         add(&b, id, 1).await;
@@ -703,26 +678,16 @@ async fn the_last_unit_sold_shows_sold_out_at_once_postgres() {
 
 async fn the_last_unit_sold_shows_sold_out_at_once(app: TestApp) {
     install_defaults(&app).await;
-    let (id, _, _, record) = product(&app, 1, 0).await;
-    sqlx::query("UPDATE stock_record SET num_in_stock = num_allocated + 1 WHERE id = $1")
-        .bind(record)
-        .execute(&app.state.db.pool)
+    let last = ProductBuilder::new()
+        .stock(1)
+        .create(&app.state.db)
         .await
         .unwrap();
-    app.state
-        .changes
-        .announce(emporium::infra::changes::Change::Catalogue);
-    let slug: String = sqlx::query("SELECT slug FROM product WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap()
-        .get(0);
-    let url = emporium::catalogue::product_url(&slug, id);
+    let (id, url) = (last.id, last.url());
     // Seen (and so cached, page and data) by anonymous visitors and by a shopper with a
     // session and a basket before the sale.
     let shopper = app.browser();
-    let (other, ..) = product(&app, 1, 1).await;
+    let (other, ..) = product(&app, 1).await;
     add(&shopper, other, 1).await;
     for _ in 0..2 {
         let (status, page) = app.get(&url).await;
@@ -773,15 +738,7 @@ async fn the_last_unit_sold_shows_sold_out_at_once(app: TestApp) {
 /// 200 shoppers, 10 units: exactly 10 orders, never oversold.
 async fn race_for_the_last_ten(app: TestApp) {
     install_defaults(&app).await;
-    let (id, _, _, record) = product(&app, 1, 0).await;
-    sqlx::query("UPDATE stock_record SET num_in_stock = num_allocated + 10 WHERE id = $1")
-        .bind(record)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
-    app.state
-        .changes
-        .announce(emporium::infra::changes::Change::Catalogue);
+    let (id, _, record) = product(&app, 10).await;
     let before = allocated(&app, record).await;
     let app = Arc::new(app);
     // Everyone reaches the preview first (in batches, to keep the machine responsive)…
@@ -868,7 +825,7 @@ both_backends!(redirect_gateway_round_trip, |app: TestApp| async move {
         &["127.0.0.1"],
     )
     .await;
-    let (id, _, _, record) = product(&app, 5, 0).await;
+    let (id, _, record) = product(&app, 10).await;
     let before = allocated(&app, record).await;
     let b = app.browser();
     add(&b, id, 1).await;
@@ -963,7 +920,7 @@ both_backends!(
             &["127.0.0.1"],
         )
         .await;
-        let (id, _, _, record) = product(&app, 5, 0).await;
+        let (id, _, record) = product(&app, 10).await;
         let before = allocated(&app, record).await;
         let b = app.browser();
         add(&b, id, 1).await;
@@ -1084,7 +1041,7 @@ both_backends!(
         .await;
         app.install_plugin("hostile", &[("mode", "negative")], &[])
             .await;
-        let (id, _, _, _) = product(&app, 10, 0).await;
+        let (id, _, _) = product(&app, 10).await;
         let b = app.browser();
         add(&b, id, 1).await;
         let t = token(&b).await;
@@ -1151,7 +1108,7 @@ both_backends!(
     no_shipping_plugins_means_free_delivery,
     |app: TestApp| async move {
         app.install_plugin("test-card-gateway", &[], &[]).await;
-        let (id, _, _) = product_at(&app, 5, 0, 1234).await;
+        let (id, _, _) = product_at(&app, "12.34").await;
         let b = app.browser();
         add(&b, id, 1).await;
         let preview = to_preview(
@@ -1181,7 +1138,7 @@ both_backends!(
     status_pipeline_moves_and_cancels,
     |app: TestApp| async move {
         install_defaults(&app).await;
-        let (id, _, _, record) = product(&app, 5, 0).await;
+        let (id, _, record) = product(&app, 10).await;
         let before = allocated(&app, record).await;
         let b = app.browser();
         add(&b, id, 3).await;
@@ -1230,7 +1187,7 @@ async fn confirmation_email(backend: Backend) {
     )
     .await;
     install_defaults(&app).await;
-    let (id, title, _) = product_at(&app, 5, 0, 1000).await;
+    let (id, title, _) = product_at(&app, "10.00").await;
     let b = app.browser();
     add(&b, id, 1).await;
     let preview = to_preview(&b, Some("mia@example.com"), None, "test-card-gateway").await;
@@ -1400,7 +1357,7 @@ async fn paid_checkouts(
 ) -> Vec<(Browser, String, String)> {
     let mut checkouts = Vec::new();
     for i in 0..RACES {
-        let (id, ..) = product(app, 1, i as i64).await;
+        let (id, ..) = product(app, 10).await;
         checkouts.push(paid_at_provider(app, plain, id, &format!("{who}{i}@example.com")).await);
     }
     checkouts
@@ -1492,7 +1449,7 @@ both_backends!(
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let (id, ..) = product(&app, 2, 0).await;
+        let (id, ..) = product(&app, 10).await;
         let (b, path, reference) = paid_at_provider(&app, &plain, id, "c@example.com").await;
         add(&b, id, 1).await;
         let returned = b.get(&path).await;
@@ -1516,7 +1473,7 @@ both_backends!(
         install_defaults(&app).await;
         app.install_plugin("hostile-gateway", &[("mode", "wrong_currency")], &[])
             .await;
-        let (id, _, _, record) = product(&app, 5, 0).await;
+        let (id, _, record) = product(&app, 10).await;
         let before = allocated(&app, record).await;
         let b = app.browser();
         add(&b, id, 1).await;
@@ -1544,7 +1501,7 @@ both_backends!(
             &[],
         )
         .await;
-        let (id, ..) = product(&app, 5, 0).await;
+        let (id, ..) = product(&app, 10).await;
         let b = app.browser();
         add(&b, id, 1).await;
         let preview = to_preview(&b, Some("v@example.com"), None, "hostile-gateway").await;
@@ -1615,7 +1572,7 @@ both_backends!(
     delivered_mail_keeps_no_guest_secret,
     |app: TestApp| async move {
         install_defaults(&app).await;
-        let (id, ..) = product(&app, 5, 0).await;
+        let (id, ..) = product(&app, 10).await;
         let b = app.browser();
         add(&b, id, 1).await;
         let preview = to_preview(&b, Some("sec@example.com"), None, "test-card-gateway").await;
@@ -1670,7 +1627,7 @@ both_backends!(
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let (id, ..) = product(&app, 1, 0).await;
+        let (id, ..) = product(&app, 10).await;
         let (b, path, reference) = paid_at_provider(&app, &plain, id, "crash@example.com").await;
         let amount = emporium::money::Money::from_minor(
             app.scalar_i64("SELECT amount_minor FROM pending_payment")

@@ -155,26 +155,17 @@ async fn connect(shop: &Shop) -> sqlx::AnyPool {
     sqlx::AnyPool::connect(&shop.database_url).await.unwrap()
 }
 
-/// A public, stock-tracked, shipped product without required options: (id, stock record id).
-async fn simple_product(pool: &sqlx::AnyPool) -> (i64, i64) {
-    let row = sqlx::query(
-        "SELECT p.id, sr.id AS record FROM product p \
-         JOIN product_class pc ON pc.id = p.product_class_id \
-         JOIN stock_record sr ON sr.product_id = p.id \
-         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
-           AND pc.track_stock = TRUE AND pc.requires_shipping = TRUE \
-           AND sr.num_in_stock - sr.num_allocated >= 1 \
-           AND (SELECT COUNT(*) FROM stock_record s2 WHERE s2.product_id = p.id) = 1 \
-           AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
-                ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
-           AND NOT EXISTS (SELECT 1 FROM product_product_option ppo JOIN product_option o \
-                ON o.id = ppo.option_id WHERE ppo.product_id = p.id AND o.required = TRUE) \
-         ORDER BY p.id LIMIT 1",
-    )
-    .fetch_one(pool)
-    .await
-    .expect("the demo has a simple product in stock");
-    (row.get("id"), row.get("record"))
+/// A product with 5 in stock, made for the test: (id, stock record id).
+async fn simple_product(shop: &Shop) -> (i64, i64) {
+    let db = emporium::infra::db::Db::connect(&shop.database_url, 2)
+        .await
+        .unwrap();
+    let product = emporium::fixtures::ProductBuilder::new()
+        .stock(5)
+        .create(&db)
+        .await
+        .unwrap();
+    (product.id, product.stock_record_id.unwrap())
 }
 
 async fn scalar(pool: &sqlx::AnyPool, sql: &'static str) -> i64 {
@@ -231,7 +222,7 @@ where
 async fn killed_at(backend: Backend, point: &str) -> (Shop, sqlx::AnyPool, i64, i64) {
     let shop = Shop::new(backend).await;
     let pool = connect(&shop).await;
-    let (product, record) = simple_product(&pool).await;
+    let (product, record) = simple_product(&shop).await;
     let before = allocated(&pool, record).await;
     let server = shop.serve(Some(point)).await;
     let guest = Browser::new(&server.base);

@@ -9,8 +9,8 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use emporium::fixtures::ProductBuilder;
 use emporium::session::store_key;
-use sqlx::Row;
 use support::{Backend, Browser, TestApp, repo_root, shopper};
 
 /// Every route that changes state, as the router spells it. Order matters for the final pass
@@ -170,16 +170,11 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
 }
 
 async fn product_in_stock(app: &TestApp) -> i64 {
-    sqlx::query(
-        "SELECT p.id FROM product p JOIN stock_record sr ON sr.product_id = p.id \
-         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
-           AND sr.num_in_stock - sr.num_allocated >= 5 ORDER BY p.id LIMIT 1",
-    )
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap()
-    .try_get(0)
-    .unwrap()
+    ProductBuilder::new()
+        .create(&app.state.db)
+        .await
+        .unwrap()
+        .id
 }
 
 fn fill(route: &str, product: i64, line: i64, order: &str, stock: i64, customer: i64) -> String {

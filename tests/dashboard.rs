@@ -4,6 +4,7 @@
 
 mod support;
 
+use emporium::fixtures::{PartnerBuilder, ProductBuilder};
 use emporium::staff::{self, Role};
 use sqlx::Row;
 use support::shopper::{GOOD_CARD, add, place, to_preview};
@@ -11,36 +12,26 @@ use support::{Backend, Browser, TestApp};
 
 const PASSWORD: &str = "staff password";
 
-/// A public, stock-tracked, shipped product without required options, priced at £12.50:
-/// (product id, stock record id, partner code).
-async fn product_at_1250(app: &TestApp) -> (i64, i64, String) {
-    let row = sqlx::query(
-        "SELECT p.id, sr.id AS record, pa.code FROM product p \
-         JOIN product_class pc ON pc.id = p.product_class_id \
-         JOIN stock_record sr ON sr.product_id = p.id JOIN partner pa ON pa.id = sr.partner_id \
-         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
-           AND pc.track_stock = TRUE AND pc.requires_shipping = TRUE \
-           AND sr.num_in_stock - sr.num_allocated >= 5 \
-           AND (SELECT COUNT(*) FROM stock_record s2 WHERE s2.product_id = p.id) = 1 \
-           AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
-                ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
-           AND NOT EXISTS (SELECT 1 FROM product_product_option ppo JOIN product_option o \
-                ON o.id = ppo.option_id WHERE ppo.product_id = p.id AND o.required = TRUE) \
-         ORDER BY p.id LIMIT 1",
-    )
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
-    let (id, record): (i64, i64) = (row.get("id"), row.get("record"));
-    sqlx::query("UPDATE stock_record SET price_minor = 1250, currency = 'GBP' WHERE id = $1")
-        .bind(record)
-        .execute(&app.state.db.pool)
+/// A product of its own partner with 10 in stock at £12.50: (product id, stock record id,
+/// partner code, product page).
+async fn product_at_1250(app: &TestApp) -> (i64, i64, String, String) {
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    let partner = PartnerBuilder::new().create_in(&mut conn).await.unwrap();
+    drop(conn);
+    let product = ProductBuilder::new()
+        .price("12.50")
+        .stock(10)
+        .partner(&partner)
+        .create(&app.state.db)
         .await
         .unwrap();
-    app.state
-        .changes
-        .announce(emporium::infra::changes::Change::Catalogue);
-    (id, record, row.get("code"))
+    let url = product.url();
+    (
+        product.id,
+        product.stock_record_id.unwrap(),
+        partner.code,
+        url,
+    )
 }
 
 /// A guest buys one of `product` (£12.50 + £4.95 delivery = £17.45); returns the order number.
@@ -228,7 +219,7 @@ both_backends!(
 both_backends!(
     orders_are_found_moved_and_noted_with_an_audit_trail,
     |app: TestApp| async move {
-        let (product, record, _) = product_at_1250(&app).await;
+        let (product, record, _, _) = product_at_1250(&app).await;
         let number = guest_order(&app, product).await;
         add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
         let b = staff_browser(&app, "orders@example.com").await;
@@ -405,7 +396,7 @@ both_backends!(
 both_backends!(
     roles_and_partner_scopes_are_enforced,
     |app: TestApp| async move {
-        let (product, _, partner) = product_at_1250(&app).await;
+        let (product, _, partner, _) = product_at_1250(&app).await;
         let number = guest_order(&app, product).await;
         emporium::partner::create_partner(&app.state.db.pool, "elsewhere", "Elsewhere Ltd")
             .await
@@ -588,7 +579,7 @@ both_backends!(
 both_backends!(
     stock_is_adjusted_with_a_reason_and_shows_at_once,
     |app: TestApp| async move {
-        let (product, record, _) = product_at_1250(&app).await;
+        let (product, record, _, page) = product_at_1250(&app).await;
         guest_order(&app, product).await;
         emporium::partner::create_partner(&app.state.db.pool, "elsewhere", "Elsewhere Ltd")
             .await
@@ -642,13 +633,6 @@ both_backends!(
         assert_eq!(junk.status, 422);
 
         // Sell-out by hand: everything free taken away; the storefront shows it at once.
-        let slug: String = sqlx::query("SELECT slug FROM product WHERE id = $1")
-            .bind(product)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap()
-            .get(0);
-        let page = emporium::catalogue::product_url(&slug, product);
         assert!(!app.get(&page).await.1.contains("availability--outofstock"));
         let take = format!("-{}", in_stock - allocated);
         let emptied = b

@@ -9,6 +9,7 @@ mod support;
 
 use std::time::Duration;
 
+use emporium::fixtures::{BasketBuilder, CreatedProduct, ProductBuilder};
 use emporium::infra::config::Config;
 use support::{Backend, Browser, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,23 +25,18 @@ async fn newest_basket(app: &TestApp) -> i64 {
     app.scalar_i64("SELECT MAX(id) FROM basket").await
 }
 
-/// A public product that ships, tracks stock, has no required options and some units free.
-async fn simple_product(app: &TestApp) -> i64 {
-    app.scalar_i64(
-        "SELECT p.id FROM product p \
-         JOIN product_class pc ON pc.id = p.product_class_id \
-         JOIN stock_record sr ON sr.product_id = p.id \
-         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
-           AND pc.track_stock = TRUE AND pc.requires_shipping = TRUE \
-           AND sr.num_in_stock - sr.num_allocated >= 5 \
-           AND (SELECT COUNT(*) FROM stock_record s2 WHERE s2.product_id = p.id) = 1 \
-           AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
-                ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
-           AND NOT EXISTS (SELECT 1 FROM product_product_option ppo JOIN product_option o \
-                ON o.id = ppo.option_id WHERE ppo.product_id = p.id AND o.required = TRUE) \
-         ORDER BY p.id LIMIT 1",
-    )
-    .await
+/// A standalone product of a class that ships and tracks stock, with no options, in stock.
+async fn simple_product(app: &TestApp) -> CreatedProduct {
+    ProductBuilder::new().create(&app.state.db).await.unwrap()
+}
+
+/// A new anonymous basket (no session names it) holding one unit of `product`.
+async fn basket_of(app: &TestApp, product: &CreatedProduct) -> i64 {
+    BasketBuilder::new()
+        .line(product, 1)
+        .create(&app.state.db, &app.state.pricing, app.state.currency)
+        .await
+        .unwrap()
 }
 
 /// An anonymous visitor puts one unit in a new basket.
@@ -166,7 +162,7 @@ both_backends!(
 
         // Old and ordered: a guest's basket, submitted, that shop_order references.
         let buyer = app.browser();
-        add_to_basket(&buyer, product).await;
+        add_to_basket(&buyer, product.id).await;
         let ordered = newest_basket(&app).await;
         guest_checkout(&buyer).await;
         assert!(
@@ -176,13 +172,11 @@ both_backends!(
                 .is_some()
         );
         // Old and open: left behind with a line in it.
-        add_to_basket(&app.browser(), product).await;
-        let abandoned = newest_basket(&app).await;
+        let abandoned = basket_of(&app, &product).await;
         assert_eq!(lines_of(&app, abandoned).await, 1);
         // Old and open, but with a redirect payment in flight: the provider's webhook will
         // still need it.
-        add_to_basket(&app.browser(), product).await;
-        let paying = newest_basket(&app).await;
+        let paying = basket_of(&app, &product).await;
         sqlx::query(
             "INSERT INTO pending_payment (gateway, reference, basket_id, email, shipping_address, \
              shipping_method, fingerprint, currency, amount_minor, site_url, created_at) \
@@ -194,8 +188,7 @@ both_backends!(
         .await
         .unwrap();
         // New: somebody's basket right now.
-        add_to_basket(&app.browser(), product).await;
-        let fresh = newest_basket(&app).await;
+        let fresh = basket_of(&app, &product).await;
 
         for id in [ordered, abandoned, paying] {
             sqlx::query("UPDATE basket SET updated_at = '2000-01-01T00:00:00Z' WHERE id = $1")
@@ -437,7 +430,7 @@ async fn a_multibyte_postcode_is_a_form_error() {
     app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
         .await;
     let b = app.browser();
-    add_to_basket(&b, simple_product(&app).await).await;
+    add_to_basket(&b, simple_product(&app).await.id).await;
     let t = b.get("/basket/").await.csrf_token().unwrap();
     let page = b
         .post(

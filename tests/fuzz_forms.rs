@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::http::{Method, Request, header};
+use emporium::fixtures::{CategoryBuilder, ClassBuilder, OptionBuilder, ProductBuilder};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use support::{Backend, TestApp};
@@ -373,45 +374,44 @@ fn every_form_and_query_parser_refuses_bad_input_cleanly() {
         app.install_plugin("test-card-gateway", &[], &[]).await;
         app
     });
-    let product = rt.block_on(app.scalar_i64(
-        "SELECT MIN(p.id) FROM product p JOIN stock_record sr ON sr.product_id = p.id \
-         WHERE p.structure = 'standalone' AND p.is_public = TRUE \
-           AND sr.num_in_stock - sr.num_allocated >= 5 \
-           AND NOT EXISTS (SELECT 1 FROM product_class_option pco JOIN product_option o \
-                ON o.id = pco.option_id WHERE pco.product_class_id = p.product_class_id AND o.required = TRUE) \
-           AND NOT EXISTS (SELECT 1 FROM product_product_option ppo JOIN product_option o \
-                ON o.id = ppo.option_id WHERE ppo.product_id = p.id AND o.required = TRUE)",
-    ));
-    let product_with_options = rt.block_on(
-        app.scalar_i64("SELECT COALESCE(MIN(product_id), 1) FROM product_product_option"),
-    );
-    let options: Vec<String> = rt.block_on(async {
-        use sqlx::Row;
-        sqlx::query("SELECT code FROM product_option")
-            .fetch_all(&app.state.db.pool)
+    // A plain product in its own category, and one with options of two kinds (one offered
+    // by its class, one by the product itself) whose fields the fuzzer fills in.
+    let (product, slug, category, product_with_options, options) = rt.block_on(async {
+        let db = &app.state.db;
+        let category = CategoryBuilder::new().create(db).await.unwrap();
+        let plain = ProductBuilder::new()
+            .category(&category)
+            .create(db)
             .await
-            .unwrap()
+            .unwrap();
+        let gift_wrap = OptionBuilder::new()
+            .kind("boolean")
+            .create(db)
+            .await
+            .unwrap();
+        let message = OptionBuilder::new().create(db).await.unwrap();
+        let class = ClassBuilder::new()
+            .option(&gift_wrap)
+            .create(db)
+            .await
+            .unwrap();
+        let with_options = ProductBuilder::new()
+            .class(&class)
+            .option(&message)
+            .create(db)
+            .await
+            .unwrap();
+        let options: Vec<String> = [gift_wrap, message]
             .iter()
-            .map(|r| format!("option_{}", r.get::<String, _>(0)))
-            .collect()
-    });
-    let slug: String = rt.block_on(async {
-        use sqlx::Row;
-        sqlx::query("SELECT slug FROM product WHERE id = $1")
-            .bind(product)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap()
-            .get(0)
-    });
-    let category: String = rt.block_on(async {
-        use sqlx::Row;
-        sqlx::query("SELECT path FROM category ORDER BY id LIMIT 1")
-            .fetch_optional(&app.state.db.pool)
-            .await
-            .unwrap()
-            .map(|r| r.get(0))
-            .unwrap_or_default()
+            .map(|o| format!("option_{}", o.code))
+            .collect();
+        (
+            plain.id,
+            plain.slug,
+            category.full_slug,
+            with_options.id,
+            options,
+        )
     });
     let router = emporium::web::router(app.state.clone());
     let visitor = rt.block_on(new_visitor(&router, product));

@@ -3,7 +3,9 @@
 
 mod support;
 
-use support::{Backend, TestApp};
+use emporium::catalogue::attributes::AttributeKind;
+use emporium::fixtures::{AttributeSpec, CategoryBuilder, ClassBuilder, ProductBuilder};
+use support::{Backend, Options, TestApp};
 
 /// Escapes text the way the templates' HTML auto-escaping does.
 fn html(text: &str) -> String {
@@ -26,42 +28,23 @@ fn assert_in_order(haystack: &str, needles: &[String]) {
     }
 }
 
-async fn titles(app: &TestApp, sql: &'static str, bind: &str) -> Vec<String> {
-    use sqlx::Row;
-    sqlx::query(sql)
-        .bind(bind.to_owned())
-        .fetch_all(&app.state.db.pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| html(&r.try_get::<String, _>(0).unwrap()))
-        .collect()
-}
-
-const CATEGORY_BY_TITLE: &str = "SELECT p.title FROM product p \
-     JOIN product_category pc ON pc.product_id = p.id JOIN category c ON c.id = pc.category_id \
-     WHERE c.full_slug LIKE $1 AND p.parent_id IS NULL ORDER BY p.title, p.id";
-
-const CATEGORY_BY_PRICE: &str = "SELECT p.title FROM product p \
-     JOIN product_category pc ON pc.product_id = p.id JOIN category c ON c.id = pc.category_id \
-     WHERE c.full_slug LIKE $1 AND p.parent_id IS NULL ORDER BY \
-     (SELECT MIN(sr.price_minor) FROM stock_record sr JOIN product x ON x.id = sr.product_id \
-      WHERE x.id = p.id OR x.parent_id = p.id), p.id";
-
 both_backends!(
     home_page_lists_products_and_categories,
     |app: TestApp| async move {
+        // Above every demo product in priority: the first featured product.
+        let top = ProductBuilder::new()
+            .title("Lantern & Compass Gift Set")
+            .priority(100)
+            .create(&app.state.db)
+            .await
+            .unwrap()
+            .title;
         let (status, body) = app.get("/").await;
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("Emporium Demo"));
         for category in ["Clothing", "Books", "Coffee"] {
             assert!(body.contains(category), "{category} missing from home");
         }
-        let top = app
-        .scalar_text(
-            "SELECT title FROM product WHERE parent_id IS NULL ORDER BY priority DESC, id LIMIT 1",
-        )
-        .await;
         assert!(body.contains(&html(&top)), "featured product {top} missing");
     }
 );
@@ -69,13 +52,69 @@ both_backends!(
 both_backends!(
     category_pages_sort_and_paginate,
     |app: TestApp| async move {
-        // Books in the whole "books" subtree, by title: page 1 then page 2 (page size 12).
-        let expected = titles(&app, CATEGORY_BY_TITLE, "books%").await;
-        assert!(
-            expected.len() > 24,
-            "demo should have more than two pages of books"
-        );
-        let (status, page1) = app.get("/catalogue/category/books/?sort=title").await;
+        // A bookshop of its own: Fiction/Crime and Non-fiction/History under a new root, with
+        // 14 crime novels and 13 history books created in neither title nor price order.
+        let db = &app.state.db;
+        let root = CategoryBuilder::new().create(db).await.unwrap();
+        let fiction = CategoryBuilder::new()
+            .name("Fiction")
+            .parent(&root)
+            .create(db)
+            .await
+            .unwrap();
+        let crime_shelf = CategoryBuilder::new()
+            .name("Crime")
+            .parent(&fiction)
+            .create(db)
+            .await
+            .unwrap();
+        let non_fiction = CategoryBuilder::new()
+            .name("Non-fiction")
+            .parent(&root)
+            .create(db)
+            .await
+            .unwrap();
+        let history_shelf = CategoryBuilder::new()
+            .name("History")
+            .parent(&non_fiction)
+            .create(db)
+            .await
+            .unwrap();
+        // (title, price in pounds) of each shelf's books.
+        let mut crime: Vec<(String, u32)> = Vec::new();
+        let mut history: Vec<(String, u32)> = Vec::new();
+        for i in 0..27u32 {
+            let number = (i * 11) % 27;
+            let pounds = 5 + (i * 37) % 50;
+            let (shelf, books, title) = if i % 2 == 0 {
+                (&crime_shelf, &mut crime, format!("Crime Novel {number:02}"))
+            } else {
+                (
+                    &history_shelf,
+                    &mut history,
+                    format!("History Book {number:02}"),
+                )
+            };
+            ProductBuilder::new()
+                .title(&title)
+                .price(&format!("{pounds}.99"))
+                .category(shelf)
+                .create(db)
+                .await
+                .unwrap();
+            books.push((title, pounds));
+        }
+        let by_title = |books: &[&(String, u32)]| {
+            let mut titles: Vec<String> = books.iter().map(|(t, _)| t.clone()).collect();
+            titles.sort();
+            titles
+        };
+
+        // Books in the whole subtree, by title: page 1 then page 2 (page size 12).
+        let expected = by_title(&crime.iter().chain(&history).collect::<Vec<_>>());
+        assert_eq!(expected.len(), 27);
+        let url = root.url();
+        let (status, page1) = app.get(&format!("{url}?sort=title")).await;
         assert_eq!(status, 200);
         assert_in_order(&page1, &expected[..12]);
         assert!(
@@ -83,31 +122,27 @@ both_backends!(
             "page 1 shows item 13"
         );
         assert!(page1.contains(&format!("{} products", expected.len())));
-        let (status, page2) = app
-            .get("/catalogue/category/books/?sort=title&page=2")
-            .await;
+        let (status, page2) = app.get(&format!("{url}?sort=title&page=2")).await;
         assert_eq!(status, 200);
         assert_in_order(&page2, &expected[12..24]);
 
         // Price order matches the stock records.
-        let by_price = titles(&app, CATEGORY_BY_PRICE, "books/fiction%").await;
-        let (status, priced) = app
-            .get("/catalogue/category/books/fiction/?sort=price-asc")
-            .await;
+        let mut by_price = crime.clone();
+        by_price.sort_by_key(|(_, pounds)| *pounds);
+        let by_price: Vec<String> = by_price.into_iter().map(|(t, _)| t).collect();
+        let (status, priced) = app.get(&format!("{}?sort=price-asc", fiction.url())).await;
         assert_eq!(status, 200);
-        assert_in_order(&priced, &by_price[..by_price.len().min(12)]);
+        assert_in_order(&priced, &by_price[..12]);
 
         // A leaf category only shows its own products.
-        let crime = titles(&app, CATEGORY_BY_TITLE, "books/fiction/crime").await;
-        let history = titles(&app, CATEGORY_BY_TITLE, "books/non-fiction/history").await;
-        let (_, crime_page) = app
-            .get("/catalogue/category/books/fiction/crime/?sort=title")
-            .await;
-        assert_in_order(&crime_page, &crime[..crime.len().min(12)]);
-        assert!(!crime_page.contains(&format!(">{}<", history[0])));
+        let crime_titles = by_title(&crime.iter().collect::<Vec<_>>());
+        let history_titles = by_title(&history.iter().collect::<Vec<_>>());
+        let (_, crime_page) = app.get(&format!("{}?sort=title", crime_shelf.url())).await;
+        assert_in_order(&crime_page, &crime_titles[..12]);
+        assert!(!crime_page.contains(&format!(">{}<", history_titles[0])));
 
         // Past the last page is a 404, not an empty page.
-        let (status, _) = app.get("/catalogue/category/books/?page=99").await;
+        let (status, _) = app.get(&format!("{url}?page=99")).await;
         assert_eq!(status, 404);
     }
 );
@@ -115,57 +150,55 @@ both_backends!(
 both_backends!(
     product_pages_show_variants_prices_and_attributes,
     |app: TestApp| async move {
-        use sqlx::Row;
-        // A coffee parent with two bag sizes.
-        let row = sqlx::query(
-        "SELECT p.id, p.slug, p.title FROM product p JOIN product_class c ON c.id = p.product_class_id \
-         WHERE c.name = 'Coffee' AND p.structure = 'parent' ORDER BY p.id LIMIT 1",
-    )
-    .fetch_one(&app.state.db.pool)
-    .await
-    .unwrap();
-        let (id, slug, title): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
-        let children = sqlx::query(
-            "SELECT ch.id, ch.slug, ch.title, sr.price_minor, sr.num_in_stock FROM product ch \
-         JOIN stock_record sr ON sr.product_id = ch.id WHERE ch.parent_id = $1 ORDER BY ch.id",
-        )
-        .bind(id)
-        .fetch_all(&app.state.db.pool)
-        .await
-        .unwrap();
-        assert_eq!(children.len(), 2);
-        let (status, body) = app.get(&format!("/catalogue/{slug}_{id}/")).await;
+        // A coffee parent with two bag sizes, the larger one nearly sold out.
+        let db = &app.state.db;
+        let coffee = ClassBuilder::new()
+            .attribute(
+                AttributeSpec::new("roast", "Roast", AttributeKind::Option)
+                    .choices(&["Light", "Medium", "Dark"]),
+            )
+            .create(db)
+            .await
+            .unwrap();
+        let parent = ProductBuilder::parent()
+            .class(&coffee)
+            .title("Harbour Blend")
+            .attribute("roast", "Medium")
+            .variant(
+                ProductBuilder::new()
+                    .title("Harbour Blend – 250 g")
+                    .price("8.50")
+                    .stock(20)
+                    .low_stock_threshold(5),
+            )
+            .variant(
+                ProductBuilder::new()
+                    .title("Harbour Blend – 1 kg")
+                    .price("25.50")
+                    .stock(3)
+                    .low_stock_threshold(5),
+            )
+            .create(db)
+            .await
+            .unwrap();
+        let (id, slug) = (parent.id, parent.slug.clone());
+        let (status, body) = app.get(&parent.url()).await;
         assert_eq!(status, 200, "{body}");
-        assert!(body.contains(&html(&title)));
+        assert!(body.contains(&html(&parent.title)));
         assert!(body.contains("Roast"), "attributes missing");
-        for child in &children {
-            let child_title: String = child.get(2);
-            let pence: i64 = child.get(3);
+        for (child, price) in parent.variants.iter().zip(["£8.50", "£25.50"]) {
             assert!(
-                body.contains(&html(&child_title)),
-                "variant {child_title} missing"
+                body.contains(&html(&child.title)),
+                "variant {} missing",
+                child.title
             );
-            let price = format!("£{}.{:02}", pence / 100, pence % 100);
-            assert!(body.contains(&price), "variant price {price} missing");
+            assert!(body.contains(price), "variant price {price} missing");
         }
         // A child page shows its own price and availability.
-        let child = &children[1];
-        let (cid, cslug, pence, stock): (i64, String, i64, i64) =
-            (child.get(0), child.get(1), child.get(3), child.get(4));
-        let (status, body) = app.get(&format!("/catalogue/{cslug}_{cid}/")).await;
+        let (status, body) = app.get(&parent.variants[1].url()).await;
         assert_eq!(status, 200);
-        assert!(body.contains(&format!("£{}.{:02}", pence / 100, pence % 100)));
-        let expected_availability = if stock == 0 {
-            "Out of stock".to_owned()
-        } else if stock <= 5 {
-            format!("Only {stock} left")
-        } else {
-            format!("In stock ({stock} available)")
-        };
-        assert!(
-            body.contains(&expected_availability),
-            "{expected_availability} missing"
-        );
+        assert!(body.contains("£25.50"));
+        assert!(body.contains("Only 3 left"), "low stock missing");
         // A wrong slug redirects to the canonical address.
         let response = app
             .get_response(&format!("/catalogue/old-name_{id}/"))
@@ -179,12 +212,12 @@ both_backends!(
 );
 
 both_backends!(search_finds_by_title_and_upc, |app: TestApp| async move {
-    let title = app
-        .scalar_text("SELECT title FROM product WHERE structure = 'standalone' ORDER BY id LIMIT 1")
-        .await;
-    let upc = app
-        .scalar_text("SELECT upc FROM product WHERE structure = 'standalone' ORDER BY id LIMIT 1")
-        .await;
+    let product = ProductBuilder::new()
+        .title("Enamel Lighthouse Mug")
+        .create(&app.state.db)
+        .await
+        .unwrap();
+    let (title, upc) = (product.title, product.upc);
     let term: String = title.split_whitespace().last().unwrap().to_owned();
     let (status, body) = app.get(&format!("/search?q={}", urlencode(&title))).await;
     assert_eq!(status, 200);
@@ -290,26 +323,13 @@ both_backends!(
 );
 
 both_backends!(titles_are_escaped, |app: TestApp| async move {
-    use emporium::catalogue::{self, NewProduct, Structure};
-    let class_id = app
-        .scalar_i64("SELECT id FROM product_class ORDER BY id LIMIT 1")
-        .await;
-    let id = catalogue::create_product(
-        &app.state.db.pool,
-        &NewProduct {
-            structure: Structure::Standalone,
-            parent_id: None,
-            class_id: Some(class_id),
-            upc: None,
-            title: "<script>alert(1)</script> Mug",
-            description: "Line one\n\n<b>bold?</b>",
-            priority: 0,
-            weight_grams: None,
-            created_at: "2026-11-01T00:00:00Z",
-        },
-    )
-    .await
-    .unwrap();
+    let id = ProductBuilder::new()
+        .title("<script>alert(1)</script> Mug")
+        .description("Line one\n\n<b>bold?</b>")
+        .create(&app.state.db)
+        .await
+        .unwrap()
+        .id;
     let (status, body) = app
         .get(&format!("/catalogue/script-alert-1-script-mug_{id}/"))
         .await;
@@ -331,43 +351,32 @@ fn urlencode(s: &str) -> String {
 both_backends!(
     catalogue_changes_show_after_invalidation,
     |app: TestApp| async move {
-        use emporium::catalogue::{self, NewProduct, Structure};
-        let path = "/catalogue/category/coffee/blends/?sort=newest";
-        let (_, before) = app.get(path).await;
-        let (_, again) = app.get(path).await;
+        let db = &app.state.db;
+        let blends = CategoryBuilder::new().create(db).await.unwrap();
+        ProductBuilder::new()
+            .category(&blends)
+            .created_at("2026-01-01T00:00:00Z")
+            .create(db)
+            .await
+            .unwrap();
+        let path = format!("{}?sort=newest", blends.url());
+        let (_, before) = app.get(&path).await;
+        let (_, again) = app.get(&path).await;
         assert_eq!(
             before, again,
             "a cookie-less visitor gets the same cached page"
         );
-        let class_id = app
-            .scalar_i64("SELECT id FROM product_class WHERE name = 'Coffee'")
-            .await;
-        let category_id = app
-            .scalar_i64("SELECT id FROM category WHERE full_slug = 'coffee/blends'")
-            .await;
-        let id = catalogue::create_product(
-            &app.state.db.pool,
-            &NewProduct {
-                structure: Structure::Standalone,
-                parent_id: None,
-                class_id: Some(class_id),
-                upc: None,
-                title: "Freshly Added Espresso Blend",
-                description: "",
-                priority: 0,
-                weight_grams: None,
-                created_at: "2030-01-01T00:00:00Z",
-            },
-        )
-        .await
-        .unwrap();
-        catalogue::add_to_category(&app.state.db.pool, id, category_id)
+        ProductBuilder::new()
+            .title("Freshly Added Espresso Blend")
+            .category(&blends)
+            .created_at("2030-01-01T00:00:00Z")
+            .create(db)
             .await
             .unwrap();
         app.state
             .changes
             .announce(emporium::infra::changes::Change::Catalogue);
-        let (status, after) = app.get(path).await;
+        let (status, after) = app.get(&path).await;
         assert_eq!(status, 200);
         assert!(
             after.contains("Freshly Added Espresso Blend"),
@@ -375,3 +384,35 @@ both_backends!(
         );
     }
 );
+
+/// The demo loader makes a working shop of any size, down to none at all (in a small shop
+/// the recommended neighbours of a product wrap round onto each other).
+async fn demo_shops_of_any_size(backend: Backend) {
+    for products in [0, 1, 2, 8] {
+        let app = TestApp::start_with(
+            backend,
+            Options {
+                products,
+                ..Options::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM product WHERE parent_id IS NULL")
+                .await,
+            i64::from(products)
+        );
+        let (status, body) = app.get("/").await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_shops_of_any_size_sqlite() {
+    demo_shops_of_any_size(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_shops_of_any_size_postgres() {
+    demo_shops_of_any_size(Backend::Postgres).await;
+}

@@ -4,13 +4,17 @@
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
-use crate::catalogue::attributes::{AttributeDef, AttributeKind, RawValue};
+use crate::catalogue::attributes::AttributeKind;
 use crate::catalogue::category::Category;
-use crate::catalogue::{self, CatalogueError, NewProduct, Structure};
+use crate::catalogue::{self, CatalogueError};
+use crate::fixtures::{
+    AttributeSpec, CategoryBuilder, ClassBuilder, CreatedClass, FixtureError, OptionBuilder,
+    PartnerBuilder, ProductBuilder,
+};
 use crate::money::{Currency, Money};
-use crate::partner::{self, NewStockRecord, PartnerError};
+use crate::partner::{self, Partner, PartnerError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -18,6 +22,8 @@ pub enum DemoError {
     Catalogue(#[from] CatalogueError),
     #[error(transparent)]
     Partner(#[from] PartnerError),
+    #[error(transparent)]
+    Fixture(#[from] FixtureError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error("writing demo images to {path}: {source}")]
@@ -60,20 +66,6 @@ enum Kind {
     Book,
     Coffee,
     Kitchen,
-}
-
-struct ClassSetup {
-    id: i64,
-    attributes: Vec<AttributeDef>,
-}
-
-impl ClassSetup {
-    fn attr(&self, code: &str) -> &AttributeDef {
-        self.attributes
-            .iter()
-            .find(|a| a.code == code)
-            .expect("demo attribute codes are fixed above")
-    }
 }
 
 /// A root category with its children, each with its own children (leaves when empty).
@@ -179,242 +171,125 @@ pub async fn load(
     media_dir: &Path,
     show_progress: bool,
 ) -> Result<u32, DemoError> {
-    let existing: i64 = sqlx::query("SELECT COUNT(*) FROM partner WHERE code = 'demo'")
-        .fetch_one(pool)
-        .await?
-        .try_get(0)?;
-    if existing > 0 {
+    if partner::partner_by_code(pool, "demo").await?.is_some() {
         return Ok(0);
     }
     write_images(media_dir)?;
     let mut rng = Rng(0x5EED_0FE3_0051_u64);
     let mut tx = pool.begin().await?;
 
-    let partner_id = partner::create_partner(&mut *tx, "demo", "Emporium Warehouse").await?;
-    let engraving = catalogue::create_option(
-        &mut *tx,
-        "engraving",
-        "Engraving",
-        "text",
-        false,
-        "Up to 30 characters, engraved by hand.",
-    )
-    .await?;
-    let gift_wrap =
-        catalogue::create_option(&mut *tx, "gift-wrap", "Gift wrap", "boolean", false, "").await?;
+    let partner = PartnerBuilder::new()
+        .code("demo")
+        .name("Emporium Warehouse")
+        .create_in(&mut tx)
+        .await?;
+    let engraving = OptionBuilder::new()
+        .code("engraving")
+        .name("Engraving")
+        .help("Up to 30 characters, engraved by hand.")
+        .create_in(&mut tx)
+        .await?;
+    let gift_wrap = OptionBuilder::new()
+        .code("gift-wrap")
+        .name("Gift wrap")
+        .kind("boolean")
+        .create_in(&mut tx)
+        .await?;
 
-    let clothing = catalogue::create_product_class(&mut *tx, "Clothing", true, true).await?;
-    let clothing = ClassSetup {
-        id: clothing,
-        attributes: vec![
-            catalogue::create_attribute(
-                &mut tx,
-                clothing,
-                "material",
-                "Material",
-                AttributeKind::Option,
-                true,
-                &[
+    let clothing = ClassBuilder::new()
+        .name("Clothing")
+        .attribute(
+            AttributeSpec::new("material", "Material", AttributeKind::Option)
+                .required()
+                .choices(&[
                     "Organic cotton",
                     "Linen",
                     "Merino wool",
                     "Recycled polyester",
-                ],
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                clothing,
-                "size",
-                "Size",
-                AttributeKind::Option,
-                false,
-                SIZES,
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                clothing,
-                "colour",
-                "Colour",
-                AttributeKind::Option,
-                false,
-                COLOURS,
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                clothing,
-                "machine_washable",
-                "Machine washable",
-                AttributeKind::Boolean,
-                false,
-                &[],
-            )
-            .await?,
-        ],
-    };
-    let book = catalogue::create_product_class(&mut *tx, "Book", true, true).await?;
-    catalogue::add_class_option(&mut *tx, book, gift_wrap).await?;
-    let book = ClassSetup {
-        id: book,
-        attributes: vec![
-            catalogue::create_attribute(
-                &mut tx,
-                book,
-                "author",
-                "Author",
-                AttributeKind::Text,
-                true,
-                &[],
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                book,
-                "pages",
-                "Pages",
-                AttributeKind::Integer,
-                false,
-                &[],
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                book,
-                "published",
-                "Published",
-                AttributeKind::Date,
-                false,
-                &[],
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                book,
-                "hardback",
-                "Hardback",
-                AttributeKind::Boolean,
-                false,
-                &[],
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                book,
-                "language",
-                "Language",
-                AttributeKind::Option,
-                false,
-                &["English", "French", "German", "Spanish"],
-            )
-            .await?,
-        ],
-    };
-    let coffee = catalogue::create_product_class(&mut *tx, "Coffee", true, true).await?;
-    let coffee = ClassSetup {
-        id: coffee,
-        attributes: vec![
-            catalogue::create_attribute(
-                &mut tx,
-                coffee,
-                "origin",
-                "Origin",
-                AttributeKind::Text,
-                true,
-                &[],
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                coffee,
-                "roast",
-                "Roast",
-                AttributeKind::Option,
-                true,
-                &["Light", "Medium", "Dark"],
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                coffee,
-                "notes",
-                "Tasting notes",
-                AttributeKind::MultiOption,
-                false,
-                NOTES,
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                coffee,
-                "altitude",
-                "Altitude (m)",
-                AttributeKind::Integer,
-                false,
-                &[],
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                coffee,
-                "score",
-                "Cupping score",
-                AttributeKind::Float,
-                false,
-                &[],
-            )
-            .await?,
-        ],
-    };
-    let kitchen = catalogue::create_product_class(&mut *tx, "Home & Kitchen", true, true).await?;
-    catalogue::add_class_option(&mut *tx, kitchen, engraving).await?;
-    let kitchen = ClassSetup {
-        id: kitchen,
-        attributes: vec![
-            catalogue::create_attribute(
-                &mut tx,
-                kitchen,
-                "material",
-                "Material",
-                AttributeKind::Option,
-                true,
-                &["Cast iron", "Stainless steel", "Stoneware", "Glass", "Oak"],
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                kitchen,
-                "dishwasher_safe",
-                "Dishwasher safe",
-                AttributeKind::Boolean,
-                false,
-                &[],
-            )
-            .await?,
-            catalogue::create_attribute(
-                &mut tx,
-                kitchen,
-                "capacity",
-                "Capacity (ml)",
-                AttributeKind::Integer,
-                false,
-                &[],
-            )
-            .await?,
-        ],
-    };
+                ]),
+        )
+        .attribute(AttributeSpec::new("size", "Size", AttributeKind::Option).choices(SIZES))
+        .attribute(AttributeSpec::new("colour", "Colour", AttributeKind::Option).choices(COLOURS))
+        .attribute(AttributeSpec::new(
+            "machine_washable",
+            "Machine washable",
+            AttributeKind::Boolean,
+        ))
+        .create_in(&mut tx)
+        .await?;
+    let book = ClassBuilder::new()
+        .name("Book")
+        .option(&gift_wrap)
+        .attribute(AttributeSpec::new("author", "Author", AttributeKind::Text).required())
+        .attribute(AttributeSpec::new("pages", "Pages", AttributeKind::Integer))
+        .attribute(AttributeSpec::new(
+            "published",
+            "Published",
+            AttributeKind::Date,
+        ))
+        .attribute(AttributeSpec::new(
+            "hardback",
+            "Hardback",
+            AttributeKind::Boolean,
+        ))
+        .attribute(
+            AttributeSpec::new("language", "Language", AttributeKind::Option)
+                .choices(&["English", "French", "German", "Spanish"]),
+        )
+        .create_in(&mut tx)
+        .await?;
+    let coffee = ClassBuilder::new()
+        .name("Coffee")
+        .attribute(AttributeSpec::new("origin", "Origin", AttributeKind::Text).required())
+        .attribute(
+            AttributeSpec::new("roast", "Roast", AttributeKind::Option)
+                .required()
+                .choices(&["Light", "Medium", "Dark"]),
+        )
+        .attribute(
+            AttributeSpec::new("notes", "Tasting notes", AttributeKind::MultiOption).choices(NOTES),
+        )
+        .attribute(AttributeSpec::new(
+            "altitude",
+            "Altitude (m)",
+            AttributeKind::Integer,
+        ))
+        .attribute(AttributeSpec::new(
+            "score",
+            "Cupping score",
+            AttributeKind::Float,
+        ))
+        .create_in(&mut tx)
+        .await?;
+    let kitchen = ClassBuilder::new()
+        .name("Home & Kitchen")
+        .option(&engraving)
+        .attribute(
+            AttributeSpec::new("material", "Material", AttributeKind::Option)
+                .required()
+                .choices(&["Cast iron", "Stainless steel", "Stoneware", "Glass", "Oak"]),
+        )
+        .attribute(AttributeSpec::new(
+            "dishwasher_safe",
+            "Dishwasher safe",
+            AttributeKind::Boolean,
+        ))
+        .attribute(AttributeSpec::new(
+            "capacity",
+            "Capacity (ml)",
+            AttributeKind::Integer,
+        ))
+        .create_in(&mut tx)
+        .await?;
 
-    // Categories: (leaf category, kind of product it holds, garment/item hint).
+    // Categories: (leaf category, kind of product it holds).
     let mut leaves: Vec<(Category, Kind)> = Vec::new();
     for (root_name, children) in CATEGORY_TREE {
-        let root = catalogue::create_category(
-            &mut tx,
-            None,
-            root_name,
-            &format!("Our {} range.", root_name.to_lowercase()),
-        )
-        .await?;
+        let root = CategoryBuilder::new()
+            .name(root_name)
+            .description(&format!("Our {} range.", root_name.to_lowercase()))
+            .create_in(&mut tx)
+            .await?;
         let kind = match *root_name {
             "Clothing" => Kind::Clothing,
             "Books" => Kind::Book,
@@ -422,9 +297,17 @@ pub async fn load(
             _ => Kind::Kitchen,
         };
         for (child_name, grandchildren) in *children {
-            let child = catalogue::create_category(&mut tx, Some(&root), child_name, "").await?;
+            let child = CategoryBuilder::new()
+                .name(child_name)
+                .parent(&root)
+                .create_in(&mut tx)
+                .await?;
             for gc in *grandchildren {
-                let leaf = catalogue::create_category(&mut tx, Some(&child), gc, "").await?;
+                let leaf = CategoryBuilder::new()
+                    .name(gc)
+                    .parent(&child)
+                    .create_in(&mut tx)
+                    .await?;
                 leaves.push((leaf, kind));
             }
             if grandchildren.is_empty() {
@@ -457,17 +340,17 @@ pub async fn load(
         );
         let ctx = ProductCtx {
             n,
-            partner_id,
+            partner: &partner,
             currency,
             created_at: &created_at,
         };
-        let id = match kind {
-            Kind::Clothing => add_garment(&mut tx, &mut rng, &clothing, category, &ctx).await?,
-            Kind::Book => add_book(&mut tx, &mut rng, &book, &ctx).await?,
-            Kind::Coffee => add_coffee(&mut tx, &mut rng, &coffee, category, &ctx).await?,
-            Kind::Kitchen => add_kitchen(&mut tx, &mut rng, &kitchen, category, &ctx).await?,
-        };
-        catalogue::add_to_category(&mut *tx, id, category.id).await?;
+        let mut product = match kind {
+            Kind::Clothing => garment(&mut rng, &clothing, category, &ctx),
+            Kind::Book => book_product(&mut rng, &book, &ctx),
+            Kind::Coffee => coffee_product(&mut rng, &coffee, category, &ctx),
+            Kind::Kitchen => kitchen_product(&mut rng, &kitchen, category, &ctx),
+        }
+        .category(category);
         let image_count = 1 + rng.below(3);
         for i in 0..image_count {
             let file = format!(
@@ -480,16 +363,19 @@ pub async fn load(
             } else {
                 format!("View {}", i + 1)
             };
-            catalogue::add_image(&mut *tx, id, &file, &caption, i as i64, (800, 800)).await?;
+            product = product.image(&file, &caption);
         }
-        created.push(id);
+        created.push(product.create_in(&mut tx).await?.id);
         progress.inc(1);
     }
-    // Recommendations: a few neighbours of each product, ranked.
+    // Recommendations: a few neighbours of each product, ranked. In a small shop the
+    // neighbours wrap round onto the same product or each other; each is recommended once.
     for (i, id) in created.iter().enumerate() {
+        let mut recommended = Vec::with_capacity(3);
         for (rank, step) in [7usize, 13, 29].iter().enumerate() {
             let other = created[(i + step) % created.len()];
-            if other != *id {
+            if other != *id && !recommended.contains(&other) {
+                recommended.push(other);
                 catalogue::add_recommendation(&mut *tx, *id, other, 3 - rank as i64).await?;
             }
         }
@@ -501,51 +387,31 @@ pub async fn load(
 
 struct ProductCtx<'a> {
     n: u32,
-    partner_id: i64,
+    partner: &'a Partner,
     currency: Currency,
     created_at: &'a str,
 }
 
-async fn set_attr(
-    tx: &mut sqlx::AnyConnection,
-    product_id: i64,
-    def: &AttributeDef,
-    raw: RawValue<'_>,
-) -> Result<(), DemoError> {
-    // Demo values go through the same validation as anyone else's.
-    if let Some(value) = def.validate(raw).map_err(CatalogueError::from)? {
-        catalogue::set_attribute_value(tx, product_id, def, &value).await?;
-    }
-    Ok(())
-}
-
-async fn add_stock(
-    tx: &mut sqlx::AnyConnection,
+/// Gives the product (standalone or variant) its stock record at the demo partner.
+fn stocked(
+    product: ProductBuilder,
     rng: &mut Rng,
     ctx: &ProductCtx<'_>,
-    product_id: i64,
     sku: &str,
     price_minor: i64,
-) -> Result<(), DemoError> {
+) -> ProductBuilder {
     // About one in twelve is sold out, a few are low.
     let num_in_stock = if rng.chance(8) {
         0
     } else {
         1 + rng.below(60) as i64
     };
-    partner::create_stock_record(
-        &mut *tx,
-        &NewStockRecord {
-            product_id,
-            partner_id: ctx.partner_id,
-            partner_sku: sku,
-            price: Money::from_minor(price_minor, ctx.currency),
-            num_in_stock,
-            low_stock_threshold: Some(5),
-        },
-    )
-    .await?;
-    Ok(())
+    product
+        .partner(ctx.partner)
+        .sku(sku)
+        .price_money(Money::from_minor(price_minor, ctx.currency))
+        .stock(num_in_stock)
+        .low_stock_threshold(5)
 }
 
 fn upc(n: u32, variant: u32) -> String {
@@ -559,13 +425,15 @@ fn shop_price(rng: &mut Rng, low_pounds: u64, high_pounds: u64) -> i64 {
     (pounds * 100 + pence) as i64
 }
 
-async fn add_garment(
-    tx: &mut sqlx::AnyConnection,
+// The generators below draw from `rng` in a fixed order; reordering the draws changes the
+// whole demo shop.
+
+fn garment(
     rng: &mut Rng,
-    class: &ClassSetup,
+    class: &CreatedClass,
     category: &Category,
     ctx: &ProductCtx<'_>,
-) -> Result<i64, DemoError> {
+) -> ProductBuilder {
     let garment = GARMENTS
         .iter()
         .find(|(cat, _)| *cat == category.name)
@@ -591,50 +459,27 @@ async fn add_garment(
     // Most garments come in sizes and colours: a parent with children.
     let has_variants = rng.chance(75);
     let base_price = shop_price(rng, 18, 95);
-    let parent_id = catalogue::create_product(
-        &mut *tx,
-        &NewProduct {
-            structure: if has_variants {
-                Structure::Parent
-            } else {
-                Structure::Standalone
-            },
-            parent_id: None,
-            class_id: Some(class.id),
-            upc: Some(&upc(ctx.n, 0)),
-            title: &title,
-            description: &description,
-            priority: rng.below(10) as i64,
-            weight_grams: Some(250 + rng.below(400) as i64),
-            created_at: ctx.created_at,
-        },
-    )
-    .await?;
-    set_attr(
-        tx,
-        parent_id,
-        class.attr("material"),
-        RawValue::One(material),
-    )
-    .await?;
-    set_attr(
-        tx,
-        parent_id,
-        class.attr("machine_washable"),
-        RawValue::One(if material == "Linen" { "no" } else { "yes" }),
-    )
-    .await?;
+    let priority = rng.below(10) as i64;
+    let weight = 250 + rng.below(400) as i64;
+    let mut product = if has_variants {
+        ProductBuilder::parent()
+    } else {
+        ProductBuilder::new()
+    }
+    .class(class)
+    .upc(&upc(ctx.n, 0))
+    .title(&title)
+    .description(&description)
+    .priority(priority)
+    .weight_grams(weight)
+    .created_at(ctx.created_at)
+    .attribute("material", material)
+    .attribute(
+        "machine_washable",
+        if material == "Linen" { "no" } else { "yes" },
+    );
     if !has_variants {
-        add_stock(
-            tx,
-            rng,
-            ctx,
-            parent_id,
-            &format!("CL-{}", ctx.n),
-            base_price,
-        )
-        .await?;
-        return Ok(parent_id);
+        return stocked(product, rng, ctx, &format!("CL-{}", ctx.n), base_price);
     }
     let colour_count = 1 + rng.below(2) as usize;
     let first_colour = rng.below(COLOURS.len() as u64) as usize;
@@ -642,51 +487,27 @@ async fn add_garment(
     for c in 0..colour_count {
         let colour = COLOURS[(first_colour + c) % COLOURS.len()];
         for size in &SIZES[1..4] {
-            let child_title = format!("{title} – {colour}, {size}");
-            let child = catalogue::create_product(
-                &mut *tx,
-                &NewProduct {
-                    structure: Structure::Child,
-                    parent_id: Some(parent_id),
-                    class_id: None,
-                    upc: Some(&upc(ctx.n, variant)),
-                    title: &child_title,
-                    description: "",
-                    priority: 0,
-                    weight_grams: None,
-                    created_at: ctx.created_at,
-                },
-            )
-            .await?;
-            set_attr(tx, child, class.attr("size"), RawValue::One(size)).await?;
-            set_attr(tx, child, class.attr("colour"), RawValue::One(colour)).await?;
             // Larger sizes cost a little more on some lines.
             let price = if *size == "L" && rng.chance(30) {
                 base_price + 200
             } else {
                 base_price
             };
-            add_stock(
-                tx,
-                rng,
-                ctx,
-                child,
-                &format!("CL-{}-{}", ctx.n, variant),
-                price,
-            )
-            .await?;
+            let child = ProductBuilder::new()
+                .upc(&upc(ctx.n, variant))
+                .title(&format!("{title} – {colour}, {size}"))
+                .created_at(ctx.created_at)
+                .attribute("size", size)
+                .attribute("colour", colour);
+            let sku = format!("CL-{}-{}", ctx.n, variant);
+            product = product.variant(stocked(child, rng, ctx, &sku, price));
             variant += 1;
         }
     }
-    Ok(parent_id)
+    product
 }
 
-async fn add_book(
-    tx: &mut sqlx::AnyConnection,
-    rng: &mut Rng,
-    class: &ClassSetup,
-    ctx: &ProductCtx<'_>,
-) -> Result<i64, DemoError> {
+fn book_product(rng: &mut Rng, class: &CreatedClass, ctx: &ProductCtx<'_>) -> ProductBuilder {
     let title = format!(
         "The {} of the {} ({})",
         rng.pick(BOOK_WORDS),
@@ -698,21 +519,8 @@ async fn add_book(
         "{title} by {author}.\n\nA {} read that critics called \"impossible to put down\".",
         rng.pick(&["gripping", "thoughtful", "funny", "haunting", "generous"])
     );
-    let id = catalogue::create_product(
-        &mut *tx,
-        &NewProduct {
-            structure: Structure::Standalone,
-            parent_id: None,
-            class_id: Some(class.id),
-            upc: Some(&upc(ctx.n, 0)),
-            title: &title,
-            description: &description,
-            priority: rng.below(10) as i64,
-            weight_grams: Some(200 + rng.below(800) as i64),
-            created_at: ctx.created_at,
-        },
-    )
-    .await?;
+    let priority = rng.below(10) as i64;
+    let weight = 200 + rng.below(800) as i64;
     let pages = (120 + rng.below(600)).to_string();
     let published = format!(
         "{}-{:02}-{:02}",
@@ -720,35 +528,31 @@ async fn add_book(
         1 + rng.below(12),
         1 + rng.below(28)
     );
-    set_attr(tx, id, class.attr("author"), RawValue::One(author)).await?;
-    set_attr(tx, id, class.attr("pages"), RawValue::One(&pages)).await?;
-    set_attr(tx, id, class.attr("published"), RawValue::One(&published)).await?;
-    set_attr(
-        tx,
-        id,
-        class.attr("hardback"),
-        RawValue::One(if rng.chance(30) { "yes" } else { "no" }),
-    )
-    .await?;
-    set_attr(
-        tx,
-        id,
-        class.attr("language"),
-        RawValue::One(LANGUAGES[rng.below(LANGUAGES.len() as u64) as usize]),
-    )
-    .await?;
+    let hardback = if rng.chance(30) { "yes" } else { "no" };
+    let language = LANGUAGES[rng.below(LANGUAGES.len() as u64) as usize];
     let price = shop_price(rng, 7, 30);
-    add_stock(tx, rng, ctx, id, &format!("BK-{}", ctx.n), price).await?;
-    Ok(id)
+    let product = ProductBuilder::new()
+        .class(class)
+        .upc(&upc(ctx.n, 0))
+        .title(&title)
+        .description(&description)
+        .priority(priority)
+        .weight_grams(weight)
+        .created_at(ctx.created_at)
+        .attribute("author", author)
+        .attribute("pages", &pages)
+        .attribute("published", &published)
+        .attribute("hardback", hardback)
+        .attribute("language", language);
+    stocked(product, rng, ctx, &format!("BK-{}", ctx.n), price)
 }
 
-async fn add_coffee(
-    tx: &mut sqlx::AnyConnection,
+fn coffee_product(
     rng: &mut Rng,
-    class: &ClassSetup,
+    class: &CreatedClass,
     category: &Category,
     ctx: &ProductCtx<'_>,
-) -> Result<i64, DemoError> {
+) -> ProductBuilder {
     let origin = *rng.pick(ORIGINS);
     let title = match category.name.as_str() {
         "Blends" => format!("{} Blend No. {}", rng.pick(ADJECTIVES), ctx.n),
@@ -759,75 +563,51 @@ async fn add_coffee(
     let description = format!(
         "{roast} roast, roasted to order in small batches.\n\nGrown in {origin}; brews beautifully as filter or espresso."
     );
-    // Coffee comes in two bag sizes: a parent with two children.
-    let id = catalogue::create_product(
-        &mut *tx,
-        &NewProduct {
-            structure: Structure::Parent,
-            parent_id: None,
-            class_id: Some(class.id),
-            upc: Some(&upc(ctx.n, 0)),
-            title: &title,
-            description: &description,
-            priority: rng.below(10) as i64,
-            weight_grams: None,
-            created_at: ctx.created_at,
-        },
-    )
-    .await?;
-    set_attr(tx, id, class.attr("origin"), RawValue::One(origin)).await?;
-    set_attr(tx, id, class.attr("roast"), RawValue::One(roast)).await?;
+    let priority = rng.below(10) as i64;
     let notes = [*rng.pick(NOTES), *rng.pick(NOTES)];
-    set_attr(tx, id, class.attr("notes"), RawValue::Many(&notes)).await?;
-    set_attr(
-        tx,
-        id,
-        class.attr("altitude"),
-        RawValue::One(&(1000 + rng.below(1200)).to_string()),
-    )
-    .await?;
+    let altitude = (1000 + rng.below(1200)).to_string();
     let score = format!("{}.{}", 82 + rng.below(8), rng.below(4) * 25);
-    set_attr(tx, id, class.attr("score"), RawValue::One(&score)).await?;
+    // Coffee comes in two bag sizes: a parent with two children.
+    let mut product = ProductBuilder::parent()
+        .class(class)
+        .upc(&upc(ctx.n, 0))
+        .title(&title)
+        .description(&description)
+        .priority(priority)
+        .created_at(ctx.created_at)
+        .attribute("origin", origin)
+        .attribute("roast", roast)
+        .attribute_values("notes", &notes)
+        .attribute("altitude", &altitude)
+        .attribute("score", &score);
     let base = shop_price(rng, 8, 16);
     for (v, (bag, grams, factor)) in [("250 g", 250i64, 1i64), ("1 kg", 1000, 3)]
         .iter()
         .enumerate()
     {
-        let child = catalogue::create_product(
-            &mut *tx,
-            &NewProduct {
-                structure: Structure::Child,
-                parent_id: Some(id),
-                class_id: None,
-                upc: Some(&upc(ctx.n, v as u32 + 1)),
-                title: &format!("{title} – {bag}"),
-                description: "",
-                priority: 0,
-                weight_grams: Some(*grams + 20),
-                created_at: ctx.created_at,
-            },
-        )
-        .await?;
-        add_stock(
-            tx,
+        let bag = ProductBuilder::new()
+            .upc(&upc(ctx.n, v as u32 + 1))
+            .title(&format!("{title} – {bag}"))
+            .weight_grams(*grams + 20)
+            .created_at(ctx.created_at);
+        let sku = format!("CF-{}-{}", ctx.n, v + 1);
+        product = product.variant(stocked(
+            bag,
             rng,
             ctx,
-            child,
-            &format!("CF-{}-{}", ctx.n, v + 1),
+            &sku,
             base * factor + 50 * (factor - 1),
-        )
-        .await?;
+        ));
     }
-    Ok(id)
+    product
 }
 
-async fn add_kitchen(
-    tx: &mut sqlx::AnyConnection,
+fn kitchen_product(
     rng: &mut Rng,
-    class: &ClassSetup,
+    class: &CreatedClass,
     category: &Category,
     ctx: &ProductCtx<'_>,
-) -> Result<i64, DemoError> {
+) -> ProductBuilder {
     let candidates: Vec<&str> = KITCHEN
         .iter()
         .filter(|(cat, _)| *cat == category.name)
@@ -845,45 +625,30 @@ async fn add_kitchen(
         material.to_lowercase(),
         item.to_lowercase()
     );
-    let id = catalogue::create_product(
-        &mut *tx,
-        &NewProduct {
-            structure: Structure::Standalone,
-            parent_id: None,
-            class_id: Some(class.id),
-            upc: Some(&upc(ctx.n, 0)),
-            title: &title,
-            description: &description,
-            priority: rng.below(10) as i64,
-            weight_grams: Some(300 + rng.below(3000) as i64),
-            created_at: ctx.created_at,
-        },
-    )
-    .await?;
-    set_attr(tx, id, class.attr("material"), RawValue::One(material)).await?;
-    set_attr(
-        tx,
-        id,
-        class.attr("dishwasher_safe"),
-        RawValue::One(if material == "Cast iron" || material == "Oak" {
-            "no"
-        } else {
-            "yes"
-        }),
-    )
-    .await?;
+    let priority = rng.below(10) as i64;
+    let weight = 300 + rng.below(3000) as i64;
+    let mut product = ProductBuilder::new()
+        .class(class)
+        .upc(&upc(ctx.n, 0))
+        .title(&title)
+        .description(&description)
+        .priority(priority)
+        .weight_grams(weight)
+        .created_at(ctx.created_at)
+        .attribute("material", material)
+        .attribute(
+            "dishwasher_safe",
+            if material == "Cast iron" || material == "Oak" {
+                "no"
+            } else {
+                "yes"
+            },
+        );
     if rng.chance(60) {
-        set_attr(
-            tx,
-            id,
-            class.attr("capacity"),
-            RawValue::One(&(250 * (1 + rng.below(12))).to_string()),
-        )
-        .await?;
+        product = product.attribute("capacity", &(250 * (1 + rng.below(12))).to_string());
     }
     let price = shop_price(rng, 12, 140);
-    add_stock(tx, rng, ctx, id, &format!("HK-{}", ctx.n), price).await?;
-    Ok(id)
+    stocked(product, rng, ctx, &format!("HK-{}", ctx.n), price)
 }
 
 const IMAGES_PER_KIND: u64 = 6;

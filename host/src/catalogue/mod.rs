@@ -1030,6 +1030,20 @@ pub async fn add_class_option<'e, E: Executor<'e, Database = Any>>(
     Ok(())
 }
 
+/// Offers an option on one product (beside the options its class offers).
+pub async fn add_product_option<'e, E: Executor<'e, Database = Any>>(
+    db: E,
+    product_id: i64,
+    option_id: i64,
+) -> Result<(), CatalogueError> {
+    sqlx::query("INSERT INTO product_product_option (product_id, option_id) VALUES ($1, $2)")
+        .bind(product_id)
+        .bind(option_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

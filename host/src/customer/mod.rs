@@ -254,6 +254,29 @@ pub async fn register(
     Ok(outcome)
 }
 
+/// Creates an active account directly, without the welcome message or the "already
+/// registered" note that [`register`] sends (importers, fixtures). Fails on an email that
+/// already has an account.
+pub async fn create_customer<'e, E>(
+    db: E,
+    email: &str,
+    password_hash: &str,
+) -> Result<Customer, CustomerError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let email = normalize_email(email);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO customer (email, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(&email)
+    .bind(password_hash)
+    .bind(now_text())
+    .fetch_one(db)
+    .await?;
+    Ok(Customer { id, email })
+}
+
 /// The current hour as a number, for "at most once an hour" keys.
 fn now_secs_of_hour() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp() / 3600

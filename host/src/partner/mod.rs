@@ -96,6 +96,25 @@ pub async fn stock_for_products(
         .collect()
 }
 
+/// The partner with this code, if there is one.
+pub async fn partner_by_code<'e, E>(db: E, code: &str) -> Result<Option<Partner>, PartnerError>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let row = sqlx::query("SELECT id, code, name FROM partner WHERE code = $1")
+        .bind(code)
+        .fetch_optional(db)
+        .await?;
+    Ok(match row {
+        Some(row) => Some(Partner {
+            id: row.try_get("id")?,
+            code: row.try_get("code")?,
+            name: row.try_get("name")?,
+        }),
+        None => None,
+    })
+}
+
 pub async fn create_partner<'e, E>(db: E, code: &str, name: &str) -> Result<i64, PartnerError>
 where
     E: Executor<'e, Database = Any>,
