@@ -471,3 +471,84 @@ pub async fn shipments(pool: &AnyPool, order_id: i64) -> Result<Vec<Shipment>, s
     })
     .collect()
 }
+
+/// One event on an order's timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineEvent {
+    pub at: String,
+    pub what: String,
+    /// Who did it: the customer for the order itself, the staff member for their actions.
+    pub who: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Everything that happened to `order`, oldest first: placed, status moves (with the staff
+/// member from the audit log), shipments with their tracking references, notes.
+pub async fn timeline(
+    pool: &AnyPool,
+    order: &super::Order,
+) -> Result<Vec<TimelineEvent>, sqlx::Error> {
+    let notes = notes(pool, order.id).await?;
+    let audit = audit::for_object(pool, "order", &order.number).await?;
+    let mut timeline = vec![TimelineEvent {
+        at: order.placed_at.clone(),
+        what: format!("Placed ({})", order.total_incl_tax.display()),
+        who: Some(order.email.clone()),
+        detail: None,
+    }];
+    // Status moves by staff are in the audit log with who made them; the pipeline's own
+    // history covers every move (and the ones made before the audit log existed).
+    let by_staff: Vec<&audit::Entry> = audit
+        .iter()
+        .filter(|e| e.action == "order.status")
+        .collect();
+    for change in &order.history {
+        let who = by_staff
+            .iter()
+            .find(|e| {
+                e.after
+                    .as_deref()
+                    .is_some_and(|a| a.contains(&format!("\"status\":\"{}\"", change.new_status)))
+            })
+            .map(|e| e.actor.clone());
+        timeline.push(TimelineEvent {
+            at: change.at.clone(),
+            what: format!("{} → {}", change.old_status, change.new_status),
+            who,
+            detail: None,
+        });
+    }
+    for shipment in shipments(pool, order.id).await? {
+        timeline.push(TimelineEvent {
+            at: shipment.created_at,
+            what: format!(
+                "{} ({} line{})",
+                shipment.kind,
+                shipment.lines,
+                if shipment.lines == 1 { "" } else { "s" }
+            ),
+            who: None,
+            detail: (!shipment.note.is_empty()).then(|| format!("Tracking: {}", shipment.note)),
+        });
+    }
+    for entry in audit.iter().filter(|e| e.action == "order.fulfil") {
+        // The shipment's staff member, from the audit log.
+        if let Some(event) = timeline
+            .iter_mut()
+            .rev()
+            .find(|e| e.who.is_none() && e.at == entry.created_at)
+        {
+            event.who = Some(entry.actor.clone());
+        }
+    }
+    for note in &notes {
+        timeline.push(TimelineEvent {
+            at: note.created_at.clone(),
+            what: "Note".into(),
+            who: Some(note.actor.clone()),
+            detail: Some(note.body.clone()),
+        });
+    }
+    timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    Ok(timeline)
+}

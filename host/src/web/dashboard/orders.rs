@@ -7,12 +7,10 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Serialize;
 
 use super::params::{page_number, pages};
 use super::{CurrentStaff, ORDERS_URL, render};
 use crate::app::AppState;
-use crate::audit;
 use crate::order::OrderError;
 use crate::order::manage::{self, MAX_NOTE_CHARS, OrderFilter};
 use crate::staff::Permission;
@@ -99,15 +97,6 @@ pub(super) async fn list(
     )
 }
 
-/// One event on an order's timeline.
-#[derive(Debug, Serialize)]
-struct Event {
-    at: String,
-    what: String,
-    who: Option<String>,
-    detail: Option<String>,
-}
-
 pub(super) async fn detail(
     State(state): State<AppState>,
     current: CurrentStaff,
@@ -137,68 +126,7 @@ async fn detail_page(
     let order = manage::find(&state.db.pool, current.staff.partner_scope(), number)
         .await?
         .ok_or(WebError::NotFound)?;
-    let notes = manage::notes(&state.db.pool, order.id).await?;
-    let audit = audit::for_object(&state.db.pool, "order", number).await?;
-    let mut timeline = vec![Event {
-        at: order.placed_at.clone(),
-        what: format!("Placed ({})", order.total_incl_tax.display()),
-        who: Some(order.email.clone()),
-        detail: None,
-    }];
-    // Status moves by staff are in the audit log with who made them; the pipeline's own
-    // history covers every move (and the ones made before the audit log existed).
-    let by_staff: Vec<&audit::Entry> = audit
-        .iter()
-        .filter(|e| e.action == "order.status")
-        .collect();
-    for change in &order.history {
-        let who = by_staff
-            .iter()
-            .find(|e| {
-                e.after
-                    .as_deref()
-                    .is_some_and(|a| a.contains(&format!("\"status\":\"{}\"", change.new_status)))
-            })
-            .map(|e| e.actor.clone());
-        timeline.push(Event {
-            at: change.at.clone(),
-            what: format!("{} → {}", change.old_status, change.new_status),
-            who,
-            detail: None,
-        });
-    }
-    for shipment in manage::shipments(&state.db.pool, order.id).await? {
-        timeline.push(Event {
-            at: shipment.created_at,
-            what: format!(
-                "{} ({} line{})",
-                shipment.kind,
-                shipment.lines,
-                if shipment.lines == 1 { "" } else { "s" }
-            ),
-            who: None,
-            detail: (!shipment.note.is_empty()).then(|| format!("Tracking: {}", shipment.note)),
-        });
-    }
-    for entry in audit.iter().filter(|e| e.action == "order.fulfil") {
-        // The shipment's staff member, from the audit log.
-        if let Some(event) = timeline
-            .iter_mut()
-            .rev()
-            .find(|e| e.who.is_none() && e.at == entry.created_at)
-        {
-            event.who = Some(entry.actor.clone());
-        }
-    }
-    for note in &notes {
-        timeline.push(Event {
-            at: note.created_at.clone(),
-            what: "Note".into(),
-            who: Some(note.actor.clone()),
-            detail: Some(note.body.clone()),
-        });
-    }
-    timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    let timeline = manage::timeline(&state.db.pool, &order).await?;
     let next_statuses: Vec<String> = state
         .pipeline
         .statuses
