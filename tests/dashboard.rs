@@ -944,6 +944,84 @@ both_backends!(
     }
 );
 
+both_backends!(
+    a_partner_ships_their_lines_of_a_shared_order_but_leaves_its_status,
+    |app: TestApp| async move {
+        let (mine, _, partner, _) = product_at_1250(&app).await;
+        let (theirs, ..) = product_at_1250(&app).await;
+        app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+            .await;
+        app.install_plugin("test-card-gateway", &[], &[]).await;
+        let buyer = app.browser();
+        add(&buyer, mine, 1).await;
+        add(&buyer, theirs, 1).await;
+        let preview = to_preview(&buyer, Some("ada@example.com"), None, "test-card-gateway").await;
+        assert_eq!(place(&buyer, &preview, Some(GOOD_CARD)).await.status, 303);
+        let number = app.scalar_text("SELECT number FROM shop_order").await;
+        add_staff(&app, "own@example.com", Role::Partner, &[&partner]).await;
+        let own = staff_browser(&app, "own@example.com").await;
+        let url = format!("/dashboard/orders/{number}/");
+        let t = token(&own).await;
+        let refused = own
+            .post(
+                &format!("{url}status/"),
+                &[("csrf_token", &t), ("status", "Cancelled")],
+            )
+            .await;
+        assert_eq!(refused.status, 422);
+        assert!(refused.body.contains("other partners"), "{}", refused.body);
+        assert_eq!(status_of(&app, &number).await, "Pending");
+        // Their own line ships; the other partner's stays, and so does the order's status.
+        let my_line: i64 = sqlx::query(
+            "SELECT l.id FROM order_line l JOIN shop_order o ON o.id = l.order_id \
+             WHERE o.number = $1 AND l.product_id = $2",
+        )
+        .bind(&number)
+        .bind(mine)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .get(0);
+        let their_line: i64 = sqlx::query(
+            "SELECT l.id FROM order_line l JOIN shop_order o ON o.id = l.order_id \
+             WHERE o.number = $1 AND l.product_id = $2",
+        )
+        .bind(&number)
+        .bind(theirs)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .get(0);
+        let not_mine = own
+            .post(
+                &format!("{url}fulfil/"),
+                &[("csrf_token", &t), ("line", &their_line.to_string())],
+            )
+            .await;
+        assert_eq!(not_mine.status, 404, "another partner's line is not found");
+        let shipped = own
+            .post(
+                &format!("{url}fulfil/"),
+                &[
+                    ("csrf_token", &t),
+                    ("line", &my_line.to_string()),
+                    ("tracking", "P-1"),
+                ],
+            )
+            .await;
+        assert_eq!(shipped.status, 303, "{}", shipped.body);
+        assert_eq!(status_of(&app, &number).await, "Pending");
+        let statuses: Vec<String> = sqlx::query("SELECT status FROM order_line ORDER BY id")
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(statuses.iter().filter(|s| *s == "Shipped").count(), 1);
+    }
+);
+
 /// `emporium staff add|list|remove` with the real binary; the password comes on stdin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_accounts_from_the_command_line() {

@@ -203,9 +203,27 @@ pub async fn change_status(
     to: &str,
     note: &str,
 ) -> Result<(), OrderError> {
-    let order = find(&db.pool, staff.partner_scope(), number)
+    let scope = staff.partner_scope();
+    let order = find(&db.pool, scope, number)
         .await?
         .ok_or(OrderError::NotFound)?;
+    if let Some(partners) = scope {
+        // The order's status is every partner's: a partner user moves it only when all of
+        // its lines are theirs (they ship their own lines whatever the others hold).
+        let ids: Vec<String> = partners.iter().map(i64::to_string).collect();
+        let sql = format!(
+            "SELECT COUNT(*) FROM order_line l LEFT JOIN stock_record sr ON sr.id = l.stock_record_id \
+             WHERE l.order_id = $1 AND (sr.partner_id IS NULL OR sr.partner_id NOT IN ({}))",
+            ids.join(", ")
+        );
+        let others: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(order.id)
+            .fetch_one(&db.pool)
+            .await?;
+        if others > 0 {
+            return Err(OrderError::SharedWithOtherPartners);
+        }
+    }
     let mut tx = db.begin_write().await?;
     set_status(&mut tx, pipeline, order.id, to, note).await?;
     audit::record(

@@ -174,6 +174,9 @@ pub enum OrderError {
     PaymentWithdrawn,
     #[error("status {from:?} can't move to {to:?}")]
     BadTransition { from: String, to: String },
+    /// A partner user asked to move an order that also holds other partners' lines.
+    #[error("the order also holds other partners' lines")]
+    SharedWithOtherPartners,
     #[error("not found")]
     NotFound,
     #[error(transparent)]

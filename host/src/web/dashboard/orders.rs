@@ -195,6 +195,14 @@ pub(super) async fn change_status(
                 return Ok(Redirect::to(&order_url(&number)).into_response());
             }
             Err(OrderError::NotFound) => return Err(WebError::NotFound),
+            Err(OrderError::SharedWithOtherPartners) => {
+                errors.insert(
+                    "status",
+                    "This order also holds other partners' lines, so only the shop's staff can \
+                     change its status. Ship your own lines below."
+                        .to_owned(),
+                );
+            }
             Err(OrderError::BadTransition { from, to }) => {
                 errors.insert(
                     "status",
