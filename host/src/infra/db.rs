@@ -165,23 +165,6 @@ pub fn now_text() -> String {
         .unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_numbered() {
-        assert_eq!(placeholders(3, 3), "$3, $4, $5");
-    }
-
-    #[test]
-    fn timestamps_sort_as_text() {
-        let t = now_text();
-        assert_eq!(t.len(), "2026-11-26T01:58:35Z".len(), "{t}");
-        assert!(t.ends_with('Z'));
-    }
-}
-
 /// The column of `table` whose unique constraint `error` broke, or `None` when the error is
 /// something else: for telling the person who filled in a form which field to change
 /// (realworld-axum-sqlx's `on_constraint`). Reads SQLite's `UNIQUE constraint failed: t.c`
@@ -204,4 +187,21 @@ pub fn unique_violation(error: &sqlx::Error, table: &str) -> Option<String> {
         .map(str::trim)
         .find_map(|c| c.strip_prefix(&format!("{table}.")))
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+    }
+
+    #[test]
+    fn timestamps_sort_as_text() {
+        let t = now_text();
+        assert_eq!(t.len(), "2026-11-26T01:58:35Z".len(), "{t}");
+        assert!(t.ends_with('Z'));
+    }
 }
