@@ -77,6 +77,20 @@ async fn token(b: &Browser) -> String {
     b.get("/dashboard/").await.csrf_token().unwrap()
 }
 
+/// The id of the line of order `number` that bought `product`.
+async fn line_of(app: &TestApp, number: &str, product: i64) -> i64 {
+    sqlx::query(
+        "SELECT l.id FROM order_line l JOIN shop_order o ON o.id = l.order_id \
+         WHERE o.number = $1 AND l.product_id = $2",
+    )
+    .bind(number)
+    .bind(product)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap()
+    .get(0)
+}
+
 async fn status_of(app: &TestApp, number: &str) -> String {
     sqlx::query("SELECT status FROM shop_order WHERE number = $1")
         .bind(number)
@@ -972,26 +986,8 @@ both_backends!(
         assert!(refused.body.contains("other partners"), "{}", refused.body);
         assert_eq!(status_of(&app, &number).await, "Pending");
         // Their own line ships; the other partner's stays, and so does the order's status.
-        let my_line: i64 = sqlx::query(
-            "SELECT l.id FROM order_line l JOIN shop_order o ON o.id = l.order_id \
-             WHERE o.number = $1 AND l.product_id = $2",
-        )
-        .bind(&number)
-        .bind(mine)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap()
-        .get(0);
-        let their_line: i64 = sqlx::query(
-            "SELECT l.id FROM order_line l JOIN shop_order o ON o.id = l.order_id \
-             WHERE o.number = $1 AND l.product_id = $2",
-        )
-        .bind(&number)
-        .bind(theirs)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap()
-        .get(0);
+        let my_line = line_of(&app, &number, mine).await;
+        let their_line = line_of(&app, &number, theirs).await;
         let not_mine = own
             .post(
                 &format!("{url}fulfil/"),

@@ -34,6 +34,30 @@ pub fn safe_next(next: Option<&String>, prefix: &str) -> String {
     }
 }
 
+/// The email and password of a sign-in form, and a message per field left empty.
+pub fn credentials(
+    fields: &std::collections::HashMap<String, String>,
+) -> (&str, &str, std::collections::HashMap<&'static str, String>) {
+    let email = fields.get("email").map(|e| e.trim()).unwrap_or_default();
+    let password = fields
+        .get("password")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let mut errors = std::collections::HashMap::new();
+    if email.is_empty() {
+        errors.insert("email", "Enter your email address.".to_owned());
+    }
+    if password.is_empty() {
+        errors.insert("password", "Enter your password.".to_owned());
+    }
+    (email, password, errors)
+}
+
+/// Too long to be anyone's password: refused like a wrong one, without hashing it.
+pub fn too_long(password: &str) -> bool {
+    password.chars().count() > crate::customer::MAX_PASSWORD_CHARS
+}
+
 /// "40 seconds", "15 minutes": how long to wait, rounded up.
 pub fn wait_text(wait: Duration) -> String {
     let secs = wait.as_secs().max(1);

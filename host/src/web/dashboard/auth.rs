@@ -12,7 +12,7 @@ use minijinja::Value;
 
 use super::{HOME_URL, LOGIN_URL, STAFF_KEY, remember};
 use crate::app::AppState;
-use crate::customer::{self, SignInAttempt};
+use crate::customer::SignInAttempt;
 use crate::session::Session;
 use crate::web::{WebError, sign_in};
 
@@ -55,23 +55,11 @@ pub(super) async fn login(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let fields: HashMap<String, String> = fields.into_iter().collect();
-    let email = fields.get("email").map(|e| e.trim()).unwrap_or_default();
-    let password = fields
-        .get("password")
-        .map(String::as_str)
-        .unwrap_or_default();
+    let (email, password, mut errors) = sign_in::credentials(&fields);
     let next = sign_in::safe_next(fields.get("next"), HOME_URL);
-    let mut errors = HashMap::new();
-    if email.is_empty() {
-        errors.insert("email", "Enter your email address.".to_owned());
-    }
-    if password.is_empty() {
-        errors.insert("password", "Enter your password.".to_owned());
-    }
     let mut wait = None;
     if errors.is_empty() {
-        // Too long to be anyone's password: refused like a wrong one, without hashing it.
-        let attempt = if password.chars().count() > customer::MAX_PASSWORD_CHARS {
+        let attempt = if sign_in::too_long(password) {
             SignInAttempt::Refused { locked: false }
         } else {
             crate::staff::sign_in(

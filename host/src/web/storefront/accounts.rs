@@ -90,23 +90,11 @@ async fn login(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let fields = fields_map(fields);
-    let email = fields.get("email").map(|e| e.trim()).unwrap_or_default();
-    let password = fields
-        .get("password")
-        .map(String::as_str)
-        .unwrap_or_default();
+    let (email, password, mut errors) = sign_in::credentials(&fields);
     let next = safe_next(fields.get("next"));
-    let mut errors = HashMap::new();
-    if email.is_empty() {
-        errors.insert("email", "Enter your email address.".to_owned());
-    }
-    if password.is_empty() {
-        errors.insert("password", "Enter your password.".to_owned());
-    }
     let mut wait = None;
     if errors.is_empty() {
-        // Too long to be anyone's password: refused like a wrong one, without hashing it.
-        let outcome = if password.chars().count() > customer::MAX_PASSWORD_CHARS {
+        let outcome = if sign_in::too_long(password) {
             SignIn::Refused { locked: false }
         } else {
             customer::sign_in(
