@@ -28,6 +28,10 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/orders/{number}/status/",
     "/dashboard/orders/{number}/notes/",
     "/dashboard/orders/{number}/fulfil/",
+    "/dashboard/orders/{number}/capture/",
+    "/dashboard/orders/{number}/refund/",
+    "/dashboard/orders/{number}/payments/{operation}/resolve/",
+    "/dashboard/orders/{number}/cancel/",
     "/dashboard/stock/{stock_id}/adjust/",
     "/dashboard/customers/{customer_id}/active/",
     "/dashboard/partners/",
@@ -184,6 +188,8 @@ fn fill(route: &str, product: i64, line: i64, order: &str, stock: i64, customer:
         .replace("{number}", order)
         .replace("{stock_id}", &stock.to_string())
         .replace("{customer_id}", &customer.to_string())
+        // The capture below is the database's first money action.
+        .replace("{operation}", "1")
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -205,6 +211,19 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/orders/{number}/status/" => vec![("status", "Being processed")],
         "/dashboard/orders/{number}/notes/" => vec![("note", "Called the customer.")],
         "/dashboard/orders/{number}/fulfil/" => vec![("tracking", "TRK-1")],
+        // The order's payment is the database's first.
+        "/dashboard/orders/{number}/capture/" => vec![
+            ("key", "csrf-capture-0000000000"),
+            ("source", "1"),
+            ("amount", "0.01"),
+        ],
+        "/dashboard/orders/{number}/refund/" => vec![
+            ("key", "csrf-refund-00000000000"),
+            ("source", "1"),
+            ("amount", "0.01"),
+        ],
+        "/dashboard/orders/{number}/payments/{operation}/resolve/" => vec![("outcome", "moved")],
+        "/dashboard/orders/{number}/cancel/" => vec![("key", "csrf-cancel-00000000000")],
         "/dashboard/stock/{stock_id}/adjust/" => vec![("delta", "1"), ("reason", "found one")],
         "/dashboard/customers/{customer_id}/active/" => vec![("active", "1")],
         "/dashboard/partners/" => vec![("code", "csrf-partner"), ("name", "CSRF Partner")],

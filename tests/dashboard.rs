@@ -91,6 +91,18 @@ async fn line_of(app: &TestApp, number: &str, product: i64) -> i64 {
     .get(0)
 }
 
+/// The idempotency key of the order page's money form `form` (capture, refund_amount,
+/// refund_lines, cancel).
+fn form_key(body: &str, form: &str) -> String {
+    let marker = format!("data-key=\"{form}\"");
+    let at = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {form} form on the page:\n{body}"));
+    let before = &body[..at];
+    let start = before.rfind("value=\"").unwrap() + "value=\"".len();
+    before[start..].split('"').next().unwrap().to_owned()
+}
+
 async fn status_of(app: &TestApp, number: &str) -> String {
     sqlx::query("SELECT status FROM shop_order WHERE number = $1")
         .bind(number)
@@ -393,13 +405,32 @@ both_backends!(
             }
         };
         let held = allocated(&app).await;
-        let cancelled = b
+        // Not as a status move: cancelling voids the payment, so it is its own action.
+        let moved = b
             .post(
                 &format!("{url}status/"),
                 &[("csrf_token", &t), ("status", "Cancelled")],
             )
             .await;
-        assert_eq!(cancelled.status, 303);
+        assert_eq!(moved.status, 422);
+        assert!(
+            moved.body.contains("also voids its payment"),
+            "{}",
+            moved.body
+        );
+        assert_eq!(status_of(&app, &number).await, "Being processed");
+        let page = b.get(&url).await;
+        let cancelled = b
+            .post(
+                &format!("{url}cancel/"),
+                &[
+                    ("csrf_token", &t),
+                    ("key", &form_key(&page.body, "cancel")),
+                    ("note", "customer changed their mind"),
+                ],
+            )
+            .await;
+        assert_eq!(cancelled.status, 303, "{}", cancelled.body);
         assert_eq!(allocated(&app).await, held - 1);
         assert!(b.get(&url).await.body.contains("is final"));
         // Unknown orders are not found.
@@ -979,7 +1010,7 @@ both_backends!(
         let refused = own
             .post(
                 &format!("{url}status/"),
-                &[("csrf_token", &t), ("status", "Cancelled")],
+                &[("csrf_token", &t), ("status", "Being processed")],
             )
             .await;
         assert_eq!(refused.status, 422);
@@ -1134,3 +1165,449 @@ async fn staff_accounts_from_the_command_line() {
         .get(0);
     assert_eq!(audit, 2, "the add and the remove are audited");
 }
+
+/// The order's payment source: (id, captured, refunded, voided) in minor units.
+async fn payment_of(app: &TestApp, number: &str) -> (i64, i64, i64, i64) {
+    let row = sqlx::query(
+        "SELECT s.id, s.debited_minor, s.refunded_minor, s.voided_minor FROM payment_source s \
+         JOIN shop_order o ON o.id = s.order_id WHERE o.number = $1",
+    )
+    .bind(number)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    (row.get(0), row.get(1), row.get(2), row.get(3))
+}
+
+/// Posts the order page's money form `form` (its key read from a fresh page) with `fields`.
+async fn money_form(
+    b: &Browser,
+    number: &str,
+    action: &str,
+    form: &str,
+    fields: &[(&str, &str)],
+) -> support::Page {
+    let url = format!("/dashboard/orders/{number}/");
+    let page = b.get(&url).await;
+    let key = form_key(&page.body, form);
+    let t = page.csrf_token().unwrap();
+    let mut all = vec![("csrf_token", t.as_str()), ("key", key.as_str())];
+    all.extend_from_slice(fields);
+    b.post(&format!("{url}{action}/"), &all).await
+}
+
+both_backends!(
+    staff_capture_and_refund_through_the_gateway_exactly_once,
+    |app: TestApp| async move {
+        let (product, _, _, _) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let (source, ..) = payment_of(&app, &number).await;
+        let source = source.to_string();
+        let url = format!("/dashboard/orders/{number}/");
+        let page = b.get(&url).await;
+        assert!(
+            page.body.contains("Capture (up to £17.45)"),
+            "{}",
+            page.body
+        );
+
+        // A partial capture; the same form submitted again moves no more money.
+        let key = form_key(&page.body, "capture");
+        let t = page.csrf_token().unwrap();
+        let capture = [
+            ("csrf_token", t.as_str()),
+            ("key", key.as_str()),
+            ("source", source.as_str()),
+            ("amount", "10.00"),
+        ];
+        let done = b.post(&format!("{url}capture/"), &capture).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(payment_of(&app, &number).await.1, 1000);
+        let again = b.post(&format!("{url}capture/"), &capture).await;
+        assert_eq!(again.status, 303);
+        assert!(b.get(&url).await.body.contains("already done"));
+        assert_eq!(payment_of(&app, &number).await.1, 1000, "captured once");
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM payment_event WHERE kind = 'capture'")
+                .await,
+            1
+        );
+
+        // More than is left, or nonsense, is refused at the form and nothing moves.
+        let over = money_form(
+            &b,
+            &number,
+            "capture",
+            "capture",
+            &[("source", &source), ("amount", "7.46")],
+        )
+        .await;
+        assert_eq!(over.status, 422);
+        assert!(over.body.contains("At most £7.45"), "{}", over.body);
+        for (amount, message) in [
+            ("ten", "Enter an amount like 12.50."),
+            ("1.234", "at most 2 decimal places"),
+            ("0", "above zero"),
+        ] {
+            let bad = money_form(
+                &b,
+                &number,
+                "capture",
+                "capture",
+                &[("source", &source), ("amount", amount)],
+            )
+            .await;
+            assert_eq!(bad.status, 422, "{amount}");
+            assert!(bad.body.contains(message), "{amount}: {}", bad.body);
+            assert!(
+                bad.body.contains(&format!("value=\"{amount}\"")),
+                "kept what was typed"
+            );
+        }
+        assert_eq!(payment_of(&app, &number).await.1, 1000);
+
+        // Captured money can't be left behind by a cancellation.
+        let cancel = money_form(&b, &number, "cancel", "cancel", &[]).await;
+        assert_eq!(cancel.status, 422);
+        assert!(
+            cancel.body.contains("refund it before cancelling"),
+            "{}",
+            cancel.body
+        );
+        assert_eq!(status_of(&app, &number).await, "Pending");
+
+        // Refund by line: its total (£12.50) is more than captured so far, so that first waits
+        // for the rest to be captured; a line is refunded once.
+        let line = line_of(&app, &number, product).await.to_string();
+        let early = money_form(
+            &b,
+            &number,
+            "refund",
+            "refund_lines",
+            &[("source", &source), ("by", "lines"), ("line", &line)],
+        )
+        .await;
+        assert_eq!(early.status, 422);
+        assert!(early.body.contains("At most £10.00"), "{}", early.body);
+        let rest = money_form(
+            &b,
+            &number,
+            "capture",
+            "capture",
+            &[("source", &source), ("amount", "7.45")],
+        )
+        .await;
+        assert_eq!(rest.status, 303, "{}", rest.body);
+        let by_line = money_form(
+            &b,
+            &number,
+            "refund",
+            "refund_lines",
+            &[("source", &source), ("by", "lines"), ("line", &line)],
+        )
+        .await;
+        assert_eq!(by_line.status, 303, "{}", by_line.body);
+        assert_eq!(payment_of(&app, &number).await.2, 1250);
+        let page = b.get(&url).await;
+        let key = form_key(&page.body, "refund_lines");
+        let twice = b
+            .post(
+                &format!("{url}refund/"),
+                &[
+                    ("csrf_token", &t),
+                    ("key", &key),
+                    ("source", &source),
+                    ("by", "lines"),
+                    ("line", &line),
+                ],
+            )
+            .await;
+        assert_eq!(twice.status, 422);
+        assert!(
+            twice.body.contains("was already refunded"),
+            "{}",
+            twice.body
+        );
+
+        // The rest by amount; then nothing is left to refund.
+        let shipping = money_form(
+            &b,
+            &number,
+            "refund",
+            "refund_amount",
+            &[("source", &source), ("by", "amount"), ("amount", "4.95")],
+        )
+        .await;
+        assert_eq!(shipping.status, 303, "{}", shipping.body);
+        assert_eq!(
+            payment_of(&app, &number).await,
+            (source.parse().unwrap(), 1745, 1745, 0)
+        );
+        let page = b.get(&url).await;
+        assert!(
+            !page.body.contains("data-key=\"refund_amount\""),
+            "nothing left to refund"
+        );
+
+        // The timeline and the audit log have every action, with who took it.
+        for line in [
+            "Captured £10.00",
+            "Captured £7.45",
+            "Refunded £12.50",
+            "Refunded £4.95",
+        ] {
+            assert!(page.body.contains(line), "{line}: {}", page.body);
+        }
+        let audited = app
+            .scalar_i64(
+                "SELECT COUNT(*) FROM audit_log WHERE actor = 'orders@example.com' \
+                 AND action IN ('order.capture', 'order.refund')",
+            )
+            .await;
+        assert_eq!(audited, 4);
+
+        // Roles without payments, and partner users, can't move money.
+        add_staff(&app, "cat@example.com", Role::CatalogueManager, &[]).await;
+        let cat = staff_browser(&app, "cat@example.com").await;
+        let t = token(&cat).await;
+        let refused = cat
+            .post(
+                &format!("{url}capture/"),
+                &[
+                    ("csrf_token", &t),
+                    ("key", &"k".repeat(32)),
+                    ("source", &source),
+                    ("amount", "1.00"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 403);
+        assert!(!cat.get(&url).await.body.contains("data-key="));
+    }
+);
+
+both_backends!(
+    two_captures_at_once_never_take_more_than_was_authorised,
+    |app: TestApp| async move {
+        let (product, _, _, _) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let (source, ..) = payment_of(&app, &number).await;
+        let source = source.to_string();
+        let url = format!("/dashboard/orders/{number}/");
+        let page = b.get(&url).await;
+        let t = page.csrf_token().unwrap();
+        // Two different forms for £10 each (two members of staff), and one form sent twice.
+        let (k1, k2) = ("a".repeat(32), "b".repeat(32));
+        let post = |key: String| {
+            let (b, url, t, source) = (&b, &url, &t, &source);
+            async move {
+                b.post(
+                    &format!("{url}capture/"),
+                    &[
+                        ("csrf_token", t.as_str()),
+                        ("key", key.as_str()),
+                        ("source", source.as_str()),
+                        ("amount", "10.00"),
+                    ],
+                )
+                .await
+                .status
+            }
+        };
+        let (s1, s2, s3) = tokio::join!(post(k1.clone()), post(k2), post(k1));
+        let statuses = [s1, s2, s3];
+        assert!(
+            statuses.iter().all(|s| *s == 303 || *s == 422),
+            "{statuses:?}"
+        );
+        assert_eq!(payment_of(&app, &number).await.1, 1000, "{statuses:?}");
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM payment_operation WHERE state = 'succeeded'")
+                .await,
+            1
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT capturing_minor FROM payment_source")
+                .await,
+            0,
+            "no reservation left behind"
+        );
+    }
+);
+
+both_backends!(
+    a_refusing_gateway_changes_nothing_and_cancel_voids_the_payment,
+    |app: TestApp| async move {
+        let (product, record, _, _) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        emporium::plugins::lifecycle::service::configure(
+            &app.state.db,
+            &app.state.plugins,
+            "test-card-gateway",
+            &[("refuse".to_owned(), "capture,void".to_owned())],
+        )
+        .await
+        .unwrap();
+        add_staff(&app, "admin@example.com", Role::Admin, &[]).await;
+        let b = staff_browser(&app, "admin@example.com").await;
+        let (source, ..) = payment_of(&app, &number).await;
+        let source = source.to_string();
+        let allocated = || async {
+            let n: i64 = sqlx::query("SELECT num_allocated FROM stock_record WHERE id = $1")
+                .bind(record)
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap()
+                .get(0);
+            n
+        };
+        assert_eq!(allocated().await, 1);
+
+        // The gateway's message is shown; no money, status or stock moved.
+        let capture = money_form(
+            &b,
+            &number,
+            "capture",
+            "capture",
+            &[("source", &source), ("amount", "17.45")],
+        )
+        .await;
+        assert_eq!(capture.status, 422);
+        assert!(
+            capture.body.contains("refuses every capture"),
+            "{}",
+            capture.body
+        );
+        assert!(capture.body.contains("Nothing was changed."));
+        let cancel = money_form(&b, &number, "cancel", "cancel", &[("note", "out of stock")]).await;
+        assert_eq!(cancel.status, 422);
+        assert!(
+            cancel.body.contains("refuses every void"),
+            "{}",
+            cancel.body
+        );
+        assert_eq!(
+            payment_of(&app, &number).await.1..=payment_of(&app, &number).await.3,
+            0..=0
+        );
+        assert_eq!(status_of(&app, &number).await, "Pending");
+        assert_eq!(allocated().await, 1, "stock still held");
+        assert_eq!(
+            app.scalar_text("SELECT state FROM payment_claim").await,
+            "ordered"
+        );
+        let page = b.get(&format!("/dashboard/orders/{number}/")).await;
+        assert!(
+            page.body.contains("Capture of £17.45 failed"),
+            "{}",
+            page.body
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'order.capture'")
+                .await,
+            1,
+            "the failed attempt is recorded"
+        );
+
+        // Once the provider agrees, cancelling voids the authorization and releases the stock.
+        emporium::plugins::lifecycle::service::configure(
+            &app.state.db,
+            &app.state.plugins,
+            "test-card-gateway",
+            &[("refuse".to_owned(), String::new())],
+        )
+        .await
+        .unwrap();
+        let cancel = money_form(&b, &number, "cancel", "cancel", &[("note", "out of stock")]).await;
+        assert_eq!(cancel.status, 303, "{}", cancel.body);
+        assert_eq!(status_of(&app, &number).await, "Cancelled");
+        assert_eq!(payment_of(&app, &number).await.3, 1745, "voided");
+        assert_eq!(allocated().await, 0, "stock released");
+        assert_eq!(
+            app.scalar_text("SELECT state FROM payment_claim").await,
+            "voided"
+        );
+        let page = b.get(&format!("/dashboard/orders/{number}/")).await;
+        assert!(page.body.contains("Voided £17.45"), "{}", page.body);
+        assert!(
+            !page.body.contains("data-key=\"capture\""),
+            "a cancelled order takes no capture"
+        );
+    }
+);
+
+both_backends!(
+    an_action_whose_answer_was_never_recorded_is_settled_by_hand,
+    |app: TestApp| async move {
+        let (product, _, _, _) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let (source, ..) = payment_of(&app, &number).await;
+        // What a shop that stopped while the gateway answered leaves behind: the action
+        // pending with its amount reserved.
+        sqlx::query("UPDATE payment_source SET capturing_minor = 1745 WHERE id = $1")
+            .bind(source)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO payment_operation (order_id, source_id, kind, amount_minor, idempotency_key, \
+             state, actor, created_at, updated_at) SELECT order_id, id, 'capture', 1745, 'lost', \
+             'pending', 'orders@example.com', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' \
+             FROM payment_source WHERE id = $1",
+        )
+        .bind(source)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+        let url = format!("/dashboard/orders/{number}/");
+        let page = b.get(&url).await;
+        assert!(
+            page.body.contains("Capture of £17.45: with the gateway"),
+            "{}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("data-key=\"capture\""),
+            "nothing left to capture meanwhile"
+        );
+        let cancel = money_form(&b, &number, "cancel", "cancel", &[]).await;
+        assert_eq!(cancel.status, 422);
+        assert!(
+            cancel.body.contains("settle it below first"),
+            "{}",
+            cancel.body
+        );
+
+        let operation = app.scalar_i64("SELECT id FROM payment_operation").await;
+        let t = page.csrf_token().unwrap();
+        let settled = b
+            .post(
+                &format!("{url}payments/{operation}/resolve/"),
+                &[("csrf_token", &t), ("outcome", "moved")],
+            )
+            .await;
+        assert_eq!(settled.status, 303, "{}", settled.body);
+        assert_eq!(payment_of(&app, &number).await.1, 1745);
+        assert_eq!(
+            app.scalar_i64("SELECT capturing_minor FROM payment_source")
+                .await,
+            0
+        );
+        // Settling twice (a second click) changes nothing.
+        let again = b
+            .post(
+                &format!("{url}payments/{operation}/resolve/"),
+                &[("csrf_token", &t), ("outcome", "not_moved")],
+            )
+            .await;
+        assert_eq!(again.status, 422);
+        assert!(again.body.contains("already settled"), "{}", again.body);
+        assert_eq!(payment_of(&app, &number).await.1, 1745);
+    }
+);

@@ -8,7 +8,6 @@ use sqlx::{AnyPool, Row};
 
 use super::{OrderError, Pipeline, add_shipping_event, by_number, currency_of, money, set_status};
 use crate::audit::{self, Actor};
-use crate::infra::changes::{Change, Changes};
 use crate::infra::db::{Db, now_text};
 use crate::mail::{self, Mailer};
 use crate::money::Money;
@@ -193,16 +192,18 @@ pub async fn find(
 }
 
 /// Moves the order along the pipeline for `staff`, with their note, in one transaction with
-/// its audit entry. A cancellation releases the order's stock, which is announced.
+/// its audit entry. Cancelling is not a move: [`super::payments::cancel`] voids the payment too.
 pub async fn change_status(
     db: &Db,
     pipeline: &Pipeline,
-    changes: &Changes,
     staff: &Staff,
     number: &str,
     to: &str,
     note: &str,
 ) -> Result<(), OrderError> {
+    if to == super::payments::CANCELLED {
+        return Err(OrderError::UseCancel);
+    }
     let scope = staff.partner_scope();
     let order = find(&db.pool, scope, number)
         .await?
@@ -239,11 +240,6 @@ pub async fn change_status(
     )
     .await?;
     tx.commit().await?;
-    if to == "Cancelled" {
-        changes.announce(Change::Stock(
-            order.lines.iter().filter_map(|l| l.product_id).collect(),
-        ));
-    }
     Ok(())
 }
 
@@ -558,6 +554,22 @@ pub async fn timeline(
         {
             event.who = Some(entry.actor.clone());
         }
+    }
+    for payment in &order.payments {
+        timeline.push(TimelineEvent {
+            at: order.placed_at.clone(),
+            what: format!("Authorised {}", payment.allocated.display()),
+            who: None,
+            detail: Some(format!("{} at {}", payment.label, payment.plugin_id)),
+        });
+    }
+    for operation in super::payments::operations(pool, order.id).await? {
+        timeline.push(TimelineEvent {
+            at: operation.updated_at.clone(),
+            what: operation.summary(),
+            who: Some(operation.actor.clone()),
+            detail: (!operation.message.is_empty()).then(|| operation.message.clone()),
+        });
     }
     for note in &notes {
         timeline.push(TimelineEvent {

@@ -7,6 +7,7 @@
 //! first order ([`OrderError::AlreadyPlaced`]) instead of making a second.
 
 pub mod manage;
+pub mod payments;
 
 use std::collections::BTreeMap;
 
@@ -177,6 +178,9 @@ pub enum OrderError {
     /// A partner user asked to move an order that also holds other partners' lines.
     #[error("the order also holds other partners' lines")]
     SharedWithOtherPartners,
+    /// Cancelling voids the payment, so it is its own action (`payments::cancel`), not a move.
+    #[error("cancel the order with its Cancel action, which voids the payment")]
+    UseCancel,
     #[error("not found")]
     NotFound,
     #[error(transparent)]
@@ -625,9 +629,23 @@ pub struct OrderLine {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PaymentSourceView {
+    pub id: i64,
     pub plugin_id: String,
     pub label: String,
+    /// Authorized at checkout.
     pub allocated: Money,
+    pub captured: Money,
+    pub refunded: Money,
+    /// Released by a void (never to be captured).
+    pub voided: Money,
+    /// Reserved by actions still with the gateway (or whose outcome is unknown).
+    pub pending: Money,
+    /// Still open to a capture (or a void).
+    pub capturable: Money,
+    /// Captured and not yet refunded (nor being refunded).
+    pub refundable: Money,
+    pub can_capture: bool,
+    pub can_refund: bool,
     pub reference: String,
 }
 
@@ -733,18 +751,33 @@ pub async fn by_number(pool: &AnyPool, number: &str) -> Result<Option<Order>, sq
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let payments = sqlx::query(
-        "SELECT plugin_id, label, allocated_minor, reference, currency FROM payment_source \
-         WHERE order_id = $1 ORDER BY id",
+        "SELECT id, plugin_id, label, allocated_minor, debited_minor, refunded_minor, voided_minor, \
+         capturing_minor + refunding_minor + voiding_minor AS pending_minor, \
+         allocated_minor - debited_minor - voided_minor - capturing_minor - voiding_minor AS capturable_minor, \
+         debited_minor - refunded_minor - refunding_minor AS refundable_minor, reference, currency \
+         FROM payment_source WHERE order_id = $1 ORDER BY id",
     )
     .bind(id)
     .fetch_all(pool)
     .await?
     .iter()
     .map(|p| {
+        let currency = currency_of(p)?;
+        let (capturable, refundable): (i64, i64) =
+            (p.try_get("capturable_minor")?, p.try_get("refundable_minor")?);
         Ok(PaymentSourceView {
+            id: p.try_get("id")?,
             plugin_id: p.try_get("plugin_id")?,
             label: p.try_get("label")?,
-            allocated: money(p, "allocated_minor", currency_of(p)?)?,
+            allocated: money(p, "allocated_minor", currency)?,
+            captured: money(p, "debited_minor", currency)?,
+            refunded: money(p, "refunded_minor", currency)?,
+            voided: money(p, "voided_minor", currency)?,
+            pending: money(p, "pending_minor", currency)?,
+            capturable: money(p, "capturable_minor", currency)?,
+            refundable: money(p, "refundable_minor", currency)?,
+            can_capture: capturable > 0,
+            can_refund: refundable > 0,
             reference: p.try_get("reference")?,
         })
     })

@@ -12,6 +12,7 @@
 mod auth;
 mod customers;
 mod home;
+mod order_payments;
 mod orders;
 mod params;
 mod partners;
@@ -62,6 +63,22 @@ pub fn router() -> Router<AppState> {
         )
         .route("/dashboard/orders/{number}/notes/", post(orders::add_note))
         .route("/dashboard/orders/{number}/fulfil/", post(orders::fulfil))
+        .route(
+            "/dashboard/orders/{number}/capture/",
+            post(order_payments::capture),
+        )
+        .route(
+            "/dashboard/orders/{number}/refund/",
+            post(order_payments::refund),
+        )
+        .route(
+            "/dashboard/orders/{number}/cancel/",
+            post(order_payments::cancel),
+        )
+        .route(
+            "/dashboard/orders/{number}/payments/{operation}/resolve/",
+            post(order_payments::resolve),
+        )
         .route(CUSTOMERS_URL, get(customers::list))
         .route(
             "/dashboard/customers/{customer_id}/",

@@ -18,7 +18,7 @@ use crate::web::WebError;
 
 const PAGE_SIZE: u32 = 50;
 
-fn order_url(number: &str) -> String {
+pub(super) fn order_url(number: &str) -> String {
     format!("{ORDERS_URL}{number}/")
 }
 
@@ -110,12 +110,12 @@ pub(super) async fn detail(
 
 /// What was typed into the order page's forms, and what was wrong with it.
 #[derive(Default)]
-struct Form {
-    values: HashMap<&'static str, String>,
-    errors: HashMap<&'static str, String>,
+pub(super) struct Form {
+    pub values: HashMap<&'static str, String>,
+    pub errors: HashMap<&'static str, String>,
 }
 
-async fn detail_page(
+pub(super) async fn detail_page(
     state: &AppState,
     current: &CurrentStaff,
     path: &str,
@@ -127,17 +127,43 @@ async fn detail_page(
         .await?
         .ok_or(WebError::NotFound)?;
     let timeline = manage::timeline(&state.db.pool, &order).await?;
-    let next_statuses: Vec<String> = state
+    // Cancelling voids the payment, so it is its own action rather than a status move.
+    let (cancellable, next_statuses): (Vec<String>, Vec<String>) = state
         .pipeline
         .statuses
         .get(&order.status)
         .cloned()
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|s| s == crate::order::payments::CANCELLED);
+    let operations: Vec<_> = crate::order::payments::operations(&state.db.pool, order.id)
+        .await?
+        .into_iter()
+        .map(|o| {
+            minijinja::context! {
+                summary => o.summary(),
+                resolve_url => format!("{}payments/{}/resolve/", order_url(number), o.id),
+                ..minijinja::Value::from_serialize(&o)
+            }
+        })
+        .collect();
+    let refunded_lines =
+        crate::order::payments::refunded_line_ids(&state.db.pool, order.id).await?;
+    let can_pay =
+        current.staff.can(Permission::ManagePayments) && current.staff.partner_scope().is_none();
     let page = minijinja::context! {
         order => order,
         timeline => timeline,
         next_statuses => next_statuses,
         can_manage => current.staff.can(Permission::ManageOrders),
+        can_pay => can_pay,
+        can_cancel => can_pay && current.staff.can(Permission::ManageOrders) && !cancellable.is_empty(),
+        operations => operations,
+        refunded_lines => refunded_lines,
+        keys => super::order_payments::form_keys(),
+        capture_url => format!("{}capture/", order_url(number)),
+        refund_url => format!("{}refund/", order_url(number)),
+        cancel_url => format!("{}cancel/", order_url(number)),
         status_url => format!("{}status/", order_url(number)),
         notes_url => format!("{}notes/", order_url(number)),
         fulfil_url => format!("{}fulfil/", order_url(number)),
@@ -180,7 +206,6 @@ pub(super) async fn change_status(
         match manage::change_status(
             &state.db,
             &state.pipeline,
-            &state.changes,
             &current.staff,
             &number,
             to,
@@ -200,6 +225,13 @@ pub(super) async fn change_status(
                     "status",
                     "This order also holds other partners' lines, so only the shop's staff can \
                      change its status. Ship your own lines below."
+                        .to_owned(),
+                );
+            }
+            Err(OrderError::UseCancel) => {
+                errors.insert(
+                    "status",
+                    "Cancel the order with “Cancel order” below, which also voids its payment."
                         .to_owned(),
                 );
             }

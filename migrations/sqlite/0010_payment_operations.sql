@@ -1,0 +1,31 @@
+-- Money actions staff take on an order's payment (capture, refund, void), one row per action
+-- keyed by the idempotency key of the form that asked for it: a double submit finds the first
+-- row instead of moving money twice. A row is 'pending' while the gateway is asked, then
+-- 'succeeded' or 'failed' with the gateway's message. While pending, its amount is reserved on
+-- the payment source (capturing/refunding/voiding), so two actions can never together take more
+-- than was authorized or give back more than was captured. Kept in step with the other
+-- dialect's 0010_payment_operations.sql; only the dialect differs.
+CREATE TABLE payment_operation (
+    id INTEGER PRIMARY KEY,
+    order_id BIGINT NOT NULL REFERENCES shop_order(id) ON DELETE CASCADE,
+    source_id BIGINT NOT NULL REFERENCES payment_source(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('capture', 'refund', 'void')),
+    amount_minor BIGINT NOT NULL CHECK (amount_minor >= 0),
+    idempotency_key TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'succeeded', 'failed')),
+    -- The gateway's message for a failure (shown to staff), or how a pending one was settled.
+    message TEXT NOT NULL DEFAULT '',
+    -- JSON list of order line ids for a refund by line ('[]' otherwise).
+    lines TEXT NOT NULL DEFAULT '[]',
+    staff_id BIGINT REFERENCES staff_user(id) ON DELETE SET NULL,
+    actor TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX payment_operation_order ON payment_operation(order_id, id);
+
+-- Amounts reserved by pending operations, and what a void released for good.
+ALTER TABLE payment_source ADD COLUMN capturing_minor BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE payment_source ADD COLUMN refunding_minor BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE payment_source ADD COLUMN voiding_minor BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE payment_source ADD COLUMN voided_minor BIGINT NOT NULL DEFAULT 0;
