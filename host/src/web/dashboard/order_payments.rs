@@ -172,7 +172,7 @@ pub(super) async fn capture(
         key,
     )
     .await;
-    let success = format!("Captured {amount} through the payment gateway.");
+    let success = "Captured through the payment gateway.".to_owned();
     answer(
         &state, &current, &number, "capture", result, success, values,
     )
