@@ -1611,3 +1611,76 @@ both_backends!(
         assert_eq!(payment_of(&app, &number).await.1, 1745);
     }
 );
+
+both_backends!(
+    the_order_list_filters_by_payment_amount_partner_and_customer,
+    |app: TestApp| async move {
+        let (product, _, partner, _) = product_at_1250(&app).await;
+        let first = guest_order(&app, product).await;
+        // A second order, of two items (£25.00 + £4.95), by another guest.
+        let buyer = app.browser();
+        add(&buyer, product, 2).await;
+        let preview =
+            to_preview(&buyer, Some("grace@example.com"), None, "test-card-gateway").await;
+        assert_eq!(place(&buyer, &preview, Some(GOOD_CARD)).await.status, 303);
+        let second = app
+            .scalar_text("SELECT number FROM shop_order WHERE email = 'grace@example.com'")
+            .await;
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let (source, ..) = payment_of(&app, &first).await;
+        let captured = money_form(
+            &b,
+            &first,
+            "capture",
+            "capture",
+            &[("source", &source.to_string()), ("amount", "17.45")],
+        )
+        .await;
+        assert_eq!(captured.status, 303);
+
+        let listed = |query: &'static str| {
+            let b = &b;
+            async move {
+                let page = b.get(&format!("/dashboard/orders/?{query}")).await;
+                assert_eq!(page.status, 200, "{query}: {}", page.body);
+                page.body
+            }
+        };
+        // The list links each order it shows (the URL as the template escapes it).
+        let links = |body: &str, number: &str| body.contains(&format!("{number}&#x2f;\""));
+        let only =
+            |body: &str, number: &str, other: &str| links(body, number) && !links(body, other);
+        let body = listed("payment=captured").await;
+        assert!(only(&body, &first, &second), "{body}");
+        let body = listed("payment=authorised").await;
+        assert!(only(&body, &second, &first), "{body}");
+        let body = listed("min_total=20").await;
+        assert!(only(&body, &second, &first), "{body}");
+        let body = listed("max_total=%C2%A317.45").await;
+        assert!(only(&body, &first, &second), "{body}");
+        let body = listed("q=GRACE").await;
+        assert!(only(&body, &second, &first), "{body}");
+        // Both orders took the partner's stock; an unknown partner has none, a customer
+        // number nobody has no orders.
+        let body = b
+            .get(&format!("/dashboard/orders/?partner={partner}"))
+            .await
+            .body;
+        assert!(body.contains("2 orders"), "{body}");
+        assert!(listed("partner=nobody").await.contains("0 orders"));
+        assert!(listed("customer=424242").await.contains("0 orders"));
+        // What can't be used is a field error, with what was typed kept.
+        let bad = b
+            .get("/dashboard/orders/?min_total=lots&payment=paid")
+            .await;
+        assert_eq!(bad.status, 422);
+        assert!(
+            bad.body.contains("Enter an amount like 25.00."),
+            "{}",
+            bad.body
+        );
+        assert!(bad.body.contains("value=\"lots\""));
+        assert!(bad.body.contains("Choose a payment state from the list."));
+    }
+);

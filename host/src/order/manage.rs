@@ -6,6 +6,8 @@
 use serde::Serialize;
 use sqlx::{AnyPool, Row};
 
+pub use super::filter::OrderFilter;
+use super::filter::{scope_condition, where_sql};
 use super::{OrderError, Pipeline, add_shipping_event, by_number, currency_of, money, set_status};
 use crate::audit::{self, Actor};
 use crate::infra::db::{Db, now_text};
@@ -16,17 +18,6 @@ use crate::themes::Templates;
 
 /// Longest note staff may keep on an order.
 pub const MAX_NOTE_CHARS: usize = 2000;
-
-/// The order list's filters, as typed (all optional).
-#[derive(Debug, Clone, Default)]
-pub struct OrderFilter {
-    /// An order number, or part of the customer's email.
-    pub query: Option<String>,
-    pub status: Option<String>,
-    /// `YYYY-MM-DD`, inclusive.
-    pub placed_from: Option<String>,
-    pub placed_to: Option<String>,
-}
 
 /// One row of the order list.
 #[derive(Debug, Clone, Serialize)]
@@ -39,53 +30,6 @@ pub struct Listed {
     pub placed_at: String,
 }
 
-/// SQL that is true for an order (aliased `o`) within `scope`. Partner ids are integers
-/// read from the database, so writing them into the statement is safe.
-fn scope_condition(scope: Option<&[i64]>) -> String {
-    match scope {
-        None => "1 = 1".to_owned(),
-        Some(partners) => {
-            let ids: Vec<String> = partners.iter().map(i64::to_string).collect();
-            format!(
-                "EXISTS (SELECT 1 FROM order_line sl JOIN stock_record ss ON ss.id = sl.stock_record_id \
-                 WHERE sl.order_id = o.id AND ss.partner_id IN ({}))",
-                ids.join(", ")
-            )
-        }
-    }
-}
-
-fn is_date(s: &str) -> bool {
-    time::Date::parse(
-        s,
-        &time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .is_ok()
-}
-
-/// Problems with the filters, one per field, for the form.
-pub fn filter_problems(filter: &OrderFilter) -> Vec<(&'static str, String)> {
-    let mut problems = Vec::new();
-    for (field, value) in [
-        ("placed_from", &filter.placed_from),
-        ("placed_to", &filter.placed_to),
-    ] {
-        if let Some(v) = value
-            && !is_date(v)
-        {
-            problems.push((field, "Enter a date like 2026-12-31.".to_owned()));
-        }
-    }
-    if filter
-        .query
-        .as_ref()
-        .is_some_and(|q| q.chars().count() > 200)
-    {
-        problems.push(("query", "Search for at most 200 characters.".to_owned()));
-    }
-    problems
-}
-
 /// The orders matching `filter` within `scope`, newest first: one page of `page_size` and
 /// the number of matches.
 pub async fn search(
@@ -95,42 +39,7 @@ pub async fn search(
     page: u32,
     page_size: u32,
 ) -> Result<(Vec<Listed>, i64), sqlx::Error> {
-    let mut conditions = vec![scope_condition(scope)];
-    let mut binds: Vec<String> = Vec::new();
-    let bind = |value: String, binds: &mut Vec<String>| {
-        binds.push(value);
-        format!("${}", binds.len())
-    };
-    if let Some(q) = filter
-        .query
-        .as_deref()
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-    {
-        let number = bind(q.to_owned(), &mut binds);
-        let email = bind(format!("%{}%", q.to_lowercase()), &mut binds);
-        conditions.push(format!("(o.number = {number} OR o.email LIKE {email})"));
-    }
-    if let Some(status) = filter.status.as_deref().filter(|s| !s.is_empty()) {
-        conditions.push(format!(
-            "o.status = {}",
-            bind(status.to_owned(), &mut binds)
-        ));
-    }
-    if let Some(from) = filter.placed_from.as_deref().filter(|d| is_date(d)) {
-        conditions.push(format!(
-            "o.placed_at >= {}",
-            bind(from.to_owned(), &mut binds)
-        ));
-    }
-    if let Some(to) = filter.placed_to.as_deref().filter(|d| is_date(d)) {
-        // Every time on that day sorts before the day's end marker.
-        conditions.push(format!(
-            "o.placed_at < {}",
-            bind(format!("{to}U"), &mut binds)
-        ));
-    }
-    let condition = conditions.join(" AND ");
+    let (condition, binds) = where_sql(scope, filter);
     let count_sql = format!("SELECT COUNT(*) FROM shop_order o WHERE {condition}");
     let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
     for b in &binds {

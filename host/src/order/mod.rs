@@ -6,6 +6,7 @@
 //! submitted with a conditional update in the same transaction, so a double submit finds the
 //! first order ([`OrderError::AlreadyPlaced`]) instead of making a second.
 
+pub mod filter;
 pub mod manage;
 pub mod payments;
 

@@ -12,6 +12,7 @@ use super::params::{page_number, pages};
 use super::{CurrentStaff, ORDERS_URL, render};
 use crate::app::AppState;
 use crate::order::OrderError;
+use crate::order::filter as order_filter;
 use crate::order::manage::{self, MAX_NOTE_CHARS, OrderFilter};
 use crate::staff::Permission;
 use crate::web::WebError;
@@ -22,13 +23,6 @@ pub(super) fn order_url(number: &str) -> String {
     format!("{ORDERS_URL}{number}/")
 }
 
-fn non_empty(query: &HashMap<String, String>, key: &str) -> Option<String> {
-    query
-        .get(key)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
 pub(super) async fn list(
     State(state): State<AppState>,
     current: CurrentStaff,
@@ -36,14 +30,8 @@ pub(super) async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     current.require(Permission::ViewOrders)?;
-    let filter = OrderFilter {
-        query: non_empty(&query, "q"),
-        status: non_empty(&query, "status"),
-        placed_from: non_empty(&query, "from"),
-        placed_to: non_empty(&query, "to"),
-    };
+    let (filter, problems) = OrderFilter::parse(&query, state.currency);
     let page = page_number(&query)?;
-    let problems = manage::filter_problems(&filter);
     let (orders, total) = if problems.is_empty() {
         manage::search(
             &state.db.pool,
@@ -60,18 +48,17 @@ pub(super) async fn list(
         .into_iter()
         .map(|o| minijinja::context! { url => order_url(&o.number), ..minijinja::Value::from_serialize(&o) })
         .collect();
-    let pages = pages(
-        ORDERS_URL,
-        &[
-            ("q", filter.query.as_deref().unwrap_or_default()),
-            ("status", filter.status.as_deref().unwrap_or_default()),
-            ("from", filter.placed_from.as_deref().unwrap_or_default()),
-            ("to", filter.placed_to.as_deref().unwrap_or_default()),
-        ],
-        page,
-        total,
-        PAGE_SIZE,
-    );
+    let typed: Vec<(&str, &str)> = order_filter::KEYS
+        .iter()
+        .map(|k| (*k, query.get(*k).map(|v| v.trim()).unwrap_or_default()))
+        .collect();
+    let pages = pages(ORDERS_URL, &typed, page, total, PAGE_SIZE);
+    // The partner filter is for the shop's staff; a partner user's list is theirs already.
+    let partners = if current.staff.partner_scope().is_none() {
+        crate::partner::manage::list(&state.db.pool, None).await?
+    } else {
+        Vec::new()
+    };
     let status = if problems.is_empty() {
         StatusCode::OK
     } else {
@@ -80,9 +67,12 @@ pub(super) async fn list(
     let page_ctx = minijinja::context! {
         orders => orders,
         total => total,
-        filter => minijinja::context! {
-            q => filter.query, status => filter.status, from => filter.placed_from, to => filter.placed_to,
-        },
+        filter => typed.iter().copied().collect::<HashMap<_, _>>(),
+        payment_states => order_filter::PaymentState::ALL
+            .iter()
+            .map(|p| minijinja::context! { value => p.as_str(), label => p.label() })
+            .collect::<Vec<_>>(),
+        partners => partners,
         errors => problems.into_iter().collect::<HashMap<_, _>>(),
         statuses => state.pipeline.statuses.keys().cloned().collect::<Vec<_>>(),
         pages => pages,
