@@ -32,6 +32,9 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/orders/{number}/refund/",
     "/dashboard/orders/{number}/payments/{operation}/resolve/",
     "/dashboard/orders/{number}/cancel/",
+    "/dashboard/orders/filters/",
+    "/dashboard/orders/filters/{filter_id}/delete/",
+    "/dashboard/orders/export/",
     "/dashboard/stock/{stock_id}/adjust/",
     "/dashboard/customers/{customer_id}/active/",
     "/dashboard/partners/",
@@ -190,6 +193,8 @@ fn fill(route: &str, product: i64, line: i64, order: &str, stock: i64, customer:
         .replace("{customer_id}", &customer.to_string())
         // The capture below is the database's first money action.
         .replace("{operation}", "1")
+        // So is the saved filter.
+        .replace("{filter_id}", "1")
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -224,6 +229,8 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         ],
         "/dashboard/orders/{number}/payments/{operation}/resolve/" => vec![("outcome", "moved")],
         "/dashboard/orders/{number}/cancel/" => vec![("key", "csrf-cancel-00000000000")],
+        "/dashboard/orders/filters/" => vec![("name", "Pending"), ("status", "Pending")],
+        "/dashboard/orders/export/" => vec![("status", "Pending")],
         "/dashboard/stock/{stock_id}/adjust/" => vec![("delta", "1"), ("reason", "found one")],
         "/dashboard/customers/{customer_id}/active/" => vec![("active", "1")],
         "/dashboard/partners/" => vec![("code", "csrf-partner"), ("name", "CSRF Partner")],

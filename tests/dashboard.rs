@@ -1684,3 +1684,134 @@ both_backends!(
         assert!(bad.body.contains("Choose a payment state from the list."));
     }
 );
+
+both_backends!(
+    filters_are_saved_and_the_filtered_list_exports_as_csv_in_the_background,
+    |app: TestApp| async move {
+        let (product, _, _, _) = product_at_1250(&app).await;
+        let first = guest_order(&app, product).await;
+        let buyer = app.browser();
+        add(&buyer, product, 2).await;
+        let preview =
+            to_preview(&buyer, Some("grace@example.com"), None, "test-card-gateway").await;
+        assert_eq!(place(&buyer, &preview, Some(GOOD_CARD)).await.status, 303);
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        add_staff(&app, "viewer@example.com", Role::ReadOnly, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let t = token(&b).await;
+
+        // A filter kept under a name comes back as a link; a bad name is a field error.
+        let unnamed = b
+            .post(
+                "/dashboard/orders/filters/",
+                &[("csrf_token", &t), ("name", " "), ("max_total", "20")],
+            )
+            .await;
+        assert_eq!(unnamed.status, 422);
+        assert!(
+            unnamed.body.contains("Give the filter a name"),
+            "{}",
+            unnamed.body
+        );
+        assert!(
+            unnamed.body.contains("value=\"20\""),
+            "the filters are kept"
+        );
+        let saved = b
+            .post(
+                "/dashboard/orders/filters/",
+                &[
+                    ("csrf_token", &t),
+                    ("name", "Small orders"),
+                    ("max_total", "20"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let list = b.get("/dashboard/orders/").await;
+        assert!(list.body.contains("Small orders"), "{}", list.body);
+        assert!(list.body.contains("max_total=20"));
+        let viewer = staff_browser(&app, "viewer@example.com").await;
+        assert!(
+            !viewer
+                .get("/dashboard/orders/")
+                .await
+                .body
+                .contains("Small orders"),
+            "each user's own"
+        );
+
+        // The export of the filtered list: a job with a progress page, then the file.
+        let started = b
+            .post(
+                "/dashboard/orders/export/",
+                &[("csrf_token", &t), ("max_total", "20")],
+            )
+            .await;
+        assert_eq!(started.status, 303, "{}", started.body);
+        let job_url = started.location.clone().unwrap();
+        assert!(job_url.starts_with("/dashboard/exports/"), "{job_url}");
+        let mut page = b.get(&job_url).await;
+        for _ in 0..100 {
+            if !page.body.contains("data-export=\"running\"") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            page = b.get(&job_url).await;
+        }
+        assert!(page.body.contains("data-export=\"done\""), "{}", page.body);
+        assert!(page.body.contains("1 order exported"), "{}", page.body);
+        let download = b
+            .client
+            .get(format!("{}{job_url}download/", b.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(download.status(), 200);
+        assert!(
+            download.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains("attachment")
+        );
+        let csv = download.text().await.unwrap();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows.len(), 2, "{csv}");
+        assert!(
+            rows[0].starts_with("number,placed_at,status,email,name"),
+            "{csv}"
+        );
+        assert!(rows[1].starts_with(&format!("{first},")), "{csv}");
+        assert!(
+            rows[1].contains("ada@example.com") && rows[1].contains(",17.45,"),
+            "{csv}"
+        );
+        // Nobody else's to see or download.
+        assert_eq!(viewer.get(&job_url).await.status, 404);
+        assert_eq!(viewer.get(&format!("{job_url}download/")).await.status, 404);
+
+        // Deleting the filter.
+        let id = app.scalar_i64("SELECT id FROM saved_order_filter").await;
+        let gone = b
+            .post(
+                &format!("/dashboard/orders/filters/{id}/delete/"),
+                &[("csrf_token", &t)],
+            )
+            .await;
+        assert_eq!(gone.status, 303);
+        assert!(
+            !b.get("/dashboard/orders/")
+                .await
+                .body
+                .contains("Small orders")
+        );
+        let t = token(&viewer).await;
+        let not_theirs = viewer
+            .post(
+                &format!("/dashboard/orders/filters/{id}/delete/"),
+                &[("csrf_token", &t)],
+            )
+            .await;
+        assert_eq!(not_theirs.status, 404);
+    }
+);

@@ -121,6 +121,17 @@ pub const KEYS: [&str; 9] = [
     "max_total",
 ];
 
+/// The filters in `query` as a query string: only the filter keys, only those given, in a
+/// stable order (what a saved filter and an export keep).
+pub fn canonical_query(query: &HashMap<String, String>) -> String {
+    let kept: std::collections::BTreeMap<&str, &str> = query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.trim()))
+        .filter(|(k, v)| KEYS.contains(k) && !v.is_empty())
+        .collect();
+    serde_urlencoded::to_string(kept).unwrap_or_default()
+}
+
 fn is_date(s: &str) -> bool {
     time::Date::parse(
         s,

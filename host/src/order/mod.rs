@@ -6,9 +6,11 @@
 //! submitted with a conditional update in the same transaction, so a double submit finds the
 //! first order ([`OrderError::AlreadyPlaced`]) instead of making a second.
 
+pub mod export;
 pub mod filter;
 pub mod manage;
 pub mod payments;
+pub mod saved_filters;
 
 use std::collections::BTreeMap;
 

@@ -13,6 +13,7 @@ mod auth;
 mod customers;
 mod home;
 mod order_payments;
+mod order_tools;
 mod orders;
 mod params;
 mod partners;
@@ -56,6 +57,20 @@ pub fn router() -> Router<AppState> {
         .route(LOGOUT_URL, post(auth::logout))
         .route(SEARCH_URL, get(search::show))
         .route(ORDERS_URL, get(orders::list))
+        .route("/dashboard/orders/filters/", post(order_tools::save_filter))
+        .route(
+            "/dashboard/orders/filters/{filter_id}/delete/",
+            post(order_tools::delete_filter),
+        )
+        .route("/dashboard/orders/export/", post(order_tools::start_export))
+        .route(
+            "/dashboard/exports/{export_id}/",
+            get(order_tools::export_page),
+        )
+        .route(
+            "/dashboard/exports/{export_id}/download/",
+            get(order_tools::download),
+        )
         .route("/dashboard/orders/{number}/", get(orders::detail))
         .route(
             "/dashboard/orders/{number}/status/",

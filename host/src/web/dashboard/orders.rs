@@ -26,12 +26,22 @@ pub(super) fn order_url(number: &str) -> String {
 pub(super) async fn list(
     State(state): State<AppState>,
     current: CurrentStaff,
-    uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     current.require(Permission::ViewOrders)?;
-    let (filter, problems) = OrderFilter::parse(&query, state.currency);
-    let page = page_number(&query)?;
+    list_page(&state, &current, &query, Form::default()).await
+}
+
+/// The order list for the filters in `query`, with `form`'s values and errors for the
+/// save-filter form.
+pub(super) async fn list_page(
+    state: &AppState,
+    current: &CurrentStaff,
+    query: &HashMap<String, String>,
+    form: Form,
+) -> Result<Response, WebError> {
+    let (filter, problems) = OrderFilter::parse(query, state.currency);
+    let page = page_number(query)?;
     let (orders, total) = if problems.is_empty() {
         manage::search(
             &state.db.pool,
@@ -59,7 +69,7 @@ pub(super) async fn list(
     } else {
         Vec::new()
     };
-    let status = if problems.is_empty() {
+    let status = if problems.is_empty() && form.errors.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -73,14 +83,20 @@ pub(super) async fn list(
             .map(|p| minijinja::context! { value => p.as_str(), label => p.label() })
             .collect::<Vec<_>>(),
         partners => partners,
-        errors => problems.into_iter().collect::<HashMap<_, _>>(),
+        saved => crate::order::saved_filters::list(&state.db.pool, &current.staff).await?
+            .into_iter()
+            .map(|f| minijinja::context! { url => format!("{ORDERS_URL}?{}", f.query), delete_url => format!("{ORDERS_URL}filters/{}/delete/", f.id), ..minijinja::Value::from_serialize(&f) })
+            .collect::<Vec<_>>(),
+        query_string => order_filter::canonical_query(query),
+        form => form.values,
+        errors => problems.into_iter().chain(form.errors).collect::<HashMap<_, _>>(),
         statuses => state.pipeline.statuses.keys().cloned().collect::<Vec<_>>(),
         pages => pages,
     };
     render(
-        &state,
-        &current,
-        uri.path(),
+        state,
+        current,
+        ORDERS_URL,
         "dashboard/orders/list.html",
         status,
         page_ctx,
