@@ -28,6 +28,7 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/orders/{number}/status/",
     "/dashboard/orders/{number}/notes/",
     "/dashboard/orders/{number}/fulfil/",
+    "/dashboard/orders/{number}/lines/status/",
     "/dashboard/orders/{number}/capture/",
     "/dashboard/orders/{number}/refund/",
     "/dashboard/orders/{number}/payments/{operation}/resolve/",
@@ -216,6 +217,7 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/orders/{number}/status/" => vec![("status", "Being processed")],
         "/dashboard/orders/{number}/notes/" => vec![("note", "Called the customer.")],
         "/dashboard/orders/{number}/fulfil/" => vec![("tracking", "TRK-1")],
+        "/dashboard/orders/{number}/lines/status/" => vec![("status", "Returned")],
         // The order's payment is the database's first.
         "/dashboard/orders/{number}/capture/" => vec![
             ("key", "csrf-capture-0000000000"),

@@ -1815,3 +1815,152 @@ both_backends!(
         assert_eq!(not_theirs.status, 404);
     }
 );
+
+/// (num_in_stock, num_allocated) of a stock record.
+async fn stock_of(app: &TestApp, record: i64) -> (i64, i64) {
+    let row = sqlx::query("SELECT num_in_stock, num_allocated FROM stock_record WHERE id = $1")
+        .bind(record)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+both_backends!(
+    lines_move_on_their_own_and_stock_follows_them_once,
+    |app: TestApp| async move {
+        let (kept, kept_record, _, _) = product_at_1250(&app).await;
+        let (dropped, dropped_record, _, _) = product_at_1250(&app).await;
+        app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+            .await;
+        app.install_plugin("test-card-gateway", &[], &[]).await;
+        let buyer = app.browser();
+        add(&buyer, kept, 1).await;
+        add(&buyer, dropped, 2).await;
+        let preview = to_preview(&buyer, Some("ada@example.com"), None, "test-card-gateway").await;
+        assert_eq!(place(&buyer, &preview, Some(GOOD_CARD)).await.status, 303);
+        let number = app.scalar_text("SELECT number FROM shop_order").await;
+        assert_eq!(stock_of(&app, dropped_record).await, (10, 2));
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let t = token(&b).await;
+        let url = format!("/dashboard/orders/{number}/");
+        let (kept_line, dropped_line) = (
+            line_of(&app, &number, kept).await.to_string(),
+            line_of(&app, &number, dropped).await.to_string(),
+        );
+
+        // A move the line pipeline doesn't have is refused, and nothing changes.
+        let refused = b
+            .post(
+                &format!("{url}lines/status/"),
+                &[
+                    ("csrf_token", &t),
+                    ("line", &dropped_line),
+                    ("status", "Returned"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 422);
+        assert!(
+            refused
+                .body
+                .contains("A line that is Pending can&#x27;t become Returned"),
+            "{}",
+            refused.body
+        );
+        // Cancelling one line gives its stock back; the order goes on.
+        let cancelled = b
+            .post(
+                &format!("{url}lines/status/"),
+                &[
+                    ("csrf_token", &t),
+                    ("line", &dropped_line),
+                    ("status", "Cancelled"),
+                ],
+            )
+            .await;
+        assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+        assert_eq!(stock_of(&app, dropped_record).await, (10, 0));
+        assert_eq!(status_of(&app, &number).await, "Pending");
+
+        // Shipping the other takes its unit out of stock; the order is then shipped.
+        let shipped = b
+            .post(
+                &format!("{url}fulfil/"),
+                &[
+                    ("csrf_token", &t),
+                    ("line", &kept_line),
+                    ("tracking", "TRK-1"),
+                ],
+            )
+            .await;
+        assert_eq!(shipped.status, 303, "{}", shipped.body);
+        assert_eq!(stock_of(&app, kept_record).await, (9, 0));
+        assert_eq!(status_of(&app, &number).await, "Shipped");
+        let returned = b
+            .post(
+                &format!("{url}lines/status/"),
+                &[
+                    ("csrf_token", &t),
+                    ("line", &kept_line),
+                    ("status", "Returned"),
+                ],
+            )
+            .await;
+        assert_eq!(returned.status, 303, "{}", returned.body);
+        // Neither line's stock moved again.
+        assert_eq!(stock_of(&app, kept_record).await, (9, 0));
+        assert_eq!(stock_of(&app, dropped_record).await, (10, 0));
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'order.line_status'")
+                .await,
+            2
+        );
+    }
+);
+
+both_backends!(
+    cancelling_an_order_releases_only_what_its_lines_still_hold,
+    |app: TestApp| async move {
+        let (first, first_record, _, _) = product_at_1250(&app).await;
+        let (second, second_record, _, _) = product_at_1250(&app).await;
+        app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+            .await;
+        app.install_plugin("test-card-gateway", &[], &[]).await;
+        let buyer = app.browser();
+        add(&buyer, first, 1).await;
+        add(&buyer, second, 3).await;
+        let preview = to_preview(&buyer, Some("ada@example.com"), None, "test-card-gateway").await;
+        assert_eq!(place(&buyer, &preview, Some(GOOD_CARD)).await.status, 303);
+        let number = app.scalar_text("SELECT number FROM shop_order").await;
+        // Someone else holds one more unit of the first product.
+        sqlx::query("UPDATE stock_record SET num_allocated = num_allocated + 1 WHERE id = $1")
+            .bind(first_record)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        add_staff(&app, "admin@example.com", Role::Admin, &[]).await;
+        let b = staff_browser(&app, "admin@example.com").await;
+        let t = token(&b).await;
+        let url = format!("/dashboard/orders/{number}/");
+        let line = line_of(&app, &number, first).await.to_string();
+        let cancelled = b
+            .post(
+                &format!("{url}lines/status/"),
+                &[("csrf_token", &t), ("line", &line), ("status", "Cancelled")],
+            )
+            .await;
+        assert_eq!(cancelled.status, 303);
+        assert_eq!(stock_of(&app, first_record).await, (10, 1));
+        let cancel = money_form(&b, &number, "cancel", "cancel", &[]).await;
+        assert_eq!(cancel.status, 303, "{}", cancel.body);
+        assert_eq!(status_of(&app, &number).await, "Cancelled");
+        assert_eq!(
+            stock_of(&app, first_record).await,
+            (10, 1),
+            "the other shopper's unit stays held"
+        );
+        assert_eq!(stock_of(&app, second_record).await, (10, 0));
+    }
+);

@@ -208,6 +208,107 @@ pub async fn notes(pool: &AnyPool, order_id: i64) -> Result<Vec<Note>, sqlx::Err
         .collect()
 }
 
+/// The lines of order `order_id` a partner user with `scope` may act on (`None`: all).
+async fn own_line_ids(
+    pool: &AnyPool,
+    scope: Option<&[i64]>,
+    order_id: i64,
+) -> Result<Option<Vec<i64>>, sqlx::Error> {
+    let Some(partners) = scope else {
+        return Ok(None);
+    };
+    let ids: Vec<String> = partners.iter().map(i64::to_string).collect();
+    let sql = format!(
+        "SELECT l.id FROM order_line l JOIN stock_record sr ON sr.id = l.stock_record_id \
+         WHERE l.order_id = $1 AND sr.partner_id IN ({})",
+        ids.join(", ")
+    );
+    Ok(Some(
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(order_id)
+            .fetch_all(pool)
+            .await?,
+    ))
+}
+
+/// Moves lines of the order along the line pipeline (each by one allowed move to `to`), in
+/// one transaction with its audit entry. A cancelled line gives its allocated stock back. A
+/// partner user moves only their own lines. Shipping has its own action ([`fulfil`]), which
+/// also records the shipment and emails the customer.
+pub async fn change_line_status(
+    db: &Db,
+    pipeline: &Pipeline,
+    staff: &Staff,
+    number: &str,
+    line_ids: &[i64],
+    to: &str,
+) -> Result<Vec<i64>, OrderError> {
+    let scope = staff.partner_scope();
+    let order = find(&db.pool, scope, number)
+        .await?
+        .ok_or(OrderError::NotFound)?;
+    let own_lines = own_line_ids(&db.pool, scope, order.id).await?;
+    let mut chosen = Vec::with_capacity(line_ids.len());
+    for id in line_ids {
+        let line = order
+            .lines
+            .iter()
+            .find(|l| l.id == *id)
+            .filter(|_| own_lines.as_ref().is_none_or(|own| own.contains(id)))
+            .ok_or(OrderError::NotFound)?;
+        let allowed = pipeline
+            .line_statuses
+            .get(&line.status)
+            .is_some_and(|next| next.iter().any(|s| s == to));
+        if !allowed {
+            return Err(OrderError::BadTransition {
+                from: line.status.clone(),
+                to: to.to_owned(),
+            });
+        }
+        chosen.push(line);
+    }
+    let mut tx = db.begin_write().await?;
+    if to == super::payments::CANCELLED {
+        let ids: Vec<i64> = chosen.iter().map(|l| l.id).collect();
+        super::release_allocations(&mut tx, order.id, Some(&ids)).await?;
+    }
+    for line in &chosen {
+        let moved = sqlx::query("UPDATE order_line SET status = $3 WHERE id = $1 AND status = $2")
+            .bind(line.id)
+            .bind(&line.status)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if moved != 1 {
+            return Err(OrderError::BadTransition {
+                from: line.status.clone(),
+                to: to.to_owned(),
+            });
+        }
+    }
+    audit::record(
+        &mut tx,
+        Actor::from(staff),
+        "order.line_status",
+        "order",
+        number,
+        Some(&audit::json(
+            &chosen
+                .iter()
+                .map(|l| (l.id, l.status.clone()))
+                .collect::<Vec<_>>(),
+        )),
+        Some(&audit::json(
+            &serde_json::json!({ "lines": line_ids, "status": to }),
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(chosen.iter().filter_map(|l| l.product_id).collect())
+}
+
 /// Longest tracking reference kept.
 pub const MAX_TRACKING_CHARS: usize = 100;
 
@@ -239,23 +340,7 @@ pub async fn fulfil(
     let order = find(&db.pool, scope, number)
         .await?
         .ok_or(OrderError::NotFound)?;
-    let own_lines: Option<Vec<i64>> = match scope {
-        None => None,
-        Some(partners) => {
-            let ids: Vec<String> = partners.iter().map(i64::to_string).collect();
-            let sql = format!(
-                "SELECT l.id FROM order_line l JOIN stock_record sr ON sr.id = l.stock_record_id \
-                 WHERE l.order_id = $1 AND sr.partner_id IN ({})",
-                ids.join(", ")
-            );
-            Some(
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                    .bind(order.id)
-                    .fetch_all(&db.pool)
-                    .await?,
-            )
-        }
-    };
+    let own_lines = own_line_ids(&db.pool, scope, order.id).await?;
     let mut chosen = Vec::with_capacity(line_ids.len());
     for id in line_ids {
         let line = order
@@ -273,6 +358,8 @@ pub async fn fulfil(
         chosen.push(line);
     }
     let mut tx = db.begin_write().await?;
+    let ids: Vec<i64> = chosen.iter().map(|l| l.id).collect();
+    super::consume_allocations(&mut tx, order.id, &ids).await?;
     for line in &chosen {
         // Conditional on the status read: a concurrent change makes this fail, not repeat.
         let moved = sqlx::query("UPDATE order_line SET status = $3 WHERE id = $1 AND status = $2")

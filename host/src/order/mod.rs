@@ -589,27 +589,71 @@ pub async fn set_status(
     .execute(&mut **tx)
     .await?;
     if to == "Cancelled" {
-        let lines = sqlx::query(
-            "SELECT stock_record_id, quantity FROM order_line WHERE order_id = $1 AND stock_record_id IS NOT NULL",
-        )
-        .bind(order_id)
-        .fetch_all(&mut **tx)
-        .await?;
-        for line in lines {
-            let (record, quantity): (i64, i64) = (line.try_get(0)?, line.try_get(1)?);
-            sqlx::query(
-                "UPDATE stock_record SET num_allocated = num_allocated - $2 \
-                 WHERE id = $1 AND num_allocated >= $2",
-            )
-            .bind(record)
-            .bind(quantity)
-            .execute(&mut **tx)
-            .await?;
-        }
+        release_allocations(tx, order_id, None).await?;
         sqlx::query("UPDATE order_line SET status = 'Cancelled' WHERE order_id = $1")
             .bind(order_id)
             .execute(&mut **tx)
             .await?;
+    }
+    Ok(())
+}
+
+/// Line statuses whose stock has left the allocation: shipped (taken out of stock), returned
+/// after that, or cancelled (given back).
+const RELEASED: &str = "('Shipped', 'Returned', 'Cancelled')";
+
+/// Gives back the stock allocated to the order's lines (`lines`, or all) that still hold it;
+/// call before those lines' status changes.
+pub(crate) async fn release_allocations(
+    tx: &mut Transaction<'_, Any>,
+    order_id: i64,
+    lines: Option<&[i64]>,
+) -> Result<(), sqlx::Error> {
+    move_allocations(tx, order_id, lines, false).await
+}
+
+/// Takes shipped lines' stock out: the units leave both the stock and its allocation.
+pub(crate) async fn consume_allocations(
+    tx: &mut Transaction<'_, Any>,
+    order_id: i64,
+    lines: &[i64],
+) -> Result<(), sqlx::Error> {
+    move_allocations(tx, order_id, Some(lines), true).await
+}
+
+async fn move_allocations(
+    tx: &mut Transaction<'_, Any>,
+    order_id: i64,
+    lines: Option<&[i64]>,
+    consume: bool,
+) -> Result<(), sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, stock_record_id, quantity FROM order_line WHERE order_id = $1 \
+         AND stock_record_id IS NOT NULL AND status NOT IN {RELEASED} ORDER BY stock_record_id"
+    )))
+    .bind(order_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let set = if consume {
+        "num_in_stock = num_in_stock - $2, num_allocated = num_allocated - $2"
+    } else {
+        "num_allocated = num_allocated - $2"
+    };
+    for line in rows {
+        let (id, record, quantity): (i64, i64, i64) =
+            (line.try_get(0)?, line.try_get(1)?, line.try_get(2)?);
+        if lines.is_some_and(|chosen| !chosen.contains(&id)) {
+            continue;
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE stock_record SET {set}, updated_at = $3 \
+             WHERE id = $1 AND num_allocated >= $2 AND num_in_stock >= $2"
+        )))
+        .bind(record)
+        .bind(quantity)
+        .bind(now_text())
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

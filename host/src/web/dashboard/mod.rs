@@ -79,6 +79,10 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/orders/{number}/notes/", post(orders::add_note))
         .route("/dashboard/orders/{number}/fulfil/", post(orders::fulfil))
         .route(
+            "/dashboard/orders/{number}/lines/status/",
+            post(orders::change_lines),
+        )
+        .route(
             "/dashboard/orders/{number}/capture/",
             post(order_payments::capture),
         )

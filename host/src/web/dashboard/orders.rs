@@ -173,6 +173,9 @@ pub(super) async fn detail_page(
         status_url => format!("{}status/", order_url(number)),
         notes_url => format!("{}notes/", order_url(number)),
         fulfil_url => format!("{}fulfil/", order_url(number)),
+        lines_url => format!("{}lines/status/", order_url(number)),
+        // Shipping a line is the Ship form's (it records the parcel and emails the customer).
+        line_statuses => state.pipeline.line_statuses.keys().filter(|s| *s != "Shipped").cloned().collect::<Vec<_>>(),
         max_tracking_chars => manage::MAX_TRACKING_CHARS,
         list_url => ORDERS_URL,
         form => form.values,
@@ -386,6 +389,82 @@ pub(super) async fn fulfil(
         values: HashMap::from([("tracking", tracking.to_owned())]),
         errors,
     };
+    detail_page(
+        &state,
+        &current,
+        &path,
+        &number,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        form,
+    )
+    .await
+}
+
+pub(super) async fn change_lines(
+    State(state): State<AppState>,
+    current: CurrentStaff,
+    Path(number): Path<String>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    current.require(Permission::ManageOrders)?;
+    let to = fields
+        .iter()
+        .find(|(k, _)| k == "status")
+        .map(|(_, v)| v.trim())
+        .unwrap_or_default();
+    let mut line_ids = Vec::new();
+    for (key, value) in &fields {
+        if key == "line" {
+            line_ids.push(
+                value.trim().parse::<i64>().map_err(|_| {
+                    WebError::BadRequest("That is not a line of this order.".into())
+                })?,
+            );
+        }
+    }
+    let problem = if line_ids.is_empty() {
+        Some("Choose the lines to move.".to_owned())
+    } else if to.is_empty() {
+        Some("Choose their new status.".to_owned())
+    } else {
+        match manage::change_line_status(
+            &state.db,
+            &state.pipeline,
+            &current.staff,
+            &number,
+            &line_ids,
+            to,
+        )
+        .await
+        {
+            Ok(products) => {
+                if to == crate::order::payments::CANCELLED {
+                    state
+                        .changes
+                        .announce(crate::infra::changes::Change::Stock(products));
+                }
+                current.session.flash(
+                    "success",
+                    format!(
+                        "{} line{} now {to}.",
+                        line_ids.len(),
+                        if line_ids.len() == 1 { " is" } else { "s are" }
+                    ),
+                );
+                return Ok(Redirect::to(&order_url(&number)).into_response());
+            }
+            Err(OrderError::NotFound) => return Err(WebError::NotFound),
+            Err(OrderError::BadTransition { from, to }) => Some(format!(
+                "A line that is {from} can't become {to}; choose lines that can."
+            )),
+            Err(e) => return Err(WebError::internal(e)),
+        }
+    };
+    let form = Form {
+        values: HashMap::from([("line_status", to.to_owned())]),
+        errors: problem.map(|p| ("line_status", p)).into_iter().collect(),
+    };
+    let path = order_url(&number);
     detail_page(
         &state,
         &current,
