@@ -7,10 +7,10 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use emporium::fixtures::ProductBuilder;
 use emporium::session::store_key;
+use support::routes::{routes_in, rust_files};
 use support::{Backend, Browser, TestApp, repo_root, shopper};
 
 /// Every route that changes state, as the router spells it. Order matters for the final pass
@@ -51,67 +51,6 @@ const STATE_CHANGING: &[&str] = &[
 const WEBHOOK: &str = "/payment/{gateway}/webhook/";
 
 const REFUSAL: &str = "This form has expired or was sent from another site";
-
-/// The source of a `const NAME: &str = "…";` in `text`.
-fn constant(text: &str, name: &str) -> Option<String> {
-    let marker = format!("const {name}: &str = \"");
-    let at = text.find(&marker)? + marker.len();
-    Some(text[at..at + text[at..].find('"')?].to_owned())
-}
-
-/// `(path, methods text)` of every `.route(…)` call in `text`, with the path resolved when it
-/// is a constant of the same file.
-fn routes_in(text: &str) -> Vec<(String, String)> {
-    let code: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut found = Vec::new();
-    let mut rest = code.as_str();
-    while let Some(at) = rest.find(".route(") {
-        let args_start = at + ".route(".len();
-        let mut depth = 1;
-        let mut end = args_start;
-        for (i, c) in rest[args_start..].char_indices() {
-            match c {
-                '(' => depth += 1,
-                ')' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = args_start + i;
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let args = &rest[args_start..end];
-        let (path, methods) = args
-            .split_once(',')
-            .expect("a route has a path and a handler");
-        let path = path.trim();
-        let path = match path.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-            Some(literal) => literal.to_owned(),
-            None => constant(&code, path)
-                .unwrap_or_else(|| panic!("route path {path} is not a constant of its file")),
-        };
-        found.push((path, methods.to_owned()));
-        rest = &rest[end..];
-    }
-    found
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// Every route path with a POST (or any other unsafe) method, from the web module's source.
 fn unsafe_routes_in_source() -> BTreeSet<String> {

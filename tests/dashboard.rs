@@ -1964,3 +1964,237 @@ both_backends!(
         assert_eq!(stock_of(&app, second_record).await, (10, 0));
     }
 );
+
+/// Every dashboard route and its methods, read from the source (so a new route is covered
+/// the day it is added, or this test says what it needs to know about it).
+fn dashboard_routes() -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    let dir = support::repo_root().join("host/src/web/dashboard");
+    for (path, methods) in support::routes::routes_under(&dir) {
+        let m = methods.replace(char::is_whitespace, "");
+        if m.starts_with("get(") || m.contains(".get(") {
+            out.push((path.clone(), "GET"));
+        }
+        if m.starts_with("post(") || m.contains(".post(") {
+            out.push((path, "POST"));
+        }
+    }
+    assert!(out.len() > 20, "read the routes: {out:?}");
+    out
+}
+
+/// `route` with its placeholders filled from `ids`; a placeholder this test doesn't know
+/// fails it (add a real object for it).
+fn filled(route: &str, ids: &[(&str, String)]) -> String {
+    let mut path = route.to_owned();
+    for (name, value) in ids {
+        path = path.replace(&format!("{{{name}}}"), value);
+    }
+    assert!(
+        !path.contains('{'),
+        "the access matrix needs a value for a placeholder of {route}"
+    );
+    path
+}
+
+/// Routes anyone may reach: signing in and out.
+const OPEN: [&str; 3] = ["/dashboard/login/", "/dashboard/logout/", "/dashboard"];
+/// Writes that are a user's own (their saved filters, their exports), allowed to every role.
+const OWN: [&str; 3] = [
+    "/dashboard/orders/filters/",
+    "/dashboard/orders/filters/{filter_id}/delete/",
+    "/dashboard/orders/export/",
+];
+
+both_backends!(
+    every_dashboard_route_keeps_out_whoever_may_not_use_it,
+    |app: TestApp| async move {
+        let (product, record, partner, _) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        emporium::partner::create_partner(&app.state.db.pool, "elsewhere", "Elsewhere Ltd")
+            .await
+            .unwrap();
+        let hash = emporium::customer::hash_password("correct horse".into())
+            .await
+            .unwrap();
+        emporium::customer::register(
+            &app.state.db,
+            &app.state.templates,
+            "Shop",
+            "walker@example.com",
+            &hash,
+        )
+        .await
+        .unwrap();
+        let customer = app
+            .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
+            .await;
+        add_staff(&app, "admin@example.com", Role::Admin, &[]).await;
+        let admin = staff_browser(&app, "admin@example.com").await;
+        // One of each object a route can name: a filter and an export of the admin's.
+        let t = token(&admin).await;
+        admin
+            .post(
+                "/dashboard/orders/filters/",
+                &[("csrf_token", &t), ("name", "Mine"), ("status", "Pending")],
+            )
+            .await;
+        admin
+            .post("/dashboard/orders/export/", &[("csrf_token", &t)])
+            .await;
+        let ids: Vec<(&str, String)> = vec![
+            ("number", number.clone()),
+            ("product_id", product.to_string()),
+            ("stock_id", record.to_string()),
+            ("customer_id", customer.to_string()),
+            ("operation", "1".into()),
+            (
+                "filter_id",
+                app.scalar_i64("SELECT id FROM saved_order_filter")
+                    .await
+                    .to_string(),
+            ),
+            (
+                "export_id",
+                app.scalar_i64("SELECT id FROM export_job")
+                    .await
+                    .to_string(),
+            ),
+        ];
+        let routes = dashboard_routes();
+        let audited = || app.scalar_i64("SELECT COUNT(*) FROM audit_log");
+        let before = audited().await;
+
+        // Nobody signed in to the dashboard (a visitor, a signed-in customer): every page
+        // sends them to sign in, every action is refused.
+        let visitor = app.browser();
+        let customer_browser = app.browser();
+        let t = customer_browser
+            .get("/accounts/login/")
+            .await
+            .csrf_token()
+            .unwrap();
+        let signed_in = customer_browser
+            .post(
+                "/accounts/login/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", "walker@example.com"),
+                    ("password", "correct horse"),
+                ],
+            )
+            .await;
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        for who in [&visitor, &customer_browser] {
+            let t = who.get("/dashboard/login/").await.csrf_token().unwrap();
+            for (route, method) in &routes {
+                if OPEN.contains(&route.as_str()) {
+                    continue;
+                }
+                let path = filled(route, &ids);
+                let page = match *method {
+                    "GET" => who.get(&path).await,
+                    _ => who.post(&path, &[("csrf_token", &t)]).await,
+                };
+                match *method {
+                    "GET" => {
+                        assert_eq!(page.status, 303, "{method} {path}");
+                        assert!(
+                            page.location
+                                .as_deref()
+                                .unwrap_or_default()
+                                .starts_with("/dashboard/login/"),
+                            "{method} {path}"
+                        );
+                    }
+                    _ => assert_eq!(page.status, 403, "{method} {path}: {}", page.body),
+                }
+            }
+        }
+        assert_eq!(audited().await, before, "nothing changed");
+
+        // Read-only staff see every page and change nothing but their own filters and exports.
+        add_staff(&app, "viewer@example.com", Role::ReadOnly, &[]).await;
+        let viewer = staff_browser(&app, "viewer@example.com").await;
+        let t = token(&viewer).await;
+        // (Adding a staff user is itself audited.)
+        let before = audited().await;
+        for (route, method) in &routes {
+            if OPEN.contains(&route.as_str()) || OWN.contains(&route.as_str()) {
+                continue;
+            }
+            let path = filled(route, &ids);
+            let page = match *method {
+                "GET" => viewer.get(&path).await,
+                _ => viewer.post(&path, &[("csrf_token", &t)]).await,
+            };
+            match *method {
+                "GET" => assert!(
+                    [200, 404].contains(&page.status),
+                    "GET {path}: {}",
+                    page.status
+                ),
+                _ => assert_eq!(page.status, 403, "POST {path}: {}", page.body),
+            }
+        }
+        assert_eq!(audited().await, before, "read-only changed nothing");
+
+        // A partner user of another partner finds nothing of this partner's: every route
+        // about the order, the product or its stock is a 404 and changes nothing.
+        add_staff(&app, "other@example.com", Role::Partner, &["elsewhere"]).await;
+        let other = staff_browser(&app, "other@example.com").await;
+        let t = token(&other).await;
+        let before = audited().await;
+        for (route, method) in &routes {
+            let names_theirs = ["{number}", "{product_id}", "{stock_id}"]
+                .iter()
+                .any(|p| route.contains(p));
+            if !names_theirs {
+                continue;
+            }
+            let path = filled(route, &ids);
+            let page = match *method {
+                "GET" => other.get(&path).await,
+                _ => other.post(&path, &[("csrf_token", &t)]).await,
+            };
+            assert!(
+                [403, 404].contains(&page.status),
+                "{method} {path} as another partner: {}",
+                page.status
+            );
+            if *method == "GET" {
+                assert_eq!(page.status, 404, "GET {path} as another partner");
+            }
+        }
+        assert_eq!(audited().await, before, "another partner changed nothing");
+
+        // Every role (and this partner's own user) gets an answer from every page, never an
+        // error.
+        for (email, role, partners) in [
+            ("cat@example.com", Role::CatalogueManager, vec![]),
+            ("orders@example.com", Role::OrderManager, vec![]),
+            ("own@example.com", Role::Partner, vec![partner.as_str()]),
+        ] {
+            add_staff(&app, email, role, &partners).await;
+        }
+        for email in [
+            "admin@example.com",
+            "cat@example.com",
+            "orders@example.com",
+            "own@example.com",
+        ] {
+            let b = staff_browser(&app, email).await;
+            for (route, method) in &routes {
+                if *method != "GET" || OPEN.contains(&route.as_str()) {
+                    continue;
+                }
+                let path = filled(route, &ids);
+                let status = b.get(&path).await.status;
+                assert!(
+                    [200, 403, 404].contains(&status),
+                    "GET {path} as {email}: {status}"
+                );
+            }
+        }
+    }
+);
