@@ -451,6 +451,8 @@ async fn run(
         return Ok(Done::Repeated);
     };
     let outcome = ask_gateway(gateways, source, kind, amount).await;
+    // The crash test stops here: the gateway has moved the money, the shop has not said so.
+    crate::infra::crash_point("money-answered");
     let failure = match outcome {
         Ok(PaymentOutcome::Approved { .. }) => None,
         Ok(PaymentOutcome::Declined { message }) => Some(message),
