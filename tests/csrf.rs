@@ -39,6 +39,9 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/stock/{stock_id}/adjust/",
     "/dashboard/customers/{customer_id}/active/",
     "/dashboard/partners/",
+    "/dashboard/partners/{partner_id}/",
+    "/dashboard/partners/{partner_id}/users/",
+    "/dashboard/partners/{partner_id}/users/{staff_id}/remove/",
     "/dashboard/logout/",
     "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
@@ -135,6 +138,9 @@ fn fill(route: &str, product: i64, line: i64, order: &str, stock: i64, customer:
         .replace("{operation}", "1")
         // So is the saved filter.
         .replace("{filter_id}", "1")
+        // The product's partner is the first; the partner user added below the second staff.
+        .replace("{partner_id}", "1")
+        .replace("{staff_id}", "2")
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -175,6 +181,11 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/stock/{stock_id}/adjust/" => vec![("delta", "1"), ("reason", "found one")],
         "/dashboard/customers/{customer_id}/active/" => vec![("active", "1")],
         "/dashboard/partners/" => vec![("code", "csrf-partner"), ("name", "CSRF Partner")],
+        "/dashboard/partners/{partner_id}/" => vec![("partner_name", "Renamed")],
+        "/dashboard/partners/{partner_id}/users/" => vec![
+            ("email", "partner-user@example.com"),
+            ("password", "partner password"),
+        ],
         _ => vec![],
     }
 }

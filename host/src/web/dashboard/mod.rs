@@ -108,6 +108,18 @@ pub fn router() -> Router<AppState> {
             post(customers::set_active),
         )
         .route(PARTNERS_URL, get(partners::list).post(partners::add))
+        .route(
+            "/dashboard/partners/{partner_id}/",
+            get(partners::detail).post(partners::update),
+        )
+        .route(
+            "/dashboard/partners/{partner_id}/users/",
+            post(partners::add_user),
+        )
+        .route(
+            "/dashboard/partners/{partner_id}/users/{staff_id}/remove/",
+            post(partners::remove_user),
+        )
         .route(STOCK_URL, get(stock::list))
         .route("/dashboard/stock/{stock_id}/", get(stock::detail))
         .route("/dashboard/stock/{stock_id}/adjust/", post(stock::adjust))
