@@ -15,6 +15,7 @@ pub mod demo;
 pub mod fixtures;
 pub mod infra;
 pub mod mail;
+pub mod media;
 pub mod money;
 pub mod order;
 pub mod partner;
