@@ -419,7 +419,7 @@ impl Config {
             return Err(invalid("smtp_url", "use smtp://… or smtps://…"));
         }
         if let Some(url) = &self.media_url
-            && let Err(message) = crate::media::parse_s3_url(url)
+            && let Err(message) = parse_s3_url(url)
         {
             return Err(invalid("media_url", &message));
         }
@@ -466,6 +466,26 @@ impl Config {
     pub fn mail_dir(&self) -> PathBuf {
         self.data_dir.join("mail")
     }
+}
+
+/// `s3://bucket[/prefix]` → (bucket, prefix without slashes at either end).
+pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| "use s3://bucket or s3://bucket/prefix".to_owned())?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty()
+        || !bucket
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    {
+        return Err(format!("{bucket:?} is not a bucket name"));
+    }
+    let prefix = prefix.trim_matches('/');
+    if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains("//") {
+        return Err(format!("{prefix:?} is not a usable prefix"));
+    }
+    Ok((bucket.to_owned(), prefix.to_owned()))
 }
 
 #[cfg(test)]

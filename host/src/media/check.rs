@@ -105,7 +105,7 @@ pub enum Refusal {
 /// `10485760` → `10 MB` (binary megabytes, as file managers count them), `2048` → `2 KB`.
 pub fn human_bytes(n: u64) -> String {
     const MB: u64 = 1024 * 1024;
-    if n >= MB && n % MB == 0 {
+    if n >= MB && n.is_multiple_of(MB) {
         format!("{} MB", n / MB)
     } else if n >= MB {
         format!("{:.1} MB", n as f64 / MB as f64)

@@ -2,7 +2,8 @@
 //! the filesystem as the embedded default (`<data dir>/media/`) and S3-compatible storage when
 //! `media_url = "s3://bucket/prefix"` is configured; what an upload must be to be kept
 //! ([`check`]); thumbnails in the sizes the theme asks for, made once and kept in the same
-//! store ([`thumbs`]); and the product-image use cases the dashboard calls ([`images`]).
+//! store ([`thumbs`]). The product-image use cases the dashboard calls are the catalogue's
+//! (`catalogue::images`); this module knows files, not products.
 //!
 //! Names inside the store:
 //! - `images/<aa>/<sha-256 of the file>.<ext>`: an upload, named by its content (the same file
@@ -13,7 +14,6 @@
 //! The shop serves all of them at `/media/<name>` (`web::media`), whatever the backend.
 
 pub mod check;
-pub mod images;
 pub mod thumbs;
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 pub use check::{Kind, Refusal, UploadLimits};
 pub use thumbs::ThumbnailSize;
 
-use crate::infra::config::Config;
+use crate::infra::config::{Config, parse_s3_url};
 
 /// Where originals live inside the store.
 pub const IMAGES_PREFIX: &str = "images/";
@@ -54,26 +54,6 @@ pub enum MediaError {
     Image(String),
     #[error("media: a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
-}
-
-/// `s3://bucket[/prefix]` → (bucket, prefix without slashes at either end).
-pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("s3://")
-        .ok_or_else(|| "use s3://bucket or s3://bucket/prefix".to_owned())?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty()
-        || !bucket
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-    {
-        return Err(format!("{bucket:?} is not a bucket name"));
-    }
-    let prefix = prefix.trim_matches('/');
-    if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains("//") {
-        return Err(format!("{prefix:?} is not a usable prefix"));
-    }
-    Ok((bucket.to_owned(), prefix.to_owned()))
 }
 
 /// Whether `name` is a name this store hands out or serves: slash-separated parts of ASCII

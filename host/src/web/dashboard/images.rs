@@ -14,10 +14,10 @@ use bytes::{Bytes, BytesMut};
 use super::params::path_id;
 use super::{CurrentStaff, render};
 use crate::app::AppState;
+use crate::catalogue::images::{self, Direction, ImageError, MAX_CAPTION_CHARS};
 use crate::infra::config::Config;
 use crate::media::Refusal;
 use crate::media::check::human_bytes;
-use crate::media::images::{self, Direction, ImageError, MAX_CAPTION_CHARS};
 use crate::staff::Permission;
 use crate::web::WebError;
 

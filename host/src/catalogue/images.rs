@@ -1,4 +1,4 @@
-//! A product's images as staff manage them: upload, caption, reorder, delete. Each write is
+//! A product's images as staff manage them (the files live in the media store, `crate::media`): upload, caption, reorder, delete. Each write is
 //! one transaction with its audit entry, announced as a catalogue change afterwards so the
 //! storefront shows it at once. A partner user reaches only the products with a stock record
 //! of one of their partners (a parent through its children's records); any other product is
@@ -8,10 +8,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-use super::{MediaError, MediaStore, Refusal, ThumbnailSize, UploadError, url_of};
 use crate::audit::{self, Actor};
 use crate::infra::changes::{Change, Changes};
 use crate::infra::db::Db;
+use crate::media::{MediaError, MediaStore, Refusal, ThumbnailSize, UploadError, url_of};
 use crate::staff::Staff;
 
 /// Longest caption, in characters.
@@ -371,7 +371,7 @@ pub async fn delete(
     tx.commit().await?;
     changes.announce(Change::Catalogue);
     // After the commit, so a file is never missing for an image that still exists.
-    if still_used == 0 && image.original.starts_with(super::IMAGES_PREFIX) {
+    if still_used == 0 && image.original.starts_with(crate::media::IMAGES_PREFIX) {
         media.remove_image(&image.original, sizes).await;
     }
     Ok(image)
