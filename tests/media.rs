@@ -316,6 +316,16 @@ async fn upload_serve_and_thumbnail(app: TestApp) {
         made_before + 1,
         "a second request does not make it again"
     );
+    // Several first requests at once still make it once.
+    let card = format!("/media/thumbs/400x400/{name}");
+    let made_before = app.state.media.thumbnails_generated();
+    let all = futures::future::join_all((0..4).map(|_| get_bytes(&app, &card))).await;
+    assert!(
+        all.iter()
+            .all(|(status, _, bytes)| *status == 200 && *bytes == all[0].2)
+    );
+    assert_eq!(app.state.media.thumbnails_generated(), made_before + 1);
+    let made_before = made_before + 1;
     // Sizes the theme does not declare, and names that are not ours, are not found.
     for path in [
         format!("/media/thumbs/123x45/{name}"),
@@ -326,7 +336,7 @@ async fn upload_serve_and_thumbnail(app: TestApp) {
     ] {
         assert_eq!(app.get(&path).await.0, 404, "{path}");
     }
-    assert_eq!(app.state.media.thumbnails_generated(), made_before + 1);
+    assert_eq!(app.state.media.thumbnails_generated(), made_before);
 
     // A JPEG keeps being a JPEG, its thumbnails too.
     let photo = jpeg(300, 900);
@@ -429,6 +439,43 @@ async fn refusals(backend: Backend) {
         "{}",
         page.body
     );
+
+    // The multipart form's token is checked like any form's: wrong, or not the first field
+    // (the host reads only the first before the file streams on).
+    let ok = png(10, 10);
+    let url = format!("{}{}upload/", b.base, images_url(product));
+    let token = b.get("/dashboard/").await.csrf_token().unwrap();
+    let boundary = "----emporiumTestBoundary7MA4YWxkTrZu0gW";
+    let mut token_last = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"ok.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    token_last.extend_from_slice(&ok);
+    token_last.extend_from_slice(
+        format!(
+            "\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n--{boundary}--\r\n"
+        )
+        .as_bytes(),
+    );
+    let wrong = multipart(&"0".repeat(64), &[], ("ok.png", "image/png", &ok));
+    let later = (
+        format!("multipart/form-data; boundary={boundary}"),
+        token_last,
+    );
+    for (content_type, body) in [wrong, later] {
+        let response = b
+            .client
+            .post(&url)
+            .header("origin", &b.base)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let page = page_of(response).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(page.body.contains("This form has expired"), "{}", page.body);
+    }
 
     assert!(
         images_of(&app, product).await.is_empty(),
