@@ -98,6 +98,11 @@ pub enum Refusal {
         *max as f64 / 1e6
     )]
     TooManyPixels { width: u32, height: u32, max: u64 },
+    #[error(
+        "The image needs more memory to open than we allow (it may declare more than {} megapixels): make it smaller and try again.",
+        *max as f64 / 1e6
+    )]
+    TooDemanding { max: u64 },
     #[error("The image is damaged or incomplete and can't be read.")]
     Broken,
 }
@@ -189,9 +194,7 @@ pub fn inspect(bytes: &[u8], limits: &UploadLimits) -> Result<Checked, Refusal> 
 
 fn refusal_for(error: &image::ImageError, limits: &UploadLimits) -> Refusal {
     match error {
-        image::ImageError::Limits(_) => Refusal::TooManyPixels {
-            width: 0,
-            height: 0,
+        image::ImageError::Limits(_) => Refusal::TooDemanding {
             max: limits.max_pixels,
         },
         image::ImageError::Unsupported(_) => Refusal::NotAnImage,
