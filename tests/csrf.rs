@@ -42,6 +42,10 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/partners/{partner_id}/",
     "/dashboard/partners/{partner_id}/users/",
     "/dashboard/partners/{partner_id}/users/{staff_id}/remove/",
+    "/dashboard/catalogue/products/{product_id}/images/upload/",
+    "/dashboard/catalogue/products/{product_id}/images/{image_id}/caption/",
+    "/dashboard/catalogue/products/{product_id}/images/{image_id}/move/",
+    "/dashboard/catalogue/products/{product_id}/images/{image_id}/delete/",
     "/dashboard/logout/",
     "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
@@ -111,6 +115,9 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM shipping_event",
         "SELECT CAST(COALESCE(SUM(num_in_stock), 0) AS BIGINT) FROM stock_record",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image",
+        "SELECT CAST(COALESCE(SUM(display_order), 0) AS BIGINT) FROM product_image",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image WHERE caption = 'csrf'",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -120,15 +127,38 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
 }
 
 async fn product_in_stock(app: &TestApp) -> i64 {
+    // With two images, for the image routes.
     ProductBuilder::new()
+        .image("demo/book-0.svg", "csrf")
+        .image("demo/book-1.svg", "csrf")
         .create(&app.state.db)
         .await
         .unwrap()
         .id
 }
 
-fn fill(route: &str, product: i64, line: i64, order: &str, stock: i64, customer: i64) -> String {
+/// The ids a route's path names: product, basket line, order number, stock record, customer,
+/// product image.
+struct Ids<'a> {
+    product: i64,
+    line: i64,
+    order: &'a str,
+    stock: i64,
+    customer: i64,
+    image: i64,
+}
+
+fn fill(route: &str, ids: &Ids) -> String {
+    let Ids {
+        product,
+        line,
+        order,
+        stock,
+        customer,
+        image,
+    } = *ids;
     route
+        .replace("{image_id}", &image.to_string())
         .replace("{product_id}", &product.to_string())
         .replace("{line_id}", &line.to_string())
         .replace("{number}", order)
@@ -186,6 +216,8 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
             ("email", "partner-user@example.com"),
             ("password", "partner password"),
         ],
+        r if r.ends_with("/caption/") => vec![("caption", "changed")],
+        r if r.ends_with("/move/") => vec![("direction", "down")],
         _ => vec![],
     }
 }
@@ -247,6 +279,21 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let customer = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
         .await;
+    let image: i64 = sqlx::query_scalar(
+        "SELECT CAST(MIN(id) AS BIGINT) FROM product_image WHERE product_id = $1",
+    )
+    .bind(product)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    let ids = Ids {
+        product,
+        line,
+        order: &order,
+        stock,
+        customer,
+        image,
+    };
     emporium::staff::add(
         &app.state.db,
         STAFF.0,
@@ -271,7 +318,7 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
 
     let before = state(&app, &sid).await;
     for route in STATE_CHANGING {
-        let path = fill(route, product, line, &order, stock, customer);
+        let path = fill(route, &ids);
         let form: Vec<(&str, &str)> = fields(route);
         let same_origin = [("origin", origin.as_str())];
         // No token.
@@ -317,7 +364,7 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     // With the right token each listed route is answered by its handler (so the list names
     // real routes, not paths the fallback answers).
     for route in STATE_CHANGING {
-        let path = fill(route, product, line, &order, stock, customer);
+        let path = fill(route, &ids);
         // Signing in or out rotates the token: read the current one each time.
         let token = b.get("/basket/").await.csrf_token().unwrap();
         let mut form: Vec<(&str, &str)> = fields(route);

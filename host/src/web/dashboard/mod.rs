@@ -12,6 +12,7 @@
 mod auth;
 mod customers;
 mod home;
+mod images;
 mod order_payments;
 mod order_tools;
 mod orders;
@@ -123,7 +124,30 @@ pub fn router() -> Router<AppState> {
         .route(STOCK_URL, get(stock::list))
         .route("/dashboard/stock/{stock_id}/", get(stock::detail))
         .route("/dashboard/stock/{stock_id}/adjust/", post(stock::adjust))
+        .route(
+            "/dashboard/catalogue/products/{product_id}/images/",
+            get(images::list),
+        )
+        .route(
+            "/dashboard/catalogue/products/{product_id}/images/upload/",
+            // Bounded by `web::limit_body` instead (the configured upload size).
+            post(images::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/dashboard/catalogue/products/{product_id}/images/{image_id}/caption/",
+            post(images::caption),
+        )
+        .route(
+            "/dashboard/catalogue/products/{product_id}/images/{image_id}/move/",
+            post(images::move_image),
+        )
+        .route(
+            "/dashboard/catalogue/products/{product_id}/images/{image_id}/delete/",
+            post(images::delete),
+        )
 }
+
+pub use images::{is_upload, upload_body_limit};
 
 /// A dashboard sign-in as the session keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
