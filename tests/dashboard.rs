@@ -2071,6 +2071,19 @@ both_backends!(
                     .to_string(),
             ),
             ("partner_id", partner_of(&app, record).await.to_string()),
+            ("image_id", {
+                sqlx::query(
+                    "INSERT INTO product_image (product_id, original, caption, display_order, width, height) \
+                     VALUES ($1, 'demo/book-0.svg', 'matrix', 0, 10, 10)",
+                )
+                .bind(product)
+                .execute(&app.state.db.pool)
+                .await
+                .unwrap();
+                app.scalar_i64("SELECT CAST(MAX(id) AS BIGINT) FROM product_image")
+                    .await
+                    .to_string()
+            }),
             (
                 "staff_id",
                 app.scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM staff_user")

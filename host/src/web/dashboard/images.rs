@@ -149,11 +149,18 @@ pub(super) async fn upload(
     State(state): State<AppState>,
     current: CurrentStaff,
     Path(raw): Path<String>,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, WebError> {
-    // Before a byte of the body is read.
+    // Before a byte of the body is read, and whatever the body is: someone who may not upload
+    // is told so, not that their form was malformed.
     current.require(Permission::ManageCatalogue)?;
     let id = path_id(&raw)?;
+    if multipart.is_err() {
+        // A product out of the user's reach is not found, whatever was sent.
+        images::list(&state.db.pool, current.staff.partner_scope(), id).await?;
+    }
+    let mut multipart = multipart
+        .map_err(|_| WebError::BadRequest("Send the image with the upload form.".into()))?;
     let max = state.media.limits.max_bytes;
     let mut caption = String::new();
     let mut file: Option<Bytes> = None;
@@ -287,6 +294,8 @@ pub(super) async fn move_image(
         Some("up") => Direction::Up,
         Some("down") => Direction::Down,
         _ => {
+            // Out of the user's reach is not found, whatever was sent.
+            images::list(&state.db.pool, current.staff.partner_scope(), product_id).await?;
             return Err(WebError::BadRequest(
                 "Say which way to move the image (up or down).".into(),
             ));
