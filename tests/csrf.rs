@@ -31,6 +31,15 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/stock/{stock_id}/adjust/",
     "/dashboard/customers/{customer_id}/active/",
     "/dashboard/partners/",
+    "/dashboard/catalogue/bulk/",
+    "/dashboard/catalogue/products/new/",
+    "/dashboard/catalogue/products/{product_id}/",
+    "/dashboard/catalogue/products/{product_id}/stock/",
+    "/dashboard/catalogue/products/{product_id}/stock/{stock_id}/",
+    "/dashboard/catalogue/categories/",
+    "/dashboard/catalogue/categories/{category_id}/",
+    "/dashboard/catalogue/categories/{category_id}/move/",
+    "/dashboard/catalogue/categories/{category_id}/order/",
     "/dashboard/logout/",
     "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
@@ -161,6 +170,8 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM shipping_event",
         "SELECT CAST(COALESCE(SUM(num_in_stock), 0) AS BIGINT) FROM stock_record",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product WHERE is_public = TRUE",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM category",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -177,8 +188,26 @@ async fn product_in_stock(app: &TestApp) -> i64 {
         .id
 }
 
-fn fill(route: &str, product: i64, line: i64, order: &str, stock: i64, customer: i64) -> String {
+struct Ids<'a> {
+    product: i64,
+    line: i64,
+    order: &'a str,
+    stock: i64,
+    customer: i64,
+    category: i64,
+}
+
+fn fill(route: &str, ids: &Ids) -> String {
+    let Ids {
+        product,
+        line,
+        order,
+        stock,
+        customer,
+        category,
+    } = *ids;
     route
+        .replace("{category_id}", &category.to_string())
         .replace("{product_id}", &product.to_string())
         .replace("{line_id}", &line.to_string())
         .replace("{number}", order)
@@ -208,6 +237,22 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/stock/{stock_id}/adjust/" => vec![("delta", "1"), ("reason", "found one")],
         "/dashboard/customers/{customer_id}/active/" => vec![("active", "1")],
         "/dashboard/partners/" => vec![("code", "csrf-partner"), ("name", "CSRF Partner")],
+        "/dashboard/catalogue/bulk/" => vec![("action", "publish")],
+        "/dashboard/catalogue/products/{product_id}/" => {
+            vec![("title", "CSRF title"), ("is_public", "1")]
+        }
+        "/dashboard/catalogue/products/{product_id}/stock/" => vec![("stock_sku", "CSRF-SKU")],
+        "/dashboard/catalogue/products/{product_id}/stock/{stock_id}/" => vec![
+            ("stock_sku", "CSRF-SKU"),
+            ("stock_price", "10.00"),
+            ("stock_num_in_stock", "10"),
+        ],
+        "/dashboard/catalogue/categories/" => vec![("name", "CSRF category")],
+        "/dashboard/catalogue/categories/{category_id}/" => {
+            vec![("name", "CSRF renamed"), ("is_public", "1")]
+        }
+        "/dashboard/catalogue/categories/{category_id}/move/" => vec![("parent", "")],
+        "/dashboard/catalogue/categories/{category_id}/order/" => vec![("direction", "up")],
         _ => vec![],
     }
 }
@@ -263,8 +308,14 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let placed = shopper::place(&buyer, &preview, Some(shopper::GOOD_CARD)).await;
     assert_eq!(placed.status, 303, "{}", placed.body);
     let order = app.scalar_text("SELECT number FROM shop_order").await;
-    let stock = app
-        .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM stock_record")
+    // The product's own record (the catalogue's stock routes name both).
+    let stock: i64 = sqlx::query_scalar("SELECT id FROM stock_record WHERE product_id = $1")
+        .bind(product)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let category = app
+        .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM category")
         .await;
     let customer = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
@@ -291,9 +342,17 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let origin = b.base.clone();
     let stranger = app.browser();
 
+    let ids = Ids {
+        product,
+        line,
+        order: &order,
+        stock,
+        customer,
+        category,
+    };
     let before = state(&app, &sid).await;
     for route in STATE_CHANGING {
-        let path = fill(route, product, line, &order, stock, customer);
+        let path = fill(route, &ids);
         let form: Vec<(&str, &str)> = fields(route);
         let same_origin = [("origin", origin.as_str())];
         // No token.
@@ -339,7 +398,7 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     // With the right token each listed route is answered by its handler (so the list names
     // real routes, not paths the fallback answers).
     for route in STATE_CHANGING {
-        let path = fill(route, product, line, &order, stock, customer);
+        let path = fill(route, &ids);
         // Signing in or out rotates the token: read the current one each time.
         let token = b.get("/basket/").await.csrf_token().unwrap();
         let mut form: Vec<(&str, &str)> = fields(route);

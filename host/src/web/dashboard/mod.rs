@@ -10,6 +10,9 @@
 //! passes the user's partner scope to the use case, which applies it in its queries.
 
 mod auth;
+mod catalogue;
+mod catalogue_categories;
+mod catalogue_products;
 mod customers;
 mod home;
 mod orders;
@@ -75,6 +78,7 @@ pub fn router() -> Router<AppState> {
         .route(STOCK_URL, get(stock::list))
         .route("/dashboard/stock/{stock_id}/", get(stock::detail))
         .route("/dashboard/stock/{stock_id}/adjust/", post(stock::adjust))
+        .merge(catalogue::router())
 }
 
 /// A dashboard sign-in as the session keeps it.
@@ -181,9 +185,14 @@ struct NavItem {
 }
 
 fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
-    let items: [(&str, &str, Permission); 5] = [
+    let items: [(&str, &str, Permission); 6] = [
         ("Home", HOME_URL, Permission::ViewDashboard),
         ("Orders", ORDERS_URL, Permission::ViewOrders),
+        (
+            "Catalogue",
+            catalogue::CATALOGUE_URL,
+            Permission::ViewCatalogue,
+        ),
         ("Customers", CUSTOMERS_URL, Permission::ViewCustomers),
         ("Stock", STOCK_URL, Permission::ViewCatalogue),
         ("Partners", PARTNERS_URL, Permission::ViewCatalogue),
