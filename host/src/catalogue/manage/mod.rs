@@ -12,6 +12,7 @@
 
 pub mod bulk;
 pub mod categories;
+pub mod classes;
 pub mod list;
 pub mod products;
 pub mod rich_text;

@@ -595,19 +595,18 @@ pub async fn create(
         }
     };
     let partners = stock::partners(&mut tx, scope).await?;
-    let first_stock = if structure == Structure::Parent {
-        None
-    } else if input.stock.is_blank() && scope.is_none() {
-        None
-    } else {
-        match stock::validate(&input.stock, currency, true, &partners) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                errors.extend(e);
-                None
+    let first_stock =
+        if structure == Structure::Parent || (input.stock.is_blank() && scope.is_none()) {
+            None
+        } else {
+            match stock::validate(&input.stock, currency, true, &partners) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
             }
-        }
-    };
+        };
     let Some(valid) = valid.filter(|_| errors.is_empty()) else {
         return Err(ManageError::Invalid(errors));
     };
