@@ -40,6 +40,11 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/catalogue/categories/{category_id}/",
     "/dashboard/catalogue/categories/{category_id}/move/",
     "/dashboard/catalogue/categories/{category_id}/order/",
+    "/dashboard/catalogue/classes/",
+    "/dashboard/catalogue/classes/{class_id}/",
+    "/dashboard/catalogue/classes/{class_id}/attributes/",
+    "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/",
+    "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/delete/",
     "/dashboard/logout/",
     "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
@@ -172,6 +177,8 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COALESCE(SUM(num_in_stock), 0) AS BIGINT) FROM stock_record",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product WHERE is_public = TRUE",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM category",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_class",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_attribute",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -195,6 +202,9 @@ struct Ids<'a> {
     stock: i64,
     customer: i64,
     category: i64,
+    /// A product class and one of its attributes.
+    class: i64,
+    attribute: i64,
 }
 
 fn fill(route: &str, ids: &Ids) -> String {
@@ -205,9 +215,13 @@ fn fill(route: &str, ids: &Ids) -> String {
         stock,
         customer,
         category,
+        class,
+        attribute,
     } = *ids;
     route
         .replace("{category_id}", &category.to_string())
+        .replace("{class_id}", &class.to_string())
+        .replace("{attribute_id}", &attribute.to_string())
         .replace("{product_id}", &product.to_string())
         .replace("{line_id}", &line.to_string())
         .replace("{number}", order)
@@ -253,6 +267,16 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         }
         "/dashboard/catalogue/categories/{category_id}/move/" => vec![("parent", "")],
         "/dashboard/catalogue/categories/{category_id}/order/" => vec![("direction", "up")],
+        "/dashboard/catalogue/classes/" => vec![("name", "CSRF class")],
+        "/dashboard/catalogue/classes/{class_id}/" => {
+            vec![("name", "CSRF class renamed"), ("track_stock", "1")]
+        }
+        "/dashboard/catalogue/classes/{class_id}/attributes/" => {
+            vec![("code", "csrf"), ("name", "CSRF"), ("kind", "text")]
+        }
+        "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/" => {
+            vec![("name", "CSRF attribute")]
+        }
         _ => vec![],
     }
 }
@@ -317,6 +341,15 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let category = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM category")
         .await;
+    let attribute = app
+        .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM product_attribute")
+        .await;
+    let class: i64 =
+        sqlx::query_scalar("SELECT product_class_id FROM product_attribute WHERE id = $1")
+            .bind(attribute)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
     let customer = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
         .await;
@@ -349,6 +382,8 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
         stock,
         customer,
         category,
+        class,
+        attribute,
     };
     let before = state(&app, &sid).await;
     for route in STATE_CHANGING {

@@ -1162,3 +1162,128 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    product_classes_and_their_attributes_are_edited,
+    |app: TestApp| async move {
+        const CLASSES: &str = "/dashboard/catalogue/classes/";
+        let b = admin(&app).await;
+        assert_eq!(b.get(CLASSES).await.status, 200);
+        let made = post(
+            &b,
+            CLASSES,
+            &[
+                ("name", "Loose tea"),
+                ("requires_shipping", "1"),
+                ("track_stock", "1"),
+            ],
+        )
+        .await;
+        assert_eq!(made.status, 303, "{}", made.body);
+        let class_url = made.location.clone().unwrap();
+        let class_id: i64 = class_url
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let twin = post(&b, CLASSES, &[("name", "Loose  Tea")]).await;
+        assert_eq!(twin.status, 422);
+        assert!(twin.body.contains("There is already a class called"));
+        assert!(twin.body.contains("value=\"Loose  Tea\""));
+
+        let add = format!("{class_url}attributes/");
+        let bad = post(
+            &b,
+            &add,
+            &[
+                ("code", "Bad Code"),
+                ("name", "Origin"),
+                ("kind", "option"),
+                ("options", ""),
+            ],
+        )
+        .await;
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        assert!(bad.body.contains("A code is lower-case letters"));
+        assert!(bad.body.contains("List the values it may take"));
+        assert!(bad.body.contains("value=\"Bad Code\""));
+        let ok = post(
+            &b,
+            &add,
+            &[
+                ("code", "origin"),
+                ("name", "Origin"),
+                ("kind", "option"),
+                ("options", "India\nChina"),
+            ],
+        )
+        .await;
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        let again = post(
+            &b,
+            &add,
+            &[("code", "origin"), ("name", "Origin 2"), ("kind", "text")],
+        )
+        .await;
+        assert_eq!(again.status, 422);
+        assert!(again.body.contains("already has an attribute"));
+        let attribute = app
+            .scalar_i64("SELECT CAST(MAX(id) AS BIGINT) FROM product_attribute")
+            .await;
+        let saved = post(
+            &b,
+            &format!("{add}{attribute}/"),
+            &[("name", "Origin"), ("required", "1"), ("options", "Kenya")],
+        )
+        .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let form = b
+            .get(&format!("{NEW}?class={class_id}&structure=standalone"))
+            .await;
+        assert!(form.body.contains("name=\"attr_origin\""));
+        assert!(form.body.contains(">Kenya<") && form.body.contains("Origin (required)"));
+        let class_field = class_id.to_string();
+        let created = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_field),
+                ("structure", "standalone"),
+                ("title", "Kenyan breakfast"),
+                ("is_public", "1"),
+                ("attr_origin", "Kenya"),
+            ],
+        )
+        .await;
+        let id = created_id(&created);
+        let url = storefront_url(&app, id).await;
+        assert!(app.get(&url).await.1.contains("Kenya"));
+        let deleted = post(&b, &format!("{add}{attribute}/delete/"), &[]).await;
+        assert_eq!(deleted.status, 303, "{}", deleted.body);
+        let (_, page) = app.get(&url).await;
+        assert!(
+            !page.contains(">Kenya<") && !page.contains("Origin"),
+            "{page}"
+        );
+        assert_eq!(
+            audits(&app, "product_attribute.", "product_attribute", attribute).await,
+            3
+        );
+
+        // Classes are the shop's.
+        partner(&app, "pcp").await;
+        let partner_user = staff_browser(&app, "pc@example.com", Role::Partner, &["pcp"]).await;
+        let refused = post(&partner_user, CLASSES, &[("name", "Partner class")]).await;
+        assert_eq!(refused.status, 403);
+        let reader = staff_browser(&app, "rc@example.com", Role::ReadOnly, &[]).await;
+        assert_eq!(
+            post(&reader, CLASSES, &[("name", "Reader class")])
+                .await
+                .status,
+            403
+        );
+        assert_eq!(reader.get(&class_url).await.status, 200);
+    }
+);

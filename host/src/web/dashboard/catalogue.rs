@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::params::{page_number, pages, search_text};
-use super::{CurrentStaff, catalogue_categories, catalogue_products, render};
+use super::{CurrentStaff, catalogue_categories, catalogue_classes, catalogue_products, render};
 use crate::app::AppState;
 use crate::catalogue::Structure;
 use crate::catalogue::manage::{self, ManageError, bulk, list};
@@ -24,6 +24,7 @@ pub const CATALOGUE_URL: &str = "/dashboard/catalogue/";
 pub const BULK_URL: &str = "/dashboard/catalogue/bulk/";
 pub const NEW_PRODUCT_URL: &str = "/dashboard/catalogue/products/new/";
 pub const CATEGORIES_URL: &str = "/dashboard/catalogue/categories/";
+pub const CLASSES_URL: &str = "/dashboard/catalogue/classes/";
 
 const PAGE_SIZE: u32 = 50;
 
@@ -62,6 +63,26 @@ pub(super) fn router() -> Router<AppState> {
         .route(
             "/dashboard/catalogue/categories/{category_id}/order/",
             post(catalogue_categories::reorder),
+        )
+        .route(
+            CLASSES_URL,
+            get(catalogue_classes::list).post(catalogue_classes::create),
+        )
+        .route(
+            "/dashboard/catalogue/classes/{class_id}/",
+            get(catalogue_classes::detail).post(catalogue_classes::update),
+        )
+        .route(
+            "/dashboard/catalogue/classes/{class_id}/attributes/",
+            post(catalogue_classes::add_attribute),
+        )
+        .route(
+            "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/",
+            post(catalogue_classes::update_attribute),
+        )
+        .route(
+            "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/delete/",
+            post(catalogue_classes::delete_attribute),
         )
 }
 
@@ -211,6 +232,7 @@ async fn list(
         new_url => NEW_PRODUCT_URL,
         bulk_url => BULK_URL,
         categories_url => CATEGORIES_URL,
+        classes_url => CLASSES_URL,
     };
     render(
         &state,

@@ -12,6 +12,7 @@
 mod auth;
 mod catalogue;
 mod catalogue_categories;
+mod catalogue_classes;
 mod catalogue_products;
 mod customers;
 mod home;
