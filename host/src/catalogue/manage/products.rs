@@ -333,7 +333,7 @@ async fn validate(
     defs: &[AttributeDef],
     inherited: &[String],
     input: &ProductInput,
-) -> Result<Valid, Vec<(String, String)>> {
+) -> Result<Result<Valid, Vec<(String, String)>>, sqlx::Error> {
     let mut errors: Vec<(String, String)> = Vec::new();
     let title = input.title.trim().to_owned();
     if title.is_empty() && structure != Structure::Child {
@@ -416,7 +416,7 @@ async fn validate(
             for id in &categories {
                 q = q.bind(*id);
             }
-            let found: i64 = q.fetch_one(&mut *conn).await.unwrap_or_default();
+            let found: i64 = q.fetch_one(&mut *conn).await?;
             if found != categories.len() as i64 {
                 errors.push((
                     "categories".into(),
@@ -447,7 +447,7 @@ async fn validate(
                 for id in &ids {
                     q = q.bind(*id);
                 }
-                let found: Vec<i64> = q.fetch_all(&mut *conn).await.unwrap_or_default();
+                let found: Vec<i64> = q.fetch_all(&mut *conn).await?;
                 let missing: Vec<String> = ids
                     .iter()
                     .filter(|id| !found.contains(id))
@@ -465,9 +465,9 @@ async fn validate(
         }
     }
     if !errors.is_empty() {
-        return Err(errors);
+        return Ok(Err(errors));
     }
-    Ok(Valid {
+    Ok(Ok(Valid {
         title,
         upc: (!upc.is_empty()).then(|| upc.to_owned()),
         description: super::rich_text::clean(&input.description),
@@ -475,7 +475,7 @@ async fn validate(
         categories,
         values,
         recommendations,
-    })
+    }))
 }
 
 fn upc_clash(e: sqlx::Error, upc: Option<&str>) -> ManageError {
@@ -587,7 +587,7 @@ pub async fn create(
         None => Vec::new(),
     };
     let mut errors = Vec::new();
-    let valid = match validate(&mut tx, structure, None, &defs, &inherited, input).await {
+    let valid = match validate(&mut tx, structure, None, &defs, &inherited, input).await? {
         Ok(v) => Some(v),
         Err(e) => {
             errors.extend(e);
@@ -681,7 +681,7 @@ pub async fn update(
         recommendations: before.recommendations.iter().map(|r| r.id).collect(),
     };
     let valid = validate(&mut tx, structure, Some(id), &defs, &inherited, input)
-        .await
+        .await?
         .map_err(ManageError::Invalid)?;
     let shown_title = if valid.title.is_empty() {
         before
