@@ -42,6 +42,8 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/catalogue/categories/{category_id}/order/",
     "/dashboard/catalogue/classes/",
     "/dashboard/catalogue/classes/{class_id}/",
+    "/dashboard/catalogue/classes/{class_id}/options/",
+    "/dashboard/catalogue/classes/{class_id}/options/new/",
     "/dashboard/catalogue/classes/{class_id}/attributes/",
     "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/",
     "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/delete/",
@@ -179,6 +181,8 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM category",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_class",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_attribute",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_option",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_class_option",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -271,6 +275,11 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/catalogue/classes/{class_id}/" => {
             vec![("name", "CSRF class renamed"), ("track_stock", "1")]
         }
+        "/dashboard/catalogue/classes/{class_id}/options/new/" => vec![
+            ("option_code", "csrf-option"),
+            ("option_name", "CSRF option"),
+            ("option_kind", "text"),
+        ],
         "/dashboard/catalogue/classes/{class_id}/attributes/" => {
             vec![("code", "csrf"), ("name", "CSRF"), ("kind", "text")]
         }

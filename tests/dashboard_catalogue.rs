@@ -1272,6 +1272,39 @@ both_backends!(
             3
         );
 
+        // A purchase-time option, offered by the class: its products' pages ask for it; taken
+        // off the class, they don't.
+        let option = post(
+            &b,
+            &format!("{class_url}options/new/"),
+            &[
+                ("option_code", "gift-note"),
+                ("option_name", "Gift note"),
+                ("option_kind", "text"),
+                ("option_help", "We write it on the card"),
+            ],
+        )
+        .await;
+        assert_eq!(option.status, 303, "{}", option.body);
+        let twin = post(
+            &b,
+            &format!("{class_url}options/new/"),
+            &[
+                ("option_code", "gift-note"),
+                ("option_name", "Again"),
+                ("option_kind", "text"),
+            ],
+        )
+        .await;
+        assert_eq!(twin.status, 422);
+        assert!(twin.body.contains("There is already an option"));
+        let (_, page) = app.get(&url).await;
+        assert!(page.contains("Gift note"), "{page}");
+        let none = post(&b, &format!("{class_url}options/"), &[]).await;
+        assert_eq!(none.status, 303, "{}", none.body);
+        let (_, page) = app.get(&url).await;
+        assert!(!page.contains("Gift note"));
+
         // Classes are the shop's.
         partner(&app, "pcp").await;
         let partner_user = staff_browser(&app, "pc@example.com", Role::Partner, &["pcp"]).await;

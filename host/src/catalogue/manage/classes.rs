@@ -513,6 +513,195 @@ pub async fn delete_attribute(
     Ok(())
 }
 
+/// Purchase-time options (what a customer fills in when buying: an engraving, gift wrap), and
+/// which of them a class's products offer.
+#[derive(Debug, Clone, Serialize)]
+pub struct PurchaseOption {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub required: bool,
+    pub help: String,
+    /// Whether the class being shown offers it.
+    pub offered: bool,
+}
+
+/// The kinds a purchase-time option takes: (kind, label).
+pub const OPTION_KINDS: [(&str, &str); 5] = [
+    ("text", "Text"),
+    ("integer", "Whole number"),
+    ("boolean", "Yes or no"),
+    ("date", "Date"),
+    ("select", "Choice"),
+];
+
+/// Every option, each marked with whether class `class_id` offers it.
+pub async fn options(pool: &AnyPool, class_id: i64) -> Result<Vec<PurchaseOption>, sqlx::Error> {
+    sqlx::query(
+        "SELECT o.id, o.code, o.name, o.kind, o.required, o.help_text, \
+         (SELECT COUNT(*) FROM product_class_option co WHERE co.option_id = o.id \
+            AND co.product_class_id = $1) AS offered \
+         FROM product_option o ORDER BY o.sort_order, o.name, o.id",
+    )
+    .bind(class_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(PurchaseOption {
+            id: r.try_get("id")?,
+            code: r.try_get("code")?,
+            name: r.try_get("name")?,
+            kind: r.try_get("kind")?,
+            required: flag(r, "required")?,
+            help: r.try_get("help_text")?,
+            offered: r.try_get::<i64, _>("offered")? > 0,
+        })
+    })
+    .collect()
+}
+
+/// What the new-option form sends.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OptionInput {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub required: bool,
+    pub help: String,
+}
+
+/// Adds an option, offered by class `class_id` from the start; returns its id.
+pub async fn add_option(
+    db: &Db,
+    changes: &Changes,
+    staff: &Staff,
+    class_id: i64,
+    input: &OptionInput,
+) -> Result<i64, ManageError> {
+    refuse_partners(staff)?;
+    find(&db.pool, class_id)
+        .await?
+        .ok_or(ManageError::NotFound)?;
+    let (code, name, kind, help) = (
+        input.code.trim(),
+        input.name.trim(),
+        input.kind.trim(),
+        input.help.trim(),
+    );
+    let mut errors = Vec::new();
+    if code.is_empty()
+        || code.chars().count() > MAX_CODE_CHARS
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        errors.push((
+            "option_code".to_owned(),
+            format!(
+                "A code is lower-case letters, digits, - and _ (at most {MAX_CODE_CHARS}), e.g. “engraving”."
+            ),
+        ));
+    }
+    if let Err(ManageError::Invalid(e)) = check_name(name) {
+        errors.extend(e.into_iter().map(|(_, m)| ("option_name".to_owned(), m)));
+    }
+    if !OPTION_KINDS.iter().any(|(k, _)| *k == kind) {
+        errors.push((
+            "option_kind".to_owned(),
+            "Choose the kind of answer.".to_owned(),
+        ));
+    }
+    if help.chars().count() > 500 {
+        errors.push((
+            "option_help".to_owned(),
+            "Keep the help to 500 characters.".to_owned(),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ManageError::Invalid(errors));
+    }
+    let mut tx = db.begin_write().await?;
+    let id = catalogue::create_option(&mut *tx, code, name, kind, input.required, help)
+        .await
+        .map_err(|e| match e {
+            catalogue::CatalogueError::Db(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                ManageError::field(
+                    "option_code",
+                    format!("There is already an option “{code}”."),
+                )
+            }
+            other => other.into(),
+        })?;
+    catalogue::add_class_option(&mut *tx, class_id, id).await?;
+    audit::record(
+        &mut tx,
+        Actor::from(staff),
+        "product_option.create",
+        "product_option",
+        &id.to_string(),
+        None,
+        Some(&audit::json(&serde_json::json!({
+            "code": code, "name": name, "kind": kind, "required": input.required,
+            "help": help, "class_id": class_id,
+        }))),
+    )
+    .await?;
+    tx.commit().await?;
+    changes.announce(Change::Catalogue);
+    Ok(id)
+}
+
+/// Makes class `class_id` offer exactly the options `option_ids`.
+pub async fn set_options(
+    db: &Db,
+    changes: &Changes,
+    staff: &Staff,
+    class_id: i64,
+    option_ids: &[i64],
+) -> Result<(), ManageError> {
+    refuse_partners(staff)?;
+    let all = options(&db.pool, class_id).await?;
+    if find(&db.pool, class_id).await?.is_none() {
+        return Err(ManageError::NotFound);
+    }
+    if option_ids.iter().any(|id| !all.iter().any(|o| o.id == *id)) {
+        return Err(ManageError::field(
+            "options",
+            "Choose options from the list.",
+        ));
+    }
+    let before: Vec<i64> = all.iter().filter(|o| o.offered).map(|o| o.id).collect();
+    let mut tx = db.begin_write().await?;
+    sqlx::query("DELETE FROM product_class_option WHERE product_class_id = $1")
+        .bind(class_id)
+        .execute(&mut *tx)
+        .await?;
+    let mut after: Vec<i64> = option_ids.to_vec();
+    after.sort_unstable();
+    after.dedup();
+    for id in &after {
+        catalogue::add_class_option(&mut *tx, class_id, *id).await?;
+    }
+    audit::record(
+        &mut tx,
+        Actor::from(staff),
+        "product_class.options",
+        "product_class",
+        &class_id.to_string(),
+        Some(&audit::json(&before)),
+        Some(&audit::json(&after)),
+    )
+    .await?;
+    tx.commit().await?;
+    changes.announce(Change::Catalogue);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,6 +73,14 @@ pub(super) fn router() -> Router<AppState> {
             get(catalogue_classes::detail).post(catalogue_classes::update),
         )
         .route(
+            "/dashboard/catalogue/classes/{class_id}/options/",
+            post(catalogue_classes::set_options),
+        )
+        .route(
+            "/dashboard/catalogue/classes/{class_id}/options/new/",
+            post(catalogue_classes::add_option),
+        )
+        .route(
             "/dashboard/catalogue/classes/{class_id}/attributes/",
             post(catalogue_classes::add_attribute),
         )

@@ -13,7 +13,7 @@ use super::params::path_id;
 use super::{CurrentStaff, render};
 use crate::app::AppState;
 use crate::catalogue::manage::ManageError;
-use crate::catalogue::manage::classes::{self, AttributeInput, KINDS};
+use crate::catalogue::manage::classes::{self, AttributeInput, KINDS, OPTION_KINDS, OptionInput};
 use crate::staff::Permission;
 use crate::web::WebError;
 
@@ -146,9 +146,14 @@ async fn detail_page(
             }
         })
         .collect();
+    let options = classes::options(&state.db.pool, id).await?;
     let ctx = minijinja::context! {
         class => class,
         attributes => attributes,
+        options => options,
+        option_kinds => OPTION_KINDS.iter().map(|(k, l)| minijinja::context! { kind => k, label => l }).collect::<Vec<_>>(),
+        options_url => format!("{}options/", class_url(id)),
+        new_option_url => format!("{}options/new/", class_url(id)),
         kinds => KINDS.iter().map(|(k, l)| minijinja::context! { kind => k, label => l }).collect::<Vec<_>>(),
         can_edit => can_edit(current),
         action => class_url(id),
@@ -330,4 +335,61 @@ pub(super) async fn delete_attribute(
         HashMap::new(),
     )
     .await
+}
+
+pub(super) async fn set_options(
+    State(state): State<AppState>,
+    current: CurrentStaff,
+    Path(raw): Path<String>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    current.require(Permission::ManageCatalogue)?;
+    let id = path_id(&raw)?;
+    let mut chosen = Vec::new();
+    for raw in Fields(fields).all("options") {
+        chosen.push(
+            path_id(&raw)
+                .map_err(|_| WebError::BadRequest("Choose options from the list.".into()))?,
+        );
+    }
+    let result = classes::set_options(&state.db, &state.changes, &current.staff, id, &chosen).await;
+    answer(
+        &state,
+        &current,
+        id,
+        result,
+        "The class's options were saved.".to_owned(),
+        "options",
+        HashMap::new(),
+    )
+    .await
+}
+
+pub(super) async fn add_option(
+    State(state): State<AppState>,
+    current: CurrentStaff,
+    Path(raw): Path<String>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    current.require(Permission::ManageCatalogue)?;
+    let id = path_id(&raw)?;
+    let fields = Fields(fields);
+    let input = OptionInput {
+        code: fields.one("option_code"),
+        name: fields.one("option_name"),
+        kind: fields.one("option_kind"),
+        required: fields.checked("option_required"),
+        help: fields.one("option_help"),
+    };
+    let result = classes::add_option(&state.db, &state.changes, &current.staff, id, &input)
+        .await
+        .map(|_| ());
+    let done = format!("Option “{}” was added.", input.name);
+    let form = HashMap::from([
+        ("option_code", input.code),
+        ("option_name", input.name),
+        ("option_kind", input.kind),
+        ("option_help", input.help),
+    ]);
+    answer(&state, &current, id, result, done, "option", form).await
 }
