@@ -292,6 +292,16 @@ async fn staff_ship_an_order_from_the_dashboard_in_chromium() {
     let order_path = format!("/dashboard/orders/{number}/");
     click_to(&c, &format!("a[href=\"{order_path}\"]"), &order_path).await;
     screenshot(&c, "04-order").await;
+    // Capture the whole authorisation (the form offers it), through the gateway plugin.
+    click_to(&c, "#capture-submit", &order_path).await;
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Captured £"), "{page}");
+    assert_eq!(
+        app.scalar_i64("SELECT debited_minor FROM payment_source")
+            .await,
+        app.scalar_i64("SELECT allocated_minor FROM payment_source")
+            .await
+    );
     fill(&c, "#id-tracking", "TRK-7781").await;
     click_to(&c, "#fulfil-submit", &order_path).await;
     screenshot(&c, "05-shipped").await;
@@ -318,6 +328,22 @@ async fn staff_ship_an_order_from_the_dashboard_in_chromium() {
             .as_deref()
             .unwrap_or_default()
             .contains("TRK-7781")
+    );
+    // A partial refund (the delivery charge), by amount.
+    fill(
+        &c,
+        "#payments input[name=\"amount\"][id^=\"id-refund-\"]",
+        "4.95",
+    )
+    .await;
+    click_to(&c, "#refund-amount-submit", &order_path).await;
+    screenshot(&c, "06-refunded").await;
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Refunded £4.95"), "{page}");
+    assert_eq!(
+        app.scalar_i64("SELECT refunded_minor FROM payment_source")
+            .await,
+        495
     );
     c.close().await.unwrap();
     println!("dashboard screenshots: {}", screenshot_dir().display());

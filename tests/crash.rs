@@ -3,7 +3,8 @@
 //! no order yet; the order written but not committed; the order committed but its confirmation
 //! email not yet sent — and started again on the same database. After the restart (whose
 //! recovery pass runs at start-up): no approval is left without an order or a void, stock is
-//! allocated exactly for the orders that exist, and the confirmation email goes out once.
+//! allocated exactly for the orders that exist, and the confirmation email goes out once. A
+//! staff capture killed after the gateway answered stays reserved until settled by hand.
 //!
 //! The server stops at a point because `EMPORIUM_CRASH_POINT` names it (`infra::crash_point`):
 //! it says so on standard error and waits there to be killed.
@@ -298,6 +299,137 @@ async fn committed_order_keeps_payment_and_mails_once(backend: Backend) {
     );
 }
 
+/// The order page's form `form` key and the page's CSRF token.
+fn capture_form(body: &str) -> (String, String) {
+    let at = body.find("data-key=\"capture\"").expect("a capture form");
+    let start = body[..at].rfind("value=\"").unwrap() + "value=\"".len();
+    let key = body[start..].split('"').next().unwrap().to_owned();
+    let token = body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    (key, token)
+}
+
+/// Killed after the gateway captured but before the shop recorded it: after the restart the
+/// capture is still pending with its amount reserved, so the same form sent again (or another
+/// capture) moves no money; staff settle it by hand and then it counts once.
+async fn capture_answered_but_unrecorded_is_settled_once(backend: Backend) {
+    let shop = Shop::new(backend).await;
+    let pool = connect(&shop).await;
+    let (product, _) = simple_product(&shop).await;
+    let server = shop.serve(None).await;
+    let guest = Browser::new(&server.base);
+    add(&guest, product, 1).await;
+    let preview = to_preview(&guest, Some("crash@example.com"), None, "test-card-gateway").await;
+    assert_eq!(place(&guest, &preview, Some(GOOD_CARD)).await.status, 303);
+    server.kill();
+    let number: String = sqlx::query("SELECT number FROM shop_order")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    let authorised = scalar(&pool, "SELECT allocated_minor FROM payment_source").await;
+    let order_page = format!("/dashboard/orders/{number}/");
+    let sign_in = |base: String| async move {
+        let staff = Browser::new(&base);
+        let t = staff.get("/dashboard/login/").await.csrf_token().unwrap();
+        let done = staff
+            .post(
+                "/dashboard/login/",
+                &[
+                    ("csrf_token", t.as_str()),
+                    ("email", "admin@example.com"),
+                    ("password", "demo-admin-password"),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        staff
+    };
+
+    let server = shop.serve(Some("money-answered")).await;
+    let staff = sign_in(server.base.clone()).await;
+    let (key, token) = capture_form(&staff.get(&order_page).await.body);
+    let amount = format!("{}.{:02}", authorised / 100, authorised % 100);
+    let form = vec![
+        ("csrf_token".to_owned(), token),
+        ("key".to_owned(), key),
+        ("source".to_owned(), "1".to_owned()),
+        ("amount".to_owned(), amount),
+    ];
+    let capture_url = format!("{order_page}capture/");
+    let (first, url) = (form.clone(), capture_url.clone());
+    let capturing = tokio::spawn(async move {
+        let pairs: Vec<(&str, &str)> = first
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        staff.post(&url, &pairs).await
+    });
+    server.wait_for_line("crash point money-answered", Duration::from_secs(120));
+    server.kill();
+    capturing.abort();
+    assert_eq!(
+        scalar(&pool, "SELECT debited_minor FROM payment_source").await,
+        0
+    );
+    assert_eq!(
+        scalar(&pool, "SELECT capturing_minor FROM payment_source").await,
+        authorised,
+        "the capture is still reserved"
+    );
+
+    let server = shop.serve(None).await;
+    let staff = sign_in(server.base.clone()).await;
+    let page = staff.get(&order_page).await;
+    assert!(page.body.contains(": with the gateway"), "{}", page.body);
+    // The same form sent again moves nothing (its session is gone, so with a fresh token).
+    let token = page.csrf_token().unwrap();
+    let again: Vec<(&str, &str)> = form
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str(),
+                if k == "csrf_token" {
+                    token.as_str()
+                } else {
+                    v.as_str()
+                },
+            )
+        })
+        .collect();
+    let resent = staff.post(&capture_url, &again).await;
+    assert_eq!(resent.status, 422, "{}", resent.body);
+    assert_eq!(
+        scalar(&pool, "SELECT debited_minor FROM payment_source").await,
+        0
+    );
+    assert_eq!(
+        scalar(&pool, "SELECT COUNT(*) FROM payment_operation").await,
+        1
+    );
+    // Staff checked at the provider: the money moved.
+    let operation = scalar(&pool, "SELECT id FROM payment_operation").await;
+    let settled = staff
+        .post(
+            &format!("{order_page}payments/{operation}/resolve/"),
+            &[("csrf_token", token.as_str()), ("outcome", "moved")],
+        )
+        .await;
+    assert_eq!(settled.status, 303, "{}", settled.body);
+    assert_eq!(
+        scalar(&pool, "SELECT debited_minor FROM payment_source").await,
+        authorised
+    );
+    assert_eq!(
+        scalar(&pool, "SELECT capturing_minor FROM payment_source").await,
+        0
+    );
+}
+
 macro_rules! crash_tests {
     ($($name:ident: $body:expr;)*) => {
         $(mod $name {
@@ -320,4 +452,5 @@ crash_tests! {
     killed_with_the_order_uncommitted:
         |b| approval_without_order_is_voided(b, "order-written");
     killed_after_the_commit: committed_order_keeps_payment_and_mails_once;
+    killed_after_the_gateway_captured: capture_answered_but_unrecorded_is_settled_once;
 }

@@ -7,10 +7,10 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use emporium::fixtures::ProductBuilder;
 use emporium::session::store_key;
+use support::routes::{routes_in, rust_files};
 use support::{Backend, Browser, TestApp, repo_root, shopper};
 
 /// Every route that changes state, as the router spells it. Order matters for the final pass
@@ -28,6 +28,14 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/orders/{number}/status/",
     "/dashboard/orders/{number}/notes/",
     "/dashboard/orders/{number}/fulfil/",
+    "/dashboard/orders/{number}/lines/status/",
+    "/dashboard/orders/{number}/capture/",
+    "/dashboard/orders/{number}/refund/",
+    "/dashboard/orders/{number}/payments/{operation}/resolve/",
+    "/dashboard/orders/{number}/cancel/",
+    "/dashboard/orders/filters/",
+    "/dashboard/orders/filters/{filter_id}/delete/",
+    "/dashboard/orders/export/",
     "/dashboard/stock/{stock_id}/adjust/",
     "/dashboard/customers/{customer_id}/active/",
     "/dashboard/partners/",
@@ -59,67 +67,6 @@ const STATE_CHANGING: &[&str] = &[
 const WEBHOOK: &str = "/payment/{gateway}/webhook/";
 
 const REFUSAL: &str = "This form has expired or was sent from another site";
-
-/// The source of a `const NAME: &str = "…";` in `text`.
-fn constant(text: &str, name: &str) -> Option<String> {
-    let marker = format!("const {name}: &str = \"");
-    let at = text.find(&marker)? + marker.len();
-    Some(text[at..at + text[at..].find('"')?].to_owned())
-}
-
-/// `(path, methods text)` of every `.route(…)` call in `text`, with the path resolved when it
-/// is a constant of the same file.
-fn routes_in(text: &str) -> Vec<(String, String)> {
-    let code: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut found = Vec::new();
-    let mut rest = code.as_str();
-    while let Some(at) = rest.find(".route(") {
-        let args_start = at + ".route(".len();
-        let mut depth = 1;
-        let mut end = args_start;
-        for (i, c) in rest[args_start..].char_indices() {
-            match c {
-                '(' => depth += 1,
-                ')' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = args_start + i;
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let args = &rest[args_start..end];
-        let (path, methods) = args
-            .split_once(',')
-            .expect("a route has a path and a handler");
-        let path = path.trim();
-        let path = match path.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-            Some(literal) => literal.to_owned(),
-            None => constant(&code, path)
-                .unwrap_or_else(|| panic!("route path {path} is not a constant of its file")),
-        };
-        found.push((path, methods.to_owned()));
-        rest = &rest[end..];
-    }
-    found
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// Every route path with a POST (or any other unsafe) method, from the web module's source.
 fn unsafe_routes_in_source() -> BTreeSet<String> {
@@ -231,6 +178,10 @@ fn fill(route: &str, ids: &Ids) -> String {
         .replace("{number}", order)
         .replace("{stock_id}", &stock.to_string())
         .replace("{customer_id}", &customer.to_string())
+        // The capture below is the database's first money action.
+        .replace("{operation}", "1")
+        // So is the saved filter.
+        .replace("{filter_id}", "1")
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -252,6 +203,22 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/orders/{number}/status/" => vec![("status", "Being processed")],
         "/dashboard/orders/{number}/notes/" => vec![("note", "Called the customer.")],
         "/dashboard/orders/{number}/fulfil/" => vec![("tracking", "TRK-1")],
+        "/dashboard/orders/{number}/lines/status/" => vec![("status", "Returned")],
+        // The order's payment is the database's first.
+        "/dashboard/orders/{number}/capture/" => vec![
+            ("key", "csrf-capture-0000000000"),
+            ("source", "1"),
+            ("amount", "0.01"),
+        ],
+        "/dashboard/orders/{number}/refund/" => vec![
+            ("key", "csrf-refund-00000000000"),
+            ("source", "1"),
+            ("amount", "0.01"),
+        ],
+        "/dashboard/orders/{number}/payments/{operation}/resolve/" => vec![("outcome", "moved")],
+        "/dashboard/orders/{number}/cancel/" => vec![("key", "csrf-cancel-00000000000")],
+        "/dashboard/orders/filters/" => vec![("name", "Pending"), ("status", "Pending")],
+        "/dashboard/orders/export/" => vec![("status", "Pending")],
         "/dashboard/stock/{stock_id}/adjust/" => vec![("delta", "1"), ("reason", "found one")],
         "/dashboard/customers/{customer_id}/active/" => vec![("active", "1")],
         "/dashboard/partners/" => vec![("code", "csrf-partner"), ("name", "CSRF Partner")],

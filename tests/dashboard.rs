@@ -91,6 +91,18 @@ async fn line_of(app: &TestApp, number: &str, product: i64) -> i64 {
     .get(0)
 }
 
+/// The idempotency key of the order page's money form `form` (capture, refund_amount,
+/// refund_lines, cancel).
+fn form_key(body: &str, form: &str) -> String {
+    let marker = format!("data-key=\"{form}\"");
+    let at = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {form} form on the page:\n{body}"));
+    let before = &body[..at];
+    let start = before.rfind("value=\"").unwrap() + "value=\"".len();
+    before[start..].split('"').next().unwrap().to_owned()
+}
+
 async fn status_of(app: &TestApp, number: &str) -> String {
     sqlx::query("SELECT status FROM shop_order WHERE number = $1")
         .bind(number)
@@ -393,13 +405,32 @@ both_backends!(
             }
         };
         let held = allocated(&app).await;
-        let cancelled = b
+        // Not as a status move: cancelling voids the payment, so it is its own action.
+        let moved = b
             .post(
                 &format!("{url}status/"),
                 &[("csrf_token", &t), ("status", "Cancelled")],
             )
             .await;
-        assert_eq!(cancelled.status, 303);
+        assert_eq!(moved.status, 422);
+        assert!(
+            moved.body.contains("also voids its payment"),
+            "{}",
+            moved.body
+        );
+        assert_eq!(status_of(&app, &number).await, "Being processed");
+        let page = b.get(&url).await;
+        let cancelled = b
+            .post(
+                &format!("{url}cancel/"),
+                &[
+                    ("csrf_token", &t),
+                    ("key", &form_key(&page.body, "cancel")),
+                    ("note", "customer changed their mind"),
+                ],
+            )
+            .await;
+        assert_eq!(cancelled.status, 303, "{}", cancelled.body);
         assert_eq!(allocated(&app).await, held - 1);
         assert!(b.get(&url).await.body.contains("is final"));
         // Unknown orders are not found.
@@ -979,7 +1010,7 @@ both_backends!(
         let refused = own
             .post(
                 &format!("{url}status/"),
-                &[("csrf_token", &t), ("status", "Cancelled")],
+                &[("csrf_token", &t), ("status", "Being processed")],
             )
             .await;
         assert_eq!(refused.status, 422);
@@ -1134,3 +1165,1036 @@ async fn staff_accounts_from_the_command_line() {
         .get(0);
     assert_eq!(audit, 2, "the add and the remove are audited");
 }
+
+/// The order's payment source: (id, captured, refunded, voided) in minor units.
+async fn payment_of(app: &TestApp, number: &str) -> (i64, i64, i64, i64) {
+    let row = sqlx::query(
+        "SELECT s.id, s.debited_minor, s.refunded_minor, s.voided_minor FROM payment_source s \
+         JOIN shop_order o ON o.id = s.order_id WHERE o.number = $1",
+    )
+    .bind(number)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    (row.get(0), row.get(1), row.get(2), row.get(3))
+}
+
+/// Posts the order page's money form `form` (its key read from a fresh page) with `fields`.
+async fn money_form(
+    b: &Browser,
+    number: &str,
+    action: &str,
+    form: &str,
+    fields: &[(&str, &str)],
+) -> support::Page {
+    let url = format!("/dashboard/orders/{number}/");
+    let page = b.get(&url).await;
+    let key = form_key(&page.body, form);
+    let t = page.csrf_token().unwrap();
+    let mut all = vec![("csrf_token", t.as_str()), ("key", key.as_str())];
+    all.extend_from_slice(fields);
+    b.post(&format!("{url}{action}/"), &all).await
+}
+
+both_backends!(
+    staff_capture_and_refund_through_the_gateway_exactly_once,
+    |app: TestApp| async move {
+        let (product, _, _, _) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let (source, ..) = payment_of(&app, &number).await;
+        let source = source.to_string();
+        let url = format!("/dashboard/orders/{number}/");
+        let page = b.get(&url).await;
+        assert!(
+            page.body.contains("Capture (up to £17.45)"),
+            "{}",
+            page.body
+        );
+
+        // A partial capture; the same form submitted again moves no more money.
+        let key = form_key(&page.body, "capture");
+        let t = page.csrf_token().unwrap();
+        let capture = [
+            ("csrf_token", t.as_str()),
+            ("key", key.as_str()),
+            ("source", source.as_str()),
+            ("amount", "10.00"),
+        ];
+        let done = b.post(&format!("{url}capture/"), &capture).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(payment_of(&app, &number).await.1, 1000);
+        let again = b.post(&format!("{url}capture/"), &capture).await;
+        assert_eq!(again.status, 303);
+        assert!(b.get(&url).await.body.contains("already done"));
+        assert_eq!(payment_of(&app, &number).await.1, 1000, "captured once");
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM payment_event WHERE kind = 'capture'")
+                .await,
+            1
+        );
+
+        // More than is left, or nonsense, is refused at the form and nothing moves.
+        let over = money_form(
+            &b,
+            &number,
+            "capture",
+            "capture",
+            &[("source", &source), ("amount", "7.46")],
+        )
+        .await;
+        assert_eq!(over.status, 422);
+        assert!(over.body.contains("At most £7.45"), "{}", over.body);
+        for (amount, message) in [
+            ("ten", "Enter an amount like 12.50."),
+            ("1.234", "at most 2 decimal places"),
+            ("0", "above zero"),
+        ] {
+            let bad = money_form(
+                &b,
+                &number,
+                "capture",
+                "capture",
+                &[("source", &source), ("amount", amount)],
+            )
+            .await;
+            assert_eq!(bad.status, 422, "{amount}");
+            assert!(bad.body.contains(message), "{amount}: {}", bad.body);
+            assert!(
+                bad.body.contains(&format!("value=\"{amount}\"")),
+                "kept what was typed"
+            );
+        }
+        assert_eq!(payment_of(&app, &number).await.1, 1000);
+
+        // Captured money can't be left behind by a cancellation.
+        let cancel = money_form(&b, &number, "cancel", "cancel", &[]).await;
+        assert_eq!(cancel.status, 422);
+        assert!(
+            cancel.body.contains("refund it before cancelling"),
+            "{}",
+            cancel.body
+        );
+        assert_eq!(status_of(&app, &number).await, "Pending");
+
+        // Refund by line: its total (£12.50) is more than captured so far, so that first waits
+        // for the rest to be captured; a line is refunded once.
+        let line = line_of(&app, &number, product).await.to_string();
+        let early = money_form(
+            &b,
+            &number,
+            "refund",
+            "refund_lines",
+            &[("source", &source), ("by", "lines"), ("line", &line)],
+        )
+        .await;
+        assert_eq!(early.status, 422);
+        assert!(early.body.contains("At most £10.00"), "{}", early.body);
+        let rest = money_form(
+            &b,
+            &number,
+            "capture",
+            "capture",
+            &[("source", &source), ("amount", "7.45")],
+        )
+        .await;
+        assert_eq!(rest.status, 303, "{}", rest.body);
+        let by_line = money_form(
+            &b,
+            &number,
+            "refund",
+            "refund_lines",
+            &[("source", &source), ("by", "lines"), ("line", &line)],
+        )
+        .await;
+        assert_eq!(by_line.status, 303, "{}", by_line.body);
+        assert_eq!(payment_of(&app, &number).await.2, 1250);
+        let page = b.get(&url).await;
+        let key = form_key(&page.body, "refund_lines");
+        let twice = b
+            .post(
+                &format!("{url}refund/"),
+                &[
+                    ("csrf_token", &t),
+                    ("key", &key),
+                    ("source", &source),
+                    ("by", "lines"),
+                    ("line", &line),
+                ],
+            )
+            .await;
+        assert_eq!(twice.status, 422);
+        assert!(
+            twice.body.contains("was already refunded"),
+            "{}",
+            twice.body
+        );
+
+        // The rest by amount; then nothing is left to refund.
+        let shipping = money_form(
+            &b,
+            &number,
+            "refund",
+            "refund_amount",
+            &[("source", &source), ("by", "amount"), ("amount", "4.95")],
+        )
+        .await;
+        assert_eq!(shipping.status, 303, "{}", shipping.body);
+        assert_eq!(
+            payment_of(&app, &number).await,
+            (source.parse().unwrap(), 1745, 1745, 0)
+        );
+        let page = b.get(&url).await;
+        assert!(
+            !page.body.contains("data-key=\"refund_amount\""),
+            "nothing left to refund"
+        );
+
+        // The timeline and the audit log have every action, with who took it.
+        for line in [
+            "Captured £10.00",
+            "Captured £7.45",
+            "Refunded £12.50",
+            "Refunded £4.95",
+        ] {
+            assert!(page.body.contains(line), "{line}: {}", page.body);
+        }
+        let audited = app
+            .scalar_i64(
+                "SELECT COUNT(*) FROM audit_log WHERE actor = 'orders@example.com' \
+                 AND action IN ('order.capture', 'order.refund')",
+            )
+            .await;
+        assert_eq!(audited, 4);
+
+        // Roles without payments, and partner users, can't move money.
+        add_staff(&app, "cat@example.com", Role::CatalogueManager, &[]).await;
+        let cat = staff_browser(&app, "cat@example.com").await;
+        let t = token(&cat).await;
+        let refused = cat
+            .post(
+                &format!("{url}capture/"),
+                &[
+                    ("csrf_token", &t),
+                    ("key", &"k".repeat(32)),
+                    ("source", &source),
+                    ("amount", "1.00"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 403);
+        assert!(!cat.get(&url).await.body.contains("data-key="));
+    }
+);
+
+both_backends!(
+    two_captures_at_once_never_take_more_than_was_authorised,
+    |app: TestApp| async move {
+        let (product, _, _, _) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let (source, ..) = payment_of(&app, &number).await;
+        let source = source.to_string();
+        let url = format!("/dashboard/orders/{number}/");
+        let page = b.get(&url).await;
+        let t = page.csrf_token().unwrap();
+        // Two different forms for £10 each (two members of staff), and one form sent twice.
+        let (k1, k2) = ("a".repeat(32), "b".repeat(32));
+        let post = |key: String| {
+            let (b, url, t, source) = (&b, &url, &t, &source);
+            async move {
+                b.post(
+                    &format!("{url}capture/"),
+                    &[
+                        ("csrf_token", t.as_str()),
+                        ("key", key.as_str()),
+                        ("source", source.as_str()),
+                        ("amount", "10.00"),
+                    ],
+                )
+                .await
+                .status
+            }
+        };
+        let (s1, s2, s3) = tokio::join!(post(k1.clone()), post(k2), post(k1));
+        let statuses = [s1, s2, s3];
+        assert!(
+            statuses.iter().all(|s| *s == 303 || *s == 422),
+            "{statuses:?}"
+        );
+        assert_eq!(payment_of(&app, &number).await.1, 1000, "{statuses:?}");
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM payment_operation WHERE state = 'succeeded'")
+                .await,
+            1
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT capturing_minor FROM payment_source")
+                .await,
+            0,
+            "no reservation left behind"
+        );
+    }
+);
+
+both_backends!(
+    a_refusing_gateway_changes_nothing_and_cancel_voids_the_payment,
+    |app: TestApp| async move {
+        let (product, record, _, _) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        emporium::plugins::lifecycle::service::configure(
+            &app.state.db,
+            &app.state.plugins,
+            "test-card-gateway",
+            &[("refuse".to_owned(), "capture,void".to_owned())],
+        )
+        .await
+        .unwrap();
+        add_staff(&app, "admin@example.com", Role::Admin, &[]).await;
+        let b = staff_browser(&app, "admin@example.com").await;
+        let (source, ..) = payment_of(&app, &number).await;
+        let source = source.to_string();
+        let allocated = || async {
+            let n: i64 = sqlx::query("SELECT num_allocated FROM stock_record WHERE id = $1")
+                .bind(record)
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap()
+                .get(0);
+            n
+        };
+        assert_eq!(allocated().await, 1);
+
+        // The gateway's message is shown; no money, status or stock moved.
+        let capture = money_form(
+            &b,
+            &number,
+            "capture",
+            "capture",
+            &[("source", &source), ("amount", "17.45")],
+        )
+        .await;
+        assert_eq!(capture.status, 422);
+        assert!(
+            capture.body.contains("refuses every capture"),
+            "{}",
+            capture.body
+        );
+        assert!(capture.body.contains("Nothing was changed."));
+        let cancel = money_form(&b, &number, "cancel", "cancel", &[("note", "out of stock")]).await;
+        assert_eq!(cancel.status, 422);
+        assert!(
+            cancel.body.contains("refuses every void"),
+            "{}",
+            cancel.body
+        );
+        assert_eq!(
+            payment_of(&app, &number).await.1..=payment_of(&app, &number).await.3,
+            0..=0
+        );
+        assert_eq!(status_of(&app, &number).await, "Pending");
+        assert_eq!(allocated().await, 1, "stock still held");
+        assert_eq!(
+            app.scalar_text("SELECT state FROM payment_claim").await,
+            "ordered"
+        );
+        let page = b.get(&format!("/dashboard/orders/{number}/")).await;
+        assert!(
+            page.body.contains("Capture of £17.45 failed"),
+            "{}",
+            page.body
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'order.capture'")
+                .await,
+            1,
+            "the failed attempt is recorded"
+        );
+
+        // Once the provider agrees, cancelling voids the authorization and releases the stock.
+        emporium::plugins::lifecycle::service::configure(
+            &app.state.db,
+            &app.state.plugins,
+            "test-card-gateway",
+            &[("refuse".to_owned(), String::new())],
+        )
+        .await
+        .unwrap();
+        let cancel = money_form(&b, &number, "cancel", "cancel", &[("note", "out of stock")]).await;
+        assert_eq!(cancel.status, 303, "{}", cancel.body);
+        assert_eq!(status_of(&app, &number).await, "Cancelled");
+        assert_eq!(payment_of(&app, &number).await.3, 1745, "voided");
+        assert_eq!(allocated().await, 0, "stock released");
+        assert_eq!(
+            app.scalar_text("SELECT state FROM payment_claim").await,
+            "voided"
+        );
+        let page = b.get(&format!("/dashboard/orders/{number}/")).await;
+        assert!(page.body.contains("Voided £17.45"), "{}", page.body);
+        assert!(
+            !page.body.contains("data-key=\"capture\""),
+            "a cancelled order takes no capture"
+        );
+    }
+);
+
+both_backends!(
+    an_action_whose_answer_was_never_recorded_is_settled_by_hand,
+    |app: TestApp| async move {
+        let (product, _, _, _) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let (source, ..) = payment_of(&app, &number).await;
+        // What a shop that stopped while the gateway answered leaves behind: the action
+        // pending with its amount reserved.
+        sqlx::query("UPDATE payment_source SET capturing_minor = 1745 WHERE id = $1")
+            .bind(source)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO payment_operation (order_id, source_id, kind, amount_minor, idempotency_key, \
+             state, actor, created_at, updated_at) SELECT order_id, id, 'capture', 1745, 'lost', \
+             'pending', 'orders@example.com', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' \
+             FROM payment_source WHERE id = $1",
+        )
+        .bind(source)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+        let url = format!("/dashboard/orders/{number}/");
+        let page = b.get(&url).await;
+        assert!(
+            page.body.contains("Capture of £17.45: with the gateway"),
+            "{}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("data-key=\"capture\""),
+            "nothing left to capture meanwhile"
+        );
+        let cancel = money_form(&b, &number, "cancel", "cancel", &[]).await;
+        assert_eq!(cancel.status, 422);
+        assert!(
+            cancel.body.contains("settle it below first"),
+            "{}",
+            cancel.body
+        );
+
+        let operation = app.scalar_i64("SELECT id FROM payment_operation").await;
+        let t = page.csrf_token().unwrap();
+        let settled = b
+            .post(
+                &format!("{url}payments/{operation}/resolve/"),
+                &[("csrf_token", &t), ("outcome", "moved")],
+            )
+            .await;
+        assert_eq!(settled.status, 303, "{}", settled.body);
+        assert_eq!(payment_of(&app, &number).await.1, 1745);
+        assert_eq!(
+            app.scalar_i64("SELECT capturing_minor FROM payment_source")
+                .await,
+            0
+        );
+        // Settling twice (a second click) changes nothing.
+        let again = b
+            .post(
+                &format!("{url}payments/{operation}/resolve/"),
+                &[("csrf_token", &t), ("outcome", "not_moved")],
+            )
+            .await;
+        assert_eq!(again.status, 422);
+        assert!(again.body.contains("already settled"), "{}", again.body);
+        assert_eq!(payment_of(&app, &number).await.1, 1745);
+    }
+);
+
+both_backends!(
+    the_order_list_filters_by_payment_amount_partner_and_customer,
+    |app: TestApp| async move {
+        let (product, _, partner, _) = product_at_1250(&app).await;
+        let first = guest_order(&app, product).await;
+        // A second order, of two items (£25.00 + £4.95), by another guest.
+        let buyer = app.browser();
+        add(&buyer, product, 2).await;
+        let preview =
+            to_preview(&buyer, Some("grace@example.com"), None, "test-card-gateway").await;
+        assert_eq!(place(&buyer, &preview, Some(GOOD_CARD)).await.status, 303);
+        let second = app
+            .scalar_text("SELECT number FROM shop_order WHERE email = 'grace@example.com'")
+            .await;
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let (source, ..) = payment_of(&app, &first).await;
+        let captured = money_form(
+            &b,
+            &first,
+            "capture",
+            "capture",
+            &[("source", &source.to_string()), ("amount", "17.45")],
+        )
+        .await;
+        assert_eq!(captured.status, 303);
+
+        let listed = |query: &'static str| {
+            let b = &b;
+            async move {
+                let page = b.get(&format!("/dashboard/orders/?{query}")).await;
+                assert_eq!(page.status, 200, "{query}: {}", page.body);
+                page.body
+            }
+        };
+        // The list links each order it shows (the URL as the template escapes it).
+        let links = |body: &str, number: &str| body.contains(&format!("{number}&#x2f;\""));
+        let only =
+            |body: &str, number: &str, other: &str| links(body, number) && !links(body, other);
+        let body = listed("payment=captured").await;
+        assert!(only(&body, &first, &second), "{body}");
+        let body = listed("payment=authorised").await;
+        assert!(only(&body, &second, &first), "{body}");
+        let body = listed("min_total=20").await;
+        assert!(only(&body, &second, &first), "{body}");
+        let body = listed("max_total=%C2%A317.45").await;
+        assert!(only(&body, &first, &second), "{body}");
+        let body = listed("q=GRACE").await;
+        assert!(only(&body, &second, &first), "{body}");
+        // Both orders took the partner's stock; an unknown partner has none, a customer
+        // number nobody has no orders.
+        let body = b
+            .get(&format!("/dashboard/orders/?partner={partner}"))
+            .await
+            .body;
+        assert!(body.contains("2 orders"), "{body}");
+        assert!(listed("partner=nobody").await.contains("0 orders"));
+        assert!(listed("customer=424242").await.contains("0 orders"));
+        // What can't be used is a field error, with what was typed kept.
+        let bad = b
+            .get("/dashboard/orders/?min_total=lots&payment=paid")
+            .await;
+        assert_eq!(bad.status, 422);
+        assert!(
+            bad.body.contains("Enter an amount like 25.00."),
+            "{}",
+            bad.body
+        );
+        assert!(bad.body.contains("value=\"lots\""));
+        assert!(bad.body.contains("Choose a payment state from the list."));
+    }
+);
+
+both_backends!(
+    filters_are_saved_and_the_filtered_list_exports_as_csv_in_the_background,
+    |app: TestApp| async move {
+        let (product, _, _, _) = product_at_1250(&app).await;
+        let first = guest_order(&app, product).await;
+        let buyer = app.browser();
+        add(&buyer, product, 2).await;
+        let preview =
+            to_preview(&buyer, Some("grace@example.com"), None, "test-card-gateway").await;
+        assert_eq!(place(&buyer, &preview, Some(GOOD_CARD)).await.status, 303);
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        add_staff(&app, "viewer@example.com", Role::ReadOnly, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let t = token(&b).await;
+
+        // A filter kept under a name comes back as a link; a bad name is a field error.
+        let unnamed = b
+            .post(
+                "/dashboard/orders/filters/",
+                &[("csrf_token", &t), ("name", " "), ("max_total", "20")],
+            )
+            .await;
+        assert_eq!(unnamed.status, 422);
+        assert!(
+            unnamed.body.contains("Give the filter a name"),
+            "{}",
+            unnamed.body
+        );
+        assert!(
+            unnamed.body.contains("value=\"20\""),
+            "the filters are kept"
+        );
+        let saved = b
+            .post(
+                "/dashboard/orders/filters/",
+                &[
+                    ("csrf_token", &t),
+                    ("name", "Small orders"),
+                    ("max_total", "20"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let list = b.get("/dashboard/orders/").await;
+        assert!(list.body.contains("Small orders"), "{}", list.body);
+        assert!(list.body.contains("max_total=20"));
+        let viewer = staff_browser(&app, "viewer@example.com").await;
+        assert!(
+            !viewer
+                .get("/dashboard/orders/")
+                .await
+                .body
+                .contains("Small orders"),
+            "each user's own"
+        );
+
+        // The export of the filtered list: a job with a progress page, then the file.
+        let started = b
+            .post(
+                "/dashboard/orders/export/",
+                &[("csrf_token", &t), ("max_total", "20")],
+            )
+            .await;
+        assert_eq!(started.status, 303, "{}", started.body);
+        let job_url = started.location.clone().unwrap();
+        assert!(job_url.starts_with("/dashboard/exports/"), "{job_url}");
+        let mut page = b.get(&job_url).await;
+        for _ in 0..100 {
+            if !page.body.contains("data-export=\"running\"") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            page = b.get(&job_url).await;
+        }
+        assert!(page.body.contains("data-export=\"done\""), "{}", page.body);
+        assert!(page.body.contains("1 order exported"), "{}", page.body);
+        let download = b
+            .client
+            .get(format!("{}{job_url}download/", b.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(download.status(), 200);
+        assert!(
+            download.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains("attachment")
+        );
+        let csv = download.text().await.unwrap();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows.len(), 2, "{csv}");
+        assert!(
+            rows[0].starts_with("number,placed_at,status,email,name"),
+            "{csv}"
+        );
+        assert!(rows[1].starts_with(&format!("{first},")), "{csv}");
+        assert!(
+            rows[1].contains("ada@example.com") && rows[1].contains(",17.45,"),
+            "{csv}"
+        );
+        // Nobody else's to see or download.
+        assert_eq!(viewer.get(&job_url).await.status, 404);
+        assert_eq!(viewer.get(&format!("{job_url}download/")).await.status, 404);
+
+        // Deleting the filter.
+        let id = app.scalar_i64("SELECT id FROM saved_order_filter").await;
+        let gone = b
+            .post(
+                &format!("/dashboard/orders/filters/{id}/delete/"),
+                &[("csrf_token", &t)],
+            )
+            .await;
+        assert_eq!(gone.status, 303);
+        assert!(
+            !b.get("/dashboard/orders/")
+                .await
+                .body
+                .contains("Small orders")
+        );
+        let t = token(&viewer).await;
+        let not_theirs = viewer
+            .post(
+                &format!("/dashboard/orders/filters/{id}/delete/"),
+                &[("csrf_token", &t)],
+            )
+            .await;
+        assert_eq!(not_theirs.status, 404);
+    }
+);
+
+/// (num_in_stock, num_allocated) of a stock record.
+async fn stock_of(app: &TestApp, record: i64) -> (i64, i64) {
+    let row = sqlx::query("SELECT num_in_stock, num_allocated FROM stock_record WHERE id = $1")
+        .bind(record)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+both_backends!(
+    lines_move_on_their_own_and_stock_follows_them_once,
+    |app: TestApp| async move {
+        let (kept, kept_record, _, _) = product_at_1250(&app).await;
+        let (dropped, dropped_record, _, _) = product_at_1250(&app).await;
+        app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+            .await;
+        app.install_plugin("test-card-gateway", &[], &[]).await;
+        let buyer = app.browser();
+        add(&buyer, kept, 1).await;
+        add(&buyer, dropped, 2).await;
+        let preview = to_preview(&buyer, Some("ada@example.com"), None, "test-card-gateway").await;
+        assert_eq!(place(&buyer, &preview, Some(GOOD_CARD)).await.status, 303);
+        let number = app.scalar_text("SELECT number FROM shop_order").await;
+        assert_eq!(stock_of(&app, dropped_record).await, (10, 2));
+        add_staff(&app, "orders@example.com", Role::OrderManager, &[]).await;
+        let b = staff_browser(&app, "orders@example.com").await;
+        let t = token(&b).await;
+        let url = format!("/dashboard/orders/{number}/");
+        let (kept_line, dropped_line) = (
+            line_of(&app, &number, kept).await.to_string(),
+            line_of(&app, &number, dropped).await.to_string(),
+        );
+
+        // A move the line pipeline doesn't have is refused, and nothing changes.
+        let refused = b
+            .post(
+                &format!("{url}lines/status/"),
+                &[
+                    ("csrf_token", &t),
+                    ("line", &dropped_line),
+                    ("status", "Returned"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 422);
+        assert!(
+            refused
+                .body
+                .contains("A line that is Pending can&#x27;t become Returned"),
+            "{}",
+            refused.body
+        );
+        // Cancelling one line gives its stock back; the order goes on.
+        let cancelled = b
+            .post(
+                &format!("{url}lines/status/"),
+                &[
+                    ("csrf_token", &t),
+                    ("line", &dropped_line),
+                    ("status", "Cancelled"),
+                ],
+            )
+            .await;
+        assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+        assert_eq!(stock_of(&app, dropped_record).await, (10, 0));
+        assert_eq!(status_of(&app, &number).await, "Pending");
+
+        // Shipping the other takes its unit out of stock; the order is then shipped.
+        let shipped = b
+            .post(
+                &format!("{url}fulfil/"),
+                &[
+                    ("csrf_token", &t),
+                    ("line", &kept_line),
+                    ("tracking", "TRK-1"),
+                ],
+            )
+            .await;
+        assert_eq!(shipped.status, 303, "{}", shipped.body);
+        assert_eq!(stock_of(&app, kept_record).await, (9, 0));
+        assert_eq!(status_of(&app, &number).await, "Shipped");
+        let returned = b
+            .post(
+                &format!("{url}lines/status/"),
+                &[
+                    ("csrf_token", &t),
+                    ("line", &kept_line),
+                    ("status", "Returned"),
+                ],
+            )
+            .await;
+        assert_eq!(returned.status, 303, "{}", returned.body);
+        // Neither line's stock moved again.
+        assert_eq!(stock_of(&app, kept_record).await, (9, 0));
+        assert_eq!(stock_of(&app, dropped_record).await, (10, 0));
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'order.line_status'")
+                .await,
+            2
+        );
+    }
+);
+
+both_backends!(
+    cancelling_an_order_releases_only_what_its_lines_still_hold,
+    |app: TestApp| async move {
+        let (first, first_record, _, _) = product_at_1250(&app).await;
+        let (second, second_record, _, _) = product_at_1250(&app).await;
+        app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+            .await;
+        app.install_plugin("test-card-gateway", &[], &[]).await;
+        let buyer = app.browser();
+        add(&buyer, first, 1).await;
+        add(&buyer, second, 3).await;
+        let preview = to_preview(&buyer, Some("ada@example.com"), None, "test-card-gateway").await;
+        assert_eq!(place(&buyer, &preview, Some(GOOD_CARD)).await.status, 303);
+        let number = app.scalar_text("SELECT number FROM shop_order").await;
+        // Someone else holds one more unit of the first product.
+        sqlx::query("UPDATE stock_record SET num_allocated = num_allocated + 1 WHERE id = $1")
+            .bind(first_record)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        add_staff(&app, "admin@example.com", Role::Admin, &[]).await;
+        let b = staff_browser(&app, "admin@example.com").await;
+        let t = token(&b).await;
+        let url = format!("/dashboard/orders/{number}/");
+        let line = line_of(&app, &number, first).await.to_string();
+        let cancelled = b
+            .post(
+                &format!("{url}lines/status/"),
+                &[("csrf_token", &t), ("line", &line), ("status", "Cancelled")],
+            )
+            .await;
+        assert_eq!(cancelled.status, 303);
+        assert_eq!(stock_of(&app, first_record).await, (10, 1));
+        let cancel = money_form(&b, &number, "cancel", "cancel", &[]).await;
+        assert_eq!(cancel.status, 303, "{}", cancel.body);
+        assert_eq!(status_of(&app, &number).await, "Cancelled");
+        assert_eq!(
+            stock_of(&app, first_record).await,
+            (10, 1),
+            "the other shopper's unit stays held"
+        );
+        assert_eq!(stock_of(&app, second_record).await, (10, 0));
+    }
+);
+
+/// Every dashboard route and its methods, read from the source (so a new route is covered
+/// the day it is added, or this test says what it needs to know about it).
+fn dashboard_routes() -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    let dir = support::repo_root().join("host/src/web/dashboard");
+    for (path, methods) in support::routes::routes_under(&dir) {
+        let m = methods.replace(char::is_whitespace, "");
+        if m.starts_with("get(") || m.contains(".get(") {
+            out.push((path.clone(), "GET"));
+        }
+        if m.starts_with("post(") || m.contains(".post(") {
+            out.push((path, "POST"));
+        }
+    }
+    assert!(out.len() > 20, "read the routes: {out:?}");
+    out
+}
+
+/// `route` with its placeholders filled from `ids`; a placeholder this test doesn't know
+/// fails it (add a real object for it).
+fn filled(route: &str, ids: &[(&str, String)]) -> String {
+    let mut path = route.to_owned();
+    for (name, value) in ids {
+        path = path.replace(&format!("{{{name}}}"), value);
+    }
+    assert!(
+        !path.contains('{'),
+        "the access matrix needs a value for a placeholder of {route}"
+    );
+    path
+}
+
+/// Routes anyone may reach: signing in and out.
+const OPEN: [&str; 3] = ["/dashboard/login/", "/dashboard/logout/", "/dashboard"];
+/// Writes that are a user's own (their saved filters, their exports), allowed to every role.
+const OWN: [&str; 3] = [
+    "/dashboard/orders/filters/",
+    "/dashboard/orders/filters/{filter_id}/delete/",
+    "/dashboard/orders/export/",
+];
+
+both_backends!(
+    every_dashboard_route_keeps_out_whoever_may_not_use_it,
+    |app: TestApp| async move {
+        let (product, record, partner, _) = product_at_1250(&app).await;
+        let number = guest_order(&app, product).await;
+        emporium::partner::create_partner(&app.state.db.pool, "elsewhere", "Elsewhere Ltd")
+            .await
+            .unwrap();
+        let hash = emporium::customer::hash_password("correct horse".into())
+            .await
+            .unwrap();
+        emporium::customer::register(
+            &app.state.db,
+            &app.state.templates,
+            "Shop",
+            "walker@example.com",
+            &hash,
+        )
+        .await
+        .unwrap();
+        let customer = app
+            .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
+            .await;
+        add_staff(&app, "admin@example.com", Role::Admin, &[]).await;
+        let admin = staff_browser(&app, "admin@example.com").await;
+        // One of each object a route can name: a filter and an export of the admin's.
+        let t = token(&admin).await;
+        admin
+            .post(
+                "/dashboard/orders/filters/",
+                &[("csrf_token", &t), ("name", "Mine"), ("status", "Pending")],
+            )
+            .await;
+        admin
+            .post("/dashboard/orders/export/", &[("csrf_token", &t)])
+            .await;
+        let ids: Vec<(&str, String)> = vec![
+            ("number", number.clone()),
+            ("product_id", product.to_string()),
+            ("stock_id", record.to_string()),
+            ("customer_id", customer.to_string()),
+            ("operation", "1".into()),
+            (
+                "filter_id",
+                app.scalar_i64("SELECT id FROM saved_order_filter")
+                    .await
+                    .to_string(),
+            ),
+            (
+                "export_id",
+                app.scalar_i64("SELECT id FROM export_job")
+                    .await
+                    .to_string(),
+            ),
+        ];
+        let routes = dashboard_routes();
+        let audited = || app.scalar_i64("SELECT COUNT(*) FROM audit_log");
+        let before = audited().await;
+
+        // Nobody signed in to the dashboard (a visitor, a signed-in customer): every page
+        // sends them to sign in, every action is refused.
+        let visitor = app.browser();
+        let customer_browser = app.browser();
+        let t = customer_browser
+            .get("/accounts/login/")
+            .await
+            .csrf_token()
+            .unwrap();
+        let signed_in = customer_browser
+            .post(
+                "/accounts/login/",
+                &[
+                    ("csrf_token", &t),
+                    ("email", "walker@example.com"),
+                    ("password", "correct horse"),
+                ],
+            )
+            .await;
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        for who in [&visitor, &customer_browser] {
+            let t = who.get("/dashboard/login/").await.csrf_token().unwrap();
+            for (route, method) in &routes {
+                if OPEN.contains(&route.as_str()) {
+                    continue;
+                }
+                let path = filled(route, &ids);
+                let page = match *method {
+                    "GET" => who.get(&path).await,
+                    _ => who.post(&path, &[("csrf_token", &t)]).await,
+                };
+                match *method {
+                    "GET" => {
+                        assert_eq!(page.status, 303, "{method} {path}");
+                        assert!(
+                            page.location
+                                .as_deref()
+                                .unwrap_or_default()
+                                .starts_with("/dashboard/login/"),
+                            "{method} {path}"
+                        );
+                    }
+                    _ => assert_eq!(page.status, 403, "{method} {path}: {}", page.body),
+                }
+            }
+        }
+        assert_eq!(audited().await, before, "nothing changed");
+
+        // Read-only staff see every page and change nothing but their own filters and exports.
+        add_staff(&app, "viewer@example.com", Role::ReadOnly, &[]).await;
+        let viewer = staff_browser(&app, "viewer@example.com").await;
+        let t = token(&viewer).await;
+        // (Adding a staff user is itself audited.)
+        let before = audited().await;
+        for (route, method) in &routes {
+            if OPEN.contains(&route.as_str()) || OWN.contains(&route.as_str()) {
+                continue;
+            }
+            let path = filled(route, &ids);
+            let page = match *method {
+                "GET" => viewer.get(&path).await,
+                _ => viewer.post(&path, &[("csrf_token", &t)]).await,
+            };
+            match *method {
+                "GET" => assert!(
+                    [200, 404].contains(&page.status),
+                    "GET {path}: {}",
+                    page.status
+                ),
+                _ => assert_eq!(page.status, 403, "POST {path}: {}", page.body),
+            }
+        }
+        assert_eq!(audited().await, before, "read-only changed nothing");
+
+        // A partner user of another partner finds nothing of this partner's: every route
+        // about the order, the product or its stock is a 404 and changes nothing.
+        add_staff(&app, "other@example.com", Role::Partner, &["elsewhere"]).await;
+        let other = staff_browser(&app, "other@example.com").await;
+        let t = token(&other).await;
+        let before = audited().await;
+        for (route, method) in &routes {
+            let names_theirs = ["{number}", "{product_id}", "{stock_id}"]
+                .iter()
+                .any(|p| route.contains(p));
+            if !names_theirs {
+                continue;
+            }
+            let path = filled(route, &ids);
+            let page = match *method {
+                "GET" => other.get(&path).await,
+                _ => other.post(&path, &[("csrf_token", &t)]).await,
+            };
+            assert!(
+                [403, 404].contains(&page.status),
+                "{method} {path} as another partner: {}",
+                page.status
+            );
+            if *method == "GET" {
+                assert_eq!(page.status, 404, "GET {path} as another partner");
+            }
+        }
+        assert_eq!(audited().await, before, "another partner changed nothing");
+
+        // Every role (and this partner's own user) gets an answer from every page, never an
+        // error.
+        for (email, role, partners) in [
+            ("cat@example.com", Role::CatalogueManager, vec![]),
+            ("orders@example.com", Role::OrderManager, vec![]),
+            ("own@example.com", Role::Partner, vec![partner.as_str()]),
+        ] {
+            add_staff(&app, email, role, &partners).await;
+        }
+        for email in [
+            "admin@example.com",
+            "cat@example.com",
+            "orders@example.com",
+            "own@example.com",
+        ] {
+            let b = staff_browser(&app, email).await;
+            for (route, method) in &routes {
+                if *method != "GET" || OPEN.contains(&route.as_str()) {
+                    continue;
+                }
+                let path = filled(route, &ids);
+                let status = b.get(&path).await.status;
+                assert!(
+                    [200, 403, 404].contains(&status),
+                    "GET {path} as {email}: {status}"
+                );
+            }
+        }
+    }
+);

@@ -12,6 +12,7 @@ pub mod checkout;
 pub mod cli;
 pub mod customer;
 pub mod demo;
+pub mod exports;
 pub mod fixtures;
 pub mod infra;
 pub mod mail;

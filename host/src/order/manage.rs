@@ -6,9 +6,10 @@
 use serde::Serialize;
 use sqlx::{AnyPool, Row};
 
+pub use super::filter::OrderFilter;
+use super::filter::{scope_condition, where_sql};
 use super::{OrderError, Pipeline, add_shipping_event, by_number, currency_of, money, set_status};
 use crate::audit::{self, Actor};
-use crate::infra::changes::{Change, Changes};
 use crate::infra::db::{Db, now_text};
 use crate::mail::{self, Mailer};
 use crate::money::Money;
@@ -17,17 +18,6 @@ use crate::themes::Templates;
 
 /// Longest note staff may keep on an order.
 pub const MAX_NOTE_CHARS: usize = 2000;
-
-/// The order list's filters, as typed (all optional).
-#[derive(Debug, Clone, Default)]
-pub struct OrderFilter {
-    /// An order number, or part of the customer's email.
-    pub query: Option<String>,
-    pub status: Option<String>,
-    /// `YYYY-MM-DD`, inclusive.
-    pub placed_from: Option<String>,
-    pub placed_to: Option<String>,
-}
 
 /// One row of the order list.
 #[derive(Debug, Clone, Serialize)]
@@ -40,53 +30,6 @@ pub struct Listed {
     pub placed_at: String,
 }
 
-/// SQL that is true for an order (aliased `o`) within `scope`. Partner ids are integers
-/// read from the database, so writing them into the statement is safe.
-fn scope_condition(scope: Option<&[i64]>) -> String {
-    match scope {
-        None => "1 = 1".to_owned(),
-        Some(partners) => {
-            let ids: Vec<String> = partners.iter().map(i64::to_string).collect();
-            format!(
-                "EXISTS (SELECT 1 FROM order_line sl JOIN stock_record ss ON ss.id = sl.stock_record_id \
-                 WHERE sl.order_id = o.id AND ss.partner_id IN ({}))",
-                ids.join(", ")
-            )
-        }
-    }
-}
-
-fn is_date(s: &str) -> bool {
-    time::Date::parse(
-        s,
-        &time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .is_ok()
-}
-
-/// Problems with the filters, one per field, for the form.
-pub fn filter_problems(filter: &OrderFilter) -> Vec<(&'static str, String)> {
-    let mut problems = Vec::new();
-    for (field, value) in [
-        ("placed_from", &filter.placed_from),
-        ("placed_to", &filter.placed_to),
-    ] {
-        if let Some(v) = value
-            && !is_date(v)
-        {
-            problems.push((field, "Enter a date like 2026-12-31.".to_owned()));
-        }
-    }
-    if filter
-        .query
-        .as_ref()
-        .is_some_and(|q| q.chars().count() > 200)
-    {
-        problems.push(("query", "Search for at most 200 characters.".to_owned()));
-    }
-    problems
-}
-
 /// The orders matching `filter` within `scope`, newest first: one page of `page_size` and
 /// the number of matches.
 pub async fn search(
@@ -96,42 +39,7 @@ pub async fn search(
     page: u32,
     page_size: u32,
 ) -> Result<(Vec<Listed>, i64), sqlx::Error> {
-    let mut conditions = vec![scope_condition(scope)];
-    let mut binds: Vec<String> = Vec::new();
-    let bind = |value: String, binds: &mut Vec<String>| {
-        binds.push(value);
-        format!("${}", binds.len())
-    };
-    if let Some(q) = filter
-        .query
-        .as_deref()
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-    {
-        let number = bind(q.to_owned(), &mut binds);
-        let email = bind(format!("%{}%", q.to_lowercase()), &mut binds);
-        conditions.push(format!("(o.number = {number} OR o.email LIKE {email})"));
-    }
-    if let Some(status) = filter.status.as_deref().filter(|s| !s.is_empty()) {
-        conditions.push(format!(
-            "o.status = {}",
-            bind(status.to_owned(), &mut binds)
-        ));
-    }
-    if let Some(from) = filter.placed_from.as_deref().filter(|d| is_date(d)) {
-        conditions.push(format!(
-            "o.placed_at >= {}",
-            bind(from.to_owned(), &mut binds)
-        ));
-    }
-    if let Some(to) = filter.placed_to.as_deref().filter(|d| is_date(d)) {
-        // Every time on that day sorts before the day's end marker.
-        conditions.push(format!(
-            "o.placed_at < {}",
-            bind(format!("{to}U"), &mut binds)
-        ));
-    }
-    let condition = conditions.join(" AND ");
+    let (condition, binds) = where_sql(scope, filter);
     let count_sql = format!("SELECT COUNT(*) FROM shop_order o WHERE {condition}");
     let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
     for b in &binds {
@@ -193,16 +101,18 @@ pub async fn find(
 }
 
 /// Moves the order along the pipeline for `staff`, with their note, in one transaction with
-/// its audit entry. A cancellation releases the order's stock, which is announced.
+/// its audit entry. Cancelling is not a move: [`super::payments::cancel`] voids the payment too.
 pub async fn change_status(
     db: &Db,
     pipeline: &Pipeline,
-    changes: &Changes,
     staff: &Staff,
     number: &str,
     to: &str,
     note: &str,
 ) -> Result<(), OrderError> {
+    if to == super::payments::CANCELLED {
+        return Err(OrderError::UseCancel);
+    }
     let scope = staff.partner_scope();
     let order = find(&db.pool, scope, number)
         .await?
@@ -239,11 +149,6 @@ pub async fn change_status(
     )
     .await?;
     tx.commit().await?;
-    if to == "Cancelled" {
-        changes.announce(Change::Stock(
-            order.lines.iter().filter_map(|l| l.product_id).collect(),
-        ));
-    }
     Ok(())
 }
 
@@ -303,6 +208,107 @@ pub async fn notes(pool: &AnyPool, order_id: i64) -> Result<Vec<Note>, sqlx::Err
         .collect()
 }
 
+/// The lines of order `order_id` a partner user with `scope` may act on (`None`: all).
+async fn own_line_ids(
+    pool: &AnyPool,
+    scope: Option<&[i64]>,
+    order_id: i64,
+) -> Result<Option<Vec<i64>>, sqlx::Error> {
+    let Some(partners) = scope else {
+        return Ok(None);
+    };
+    let ids: Vec<String> = partners.iter().map(i64::to_string).collect();
+    let sql = format!(
+        "SELECT l.id FROM order_line l JOIN stock_record sr ON sr.id = l.stock_record_id \
+         WHERE l.order_id = $1 AND sr.partner_id IN ({})",
+        ids.join(", ")
+    );
+    Ok(Some(
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(order_id)
+            .fetch_all(pool)
+            .await?,
+    ))
+}
+
+/// Moves lines of the order along the line pipeline (each by one allowed move to `to`), in
+/// one transaction with its audit entry. A cancelled line gives its allocated stock back. A
+/// partner user moves only their own lines. Shipping has its own action ([`fulfil`]), which
+/// also records the shipment and emails the customer.
+pub async fn change_line_status(
+    db: &Db,
+    pipeline: &Pipeline,
+    staff: &Staff,
+    number: &str,
+    line_ids: &[i64],
+    to: &str,
+) -> Result<Vec<i64>, OrderError> {
+    let scope = staff.partner_scope();
+    let order = find(&db.pool, scope, number)
+        .await?
+        .ok_or(OrderError::NotFound)?;
+    let own_lines = own_line_ids(&db.pool, scope, order.id).await?;
+    let mut chosen = Vec::with_capacity(line_ids.len());
+    for id in line_ids {
+        let line = order
+            .lines
+            .iter()
+            .find(|l| l.id == *id)
+            .filter(|_| own_lines.as_ref().is_none_or(|own| own.contains(id)))
+            .ok_or(OrderError::NotFound)?;
+        let allowed = pipeline
+            .line_statuses
+            .get(&line.status)
+            .is_some_and(|next| next.iter().any(|s| s == to));
+        if !allowed {
+            return Err(OrderError::BadTransition {
+                from: line.status.clone(),
+                to: to.to_owned(),
+            });
+        }
+        chosen.push(line);
+    }
+    let mut tx = db.begin_write().await?;
+    if to == super::payments::CANCELLED {
+        let ids: Vec<i64> = chosen.iter().map(|l| l.id).collect();
+        super::release_allocations(&mut tx, order.id, Some(&ids)).await?;
+    }
+    for line in &chosen {
+        let moved = sqlx::query("UPDATE order_line SET status = $3 WHERE id = $1 AND status = $2")
+            .bind(line.id)
+            .bind(&line.status)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if moved != 1 {
+            return Err(OrderError::BadTransition {
+                from: line.status.clone(),
+                to: to.to_owned(),
+            });
+        }
+    }
+    audit::record(
+        &mut tx,
+        Actor::from(staff),
+        "order.line_status",
+        "order",
+        number,
+        Some(&audit::json(
+            &chosen
+                .iter()
+                .map(|l| (l.id, l.status.clone()))
+                .collect::<Vec<_>>(),
+        )),
+        Some(&audit::json(
+            &serde_json::json!({ "lines": line_ids, "status": to }),
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(chosen.iter().filter_map(|l| l.product_id).collect())
+}
+
 /// Longest tracking reference kept.
 pub const MAX_TRACKING_CHARS: usize = 100;
 
@@ -334,23 +340,7 @@ pub async fn fulfil(
     let order = find(&db.pool, scope, number)
         .await?
         .ok_or(OrderError::NotFound)?;
-    let own_lines: Option<Vec<i64>> = match scope {
-        None => None,
-        Some(partners) => {
-            let ids: Vec<String> = partners.iter().map(i64::to_string).collect();
-            let sql = format!(
-                "SELECT l.id FROM order_line l JOIN stock_record sr ON sr.id = l.stock_record_id \
-                 WHERE l.order_id = $1 AND sr.partner_id IN ({})",
-                ids.join(", ")
-            );
-            Some(
-                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                    .bind(order.id)
-                    .fetch_all(&db.pool)
-                    .await?,
-            )
-        }
-    };
+    let own_lines = own_line_ids(&db.pool, scope, order.id).await?;
     let mut chosen = Vec::with_capacity(line_ids.len());
     for id in line_ids {
         let line = order
@@ -368,6 +358,8 @@ pub async fn fulfil(
         chosen.push(line);
     }
     let mut tx = db.begin_write().await?;
+    let ids: Vec<i64> = chosen.iter().map(|l| l.id).collect();
+    super::consume_allocations(&mut tx, order.id, &ids).await?;
     for line in &chosen {
         // Conditional on the status read: a concurrent change makes this fail, not repeat.
         let moved = sqlx::query("UPDATE order_line SET status = $3 WHERE id = $1 AND status = $2")
@@ -558,6 +550,22 @@ pub async fn timeline(
         {
             event.who = Some(entry.actor.clone());
         }
+    }
+    for payment in &order.payments {
+        timeline.push(TimelineEvent {
+            at: order.placed_at.clone(),
+            what: format!("Authorised {}", payment.allocated.display()),
+            who: None,
+            detail: Some(format!("{} at {}", payment.label, payment.plugin_id)),
+        });
+    }
+    for operation in super::payments::operations(pool, order.id).await? {
+        timeline.push(TimelineEvent {
+            at: operation.updated_at.clone(),
+            what: operation.summary(),
+            who: Some(operation.actor.clone()),
+            detail: (!operation.message.is_empty()).then(|| operation.message.clone()),
+        });
     }
     for note in &notes {
         timeline.push(TimelineEvent {

@@ -6,7 +6,11 @@
 //! submitted with a conditional update in the same transaction, so a double submit finds the
 //! first order ([`OrderError::AlreadyPlaced`]) instead of making a second.
 
+pub mod export;
+pub mod filter;
 pub mod manage;
+pub mod payments;
+pub mod saved_filters;
 
 use std::collections::BTreeMap;
 
@@ -177,6 +181,9 @@ pub enum OrderError {
     /// A partner user asked to move an order that also holds other partners' lines.
     #[error("the order also holds other partners' lines")]
     SharedWithOtherPartners,
+    /// Cancelling voids the payment, so it is its own action (`payments::cancel`), not a move.
+    #[error("cancel the order with its Cancel action, which voids the payment")]
+    UseCancel,
     #[error("not found")]
     NotFound,
     #[error(transparent)]
@@ -582,27 +589,71 @@ pub async fn set_status(
     .execute(&mut **tx)
     .await?;
     if to == "Cancelled" {
-        let lines = sqlx::query(
-            "SELECT stock_record_id, quantity FROM order_line WHERE order_id = $1 AND stock_record_id IS NOT NULL",
-        )
-        .bind(order_id)
-        .fetch_all(&mut **tx)
-        .await?;
-        for line in lines {
-            let (record, quantity): (i64, i64) = (line.try_get(0)?, line.try_get(1)?);
-            sqlx::query(
-                "UPDATE stock_record SET num_allocated = num_allocated - $2 \
-                 WHERE id = $1 AND num_allocated >= $2",
-            )
-            .bind(record)
-            .bind(quantity)
-            .execute(&mut **tx)
-            .await?;
-        }
+        release_allocations(tx, order_id, None).await?;
         sqlx::query("UPDATE order_line SET status = 'Cancelled' WHERE order_id = $1")
             .bind(order_id)
             .execute(&mut **tx)
             .await?;
+    }
+    Ok(())
+}
+
+/// Line statuses whose stock has left the allocation: shipped (taken out of stock), returned
+/// after that, or cancelled (given back).
+const RELEASED: &str = "('Shipped', 'Returned', 'Cancelled')";
+
+/// Gives back the stock allocated to the order's lines (`lines`, or all) that still hold it;
+/// call before those lines' status changes.
+pub(crate) async fn release_allocations(
+    tx: &mut Transaction<'_, Any>,
+    order_id: i64,
+    lines: Option<&[i64]>,
+) -> Result<(), sqlx::Error> {
+    move_allocations(tx, order_id, lines, false).await
+}
+
+/// Takes shipped lines' stock out: the units leave both the stock and its allocation.
+pub(crate) async fn consume_allocations(
+    tx: &mut Transaction<'_, Any>,
+    order_id: i64,
+    lines: &[i64],
+) -> Result<(), sqlx::Error> {
+    move_allocations(tx, order_id, Some(lines), true).await
+}
+
+async fn move_allocations(
+    tx: &mut Transaction<'_, Any>,
+    order_id: i64,
+    lines: Option<&[i64]>,
+    consume: bool,
+) -> Result<(), sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, stock_record_id, quantity FROM order_line WHERE order_id = $1 \
+         AND stock_record_id IS NOT NULL AND status NOT IN {RELEASED} ORDER BY stock_record_id"
+    )))
+    .bind(order_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let set = if consume {
+        "num_in_stock = num_in_stock - $2, num_allocated = num_allocated - $2"
+    } else {
+        "num_allocated = num_allocated - $2"
+    };
+    for line in rows {
+        let (id, record, quantity): (i64, i64, i64) =
+            (line.try_get(0)?, line.try_get(1)?, line.try_get(2)?);
+        if lines.is_some_and(|chosen| !chosen.contains(&id)) {
+            continue;
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE stock_record SET {set}, updated_at = $3 \
+             WHERE id = $1 AND num_allocated >= $2 AND num_in_stock >= $2"
+        )))
+        .bind(record)
+        .bind(quantity)
+        .bind(now_text())
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -625,9 +676,23 @@ pub struct OrderLine {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PaymentSourceView {
+    pub id: i64,
     pub plugin_id: String,
     pub label: String,
+    /// Authorized at checkout.
     pub allocated: Money,
+    pub captured: Money,
+    pub refunded: Money,
+    /// Released by a void (never to be captured).
+    pub voided: Money,
+    /// Reserved by actions still with the gateway (or whose outcome is unknown).
+    pub pending: Money,
+    /// Still open to a capture (or a void).
+    pub capturable: Money,
+    /// Captured and not yet refunded (nor being refunded).
+    pub refundable: Money,
+    pub can_capture: bool,
+    pub can_refund: bool,
     pub reference: String,
 }
 
@@ -733,18 +798,33 @@ pub async fn by_number(pool: &AnyPool, number: &str) -> Result<Option<Order>, sq
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let payments = sqlx::query(
-        "SELECT plugin_id, label, allocated_minor, reference, currency FROM payment_source \
-         WHERE order_id = $1 ORDER BY id",
+        "SELECT id, plugin_id, label, allocated_minor, debited_minor, refunded_minor, voided_minor, \
+         capturing_minor + refunding_minor + voiding_minor AS pending_minor, \
+         allocated_minor - debited_minor - voided_minor - capturing_minor - voiding_minor AS capturable_minor, \
+         debited_minor - refunded_minor - refunding_minor AS refundable_minor, reference, currency \
+         FROM payment_source WHERE order_id = $1 ORDER BY id",
     )
     .bind(id)
     .fetch_all(pool)
     .await?
     .iter()
     .map(|p| {
+        let currency = currency_of(p)?;
+        let (capturable, refundable): (i64, i64) =
+            (p.try_get("capturable_minor")?, p.try_get("refundable_minor")?);
         Ok(PaymentSourceView {
+            id: p.try_get("id")?,
             plugin_id: p.try_get("plugin_id")?,
             label: p.try_get("label")?,
-            allocated: money(p, "allocated_minor", currency_of(p)?)?,
+            allocated: money(p, "allocated_minor", currency)?,
+            captured: money(p, "debited_minor", currency)?,
+            refunded: money(p, "refunded_minor", currency)?,
+            voided: money(p, "voided_minor", currency)?,
+            pending: money(p, "pending_minor", currency)?,
+            capturable: money(p, "capturable_minor", currency)?,
+            refundable: money(p, "refundable_minor", currency)?,
+            can_capture: capturable > 0,
+            can_refund: refundable > 0,
             reference: p.try_get("reference")?,
         })
     })

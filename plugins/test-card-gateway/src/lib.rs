@@ -9,7 +9,9 @@
 //! | 4000 0000 0000 0119 | error: processing error (gateway fault) |
 //! | a number failing the Luhn check | declined: invalid number |
 //!
-//! References are `tc_<order number>`; capture/refund/void accept only such references.
+//! References are `tc_<order number>`; capture/refund/void accept only such references. The
+//! `refuse` setting (a comma-separated list of `capture`, `refund`, `void`) makes those calls
+//! decline, to test how the shop handles a provider that says no.
 
 use emporium_plugin_sdk::payment::{Approval, Card, PaymentRequest, PaymentResult};
 use emporium_plugin_sdk::{Decimal, Money, PaymentGateway, config, money};
@@ -84,8 +86,14 @@ fn expired(card: &Card, (year, month): (u16, u8)) -> bool {
         || (card.expiry_year, card.expiry_month) < (year, month)
 }
 
-/// Capture, refund and void only check that the reference is one of ours.
-pub fn follow_up(reference: &str, amount: Money) -> PaymentResult {
+/// Capture, refund and void only check that the reference is one of ours, and that the
+/// `refuse` setting does not name them.
+pub fn follow_up(call: &str, refuse: &str, reference: &str, amount: Money) -> PaymentResult {
+    if refuse.split(',').any(|c| c.trim() == call) {
+        return declined(&format!(
+            "The test gateway refuses every {call} (its refuse setting)."
+        ));
+    }
     if !reference.starts_with("tc_") {
         return PaymentResult::Error(format!("unknown reference {reference:?}"));
     }
@@ -112,6 +120,10 @@ pub fn year_month(unix_seconds: i64) -> (u16, u8) {
 
 struct TestCards;
 
+fn refused() -> String {
+    config::get("refuse").unwrap_or_default()
+}
+
 impl PaymentGateway for TestCards {
     fn authorize(request: PaymentRequest) -> PaymentResult {
         let decline_over = match config::get("decline_over").filter(|v| !v.trim().is_empty()) {
@@ -125,13 +137,13 @@ impl PaymentGateway for TestCards {
         authorize(&request, decline_over, today)
     }
     fn capture(reference: String, amount: Money) -> PaymentResult {
-        follow_up(&reference, amount)
+        follow_up("capture", &refused(), &reference, amount)
     }
     fn refund(reference: String, amount: Money) -> PaymentResult {
-        follow_up(&reference, amount)
+        follow_up("refund", &refused(), &reference, amount)
     }
     fn void(reference: String) -> PaymentResult {
-        follow_up(&reference, Money::zero("XXX"))
+        follow_up("void", &refused(), &reference, Money::zero("XXX"))
     }
 }
 
@@ -210,5 +222,29 @@ mod tests {
         assert!(
             matches!(authorize(&r, None, TODAY), PaymentResult::Declined(m) if m.contains("expired"))
         );
+    }
+
+    #[test]
+    fn follow_ups_check_the_reference_and_the_refuse_setting() {
+        let ten = Money {
+            amount: "10.00".into(),
+            currency: "EUR".into(),
+        };
+        assert!(matches!(
+            follow_up("capture", "", "tc_1", ten.clone()),
+            PaymentResult::Approved(a) if a.amount.amount == "10.00"
+        ));
+        assert!(matches!(
+            follow_up("capture", "", "other", ten.clone()),
+            PaymentResult::Error(_)
+        ));
+        assert!(matches!(
+            follow_up("refund", "capture, refund", "tc_1", ten.clone()),
+            PaymentResult::Declined(m) if m.contains("refund")
+        ));
+        assert!(matches!(
+            follow_up("void", "capture,refund", "tc_1", ten),
+            PaymentResult::Approved(_)
+        ));
     }
 }

@@ -16,6 +16,8 @@ mod catalogue_classes;
 mod catalogue_products;
 mod customers;
 mod home;
+mod order_payments;
+mod order_tools;
 mod orders;
 mod params;
 mod partners;
@@ -59,6 +61,20 @@ pub fn router() -> Router<AppState> {
         .route(LOGOUT_URL, post(auth::logout))
         .route(SEARCH_URL, get(search::show))
         .route(ORDERS_URL, get(orders::list))
+        .route("/dashboard/orders/filters/", post(order_tools::save_filter))
+        .route(
+            "/dashboard/orders/filters/{filter_id}/delete/",
+            post(order_tools::delete_filter),
+        )
+        .route("/dashboard/orders/export/", post(order_tools::start_export))
+        .route(
+            "/dashboard/exports/{export_id}/",
+            get(order_tools::export_page),
+        )
+        .route(
+            "/dashboard/exports/{export_id}/download/",
+            get(order_tools::download),
+        )
         .route("/dashboard/orders/{number}/", get(orders::detail))
         .route(
             "/dashboard/orders/{number}/status/",
@@ -66,6 +82,26 @@ pub fn router() -> Router<AppState> {
         )
         .route("/dashboard/orders/{number}/notes/", post(orders::add_note))
         .route("/dashboard/orders/{number}/fulfil/", post(orders::fulfil))
+        .route(
+            "/dashboard/orders/{number}/lines/status/",
+            post(orders::change_lines),
+        )
+        .route(
+            "/dashboard/orders/{number}/capture/",
+            post(order_payments::capture),
+        )
+        .route(
+            "/dashboard/orders/{number}/refund/",
+            post(order_payments::refund),
+        )
+        .route(
+            "/dashboard/orders/{number}/cancel/",
+            post(order_payments::cancel),
+        )
+        .route(
+            "/dashboard/orders/{number}/payments/{operation}/resolve/",
+            post(order_payments::resolve),
+        )
         .route(CUSTOMERS_URL, get(customers::list))
         .route(
             "/dashboard/customers/{customer_id}/",

@@ -12,38 +12,36 @@ use super::params::{page_number, pages};
 use super::{CurrentStaff, ORDERS_URL, render};
 use crate::app::AppState;
 use crate::order::OrderError;
+use crate::order::filter as order_filter;
 use crate::order::manage::{self, MAX_NOTE_CHARS, OrderFilter};
 use crate::staff::Permission;
 use crate::web::WebError;
 
 const PAGE_SIZE: u32 = 50;
 
-fn order_url(number: &str) -> String {
+pub(super) fn order_url(number: &str) -> String {
     format!("{ORDERS_URL}{number}/")
-}
-
-fn non_empty(query: &HashMap<String, String>, key: &str) -> Option<String> {
-    query
-        .get(key)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
 }
 
 pub(super) async fn list(
     State(state): State<AppState>,
     current: CurrentStaff,
-    uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     current.require(Permission::ViewOrders)?;
-    let filter = OrderFilter {
-        query: non_empty(&query, "q"),
-        status: non_empty(&query, "status"),
-        placed_from: non_empty(&query, "from"),
-        placed_to: non_empty(&query, "to"),
-    };
-    let page = page_number(&query)?;
-    let problems = manage::filter_problems(&filter);
+    list_page(&state, &current, &query, Form::default()).await
+}
+
+/// The order list for the filters in `query`, with `form`'s values and errors for the
+/// save-filter form.
+pub(super) async fn list_page(
+    state: &AppState,
+    current: &CurrentStaff,
+    query: &HashMap<String, String>,
+    form: Form,
+) -> Result<Response, WebError> {
+    let (filter, problems) = OrderFilter::parse(query, state.currency);
+    let page = page_number(query)?;
     let (orders, total) = if problems.is_empty() {
         manage::search(
             &state.db.pool,
@@ -60,19 +58,18 @@ pub(super) async fn list(
         .into_iter()
         .map(|o| minijinja::context! { url => order_url(&o.number), ..minijinja::Value::from_serialize(&o) })
         .collect();
-    let pages = pages(
-        ORDERS_URL,
-        &[
-            ("q", filter.query.as_deref().unwrap_or_default()),
-            ("status", filter.status.as_deref().unwrap_or_default()),
-            ("from", filter.placed_from.as_deref().unwrap_or_default()),
-            ("to", filter.placed_to.as_deref().unwrap_or_default()),
-        ],
-        page,
-        total,
-        PAGE_SIZE,
-    );
-    let status = if problems.is_empty() {
+    let typed: Vec<(&str, &str)> = order_filter::KEYS
+        .iter()
+        .map(|k| (*k, query.get(*k).map(|v| v.trim()).unwrap_or_default()))
+        .collect();
+    let pages = pages(ORDERS_URL, &typed, page, total, PAGE_SIZE);
+    // The partner filter is for the shop's staff; a partner user's list is theirs already.
+    let partners = if current.staff.partner_scope().is_none() {
+        crate::partner::manage::list(&state.db.pool, None).await?
+    } else {
+        Vec::new()
+    };
+    let status = if problems.is_empty() && form.errors.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -80,17 +77,26 @@ pub(super) async fn list(
     let page_ctx = minijinja::context! {
         orders => orders,
         total => total,
-        filter => minijinja::context! {
-            q => filter.query, status => filter.status, from => filter.placed_from, to => filter.placed_to,
-        },
-        errors => problems.into_iter().collect::<HashMap<_, _>>(),
+        filter => typed.iter().copied().collect::<HashMap<_, _>>(),
+        payment_states => order_filter::PaymentState::ALL
+            .iter()
+            .map(|p| minijinja::context! { value => p.as_str(), label => p.label() })
+            .collect::<Vec<_>>(),
+        partners => partners,
+        saved => crate::order::saved_filters::list(&state.db.pool, &current.staff).await?
+            .into_iter()
+            .map(|f| minijinja::context! { url => format!("{ORDERS_URL}?{}", f.query), delete_url => format!("{ORDERS_URL}filters/{}/delete/", f.id), ..minijinja::Value::from_serialize(&f) })
+            .collect::<Vec<_>>(),
+        query_string => order_filter::canonical_query(query),
+        form => form.values,
+        errors => problems.into_iter().chain(form.errors).collect::<HashMap<_, _>>(),
         statuses => state.pipeline.statuses.keys().cloned().collect::<Vec<_>>(),
         pages => pages,
     };
     render(
-        &state,
-        &current,
-        uri.path(),
+        state,
+        current,
+        ORDERS_URL,
         "dashboard/orders/list.html",
         status,
         page_ctx,
@@ -110,12 +116,12 @@ pub(super) async fn detail(
 
 /// What was typed into the order page's forms, and what was wrong with it.
 #[derive(Default)]
-struct Form {
-    values: HashMap<&'static str, String>,
-    errors: HashMap<&'static str, String>,
+pub(super) struct Form {
+    pub values: HashMap<&'static str, String>,
+    pub errors: HashMap<&'static str, String>,
 }
 
-async fn detail_page(
+pub(super) async fn detail_page(
     state: &AppState,
     current: &CurrentStaff,
     path: &str,
@@ -127,20 +133,49 @@ async fn detail_page(
         .await?
         .ok_or(WebError::NotFound)?;
     let timeline = manage::timeline(&state.db.pool, &order).await?;
-    let next_statuses: Vec<String> = state
+    // Cancelling voids the payment, so it is its own action rather than a status move.
+    let (cancellable, next_statuses): (Vec<String>, Vec<String>) = state
         .pipeline
         .statuses
         .get(&order.status)
         .cloned()
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|s| s == crate::order::payments::CANCELLED);
+    let operations: Vec<_> = crate::order::payments::operations(&state.db.pool, order.id)
+        .await?
+        .into_iter()
+        .map(|o| {
+            minijinja::context! {
+                summary => o.summary(),
+                resolve_url => format!("{}payments/{}/resolve/", order_url(number), o.id),
+                ..minijinja::Value::from_serialize(&o)
+            }
+        })
+        .collect();
+    let refunded_lines =
+        crate::order::payments::refunded_line_ids(&state.db.pool, order.id).await?;
+    let can_pay =
+        current.staff.can(Permission::ManagePayments) && current.staff.partner_scope().is_none();
     let page = minijinja::context! {
         order => order,
         timeline => timeline,
         next_statuses => next_statuses,
         can_manage => current.staff.can(Permission::ManageOrders),
+        can_pay => can_pay,
+        can_cancel => can_pay && current.staff.can(Permission::ManageOrders) && !cancellable.is_empty(),
+        operations => operations,
+        refunded_lines => refunded_lines,
+        keys => super::order_payments::form_keys(),
+        capture_url => format!("{}capture/", order_url(number)),
+        refund_url => format!("{}refund/", order_url(number)),
+        cancel_url => format!("{}cancel/", order_url(number)),
         status_url => format!("{}status/", order_url(number)),
         notes_url => format!("{}notes/", order_url(number)),
         fulfil_url => format!("{}fulfil/", order_url(number)),
+        lines_url => format!("{}lines/status/", order_url(number)),
+        // Shipping a line is the Ship form's (it records the parcel and emails the customer).
+        line_statuses => state.pipeline.line_statuses.keys().filter(|s| *s != "Shipped").cloned().collect::<Vec<_>>(),
         max_tracking_chars => manage::MAX_TRACKING_CHARS,
         list_url => ORDERS_URL,
         form => form.values,
@@ -180,7 +215,6 @@ pub(super) async fn change_status(
         match manage::change_status(
             &state.db,
             &state.pipeline,
-            &state.changes,
             &current.staff,
             &number,
             to,
@@ -200,6 +234,13 @@ pub(super) async fn change_status(
                     "status",
                     "This order also holds other partners' lines, so only the shop's staff can \
                      change its status. Ship your own lines below."
+                        .to_owned(),
+                );
+            }
+            Err(OrderError::UseCancel) => {
+                errors.insert(
+                    "status",
+                    "Cancel the order with “Cancel order” below, which also voids its payment."
                         .to_owned(),
                 );
             }
@@ -348,6 +389,82 @@ pub(super) async fn fulfil(
         values: HashMap::from([("tracking", tracking.to_owned())]),
         errors,
     };
+    detail_page(
+        &state,
+        &current,
+        &path,
+        &number,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        form,
+    )
+    .await
+}
+
+pub(super) async fn change_lines(
+    State(state): State<AppState>,
+    current: CurrentStaff,
+    Path(number): Path<String>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    current.require(Permission::ManageOrders)?;
+    let to = fields
+        .iter()
+        .find(|(k, _)| k == "status")
+        .map(|(_, v)| v.trim())
+        .unwrap_or_default();
+    let mut line_ids = Vec::new();
+    for (key, value) in &fields {
+        if key == "line" {
+            line_ids.push(
+                value.trim().parse::<i64>().map_err(|_| {
+                    WebError::BadRequest("That is not a line of this order.".into())
+                })?,
+            );
+        }
+    }
+    let problem = if line_ids.is_empty() {
+        Some("Choose the lines to move.".to_owned())
+    } else if to.is_empty() {
+        Some("Choose their new status.".to_owned())
+    } else {
+        match manage::change_line_status(
+            &state.db,
+            &state.pipeline,
+            &current.staff,
+            &number,
+            &line_ids,
+            to,
+        )
+        .await
+        {
+            Ok(products) => {
+                if to == crate::order::payments::CANCELLED {
+                    state
+                        .changes
+                        .announce(crate::infra::changes::Change::Stock(products));
+                }
+                current.session.flash(
+                    "success",
+                    format!(
+                        "{} line{} now {to}.",
+                        line_ids.len(),
+                        if line_ids.len() == 1 { " is" } else { "s are" }
+                    ),
+                );
+                return Ok(Redirect::to(&order_url(&number)).into_response());
+            }
+            Err(OrderError::NotFound) => return Err(WebError::NotFound),
+            Err(OrderError::BadTransition { from, to }) => Some(format!(
+                "A line that is {from} can't become {to}; choose lines that can."
+            )),
+            Err(e) => return Err(WebError::internal(e)),
+        }
+    };
+    let form = Form {
+        values: HashMap::from([("line_status", to.to_owned())]),
+        errors: problem.map(|p| ("line_status", p)).into_iter().collect(),
+    };
+    let path = order_url(&number);
     detail_page(
         &state,
         &current,
