@@ -211,7 +211,8 @@ pub(super) async fn new_form(
     current: CurrentStaff,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    current.require(Permission::ManageCatalogue)?;
+    // Read-only staff see the form (without its button), like every other page.
+    current.require(Permission::ViewCatalogue)?;
     let get = |k: &str| {
         query
             .get(k)
@@ -232,6 +233,7 @@ pub(super) async fn new_form(
             let ctx = minijinja::context! {
                 classes => classes.iter().map(|(id, name)| minijinja::context! { id => id, name => name }).collect::<Vec<_>>(),
                 is_partner => current.staff.partner_scope().is_some(),
+                can_manage => current.staff.can(Permission::ManageCatalogue),
                 new_url => NEW_PRODUCT_URL,
                 list_url => CATALOGUE_URL,
             };
