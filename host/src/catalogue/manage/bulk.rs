@@ -41,8 +41,7 @@ impl Action {
 pub async fn chosen(db: &Db, staff: &Staff, ids: &[i64]) -> Result<Vec<Listed>, ManageError> {
     let mut conn = db.pool.acquire().await?;
     check_scope(&mut conn, staff, ids).await?;
-    drop(conn);
-    Ok(list::rows_by_id(&db.pool, ids).await?)
+    Ok(list::rows_by_id(&mut conn, ids).await?)
 }
 
 async fn check_scope(

@@ -8,7 +8,7 @@
 //! the variants themselves.
 
 use serde::Serialize;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::scope_condition;
 use crate::catalogue::Structure;
@@ -111,11 +111,12 @@ pub async fn products(
         ids_query = ids_query.bind(c);
     }
     let ids: Vec<i64> = ids_query.fetch_all(pool).await?;
-    Ok((rows_by_id(pool, &ids).await?, total))
+    let mut conn = pool.acquire().await?;
+    Ok((rows_by_id(&mut conn, &ids).await?, total))
 }
 
 /// The list's rows for `ids`, in that order.
-pub async fn rows_by_id(pool: &AnyPool, ids: &[i64]) -> Result<Vec<Listed>, sqlx::Error> {
+pub async fn rows_by_id(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Listed>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -135,7 +136,7 @@ pub async fn rows_by_id(pool: &AnyPool, ids: &[i64]) -> Result<Vec<Listed>, sqlx
         query = query.bind(*id);
     }
     let mut rows = Vec::with_capacity(ids.len());
-    for r in query.fetch_all(pool).await? {
+    for r in query.fetch_all(&mut *conn).await? {
         let title: String = r.try_get("title")?;
         let parent_title: Option<String> = r.try_get("parent_title")?;
         rows.push(Listed {

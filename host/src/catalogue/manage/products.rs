@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use super::stock::{self, StockInput};
 use super::{ManageError, scope_condition};
@@ -163,9 +163,43 @@ pub struct Editable {
     pub url: String,
 }
 
+/// Who makes a change: who the audit log names, and the partner scope it is made within.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    pub actor: Actor<'a>,
+    pub scope: Option<&'a [i64]>,
+}
+
+impl<'a> From<&'a Staff> for Who<'a> {
+    fn from(staff: &'a Staff) -> Self {
+        Who {
+            actor: Actor::from(staff),
+            scope: staff.partner_scope(),
+        }
+    }
+}
+
+impl Who<'static> {
+    /// `emporium …` on the server: every product, audited as the command line.
+    pub const COMMAND_LINE: Who<'static> = Who {
+        actor: Actor::CommandLine,
+        scope: None,
+    };
+}
+
 /// The product with `id`, within `scope`.
 pub async fn find(
     pool: &AnyPool,
+    scope: Option<&[i64]>,
+    id: i64,
+) -> Result<Option<Editable>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    find_in(&mut conn, scope, id).await
+}
+
+/// [`find`] on a connection (inside a transaction, it sees the transaction's own writes).
+pub async fn find_in(
+    conn: &mut AnyConnection,
     scope: Option<&[i64]>,
     id: i64,
 ) -> Result<Option<Editable>, sqlx::Error> {
@@ -179,7 +213,7 @@ pub async fn find(
     );
     let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?
     else {
         return Ok(None);
@@ -187,21 +221,19 @@ pub async fn find(
     let structure = Structure::parse(&r.try_get::<String, _>("structure")?);
     let parent_id: Option<i64> = r.try_get("parent_id")?;
     let parent_title: Option<String> = r.try_get("parent_title")?;
-    let mut conn = pool.acquire().await?;
-    let values = attribute_inputs(&mut conn, id).await?;
-    drop(conn);
+    let values = attribute_inputs(conn, id).await?;
     let category_ids = sqlx::query_scalar(
         "SELECT category_id FROM product_category WHERE product_id = $1 ORDER BY category_id",
     )
     .bind(id)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let recommendations = sqlx::query(
         "SELECT p.id, p.title FROM product_recommendation r JOIN product p ON p.id = r.recommended_id \
          WHERE r.primary_id = $1 ORDER BY r.ranking DESC, r.recommended_id",
     )
     .bind(id)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(|r| {
@@ -215,9 +247,9 @@ pub async fn find(
         let ids: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM product WHERE parent_id = $1 ORDER BY id")
                 .bind(id)
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await?;
-        super::list::rows_by_id(pool, &ids).await?
+        super::list::rows_by_id(conn, &ids).await?
     } else {
         Vec::new()
     };
@@ -545,8 +577,22 @@ pub async fn create(
     kind: NewKind,
     input: &ProductInput,
 ) -> Result<i64, ManageError> {
-    let scope = staff.partner_scope();
     let mut tx = db.begin_write().await?;
+    let id = create_in(&mut tx, Who::from(staff), currency, kind, input).await?;
+    tx.commit().await?;
+    changes.announce(Change::Catalogue);
+    Ok(id)
+}
+
+/// [`create`] inside the caller's transaction (which announces the change once committed).
+pub async fn create_in(
+    tx: &mut Transaction<'_, Any>,
+    who: Who<'_>,
+    currency: Currency,
+    kind: NewKind,
+    input: &ProductInput,
+) -> Result<i64, ManageError> {
+    let scope = who.scope;
     let (structure, class_id, parent) = match kind {
         NewKind::Standalone { class_id } => (Structure::Standalone, class_id, None),
         NewKind::Parent { class_id } => {
@@ -565,7 +611,7 @@ pub async fn create(
             );
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(parent_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?
                 .ok_or(ManageError::NotFound)?;
             let class_id: i64 = row.try_get("product_class_id")?;
@@ -576,25 +622,25 @@ pub async fn create(
     let class_exists: Option<i64> =
         sqlx::query_scalar("SELECT id FROM product_class WHERE id = $1")
             .bind(class_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
     if class_exists.is_none() {
         return Err(ManageError::NotFound);
     }
-    let defs = class_attributes(&mut tx, class_id).await?;
+    let defs = class_attributes(tx, class_id).await?;
     let inherited: Vec<String> = match &parent {
-        Some((pid, _)) => attribute_inputs(&mut tx, *pid).await?.into_keys().collect(),
+        Some((pid, _)) => attribute_inputs(tx, *pid).await?.into_keys().collect(),
         None => Vec::new(),
     };
     let mut errors = Vec::new();
-    let valid = match validate(&mut tx, structure, None, &defs, &inherited, input).await? {
+    let valid = match validate(tx, structure, None, &defs, &inherited, input).await? {
         Ok(v) => Some(v),
         Err(e) => {
             errors.extend(e);
             None
         }
     };
-    let partners = stock::partners(&mut tx, scope).await?;
+    let partners = stock::partners(tx, scope).await?;
     let first_stock =
         if structure == Structure::Parent || (input.stock.is_blank() && scope.is_none()) {
             None
@@ -631,16 +677,16 @@ pub async fn create(
     .bind(valid.is_public)
     .bind(&now)
     .bind(&now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await
     .map_err(|e| upc_clash(e, valid.upc.as_deref()))?;
-    write_relations(&mut tx, id, structure, &valid).await?;
+    write_relations(tx, id, structure, &valid).await?;
     if let Some(s) = &first_stock {
-        stock::insert(&mut tx, id, s).await?;
+        stock::insert(tx, id, s).await?;
     }
     audit::record(
-        &mut tx,
-        Actor::from(staff),
+        tx,
+        who.actor,
         "product.create",
         "product",
         &id.to_string(),
@@ -648,8 +694,6 @@ pub async fn create(
         Some(&snapshot(&valid)),
     )
     .await?;
-    tx.commit().await?;
-    changes.announce(Change::Catalogue);
     Ok(id)
 }
 
@@ -661,14 +705,27 @@ pub async fn update(
     id: i64,
     input: &ProductInput,
 ) -> Result<(), ManageError> {
-    let before = find(&db.pool, staff.partner_scope(), id)
+    let mut tx = db.begin_write().await?;
+    update_in(&mut tx, Who::from(staff), id, input).await?;
+    tx.commit().await?;
+    changes.announce(Change::Catalogue);
+    Ok(())
+}
+
+/// [`update`] inside the caller's transaction (which announces the change once committed).
+pub async fn update_in(
+    tx: &mut Transaction<'_, Any>,
+    who: Who<'_>,
+    id: i64,
+    input: &ProductInput,
+) -> Result<(), ManageError> {
+    let before = find_in(tx, who.scope, id)
         .await?
         .ok_or(ManageError::NotFound)?;
     let structure = Structure::parse(before.structure);
-    let mut tx = db.begin_write().await?;
-    let defs = class_attributes(&mut tx, before.class_id).await?;
+    let defs = class_attributes(tx, before.class_id).await?;
     let inherited: Vec<String> = match &before.parent {
-        Some(p) => attribute_inputs(&mut tx, p.id).await?.into_keys().collect(),
+        Some(p) => attribute_inputs(tx, p.id).await?.into_keys().collect(),
         None => Vec::new(),
     };
     let old_valid = Valid {
@@ -680,7 +737,7 @@ pub async fn update(
         values: Vec::new(),
         recommendations: before.recommendations.iter().map(|r| r.id).collect(),
     };
-    let valid = validate(&mut tx, structure, Some(id), &defs, &inherited, input)
+    let valid = validate(tx, structure, Some(id), &defs, &inherited, input)
         .await?
         .map_err(ManageError::Invalid)?;
     let shown_title = if valid.title.is_empty() {
@@ -703,7 +760,7 @@ pub async fn update(
     .bind(&valid.description)
     .bind(valid.is_public)
     .bind(now_text())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(|e| upc_clash(e, valid.upc.as_deref()))?;
     if structure == Structure::Parent && shown_title != before.title {
@@ -711,13 +768,13 @@ pub async fn update(
         sqlx::query("UPDATE product SET slug = $2 WHERE parent_id = $1 AND title = ''")
             .bind(id)
             .bind(slugify(&shown_title))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
-    write_relations(&mut tx, id, structure, &valid).await?;
+    write_relations(tx, id, structure, &valid).await?;
     audit::record(
-        &mut tx,
-        Actor::from(staff),
+        tx,
+        who.actor,
         "product.update",
         "product",
         &id.to_string(),
@@ -725,8 +782,6 @@ pub async fn update(
         Some(&snapshot(&valid)),
     )
     .await?;
-    tx.commit().await?;
-    changes.announce(Change::Catalogue);
     Ok(())
 }
 
