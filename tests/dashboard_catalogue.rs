@@ -1325,3 +1325,123 @@ both_backends!(
         assert_eq!(reader.get(&class_url).await.status, 200);
     }
 );
+
+both_backends!(
+    the_catalogue_imports_and_exports_csv,
+    |app: TestApp| async move {
+        use emporium::catalogue::manage::transfer;
+        book_class(&app).await;
+        CategoryBuilder::new()
+            .name("CSV shelf")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        partner(&app, "csvp").await;
+        let quiet = |_: u64, _: u64| {};
+        let import = |text: &'static str, dry_run: bool| {
+            let app = &app;
+            async move {
+                transfer::import(
+                    &app.state.db,
+                    &app.state.changes,
+                    app.state.currency,
+                    text.as_bytes(),
+                    dry_run,
+                    &quiet,
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let file = "upc,title,class,categories,partner,partner_sku,price,num_in_stock,attr:pages,attr:tags,is_public\n\
+                    CSV-1,First CSV book,Catalogue test book,csv-shelf,csvp,CSVP-1,4.50,3,120,New|Signed,yes\n\
+                    CSV-2,Bad pages,Catalogue test book,,,,,,many,,yes\n\
+                    CSV-3,No class,Nope,,,,,,1,,yes\n";
+        let csv_products = || {
+            app.scalar_i64("SELECT CAST(COUNT(*) AS BIGINT) FROM product WHERE upc LIKE 'CSV-%'")
+        };
+        let dry = import(file, true).await;
+        assert!(dry.dry_run);
+        assert_eq!((dry.rows, dry.created, dry.updated), (3, 1, 0));
+        let lines: Vec<u64> = dry.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [3, 4], "{:?}", dry.errors);
+        assert!(
+            dry.errors[0].message.contains("is not a whole number"),
+            "{:?}",
+            dry.errors
+        );
+        assert!(
+            dry.errors[1].message.contains("no product class"),
+            "{:?}",
+            dry.errors
+        );
+        assert_eq!(csv_products().await, 0, "a dry run changes nothing");
+
+        let done = import(file, false).await;
+        assert_eq!((done.created, done.errors.len()), (1, 2));
+        assert_eq!(
+            csv_products().await,
+            1,
+            "the rows with problems changed nothing"
+        );
+        let id = app
+            .scalar_i64("SELECT id FROM product WHERE upc = 'CSV-1'")
+            .await;
+        let url = storefront_url(&app, id).await;
+        let (status, page) = app.get(&url).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("First CSV book") && page.contains("4.50") && page.contains("120"));
+        let (_, shelf) = app.get("/catalogue/category/csv-shelf/").await;
+        assert!(shelf.contains("First CSV book"));
+
+        // An update by UPC: the columns given change, the others stay.
+        let update = import(
+            "upc,title,partner,partner_sku,price,num_in_stock\nCSV-1,Renamed CSV book,csvp,CSVP-1,5.00,9\n",
+            false,
+        )
+        .await;
+        assert_eq!(
+            (update.updated, update.errors.len()),
+            (1, 0),
+            "{:?}",
+            update.errors
+        );
+        let (_, page) = app.get(&storefront_url(&app, id).await).await;
+        assert!(page.contains("Renamed CSV book") && page.contains("5.00") && page.contains("120"));
+        assert_eq!(
+            app.scalar_i64("SELECT num_in_stock FROM stock_record WHERE partner_sku = 'CSVP-1'")
+                .await,
+            9
+        );
+
+        // The export reads back: its row for the book imports as an update with no problems.
+        let mut out = Vec::new();
+        let n = transfer::export(&app.state.db.pool, &mut out, &quiet)
+            .await
+            .unwrap();
+        assert!(n > 100);
+        let text = String::from_utf8(out).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap().to_owned();
+        assert!(header.starts_with("upc,title,structure,") && header.contains("attr:pages"));
+        let row = lines.find(|l| l.starts_with("CSV-1,")).unwrap().to_owned();
+        assert!(
+            row.contains("Renamed CSV book")
+                && row.contains("csv-shelf")
+                && row.contains("New|Signed"),
+            "{row}"
+        );
+        let again: &'static str = Box::leak(format!("{header}\n{row}\n").into_boxed_str());
+        let round = import(again, true).await;
+        assert_eq!(
+            (round.updated, round.errors.len()),
+            (1, 0),
+            "{:?}",
+            round.errors
+        );
+        assert!(
+            audits(&app, "product.", "product", id).await >= 2,
+            "imports are audited"
+        );
+    }
+);

@@ -17,6 +17,7 @@ pub mod list;
 pub mod products;
 pub mod rich_text;
 pub mod stock;
+pub mod transfer;
 
 use serde::Serialize;
 use sqlx::{AnyPool, Row};
