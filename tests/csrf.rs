@@ -55,6 +55,13 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/catalogue/classes/{class_id}/attributes/",
     "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/",
     "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/delete/",
+    "/dashboard/partners/{partner_id}/",
+    "/dashboard/partners/{partner_id}/users/",
+    "/dashboard/partners/{partner_id}/users/{staff_id}/remove/",
+    "/dashboard/catalogue/products/{product_id}/images/upload/",
+    "/dashboard/catalogue/products/{product_id}/images/{image_id}/caption/",
+    "/dashboard/catalogue/products/{product_id}/images/{image_id}/move/",
+    "/dashboard/catalogue/products/{product_id}/images/{image_id}/delete/",
     "/dashboard/logout/",
     "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
@@ -130,6 +137,9 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_attribute",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_option",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_class_option",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image",
+        "SELECT CAST(COALESCE(SUM(display_order), 0) AS BIGINT) FROM product_image",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image WHERE caption = 'csrf'",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -139,13 +149,18 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
 }
 
 async fn product_in_stock(app: &TestApp) -> i64 {
+    // With two images, for the image routes.
     ProductBuilder::new()
+        .image("demo/book-0.svg", "csrf")
+        .image("demo/book-1.svg", "csrf")
         .create(&app.state.db)
         .await
         .unwrap()
         .id
 }
 
+/// The ids a route's path names: product, basket line, order number, stock record, customer,
+/// product image.
 struct Ids<'a> {
     product: i64,
     line: i64,
@@ -156,6 +171,7 @@ struct Ids<'a> {
     /// A product class and one of its attributes.
     class: i64,
     attribute: i64,
+    image: i64,
 }
 
 fn fill(route: &str, ids: &Ids) -> String {
@@ -168,11 +184,13 @@ fn fill(route: &str, ids: &Ids) -> String {
         category,
         class,
         attribute,
+        image,
     } = *ids;
     route
         .replace("{category_id}", &category.to_string())
         .replace("{class_id}", &class.to_string())
         .replace("{attribute_id}", &attribute.to_string())
+        .replace("{image_id}", &image.to_string())
         .replace("{product_id}", &product.to_string())
         .replace("{line_id}", &line.to_string())
         .replace("{number}", order)
@@ -182,6 +200,9 @@ fn fill(route: &str, ids: &Ids) -> String {
         .replace("{operation}", "1")
         // So is the saved filter.
         .replace("{filter_id}", "1")
+        // The product's partner is the first; the partner user added below the second staff.
+        .replace("{partner_id}", "1")
+        .replace("{staff_id}", "2")
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -253,6 +274,13 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/" => {
             vec![("name", "CSRF attribute")]
         }
+        "/dashboard/partners/{partner_id}/" => vec![("partner_name", "Renamed")],
+        "/dashboard/partners/{partner_id}/users/" => vec![
+            ("email", "partner-user@example.com"),
+            ("password", "partner password"),
+        ],
+        r if r.ends_with("/caption/") => vec![("caption", "changed")],
+        r if r.ends_with("/move/") => vec![("direction", "down")],
         _ => vec![],
     }
 }
@@ -329,6 +357,24 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let customer = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
         .await;
+    let image: i64 = sqlx::query_scalar(
+        "SELECT CAST(MIN(id) AS BIGINT) FROM product_image WHERE product_id = $1",
+    )
+    .bind(product)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    let ids = Ids {
+        product,
+        line,
+        order: &order,
+        stock,
+        customer,
+        category,
+        class,
+        attribute,
+        image,
+    };
     emporium::staff::add(
         &app.state.db,
         STAFF.0,
@@ -351,16 +397,6 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let origin = b.base.clone();
     let stranger = app.browser();
 
-    let ids = Ids {
-        product,
-        line,
-        order: &order,
-        stock,
-        customer,
-        category,
-        class,
-        attribute,
-    };
     let before = state(&app, &sid).await;
     for route in STATE_CHANGING {
         let path = fill(route, &ids);

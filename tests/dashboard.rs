@@ -1816,6 +1816,16 @@ both_backends!(
     }
 );
 
+/// The partner of a stock record.
+async fn partner_of(app: &TestApp, record: i64) -> i64 {
+    sqlx::query("SELECT partner_id FROM stock_record WHERE id = $1")
+        .bind(record)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// (num_in_stock, num_allocated) of a stock record.
 async fn stock_of(app: &TestApp, record: i64) -> (i64, i64) {
     let row = sqlx::query("SELECT num_in_stock, num_allocated FROM stock_record WHERE id = $1")
@@ -2060,6 +2070,13 @@ both_backends!(
                     .await
                     .to_string(),
             ),
+            ("partner_id", partner_of(&app, record).await.to_string()),
+            (
+                "staff_id",
+                app.scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM staff_user")
+                    .await
+                    .to_string(),
+            ),
         ];
         let routes = dashboard_routes();
         let audited = || app.scalar_i64("SELECT COUNT(*) FROM audit_log");
@@ -2146,7 +2163,7 @@ both_backends!(
         let t = token(&other).await;
         let before = audited().await;
         for (route, method) in &routes {
-            let names_theirs = ["{number}", "{product_id}", "{stock_id}"]
+            let names_theirs = ["{number}", "{product_id}", "{stock_id}", "{partner_id}"]
                 .iter()
                 .any(|p| route.contains(p));
             if !names_theirs {
@@ -2196,5 +2213,132 @@ both_backends!(
                 );
             }
         }
+    }
+);
+
+both_backends!(
+    a_partner_has_an_address_and_users_that_administrators_manage,
+    |app: TestApp| async move {
+        let (_, record, code, _) = product_at_1250(&app).await;
+        let partner = partner_of(&app, record).await;
+        add_staff(&app, "admin@example.com", Role::Admin, &[]).await;
+        add_staff(&app, "own@example.com", Role::Partner, &[&code]).await;
+        let admin = staff_browser(&app, "admin@example.com").await;
+        let t = token(&admin).await;
+        let url = format!("/dashboard/partners/{partner}/");
+        assert!(
+            admin
+                .get("/dashboard/partners/")
+                .await
+                .body
+                .contains(&format!("/dashboard/partners/{partner}/"))
+        );
+
+        // The address is checked like any address, and what was typed is kept.
+        let bad = admin
+            .post(
+                &url,
+                &[
+                    ("csrf_token", &t),
+                    ("partner_name", "North Warehouse"),
+                    ("line1", "1 Dock Road"),
+                    ("country", "ZZ"),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, 422);
+        assert!(bad.body.contains("value=\"1 Dock Road\""), "{}", bad.body);
+        let saved = admin
+            .post(
+                &url,
+                &[
+                    ("csrf_token", &t),
+                    ("partner_name", "North Warehouse"),
+                    ("name", "Dispatch"),
+                    ("line1", "1 Dock Road"),
+                    ("city", "Hull"),
+                    ("postcode", "hu1 1aa"),
+                    ("country", "gb"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let page = admin.get(&url).await;
+        assert!(
+            page.body.contains("North Warehouse") && page.body.contains("HU1 1AA"),
+            "{}",
+            page.body
+        );
+
+        // Users: added with a password they sign in with, removed again.
+        let weak = admin
+            .post(
+                &format!("{url}users/"),
+                &[
+                    ("csrf_token", &t),
+                    ("email", "new@example.com"),
+                    ("password", "x"),
+                ],
+            )
+            .await;
+        assert_eq!(weak.status, 422);
+        assert!(
+            weak.body.contains("value=\"new@example.com\"") && !weak.body.contains("value=\"x\"")
+        );
+        let added = admin
+            .post(
+                &format!("{url}users/"),
+                &[
+                    ("csrf_token", &t),
+                    ("email", "new@example.com"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(added.status, 303, "{}", added.body);
+        let newcomer = staff_browser(&app, "new@example.com").await;
+        assert_eq!(newcomer.get(&url).await.status, 200, "their own partner");
+        let id = app
+            .scalar_i64("SELECT id FROM staff_user WHERE email = 'new@example.com'")
+            .await;
+        let removed = admin
+            .post(&format!("{url}users/{id}/remove/"), &[("csrf_token", &t)])
+            .await;
+        assert_eq!(removed.status, 303);
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM staff_user WHERE email = 'new@example.com'")
+                .await,
+            0
+        );
+        assert_eq!(
+            newcomer.get(&url).await.status,
+            303,
+            "signed out: the account is gone"
+        );
+
+        // The partner's own user edits its address but not its users.
+        let own = staff_browser(&app, "own@example.com").await;
+        let page = own.get(&url).await;
+        assert!(
+            page.body.contains("Save partner") && !page.body.contains("Add a user"),
+            "{}",
+            page.body
+        );
+        let ot = token(&own).await;
+        let refused = own
+            .post(
+                &format!("{url}users/"),
+                &[
+                    ("csrf_token", &ot),
+                    ("email", "sneaky@example.com"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 403);
+        let audited = app
+            .scalar_i64("SELECT COUNT(*) FROM audit_log WHERE action IN ('partner.update', 'partner.remove_user') AND actor = 'admin@example.com'")
+            .await;
+        assert_eq!(audited, 2);
     }
 );

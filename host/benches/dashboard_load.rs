@@ -1,6 +1,6 @@
 //! Load benchmark of the dashboard's order list: 100,000 orders in PostgreSQL, 8 staff
 //! browsing the list with random filters (status, email search, number, date ranges, deep
-//! pages) over HTTP on loopback against the real app. Reports requests/s and p50/p99.
+//! pages, payment state, total range) over HTTP on loopback against the real app. Reports requests/s and p50/p99.
 //!
 //! Run from the repo root:
 //!   cargo bench -p emporium --bench dashboard_load
@@ -66,6 +66,12 @@ async fn seed(pool: &sqlx::AnyPool, orders: i64) {
          SELECT o.id, sr.product_id, sr.id, 'Emporium Warehouse', sr.partner_sku, 'A product', 1, \
          1000, 1000, 1000, 1000, 'Pending' FROM shop_order o \
          JOIN stock_record sr ON sr.id = (SELECT MIN(id) FROM stock_record) + o.id % 100"
+            .to_owned(),
+        // A card payment per order: a third captured, a tenth of those partly refunded.
+        "INSERT INTO payment_source (order_id, plugin_id, reference, currency, allocated_minor, \
+         debited_minor, refunded_minor, label) SELECT o.id, 'test-card-gateway', 'tc_' || o.number, \
+         'GBP', o.total_incl_minor, CASE WHEN o.id % 3 = 0 THEN o.total_incl_minor ELSE 0 END, \
+         CASE WHEN o.id % 30 = 0 THEN 495 ELSE 0 END, 'Card ending 4242' FROM shop_order o"
             .to_owned(),
         "ANALYZE".to_owned(),
     ];
@@ -160,7 +166,10 @@ fn main() {
                 let statuses = ["Pending", "Being processed", "Shipped", "Complete", "Cancelled"];
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
-                    let path = match rng.below(5) {
+                    let payments = ["captured", "authorised", "refunded"];
+                    let path = match rng.below(7) {
+                        5 => format!("/dashboard/orders/?payment={}", payments[rng.below(3) as usize]),
+                        6 => format!("/dashboard/orders/?min_total={}&max_total={}", 20 + rng.below(40), 70 + rng.below(30)),
                         0 => format!("/dashboard/orders/?status={}", statuses[rng.below(5) as usize].replace(' ', "+")),
                         1 => format!("/dashboard/orders/?q=shopper{}%40example.com", rng.below(5000)),
                         2 => format!("/dashboard/orders/?q={}", 100_001 + rng.below(orders as u64)),

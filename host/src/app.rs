@@ -55,6 +55,8 @@ pub struct Shop {
     pub mini_baskets: moka::sync::Cache<i64, (i64, Money)>,
     /// Failed sign-ins per account (in the database) and per client address (here).
     pub sign_in: crate::customer::throttle::SignInThrottle,
+    /// Uploaded images and their thumbnails: the media folder, or S3 when `media_url` is set.
+    pub media: Arc<crate::media::MediaStore>,
 }
 
 pub type AppState = Arc<Shop>;
@@ -175,7 +177,10 @@ impl Shop {
             .registry()
             .on_change(move |_| plugin_changes.announce(Change::Catalogue));
         let sign_in = crate::customer::throttle::SignInThrottle::new(config.sign_in_lock_secs);
+        let media =
+            Arc::new(crate::media::MediaStore::open(&config).context("opening the media storage")?);
         Ok(Shop {
+            media,
             sign_in,
             db,
             config,

@@ -16,6 +16,7 @@ pub mod exports;
 pub mod fixtures;
 pub mod infra;
 pub mod mail;
+pub mod media;
 pub mod money;
 pub mod order;
 pub mod partner;

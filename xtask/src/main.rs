@@ -86,6 +86,7 @@ fn run_task(task: Task) -> Result<()> {
             // needed even when every bundled plugin is up to date.
             setup::plugin_toolchains(&root)?;
             setup::smtp_server(&root)?;
+            setup::s3_server(&root)?;
             setup::browser()?;
             plugins::build_all(&root)?;
             // Every test binary runs even when one fails, so one run shows every failure.

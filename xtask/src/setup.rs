@@ -1,7 +1,7 @@
 //! What `cargo xtask demo` and `cargo xtask test` install by themselves on a fresh machine, so
 //! that README's two commands are the whole set-up: the rustup target the plugins compile to,
-//! the Python/JavaScript plugin toolchains, and for the tests the SMTP server they talk to and a
-//! headless Chromium with its driver.
+//! the Python/JavaScript plugin toolchains, and for the tests the SMTP server and the
+//! S3-compatible server they talk to and a headless Chromium with its driver.
 //!
 //! Each step first checks, and installs only what is missing, so a second run costs well under a
 //! second. When something cannot be installed the step fails with one sentence that says what
@@ -18,6 +18,9 @@ pub const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// The test SMTP server (tests/support/smtp.rs), pinned like the plugin toolchains.
 const AIOSMTPD: &str = "aiosmtpd==1.4.6";
+
+/// The tests' S3-compatible server (tests/media.rs), pinned like aiosmtpd.
+const MOTO: &str = "moto[server]==5.2.5";
 
 /// Where plugins/toolchains.sh puts its Python venv; the test SMTP server lives in it too, and
 /// tests/support/smtp.rs finds its python here.
@@ -117,12 +120,42 @@ pub fn plugin_toolchains(root: &Path) -> Result<()> {
 
 /// Installs aiosmtpd into the project venv (made by [`plugin_toolchains`], which runs first).
 pub fn smtp_server(root: &Path) -> Result<()> {
+    pip_install(
+        root,
+        AIOSMTPD,
+        "aiosmtpd",
+        "the tests' SMTP server",
+        "the mail tests",
+    )
+}
+
+/// Installs moto's S3-compatible server into the project venv, beside aiosmtpd.
+pub fn s3_server(root: &Path) -> Result<()> {
+    pip_install(
+        root,
+        MOTO,
+        "flask",
+        "the tests' S3-compatible server",
+        "the media tests' S3 backend",
+    )
+}
+
+/// Installs `requirement` (`name[extras]==version`) into the project venv unless that version
+/// is there already and `also` (a module the extras bring) imports.
+fn pip_install(
+    root: &Path,
+    requirement: &str,
+    also: &str,
+    what: &str,
+    needed_by: &str,
+) -> Result<()> {
     let python = venv(root).join("bin/python");
-    let (_, pinned) = AIOSMTPD.split_once("==").expect("a pinned requirement");
+    let (name, pinned) = requirement.split_once("==").expect("a pinned requirement");
+    let name = name.split('[').next().unwrap_or(name);
     let installed = Command::new(&python)
         .args([
             "-c",
-            "import importlib.metadata as m; print(m.version('aiosmtpd'))",
+            &format!("import importlib.metadata as m, {also}; print(m.version('{name}'))"),
         ])
         .stderr(Stdio::null())
         .output()
@@ -130,7 +163,7 @@ pub fn smtp_server(root: &Path) -> Result<()> {
     if installed {
         return Ok(());
     }
-    eprintln!("setup: installing {AIOSMTPD} (the tests' SMTP server) into target/toolchains/venv");
+    eprintln!("setup: installing {requirement} ({what}) into target/toolchains/venv");
     let status = Command::new(&python)
         .args([
             "-m",
@@ -138,13 +171,13 @@ pub fn smtp_server(root: &Path) -> Result<()> {
             "install",
             "--quiet",
             "--disable-pip-version-check",
-            AIOSMTPD,
+            requirement,
         ])
         .status();
     if !status.is_ok_and(|s| s.success()) {
         bail!(
-            "could not install {AIOSMTPD} into {} (the mail tests need it); install it there \
-             by hand with `{} -m pip install {AIOSMTPD}`",
+            "could not install {requirement} into {} ({needed_by} need it); install it there \
+             by hand with `{} -m pip install '{requirement}'`",
             venv(root).display(),
             python.display()
         );

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod category;
+pub mod images;
 pub mod manage;
 pub mod snapshot;
 

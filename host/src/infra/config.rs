@@ -30,6 +30,9 @@
 //! | `EMPORIUM_PLUGIN_DIRECTORY` | plugin directory (folder or http(s) URL) for `emporium plugin` | unset |
 //! | `EMPORIUM_PLUGIN_TRUSTED_KEYS` | `name=hex,name=hex`: ed25519 keys plugin signatures may use | none |
 //! | `EMPORIUM_PLUGIN_REQUIRE_SIGNATURES` | refuse unsigned plugins from a directory | `false` |
+//! | `EMPORIUM_MEDIA_URL` | keep uploaded media in S3-compatible storage: `s3://bucket[/prefix]`, with the usual `AWS_*` variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP=true` for a server of your own); more options in the file's `[media_s3]` table; unset = files in `<data dir>/media/` | unset |
+//! | `EMPORIUM_MAX_UPLOAD_BYTES` | largest image file the dashboard accepts | `10485760` (10 MiB) |
+//! | `EMPORIUM_MAX_IMAGE_PIXELS` | most pixels (width × height) of an uploaded image | `40000000` |
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -129,6 +132,18 @@ pub struct Config {
     pub body_read_timeout_secs: u64,
     /// Seconds a request may take in all, until its response starts.
     pub request_timeout_secs: u64,
+    /// `s3://bucket[/prefix]`: uploaded media in S3-compatible storage, else files in
+    /// [`Config::media_dir`] (see `media::MediaStore`).
+    pub media_url: Option<String>,
+    /// More options for the S3 client, by object_store's names (`endpoint`, `allow_http`,
+    /// `region`, `access_key_id`, `secret_access_key`, `virtual_hosted_style_request`, …), as
+    /// a `[media_s3]` table in the file. They win over the `AWS_*` environment variables.
+    pub media_s3: BTreeMap<String, String>,
+    /// The largest image file an upload may carry, in bytes.
+    pub max_upload_bytes: u64,
+    /// The most pixels an uploaded image may have (width × height): larger ones, decompression
+    /// bombs among them, are refused before they are decoded.
+    pub max_image_pixels: u64,
 }
 
 impl Default for Config {
@@ -166,6 +181,10 @@ impl Default for Config {
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 10,
             request_timeout_secs: 30,
+            media_url: None,
+            media_s3: BTreeMap::new(),
+            max_upload_bytes: 10 * 1024 * 1024,
+            max_image_pixels: 40_000_000,
         }
     }
 }
@@ -302,6 +321,16 @@ impl Config {
         if let Some(v) = get("EMPORIUM_REQUEST_TIMEOUT_SECS") {
             self.request_timeout_secs = parse("EMPORIUM_REQUEST_TIMEOUT_SECS", v)?;
         }
+        if let Some(v) = get("EMPORIUM_MEDIA_URL") {
+            let v = v.trim().to_owned();
+            self.media_url = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = get("EMPORIUM_MAX_UPLOAD_BYTES") {
+            self.max_upload_bytes = parse("EMPORIUM_MAX_UPLOAD_BYTES", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_MAX_IMAGE_PIXELS") {
+            self.max_image_pixels = parse("EMPORIUM_MAX_IMAGE_PIXELS", v)?;
+        }
         Ok(())
     }
 
@@ -389,6 +418,23 @@ impl Config {
         {
             return Err(invalid("smtp_url", "use smtp://… or smtps://…"));
         }
+        if let Some(url) = &self.media_url
+            && let Err(message) = parse_s3_url(url)
+        {
+            return Err(invalid("media_url", &message));
+        }
+        if !(1024..=1024 * 1024 * 1024).contains(&self.max_upload_bytes) {
+            return Err(invalid(
+                "max_upload_bytes",
+                "must be from 1024 bytes to 1 GiB (1073741824)",
+            ));
+        }
+        if !(1..=1_000_000_000).contains(&self.max_image_pixels) {
+            return Err(invalid(
+                "max_image_pixels",
+                "must be from 1 to 1000000000 pixels",
+            ));
+        }
         if self.mail_from.trim().is_empty() {
             return Err(invalid(
                 "mail_from",
@@ -420,6 +466,26 @@ impl Config {
     pub fn mail_dir(&self) -> PathBuf {
         self.data_dir.join("mail")
     }
+}
+
+/// `s3://bucket[/prefix]` → (bucket, prefix without slashes at either end).
+pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| "use s3://bucket or s3://bucket/prefix".to_owned())?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty()
+        || !bucket
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    {
+        return Err(format!("{bucket:?} is not a bucket name"));
+    }
+    let prefix = prefix.trim_matches('/');
+    if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains("//") {
+        return Err(format!("{prefix:?} is not a usable prefix"));
+    }
+    Ok((bucket.to_owned(), prefix.to_owned()))
 }
 
 #[cfg(test)]
@@ -472,6 +538,22 @@ mod tests {
         c.validate().unwrap();
         c.smtp_url = Some("http://mail".into());
         assert!(c.validate().unwrap_err().to_string().contains("smtp_url"));
+    }
+
+    #[test]
+    fn media_settings_come_from_the_environment() {
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "EMPORIUM_MEDIA_URL" => Some("s3://shop-media/live".into()),
+            "EMPORIUM_MAX_UPLOAD_BYTES" => Some("2048".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.media_url.as_deref(), Some("s3://shop-media/live"));
+        assert_eq!(c.max_upload_bytes, 2048);
+        c.validate().unwrap();
+        c.media_url = Some("ftp://media".into());
+        assert!(c.validate().unwrap_err().to_string().contains("media_url"));
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Partners as staff manage them: the list (a partner user sees their own), with each
-//! partner's stock count and dashboard users, and adding a partner.
+//! partner's stock count and dashboard users; adding a partner; a partner's page with its
+//! address and its users, whom administrators add and remove.
 
 use serde::Serialize;
 use sqlx::{AnyPool, Row};
 
+use crate::address::Address;
 use crate::audit::{self, Actor};
 use crate::infra::db::{Db, unique_violation};
+use crate::staff::Staff;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Listed {
@@ -128,4 +131,185 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// One partner's page: its address and its dashboard users.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detail {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub address: Option<Address>,
+    pub address_lines: Vec<String>,
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub is_active: bool,
+}
+
+/// Partner `id` if it is within `scope`.
+pub async fn find(
+    pool: &AnyPool,
+    scope: Option<&[i64]>,
+    id: i64,
+) -> Result<Option<Detail>, sqlx::Error> {
+    if scope.is_some_and(|ids| !ids.contains(&id)) {
+        return Ok(None);
+    }
+    let Some(row) = sqlx::query("SELECT id, code, name, address FROM partner WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let address: Option<Address> = row
+        .try_get::<Option<String>, _>("address")?
+        .and_then(|a| serde_json::from_str(&a).ok());
+    let users = sqlx::query(
+        "SELECT s.id, s.email, s.is_active FROM staff_partner sp JOIN staff_user s ON s.id = sp.staff_id \
+         WHERE sp.partner_id = $1 ORDER BY s.email",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(User {
+            id: r.try_get("id")?,
+            email: r.try_get("email")?,
+            is_active: crate::infra::db::flag(r, "is_active")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Some(Detail {
+        id,
+        code: row.try_get("code")?,
+        name: row.try_get("name")?,
+        address_lines: address.as_ref().map(Address::lines).unwrap_or_default(),
+        address,
+        users,
+    }))
+}
+
+/// Renames partner `id` and sets its address, for `staff` (their own partners only), in one
+/// transaction with its audit entry. `None` when it is not theirs to change.
+pub async fn update(
+    db: &Db,
+    staff: &Staff,
+    id: i64,
+    name: &str,
+    address: &Address,
+) -> Result<Option<()>, PartnerFormError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(PartnerFormError::Invalid(vec![(
+            "partner_name",
+            "Enter the partner's name (at most 200 characters).".to_owned(),
+        )]));
+    }
+    let Some(before) = find(&db.pool, staff.partner_scope(), id).await? else {
+        return Ok(None);
+    };
+    let mut tx = db.begin_write().await?;
+    sqlx::query("UPDATE partner SET name = $2, address = $3 WHERE id = $1")
+        .bind(id)
+        .bind(name)
+        .bind(serde_json::to_string(address).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        Actor::from(staff),
+        "partner.update",
+        "partner",
+        &before.code,
+        Some(&audit::json(
+            &serde_json::json!({ "name": before.name, "address": before.address }),
+        )),
+        Some(&audit::json(
+            &serde_json::json!({ "name": name, "address": address }),
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(()))
+}
+
+/// Gives partner `id` a new dashboard user (role partner, restricted to it); an
+/// administrator's action. The password is the one they will sign in with until they change
+/// it.
+pub async fn add_user(
+    db: &Db,
+    admin: &Staff,
+    id: i64,
+    email: &str,
+    password: &str,
+) -> Result<Option<crate::staff::Staff>, crate::staff::StaffError> {
+    let Some(partner) = find(&db.pool, None, id).await? else {
+        return Ok(None);
+    };
+    crate::staff::add_by(
+        db,
+        Actor::from(admin),
+        email,
+        password,
+        crate::staff::Role::Partner,
+        &[partner.code],
+    )
+    .await
+    .map(Some)
+}
+
+/// Takes user `staff_id` off partner `id`; a partner user left with no partner loses their
+/// account (they could see nothing). False when they were not this partner's.
+pub async fn remove_user(
+    db: &Db,
+    admin: &Staff,
+    id: i64,
+    staff_id: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let email: Option<String> = sqlx::query_scalar(
+        "SELECT s.email FROM staff_partner sp JOIN staff_user s ON s.id = sp.staff_id \
+         WHERE sp.partner_id = $1 AND sp.staff_id = $2",
+    )
+    .bind(id)
+    .bind(staff_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(email) = email else {
+        return Ok(false);
+    };
+    sqlx::query("DELETE FROM staff_partner WHERE partner_id = $1 AND staff_id = $2")
+        .bind(id)
+        .bind(staff_id)
+        .execute(&mut *tx)
+        .await?;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staff_partner WHERE staff_id = $1")
+        .bind(staff_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if left == 0 {
+        sqlx::query("DELETE FROM staff_user WHERE id = $1 AND role = 'partner'")
+            .bind(staff_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    audit::record(
+        &mut tx,
+        Actor::from(admin),
+        "partner.remove_user",
+        "partner",
+        &id.to_string(),
+        Some(&audit::json(&serde_json::json!({ "user": email }))),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -188,6 +188,26 @@ pub async fn add(
     role: Role,
     partner_codes: &[String],
 ) -> Result<Staff, StaffError> {
+    add_by(
+        db,
+        audit::Actor::CommandLine,
+        email,
+        password,
+        role,
+        partner_codes,
+    )
+    .await
+}
+
+/// [`add`], recorded as `actor`'s doing (an administrator in the dashboard).
+pub async fn add_by(
+    db: &Db,
+    actor: audit::Actor<'_>,
+    email: &str,
+    password: &str,
+    role: Role,
+    partner_codes: &[String],
+) -> Result<Staff, StaffError> {
     let email = customer::normalize_email(email);
     if let Some(problem) = customer::email_problem(&email) {
         return Err(StaffError::Invalid(problem.into()));
@@ -248,7 +268,7 @@ pub async fn add(
     };
     audit::record(
         &mut tx,
-        audit::Actor::CommandLine,
+        actor,
         "staff.add",
         "staff",
         &staff.email,

@@ -3,7 +3,7 @@
 //! designer overrides exactly the files they change. Templates are compiled once; in
 //! development mode they are re-read when a file under the themes folder changes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -11,6 +11,9 @@ use minijinja::{AutoEscape, Environment, Error as TemplateError, ErrorKind, Valu
 use minijinja_autoreload::AutoReloader;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use crate::media::ThumbnailSize;
+use crate::media::thumbs::thumbnail_url;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
@@ -29,18 +32,25 @@ struct ThemeManifest {
     #[allow(dead_code)]
     name: String,
     parent: Option<String>,
+    /// `[thumbnails]`: name → size (`"200x200"`, `"300x300 crop"`), see `media::thumbs`.
+    #[serde(default)]
+    thumbnails: BTreeMap<String, String>,
 }
 
 /// The folders searched for a template or static file, most specific first.
 #[derive(Debug, Clone)]
 pub struct ThemeChain {
     pub dirs: Vec<PathBuf>,
+    /// The thumbnail sizes the themes declare by name; a theme's own entries win over its
+    /// parent's.
+    pub thumbnails: BTreeMap<String, ThumbnailSize>,
 }
 
 impl ThemeChain {
     pub fn resolve(themes_dir: &Path, active: &str) -> Result<ThemeChain, ThemeError> {
         let mut dirs = Vec::new();
         let mut seen = Vec::new();
+        let mut declared = Vec::new();
         let mut next = Some(active.to_owned());
         while let Some(name) = next.take() {
             if seen.contains(&name) {
@@ -58,13 +68,32 @@ impl ThemeChain {
                     name: name.clone(),
                     message: e.to_string(),
                 })?;
+            let mut sizes = BTreeMap::new();
+            for (size_name, text) in &manifest.thumbnails {
+                let size = text.parse().map_err(|message| ThemeError::BadManifest {
+                    name: name.clone(),
+                    message: format!("thumbnails.{size_name}: {message}"),
+                })?;
+                sizes.insert(size_name.clone(), size);
+            }
+            declared.push(sizes);
             dirs.push(dir);
             seen.push(name.clone());
             next = manifest
                 .parent
                 .or_else(|| (name != "default").then(|| "default".into()));
         }
-        Ok(ThemeChain { dirs })
+        // Most general first, so the active theme's sizes are inserted last and win.
+        let thumbnails = declared.into_iter().rev().flatten().collect();
+        Ok(ThemeChain { dirs, thumbnails })
+    }
+
+    /// Every size the themes declare (what the shop makes thumbnails in).
+    pub fn thumbnail_sizes(&self) -> Vec<ThumbnailSize> {
+        let mut sizes: Vec<ThumbnailSize> = self.thumbnails.values().copied().collect();
+        sizes.sort();
+        sizes.dedup();
+        sizes
     }
 
     /// The first theme's copy of `relative` (e.g. `static/css/shop.css`), if any.
@@ -154,6 +183,16 @@ impl Templates {
                 env.add_function("static_url", move |path: &str| {
                     Value::from_safe_string(versions.url(&static_chain, path, dev))
                 });
+                let sizes = chain.thumbnails.clone();
+                env.add_function("thumbnail_url", move |image: Value, size: &str| {
+                    thumbnail_of(&sizes, &image, size).map(|(url, _, _)| url_value(url))
+                });
+                let sizes = chain.thumbnails.clone();
+                env.add_function("thumbnail", move |image: Value, size: &str| {
+                    thumbnail_of(&sizes, &image, size).map(|(url, width, height)| {
+                        minijinja::context! { url => url_value(url), width => width, height => height }
+                    })
+                });
                 for (name, value) in &globals {
                     env.add_global(*name, value.clone());
                 }
@@ -191,6 +230,61 @@ impl Templates {
             }
         }
     }
+}
+
+/// A URL as a template value: made of plain characters only (as every media URL the shop
+/// hands out is), it is emitted as it is; anything else is escaped like any text.
+fn url_value(url: String) -> Value {
+    if url
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
+    {
+        Value::from_safe_string(url)
+    } else {
+        Value::from(url)
+    }
+}
+
+/// `thumbnail_url(image, "small")` and `thumbnail(image, "small")` in templates: `image` is
+/// an image of the catalogue (with `url`, and `width` and `height` when known) or a URL. Gives
+/// the thumbnail's URL and its size (0 × 0 when the image's own size is unknown).
+fn thumbnail_of(
+    sizes: &BTreeMap<String, ThumbnailSize>,
+    image: &Value,
+    size: &str,
+) -> Result<(String, u32, u32), TemplateError> {
+    let Some(thumbnail) = sizes.get(size).copied() else {
+        let known: Vec<&str> = sizes.keys().map(String::as_str).collect();
+        return Err(TemplateError::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "no thumbnail size {size:?} in the theme's [thumbnails] (it has: {})",
+                known.join(", ")
+            ),
+        ));
+    };
+    let (url, width, height) = match image.as_str() {
+        Some(url) => (url.to_owned(), 0, 0),
+        None => {
+            let side = |key: &str| {
+                image
+                    .get_attr(key)
+                    .ok()
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(0)
+            };
+            let url = image
+                .get_attr("url")
+                .ok()
+                .and_then(|u| u.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            (url, side("width"), side("height"))
+        }
+    };
+    let thumb_url = thumbnail_url(&url, thumbnail);
+    // An image that is not an upload keeps its URL and is scaled by the browser to that size.
+    let (w, h) = thumbnail.dimensions_for(width, height);
+    Ok((thumb_url, w, h))
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 //!    (`Sec-Fetch-Site: cross-site` or `same-site`), or whose `Origin` names another host than
 //!    the one it was sent to, is refused.
 //! 2. **Per-session token.** A visitor with a session must send the session's token, as the
-//!    `csrf_token` field of a url-encoded form or the `X-CSRF-Token` header; it is compared in
-//!    constant time. Pages that post forms get it from the `csrf_token` template global.
+//!    `csrf_token` field of a url-encoded form, the first field of a multipart form (file
+//!    uploads: the body after it streams on to the handler unread), or the `X-CSRF-Token`
+//!    header; it is compared in constant time. Pages that post forms get it from the
+//!    `csrf_token` template global.
 //! 3. **Visitors without a session** (sessions are lazy, so a first-time visitor on a product
 //!    page has none) carry no credentials that a forged request could ride on. Their posts
 //!    are accepted only with positive proof that they came from our own pages
@@ -95,8 +97,98 @@ fn is_form(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
+/// The boundary of a `multipart/form-data` body.
+fn multipart_boundary(headers: &HeaderMap) -> Option<String> {
+    let value = header_str(headers, header::CONTENT_TYPE)?;
+    let (mime, params) = value.split_once(';')?;
+    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_owned())
+            .filter(|b| !b.is_empty() && b.len() <= 70)
+    })
+}
+
+/// How much of a multipart body is read to find its first field.
+const MULTIPART_PEEK_BYTES: usize = 4 * 1024;
+
+/// The value of a multipart body's first part when it is the `csrf_token` field: `Some(None)`
+/// when `head` shows the first part is something else, `None` while `head` is too short to
+/// tell.
+fn multipart_token(head: &[u8], boundary: &str) -> Option<Option<String>> {
+    let opening = format!("--{boundary}\r\n");
+    if head.len() < opening.len() {
+        return None;
+    }
+    let Some(rest) = head.strip_prefix(opening.as_bytes()) else {
+        return Some(None);
+    };
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let Some(end_of_headers) = find(rest, b"\r\n\r\n") else {
+        return (head.len() >= MULTIPART_PEEK_BYTES).then_some(None);
+    };
+    let part_headers = String::from_utf8_lossy(&rest[..end_of_headers]).to_ascii_lowercase();
+    let is_token = part_headers.lines().any(|line| {
+        line.starts_with("content-disposition:")
+            && line.contains("form-data")
+            && line.contains(&format!("name=\"{FIELD}\""))
+            && !line.contains("filename")
+    });
+    if !is_token {
+        return Some(None);
+    }
+    let value = &rest[end_of_headers + 4..];
+    let Some(end) = find(value, format!("\r\n--{boundary}").as_bytes()) else {
+        return (head.len() >= MULTIPART_PEEK_BYTES).then_some(None);
+    };
+    Some(String::from_utf8(value[..end].to_vec()).ok())
+}
+
+/// Reads the start of a multipart body until its first field can be judged; returns the token
+/// (if that field is one) and the body whole again.
+async fn peek_multipart(body: Body, boundary: &str) -> Result<(Option<String>, Body), Response> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut head = Vec::new();
+    let token = loop {
+        if let Some(found) = multipart_token(&head, boundary) {
+            break found;
+        }
+        match body.frame().await {
+            None => break multipart_token(&head, boundary).flatten(),
+            Some(Err(e)) => return Err(crate::web::body_error_status(&e).into_response()),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    head.extend_from_slice(&data);
+                }
+            }
+        }
+    };
+    let head = axum::body::Bytes::from(head);
+    let rest = body.into_data_stream();
+    let whole = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok::<_, axum::Error>(head) }),
+        rest,
+    );
+    Ok((token, Body::from_stream(whole)))
+}
+
 fn forbidden() -> Response {
     WebError::Forbidden(REFUSED.into()).into_response()
+}
+
+/// Whether the token sent (`given`) answers the session's (`expected`); without a session,
+/// whether the post provably came from our own pages.
+fn token_allowed(expected: Option<&str>, given: Option<&str>, origin: &Provenance) -> bool {
+    match (expected, given) {
+        (Some(expected), Some(given)) => constant_time_eq(expected.as_bytes(), given.as_bytes()),
+        (None, None) => *origin == Provenance::SameOrigin,
+        _ => false,
+    }
 }
 
 /// The middleware: runs inside the session middleware, outside every handler.
@@ -115,6 +207,18 @@ pub async fn protect(request: Request, next: Next) -> Response {
         .and_then(Session::csrf_token);
     let header_token = header_str(headers, HEADER).map(str::to_owned);
     let form = is_form(headers);
+    if let Some(boundary) = multipart_boundary(headers) {
+        let (parts, body) = request.into_parts();
+        let (form_token, body) = match peek_multipart(body, &boundary).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
+        let given = header_token.or(form_token).filter(|t| !t.is_empty());
+        if !token_allowed(expected.as_deref(), given.as_deref(), &origin) {
+            return forbidden();
+        }
+        return next.run(Request::from_parts(parts, body)).await;
+    }
     let (parts, body) = request.into_parts();
     // The body arrives under the router's body limit and deadline (`web::router`), so a
     // slow or endless body fails here instead of holding the request forever.
@@ -130,12 +234,7 @@ pub async fn protect(request: Request, next: Next) -> Response {
         None
     };
     let given = header_token.or(form_token).filter(|t| !t.is_empty());
-    let allowed = match (&expected, &given) {
-        (Some(expected), Some(given)) => constant_time_eq(expected.as_bytes(), given.as_bytes()),
-        (None, None) => origin == Provenance::SameOrigin,
-        _ => false,
-    };
-    if !allowed {
+    if !token_allowed(expected.as_deref(), given.as_deref(), &origin) {
         return forbidden();
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
@@ -173,6 +272,29 @@ mod tests {
         assert_eq!(
             provenance(&headers(&[("host", "shop.test")])),
             Provenance::Unknown
+        );
+    }
+
+    #[test]
+    fn a_multipart_token_is_its_first_field() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nabc123\r\n--XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n";
+        assert_eq!(
+            multipart_token(body, "XyZ"),
+            Some(Some("abc123".to_owned()))
+        );
+        // Too short to tell yet.
+        assert_eq!(multipart_token(&body[..30], "XyZ"), None);
+        assert_eq!(multipart_token(&body[..60], "XyZ"), None);
+        // A first field that is something else: no token.
+        let other =
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\nx\r\n--XyZ--";
+        assert_eq!(multipart_token(other, "XyZ"), Some(None));
+        assert_eq!(multipart_token(b"garbage that is long", "XyZ"), Some(None));
+        let h = headers(&[("content-type", "multipart/form-data; boundary=\"XyZ\"")]);
+        assert_eq!(multipart_boundary(&h).as_deref(), Some("XyZ"));
+        assert_eq!(
+            multipart_boundary(&headers(&[("content-type", "text/plain")])),
+            None
         );
     }
 

@@ -5,6 +5,7 @@
 pub mod csrf;
 pub mod dashboard;
 mod error;
+pub mod media;
 pub mod sign_in;
 pub mod storefront;
 
@@ -17,7 +18,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
 
@@ -29,8 +29,32 @@ use error::{friendly_errors, panic_response};
 /// Requests with a longer URI are refused before any handler runs.
 pub const MAX_URI_BYTES: usize = 4096;
 /// The largest request body any route accepts: the shop's forms and the payment webhooks are
-/// a few KiB at most. A longer body is answered 413 before a handler buffers it.
+/// a few KiB at most. A longer body is answered 413 before a handler buffers it. Image uploads
+/// are the one exception ([`limit_body`]).
 pub const MAX_BODY_BYTES: usize = csrf::MAX_FORM_BYTES;
+
+/// Bounds every request body: [`MAX_BODY_BYTES`], or for an image upload the configured
+/// `max_upload_bytes` plus room for the form's other fields. A declared length over the limit
+/// is answered 413 at once, before anything is read; a longer chunked body fails while it is
+/// read.
+async fn limit_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = if dashboard::is_upload(request.uri().path()) {
+        dashboard::upload_body_limit(&state.config)
+    } else {
+        MAX_BODY_BYTES
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
+}
 
 /// `scheme://host` of this request: for a payment provider's return URL and for links in
 /// emails sent from a request.
@@ -55,6 +79,20 @@ pub fn origin(headers: &axum::http::HeaderMap) -> String {
 /// [`page_cache`] may keep it.
 #[derive(Clone, Copy)]
 pub struct SharedPage;
+
+/// An upload answered with anything but its redirect (refused: too large, not allowed, not an
+/// image) may not have had its body read to the end, so its connection cannot carry another
+/// request: the answer says `Connection: close`.
+async fn close_refused_uploads(request: Request, next: Next) -> Response {
+    let upload = dashboard::is_upload(request.uri().path());
+    let mut response = next.run(request).await;
+    if upload && !response.status().is_redirection() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
 
 /// Serves a cookie-less visitor's GET from the rendered-page cache when it can: such a visitor
 /// sees exactly what every other anonymous visitor sees, so the page is rendered once per TTL.
@@ -105,6 +143,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
         .merge(storefront::router())
         .merge(dashboard::router())
+        .merge(media::router())
         .merge(extra)
         .fallback(|| async { WebError::NotFound })
         // Inner to outer: CSRF needs the session; a cached page needs neither; error pages
@@ -124,7 +163,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         // while it is read; the deadline fails a body still arriving `body_timeout` after the
         // request started, however steadily it trickles in.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
         .layer(RequestBodyDeadlineLayer::new(body_timeout))
         // A request that is not answered in time gets a 408 page and its handler is dropped
         // (as when the client goes away). Inside `friendly_errors` so the page is the theme's.
@@ -136,6 +175,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             state.clone(),
             friendly_errors,
         ))
+        .layer(middleware::from_fn(close_refused_uploads))
         // Pages are compressed per response: the fastest level keeps CPU per request small
         // while still shrinking HTML about fivefold.
         .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))

@@ -16,6 +16,7 @@ mod catalogue_classes;
 mod catalogue_products;
 mod customers;
 mod home;
+mod images;
 mod order_payments;
 mod order_tools;
 mod orders;
@@ -112,11 +113,46 @@ pub fn router() -> Router<AppState> {
             post(customers::set_active),
         )
         .route(PARTNERS_URL, get(partners::list).post(partners::add))
+        .route(
+            "/dashboard/partners/{partner_id}/",
+            get(partners::detail).post(partners::update),
+        )
+        .route(
+            "/dashboard/partners/{partner_id}/users/",
+            post(partners::add_user),
+        )
+        .route(
+            "/dashboard/partners/{partner_id}/users/{staff_id}/remove/",
+            post(partners::remove_user),
+        )
         .route(STOCK_URL, get(stock::list))
         .route("/dashboard/stock/{stock_id}/", get(stock::detail))
         .route("/dashboard/stock/{stock_id}/adjust/", post(stock::adjust))
+        .route(
+            "/dashboard/catalogue/products/{product_id}/images/",
+            get(images::list),
+        )
+        .route(
+            "/dashboard/catalogue/products/{product_id}/images/upload/",
+            // Bounded by `web::limit_body` instead (the configured upload size).
+            post(images::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/dashboard/catalogue/products/{product_id}/images/{image_id}/caption/",
+            post(images::caption),
+        )
+        .route(
+            "/dashboard/catalogue/products/{product_id}/images/{image_id}/move/",
+            post(images::move_image),
+        )
+        .route(
+            "/dashboard/catalogue/products/{product_id}/images/{image_id}/delete/",
+            post(images::delete),
+        )
         .merge(catalogue::router())
 }
+
+pub use images::{is_upload, upload_body_limit};
 
 /// A dashboard sign-in as the session keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! Theme static files and uploaded media, served from disk with cache headers.
+//! Theme static files, served from disk with cache headers (uploaded media: `web::media`).
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -36,28 +36,6 @@ pub(super) async fn static_file(
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    }
-    Ok(response)
-}
-
-pub(super) async fn media_file(
-    State(state): State<AppState>,
-    Path(path): Path<String>,
-    request: Request<Body>,
-) -> Result<Response, WebError> {
-    if path.split('/').any(|p| p == ".." || p.is_empty()) {
-        return Err(WebError::NotFound);
-    }
-    let mut response = ServeFile::new(state.config.media_dir().join(&path))
-        .oneshot(request)
-        .await
-        .map_err(WebError::internal)?
-        .into_response();
-    if response.status() == StatusCode::OK {
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=86400"),
-        );
     }
     Ok(response)
 }

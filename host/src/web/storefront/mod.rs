@@ -33,7 +33,6 @@ pub fn router() -> Router<AppState> {
         .route("/catalogue/{slug_id}", get(pages::product_without_slash))
         .route("/search", get(pages::search))
         .route("/static/{*path}", get(files::static_file))
-        .route("/media/{*path}", get(files::media_file))
         .merge(basket::router())
         .merge(accounts::router())
         .merge(checkout::router())
