@@ -39,6 +39,22 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/stock/{stock_id}/adjust/",
     "/dashboard/customers/{customer_id}/active/",
     "/dashboard/partners/",
+    "/dashboard/catalogue/bulk/",
+    "/dashboard/catalogue/products/new/",
+    "/dashboard/catalogue/products/{product_id}/",
+    "/dashboard/catalogue/products/{product_id}/stock/",
+    "/dashboard/catalogue/products/{product_id}/stock/{stock_id}/",
+    "/dashboard/catalogue/categories/",
+    "/dashboard/catalogue/categories/{category_id}/",
+    "/dashboard/catalogue/categories/{category_id}/move/",
+    "/dashboard/catalogue/categories/{category_id}/order/",
+    "/dashboard/catalogue/classes/",
+    "/dashboard/catalogue/classes/{class_id}/",
+    "/dashboard/catalogue/classes/{class_id}/options/",
+    "/dashboard/catalogue/classes/{class_id}/options/new/",
+    "/dashboard/catalogue/classes/{class_id}/attributes/",
+    "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/",
+    "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/delete/",
     "/dashboard/partners/{partner_id}/",
     "/dashboard/partners/{partner_id}/users/",
     "/dashboard/partners/{partner_id}/users/{staff_id}/remove/",
@@ -115,6 +131,12 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM shipping_event",
         "SELECT CAST(COALESCE(SUM(num_in_stock), 0) AS BIGINT) FROM stock_record",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product WHERE is_public = TRUE",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM category",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_class",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_attribute",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_option",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_class_option",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image",
         "SELECT CAST(COALESCE(SUM(display_order), 0) AS BIGINT) FROM product_image",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image WHERE caption = 'csrf'",
@@ -145,6 +167,10 @@ struct Ids<'a> {
     order: &'a str,
     stock: i64,
     customer: i64,
+    category: i64,
+    /// A product class and one of its attributes.
+    class: i64,
+    attribute: i64,
     image: i64,
 }
 
@@ -155,9 +181,15 @@ fn fill(route: &str, ids: &Ids) -> String {
         order,
         stock,
         customer,
+        category,
+        class,
+        attribute,
         image,
     } = *ids;
     route
+        .replace("{category_id}", &category.to_string())
+        .replace("{class_id}", &class.to_string())
+        .replace("{attribute_id}", &attribute.to_string())
         .replace("{image_id}", &image.to_string())
         .replace("{product_id}", &product.to_string())
         .replace("{line_id}", &line.to_string())
@@ -211,6 +243,37 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         "/dashboard/stock/{stock_id}/adjust/" => vec![("delta", "1"), ("reason", "found one")],
         "/dashboard/customers/{customer_id}/active/" => vec![("active", "1")],
         "/dashboard/partners/" => vec![("code", "csrf-partner"), ("name", "CSRF Partner")],
+        "/dashboard/catalogue/bulk/" => vec![("action", "publish")],
+        "/dashboard/catalogue/products/{product_id}/" => {
+            vec![("title", "CSRF title"), ("is_public", "1")]
+        }
+        "/dashboard/catalogue/products/{product_id}/stock/" => vec![("stock_sku", "CSRF-SKU")],
+        "/dashboard/catalogue/products/{product_id}/stock/{stock_id}/" => vec![
+            ("stock_sku", "CSRF-SKU"),
+            ("stock_price", "10.00"),
+            ("stock_num_in_stock", "10"),
+        ],
+        "/dashboard/catalogue/categories/" => vec![("name", "CSRF category")],
+        "/dashboard/catalogue/categories/{category_id}/" => {
+            vec![("name", "CSRF renamed"), ("is_public", "1")]
+        }
+        "/dashboard/catalogue/categories/{category_id}/move/" => vec![("parent", "")],
+        "/dashboard/catalogue/categories/{category_id}/order/" => vec![("direction", "up")],
+        "/dashboard/catalogue/classes/" => vec![("name", "CSRF class")],
+        "/dashboard/catalogue/classes/{class_id}/" => {
+            vec![("name", "CSRF class renamed"), ("track_stock", "1")]
+        }
+        "/dashboard/catalogue/classes/{class_id}/options/new/" => vec![
+            ("option_code", "csrf-option"),
+            ("option_name", "CSRF option"),
+            ("option_kind", "text"),
+        ],
+        "/dashboard/catalogue/classes/{class_id}/attributes/" => {
+            vec![("code", "csrf"), ("name", "CSRF"), ("kind", "text")]
+        }
+        "/dashboard/catalogue/classes/{class_id}/attributes/{attribute_id}/" => {
+            vec![("name", "CSRF attribute")]
+        }
         "/dashboard/partners/{partner_id}/" => vec![("partner_name", "Renamed")],
         "/dashboard/partners/{partner_id}/users/" => vec![
             ("email", "partner-user@example.com"),
@@ -273,9 +336,24 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let placed = shopper::place(&buyer, &preview, Some(shopper::GOOD_CARD)).await;
     assert_eq!(placed.status, 303, "{}", placed.body);
     let order = app.scalar_text("SELECT number FROM shop_order").await;
-    let stock = app
-        .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM stock_record")
+    // The product's own record (the catalogue's stock routes name both).
+    let stock: i64 = sqlx::query_scalar("SELECT id FROM stock_record WHERE product_id = $1")
+        .bind(product)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let category = app
+        .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM category")
         .await;
+    let attribute = app
+        .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM product_attribute")
+        .await;
+    let class: i64 =
+        sqlx::query_scalar("SELECT product_class_id FROM product_attribute WHERE id = $1")
+            .bind(attribute)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
     let customer = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
         .await;
@@ -292,6 +370,9 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
         order: &order,
         stock,
         customer,
+        category,
+        class,
+        attribute,
         image,
     };
     emporium::staff::add(

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::infra::config::Config;
 use crate::infra::db::Db;
 
+mod catalogue;
 mod staff;
 
 #[derive(Parser)]
@@ -61,6 +62,11 @@ enum Command {
     Staff {
         #[command(subcommand)]
         command: staff::StaffCommand,
+    },
+    /// The catalogue as CSV: import (create and update by UPC, with a dry run), export.
+    Catalogue {
+        #[command(subcommand)]
+        command: catalogue::CatalogueCommand,
     },
 }
 
@@ -212,6 +218,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::Plugin { command } => plugin(command, config).await,
         Command::Staff { command } => staff::run(command, config).await,
+        Command::Catalogue { command } => catalogue::run(command, config).await,
     }
 }
 

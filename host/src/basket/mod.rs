@@ -100,7 +100,10 @@ pub struct BuyableProduct {
     pub track_stock: bool,
 }
 
-const PRODUCT_SQL: &str = "SELECT p.id, p.structure, p.title, p.slug, p.parent_id, \
+// A variant without a title of its own is called by its parent's (in the basket and on the
+// order lines copied from it).
+const PRODUCT_SQL: &str = "SELECT p.id, p.structure, \
+     CASE WHEN p.title = '' THEN COALESCE(pp.title, '') ELSE p.title END AS title, p.slug, p.parent_id, \
      COALESCE(p.product_class_id, pp.product_class_id) AS class_id, \
      COALESCE(pc.track_stock, ppc.track_stock) AS track_stock \
      FROM product p LEFT JOIN product pp ON pp.id = p.parent_id \

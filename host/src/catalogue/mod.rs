@@ -521,7 +521,15 @@ pub async fn product_detail(
         variant_ids.push(vid);
         variants.push(Variant {
             id: vid,
-            title: row.try_get("title")?,
+            title: {
+                // A variant without a title of its own is called by its parent's.
+                let title: String = row.try_get("title")?;
+                if title.is_empty() {
+                    root.title.clone()
+                } else {
+                    title
+                }
+            },
             slug: row.try_get("slug")?,
             upc: row.try_get("upc")?,
             summary: String::new(),
@@ -606,7 +614,11 @@ pub async fn product_detail(
         id: product.id,
         structure: product.structure,
         parent_id: product.parent_id,
-        title: product.title.clone(),
+        title: if product.title.is_empty() {
+            root.title.clone()
+        } else {
+            product.title.clone()
+        },
         slug: product.slug.clone(),
         upc: product.upc.clone(),
         description: if product.description.is_empty() {

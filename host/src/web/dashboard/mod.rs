@@ -10,6 +10,10 @@
 //! passes the user's partner scope to the use case, which applies it in its queries.
 
 mod auth;
+mod catalogue;
+mod catalogue_categories;
+mod catalogue_classes;
+mod catalogue_products;
 mod customers;
 mod home;
 mod images;
@@ -145,6 +149,7 @@ pub fn router() -> Router<AppState> {
             "/dashboard/catalogue/products/{product_id}/images/{image_id}/delete/",
             post(images::delete),
         )
+        .merge(catalogue::router())
 }
 
 pub use images::{is_upload, upload_body_limit};
@@ -253,9 +258,14 @@ struct NavItem {
 }
 
 fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
-    let items: [(&str, &str, Permission); 5] = [
+    let items: [(&str, &str, Permission); 6] = [
         ("Home", HOME_URL, Permission::ViewDashboard),
         ("Orders", ORDERS_URL, Permission::ViewOrders),
+        (
+            "Catalogue",
+            catalogue::CATALOGUE_URL,
+            Permission::ViewCatalogue,
+        ),
         ("Customers", CUSTOMERS_URL, Permission::ViewCustomers),
         ("Stock", STOCK_URL, Permission::ViewCatalogue),
         ("Partners", PARTNERS_URL, Permission::ViewCatalogue),

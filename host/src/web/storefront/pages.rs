@@ -231,6 +231,10 @@ async fn product_page(state: &AppState, id: i64) -> Result<Value, WebError> {
             title => detail.title.clone(),
             upc => detail.upc.clone(),
             description => detail.description.clone(),
+            // Cleaned HTML (descriptions are written as rich text in the dashboard).
+            description_html => Value::from_safe_string(
+                crate::catalogue::manage::rich_text::to_html(&detail.description),
+            ),
             url => product_url(&detail.slug, detail.id),
             class_name => detail.class_name.clone(),
             images => detail.images.clone(),

@@ -1,0 +1,1499 @@
+//! The dashboard's catalogue over HTTP against the real app, on SQLite and PostgreSQL: the
+//! product list (search, filters, pages, partner scope), creating and editing products of
+//! every structure with their class's attributes and their stock records, the category tree,
+//! and bulk actions; each checked in the storefront too (an edit shows at once) and in the
+//! audit log, with who may do what (read-only: 403; another partner's user: 404, nothing
+//! changed).
+
+mod support;
+
+use emporium::catalogue::attributes::AttributeKind;
+use emporium::fixtures::{
+    AttributeSpec, CategoryBuilder, ClassBuilder, PartnerBuilder, ProductBuilder,
+};
+use emporium::partner::Partner;
+use emporium::staff::{self, Role};
+use sqlx::Row;
+use support::{Backend, Browser, Page, TestApp};
+
+const PASSWORD: &str = "staff password";
+const LIST: &str = "/dashboard/catalogue/";
+const NEW: &str = "/dashboard/catalogue/products/new/";
+const BULK: &str = "/dashboard/catalogue/bulk/";
+const CATEGORIES: &str = "/dashboard/catalogue/categories/";
+
+/// `text` as the templates write it inside HTML (minijinja escapes `/` too).
+fn html(text: &str) -> String {
+    text.replace('/', "&#x2f;")
+}
+
+fn product_page(id: i64) -> String {
+    format!("/dashboard/catalogue/products/{id}/")
+}
+
+async fn add_staff(app: &TestApp, email: &str, role: Role, partners: &[&str]) {
+    let partners: Vec<String> = partners.iter().map(|p| p.to_string()).collect();
+    staff::add(&app.state.db, email, PASSWORD, role, &partners)
+        .await
+        .unwrap();
+}
+
+/// A browser signed in to the dashboard as a new staff user with `role`.
+async fn staff_browser(app: &TestApp, email: &str, role: Role, partners: &[&str]) -> Browser {
+    add_staff(app, email, role, partners).await;
+    let b = app.browser();
+    let t = b.get("/dashboard/login/").await.csrf_token().unwrap();
+    let page = b
+        .post(
+            "/dashboard/login/",
+            &[("csrf_token", &t), ("email", email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    b
+}
+
+async fn admin(app: &TestApp) -> Browser {
+    staff_browser(app, "admin@example.com", Role::Admin, &[]).await
+}
+
+async fn token(b: &Browser) -> String {
+    b.get("/dashboard/").await.csrf_token().unwrap()
+}
+
+/// Posts `form` with the browser's CSRF token.
+async fn post(b: &Browser, path: &str, form: &[(&str, &str)]) -> Page {
+    let t = token(b).await;
+    let mut all = vec![("csrf_token", t.as_str())];
+    all.extend_from_slice(form);
+    b.post(path, &all).await
+}
+
+async fn partner(app: &TestApp, code: &str) -> Partner {
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    PartnerBuilder::new()
+        .code(code)
+        .name(&format!("Partner {code}"))
+        .create_in(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// The id at the end of a `/dashboard/catalogue/products/{id}/` redirect.
+fn created_id(page: &Page) -> i64 {
+    assert_eq!(page.status, 303, "{}", page.body);
+    let to = page.location.as_deref().unwrap();
+    to.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("not a product page: {to}"))
+}
+
+async fn count(app: &TestApp, sql: &str, id: i64) -> i64 {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .bind(id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
+}
+
+async fn text(app: &TestApp, sql: &str, id: i64) -> String {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .bind(id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
+}
+
+/// Audit entries about `object_type` `id` whose action starts with `action`.
+async fn audits(app: &TestApp, action: &str, object_type: &str, id: i64) -> i64 {
+    sqlx::query(
+        "SELECT COUNT(*) FROM audit_log WHERE action LIKE $1 AND object_type = $2 AND object_id = $3",
+    )
+    .bind(format!("{action}%"))
+    .bind(object_type)
+    .bind(id.to_string())
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap()
+}
+
+/// The storefront address of product `id` (its canonical slug).
+async fn storefront_url(app: &TestApp, id: i64) -> String {
+    let slug = text(app, "SELECT slug FROM product WHERE id = $1", id).await;
+    format!("/catalogue/{slug}_{id}/")
+}
+
+/// A class with a required whole-number attribute, an optional colour and a rich-text note.
+async fn book_class(app: &TestApp) -> emporium::fixtures::CreatedClass {
+    ClassBuilder::new()
+        .name("Catalogue test book")
+        .attribute(AttributeSpec::new("pages", "Pages", AttributeKind::Integer).required())
+        .attribute(
+            AttributeSpec::new("colour", "Colour", AttributeKind::Option).choices(&["Red", "Blue"]),
+        )
+        .attribute(
+            AttributeSpec::new("tags", "Tags", AttributeKind::MultiOption)
+                .choices(&["New", "Signed", "Sale"]),
+        )
+        .create(&app.state.db)
+        .await
+        .unwrap()
+}
+
+both_backends!(
+    the_product_list_searches_filters_and_pages,
+    |app: TestApp| async move {
+        let class = book_class(&app).await;
+        let dune = ProductBuilder::new()
+            .class(&class)
+            .title("Dune Messiah")
+            .upc("978-0441172696")
+            .attribute("pages", "256")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let parent = ProductBuilder::parent()
+            .class(&class)
+            .title("Dune box set")
+            .attribute("pages", "900")
+            .variant(ProductBuilder::new().title("Dune box set – hardback"))
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let b = admin(&app).await;
+        let home = b.get("/dashboard/").await;
+        assert!(
+            home.body
+                .contains(&format!("href=\"{}\"", html("/dashboard/catalogue/"))),
+            "the menu has Catalogue"
+        );
+
+        let all = b.get(LIST).await;
+        assert_eq!(all.status, 200, "{}", all.body);
+        // The demo's top-level products and the two here, 50 a page, newest first.
+        let total = app
+            .scalar_i64("SELECT CAST(COUNT(*) AS BIGINT) FROM product WHERE parent_id IS NULL")
+            .await;
+        let num_pages = (total + 49) / 50;
+        assert!(num_pages >= 2, "the demo fills more than a page");
+        assert!(
+            all.body.contains(&format!("{total} products")),
+            "{}",
+            all.body
+        );
+        assert!(all.body.find("Dune box set").unwrap() < all.body.find("Dune Messiah").unwrap());
+        assert!(all.body.contains(&format!("Page 1 of {num_pages}")));
+        let last = b
+            .get(&format!("/dashboard/catalogue/?page={num_pages}"))
+            .await;
+        assert_eq!(last.status, 200);
+        assert!(
+            last.body
+                .contains(&format!("Page {num_pages} of {num_pages}"))
+                && !last.body.contains("Dune")
+        );
+        assert_eq!(b.get("/dashboard/catalogue/?page=x").await.status, 400);
+
+        let found = b.get("/dashboard/catalogue/?q=dune").await;
+        assert!(found.body.contains("2 products"), "{}", found.body);
+        let by_upc = b.get("/dashboard/catalogue/?q=978-0441172696").await;
+        assert!(by_upc.body.contains("1 product<"), "{}", by_upc.body);
+        assert!(
+            by_upc
+                .body
+                .contains(&format!("data-product=\"{}\"", dune.id))
+        );
+        let by_class = b
+            .get(&format!("/dashboard/catalogue/?class={}", class.id))
+            .await;
+        assert!(by_class.body.contains("2 products"), "{}", by_class.body);
+        let parents = b
+            .get(&format!(
+                "/dashboard/catalogue/?class={}&structure=parent",
+                class.id
+            ))
+            .await;
+        assert!(
+            parents
+                .body
+                .contains(&format!("data-product=\"{}\"", parent.id))
+        );
+        assert!(
+            !parents
+                .body
+                .contains(&format!("data-product=\"{}\"", dune.id))
+        );
+        let variants = b
+            .get(&format!(
+                "/dashboard/catalogue/?class={}&structure=child",
+                class.id
+            ))
+            .await;
+        assert!(
+            variants
+                .body
+                .contains(&format!("data-product=\"{}\"", parent.variants[0].id)),
+            "{}",
+            variants.body
+        );
+        assert!(variants.body.contains("variant of Dune box set"));
+        // Wildcards are literal.
+        assert!(
+            b.get("/dashboard/catalogue/?q=%25")
+                .await
+                .body
+                .contains("0 products")
+        );
+        assert_eq!(b.get("/dashboard/catalogue/?structure=x").await.status, 400);
+    }
+);
+
+both_backends!(
+    a_product_created_in_the_dashboard_is_in_the_shop_and_edits_show_at_once,
+    |app: TestApp| async move {
+        let class = book_class(&app).await;
+        let category = CategoryBuilder::new()
+            .name("Science fiction")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let supplier = partner(&app, "north").await;
+        let b = admin(&app).await;
+        let chooser = b.get(NEW).await;
+        assert_eq!(chooser.status, 200);
+        assert!(chooser.body.contains(&format!("value=\"{}\"", class.id)));
+        let form = b
+            .get(&format!("{NEW}?class={}&structure=standalone", class.id))
+            .await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        assert!(
+            form.body.contains("name=\"attr_pages\""),
+            "the class's attributes"
+        );
+        assert!(form.body.contains("name=\"attr_colour\""));
+        let class_id = class.id.to_string();
+        let category_id = category.id.to_string();
+        let partner_id = supplier.id.to_string();
+        let created = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_id),
+                ("structure", "standalone"),
+                ("title", "The Left Hand of Darkness"),
+                ("upc", "LHD-1"),
+                (
+                    "description",
+                    "<p>A <strong>classic</strong>.<script>alert('x')</script></p>",
+                ),
+                ("is_public", "1"),
+                ("categories", &category_id),
+                ("attr_pages", "304"),
+                ("attr_colour", "Blue"),
+                ("attr_tags", "New"),
+                ("attr_tags", "Signed"),
+                ("stock_partner", &partner_id),
+                ("stock_sku", "N-LHD"),
+                ("stock_price", "9.99"),
+                ("stock_num_in_stock", "7"),
+            ],
+        )
+        .await;
+        let id = created_id(&created);
+        let edit = b.get(&product_page(id)).await;
+        assert_eq!(edit.status, 200, "{}", edit.body);
+        assert!(edit.body.contains("The product was added."));
+        assert!(
+            edit.body.contains(&format!(
+                "href=\"{}\"",
+                html(&format!("/dashboard/catalogue/products/{id}/images/"))
+            )),
+            "the Images link"
+        );
+        assert!(edit.body.contains("value=\"N-LHD\""), "the stock record");
+
+        let url = storefront_url(&app, id).await;
+        assert_eq!(url, format!("/catalogue/the-left-hand-of-darkness_{id}/"));
+        let (status, shop) = app.get(&url).await;
+        assert_eq!(status, 200, "{shop}");
+        assert!(shop.contains("The Left Hand of Darkness"));
+        assert!(
+            shop.contains("<strong>classic</strong>"),
+            "rich text is kept"
+        );
+        assert!(!shop.contains("alert("), "and scripts are not");
+        assert!(shop.contains("304") && shop.contains("Blue"));
+        assert!(
+            shop.contains("New, Signed") || shop.contains("Signed, New"),
+            "{shop}"
+        );
+        assert!(shop.contains("9.99"), "{shop}");
+        let (_, listing) = app.get("/catalogue/category/science-fiction/").await;
+        assert!(
+            listing.contains("The Left Hand of Darkness"),
+            "filed in its category"
+        );
+        assert_eq!(audits(&app, "product.create", "product", id).await, 1);
+
+        // Edit: the storefront (whose page was just cached) shows it at once.
+        let saved = post(
+            &b,
+            &product_page(id),
+            &[
+                ("title", "The Left Hand of Darkness (50th anniversary)"),
+                ("upc", "LHD-1"),
+                ("description", "Plain text & more"),
+                ("is_public", "1"),
+                ("categories", &category_id),
+                ("attr_pages", "320"),
+            ],
+        )
+        .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let (status, shop) = app.get(&url).await;
+        assert_eq!(status, 308, "the old slug redirects to the new address");
+        let url = storefront_url(&app, id).await;
+        let (status, shop2) = app.get(&url).await;
+        assert_eq!(status, 200, "{shop}");
+        assert!(shop2.contains("50th anniversary"));
+        assert!(
+            shop2.contains("320") && !shop2.contains(">Blue<"),
+            "{shop2}"
+        );
+        assert!(shop2.contains("Plain text &amp; more"));
+        assert_eq!(audits(&app, "product.update", "product", id).await, 1);
+        // Hiding it takes it out of the shop at once.
+        let hidden = post(
+            &b,
+            &product_page(id),
+            &[("title", "Hidden now"), ("attr_pages", "320")],
+        )
+        .await;
+        assert_eq!(hidden.status, 303, "{}", hidden.body);
+        assert_eq!(app.get(&storefront_url(&app, id).await).await.0, 404);
+    }
+);
+
+both_backends!(
+    a_form_with_problems_is_shown_again_with_what_was_typed,
+    |app: TestApp| async move {
+        let class = book_class(&app).await;
+        ProductBuilder::new()
+            .class(&class)
+            .upc("TAKEN-1")
+            .attribute("pages", "10")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let b = admin(&app).await;
+        let class_id = class.id.to_string();
+        let before = app
+            .scalar_i64("SELECT CAST(COUNT(*) AS BIGINT) FROM product")
+            .await;
+        let bad = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_id),
+                ("structure", "standalone"),
+                ("title", ""),
+                ("upc", "NEW-UPC-7"),
+                ("description", "Kept description"),
+                ("attr_pages", "many"),
+                ("attr_colour", "Green"),
+                ("recommendations", "99999999"),
+            ],
+        )
+        .await;
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        assert!(bad.body.contains("Give the product a title."));
+        assert!(bad.body.contains("is not a whole number"), "{}", bad.body);
+        assert!(bad.body.contains("is not one of: Red, Blue"));
+        assert!(bad.body.contains("There is no product #99999999."));
+        assert!(
+            bad.body.contains("value=\"NEW-UPC-7\""),
+            "typed values are kept"
+        );
+        assert!(bad.body.contains("Kept description"));
+        assert!(bad.body.contains("value=\"many\""));
+        let required = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_id),
+                ("structure", "standalone"),
+                ("title", "No pages"),
+            ],
+        )
+        .await;
+        assert_eq!(required.status, 422);
+        assert!(
+            required.body.contains("Pages is required."),
+            "{}",
+            required.body
+        );
+
+        // A UPC another product has: the field says so, on create and on edit.
+        let clash = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_id),
+                ("structure", "standalone"),
+                ("title", "Clash"),
+                ("upc", "TAKEN-1"),
+                ("attr_pages", "5"),
+            ],
+        )
+        .await;
+        assert_eq!(clash.status, 422, "{}", clash.body);
+        assert!(
+            clash
+                .body
+                .contains("Another product already has the UPC TAKEN-1.")
+        );
+        assert!(clash.body.contains("value=\"Clash\""));
+        assert_eq!(
+            app.scalar_i64("SELECT CAST(COUNT(*) AS BIGINT) FROM product")
+                .await,
+            before,
+            "nothing was created"
+        );
+        let mine = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_id),
+                ("structure", "standalone"),
+                ("title", "Mine"),
+                ("upc", "MINE-1"),
+                ("attr_pages", "5"),
+            ],
+        )
+        .await;
+        let id = created_id(&mine);
+        let edit_clash = post(
+            &b,
+            &product_page(id),
+            &[("title", "Mine"), ("upc", "TAKEN-1"), ("attr_pages", "5")],
+        )
+        .await;
+        assert_eq!(edit_clash.status, 422);
+        assert!(
+            edit_clash
+                .body
+                .contains("Another product already has the UPC TAKEN-1.")
+        );
+        assert_eq!(
+            text(&app, "SELECT upc FROM product WHERE id = $1", id).await,
+            "MINE-1"
+        );
+        // Stock with problems: the fields say which.
+        let stock = post(
+            &b,
+            &format!("{}stock/", product_page(id)),
+            &[
+                ("stock_partner", ""),
+                ("stock_price", "abc"),
+                ("stock_sku", "S-1"),
+            ],
+        )
+        .await;
+        assert_eq!(stock.status, 422, "{}", stock.body);
+        assert!(
+            stock
+                .body
+                .contains("Choose the partner who holds the stock.")
+        );
+        assert!(stock.body.contains("Enter a price in GBP"));
+        assert!(stock.body.contains("value=\"S-1\""));
+    }
+);
+
+both_backends!(
+    parents_and_variants_with_their_own_stock,
+    |app: TestApp| async move {
+        let class = ClassBuilder::new()
+            .name("Shirt")
+            .attribute(
+                AttributeSpec::new("size", "Size", AttributeKind::Option)
+                    .required()
+                    .choices(&["S", "M", "L"]),
+            )
+            .attribute(AttributeSpec::new("fabric", "Fabric", AttributeKind::Text).required())
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let supplier = partner(&app, "loom").await;
+        let b = admin(&app).await;
+        let class_id = class.id.to_string();
+        let parent = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_id),
+                ("structure", "parent"),
+                ("title", "Oxford shirt"),
+                ("is_public", "1"),
+                ("attr_fabric", "Cotton"),
+                ("attr_size", "M"),
+            ],
+        )
+        .await;
+        let parent_id = created_id(&parent);
+        let form = b.get(&format!("{NEW}?parent={parent_id}")).await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        assert!(form.body.contains("New variant of Oxford shirt"));
+        let parent_field = parent_id.to_string();
+        let partner_id = supplier.id.to_string();
+        // The fabric is the parent's; the variant's own title may stay blank.
+        let child = post(
+            &b,
+            NEW,
+            &[
+                ("parent", &parent_field),
+                ("title", ""),
+                ("upc", "OX-L"),
+                ("is_public", "1"),
+                ("attr_size", "L"),
+                ("stock_partner", &partner_id),
+                ("stock_sku", "LOOM-OX-L"),
+                ("stock_price", "35.00"),
+                ("stock_num_in_stock", "4"),
+            ],
+        )
+        .await;
+        let child_id = created_id(&child);
+        let parent_page = b.get(&product_page(parent_id)).await;
+        assert!(
+            parent_page.body.contains("OX-L"),
+            "the parent lists its variants"
+        );
+        let (status, shop) = app.get(&storefront_url(&app, child_id).await).await;
+        assert_eq!(status, 200, "{shop}");
+        assert!(
+            shop.contains("Oxford shirt"),
+            "a blank title is the parent's"
+        );
+        assert!(shop.contains("35.00") && shop.contains("Size") && shop.contains('L'));
+        assert_eq!(
+            text(
+                &app,
+                "SELECT structure FROM product WHERE id = $1",
+                child_id
+            )
+            .await,
+            "child"
+        );
+        // A parent holds no stock.
+        let refused = post(
+            &b,
+            &format!("{}stock/", product_page(parent_id)),
+            &[
+                ("stock_partner", &partner_id),
+                ("stock_sku", "P-1"),
+                ("stock_price", "1.00"),
+            ],
+        )
+        .await;
+        assert_eq!(refused.status, 422);
+        assert!(refused.body.contains("A parent product has no stock"));
+
+        // Stock on the variant's page: edit the price and level; the level change is in the
+        // stock history; a second record for the same partner is refused.
+        let record = app
+            .scalar_i64("SELECT CAST(MAX(id) AS BIGINT) FROM stock_record")
+            .await;
+        let saved = post(
+            &b,
+            &format!("{}stock/{record}/", product_page(child_id)),
+            &[
+                ("stock_sku", "LOOM-OX-L"),
+                ("stock_price", "32.50"),
+                ("stock_num_in_stock", "9"),
+                ("stock_low_stock_threshold", "2"),
+            ],
+        )
+        .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        assert_eq!(
+            count(
+                &app,
+                "SELECT price_minor FROM stock_record WHERE id = $1",
+                record
+            )
+            .await,
+            3250
+        );
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM stock_adjustment WHERE stock_record_id = $1 AND delta = 5",
+                record
+            )
+            .await,
+            1
+        );
+        let (_, shop) = app.get(&storefront_url(&app, child_id).await).await;
+        assert!(shop.contains("32.50"), "the new price shows at once");
+        let again = post(
+            &b,
+            &format!("{}stock/", product_page(child_id)),
+            &[
+                ("stock_partner", &partner_id),
+                ("stock_sku", "OTHER"),
+                ("stock_price", "1.00"),
+            ],
+        )
+        .await;
+        assert_eq!(again.status, 422);
+        assert!(
+            again
+                .body
+                .contains("already has a stock record for this product")
+        );
+        let list = b.get("/dashboard/catalogue/?structure=child&q=OX-L").await;
+        assert!(list.body.contains(&format!("data-product=\"{child_id}\"")));
+    }
+);
+
+both_backends!(
+    partner_users_see_and_change_only_their_own_products,
+    |app: TestApp| async move {
+        let mine = partner(&app, "mine").await;
+        let theirs = partner(&app, "theirs").await;
+        let class = ClassBuilder::new().create(&app.state.db).await.unwrap();
+        let own = ProductBuilder::new()
+            .class(&class)
+            .title("Own lamp")
+            .partner(&mine)
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let other = ProductBuilder::new()
+            .class(&class)
+            .title("Their lamp")
+            .partner(&theirs)
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let b = staff_browser(&app, "p@example.com", Role::Partner, &["mine"]).await;
+        let list = b.get(LIST).await;
+        assert_eq!(list.status, 200);
+        assert!(list.body.contains("1 product"), "{}", list.body);
+        assert!(list.body.contains("Own lamp") && !list.body.contains("Their lamp"));
+        assert_eq!(b.get(&product_page(own.id)).await.status, 200);
+        assert_eq!(b.get(&product_page(other.id)).await.status, 404);
+        let audit_before = app
+            .scalar_i64("SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log")
+            .await;
+        let edit = post(&b, &product_page(other.id), &[("title", "Mine now")]).await;
+        assert_eq!(edit.status, 404);
+        let stock = post(
+            &b,
+            &format!("{}stock/", product_page(other.id)),
+            &[
+                ("stock_partner", &mine.id.to_string()),
+                ("stock_sku", "X"),
+                ("stock_price", "1.00"),
+            ],
+        )
+        .await;
+        assert_eq!(stock.status, 404);
+        let record = other.stock_record_id.unwrap();
+        let stock_edit = post(
+            &b,
+            &format!("{}stock/{record}/", product_page(other.id)),
+            &[
+                ("stock_sku", "X"),
+                ("stock_price", "0.01"),
+                ("stock_num_in_stock", "0"),
+            ],
+        )
+        .await;
+        assert_eq!(stock_edit.status, 404);
+        let other_id = other.id.to_string();
+        for action in ["unpublish", "delete"] {
+            let bulk = post(
+                &b,
+                BULK,
+                &[("action", action), ("ids", &other_id), ("confirm", "1")],
+            )
+            .await;
+            assert_eq!(bulk.status, 404, "bulk {action}");
+        }
+        let own_id = own.id.to_string();
+        let mixed = post(
+            &b,
+            BULK,
+            &[
+                ("action", "unpublish"),
+                ("ids", &own_id),
+                ("ids", &other_id),
+            ],
+        )
+        .await;
+        assert_eq!(mixed.status, 404, "one product not theirs: nothing changes");
+        assert_eq!(
+            text(&app, "SELECT title FROM product WHERE id = $1", other.id).await,
+            "Their lamp"
+        );
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM product WHERE id = $1 AND is_public = TRUE",
+                own.id
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log")
+                .await,
+            audit_before,
+            "nothing changed"
+        );
+        // The category tree is the shop's.
+        let category = post(&b, CATEGORIES, &[("name", "Partner corner")]).await;
+        assert_eq!(category.status, 403);
+        // A new product of theirs needs a stock record of their partner (else they could
+        // not see it); with one, it is theirs.
+        let class_id = class.id.to_string();
+        let no_stock = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_id),
+                ("structure", "standalone"),
+                ("title", "Desk lamp"),
+            ],
+        )
+        .await;
+        assert_eq!(no_stock.status, 422);
+        assert!(
+            no_stock
+                .body
+                .contains("Choose the partner who holds the stock.")
+        );
+        assert!(no_stock.body.contains("Partner mine"));
+        assert!(
+            !no_stock.body.contains("Partner theirs"),
+            "only their partners are offered"
+        );
+        let their_partner = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_id),
+                ("structure", "standalone"),
+                ("title", "Desk lamp"),
+                ("stock_partner", &theirs.id.to_string()),
+                ("stock_sku", "D-1"),
+                ("stock_price", "20"),
+            ],
+        )
+        .await;
+        assert_eq!(their_partner.status, 422);
+        let created = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_id),
+                ("structure", "standalone"),
+                ("title", "Desk lamp"),
+                ("is_public", "1"),
+                ("stock_partner", &mine.id.to_string()),
+                ("stock_sku", "D-1"),
+                ("stock_price", "20"),
+                ("stock_num_in_stock", "3"),
+            ],
+        )
+        .await;
+        let id = created_id(&created);
+        assert_eq!(b.get(&product_page(id)).await.status, 200);
+        let parent = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_id),
+                ("structure", "parent"),
+                ("title", "Lamp family"),
+            ],
+        )
+        .await;
+        assert_eq!(parent.status, 403, "partner users add no parents");
+        // Another partner's user sees none of it.
+        let stranger = staff_browser(&app, "q@example.com", Role::Partner, &["theirs"]).await;
+        assert_eq!(stranger.get(&product_page(id)).await.status, 404);
+        assert_eq!(stranger.get(&product_page(own.id)).await.status, 404);
+    }
+);
+
+both_backends!(
+    read_only_staff_see_but_change_nothing,
+    |app: TestApp| async move {
+        let class = book_class(&app).await;
+        let product = ProductBuilder::new()
+            .class(&class)
+            .title("Untouchable")
+            .attribute("pages", "1")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let category = CategoryBuilder::new().create(&app.state.db).await.unwrap();
+        let b = staff_browser(&app, "ro@example.com", Role::ReadOnly, &[]).await;
+        assert_eq!(b.get(LIST).await.status, 200);
+        let page = b.get(&product_page(product.id)).await;
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains(">Save<"), "no save button");
+        assert_eq!(b.get(CATEGORIES).await.status, 200);
+        let new = b.get(NEW).await;
+        assert_eq!(new.status, 200, "read-only staff see every page");
+        assert!(
+            new.body.contains("doesn't allow adding products")
+                || new.body.contains("doesn&#x27;t allow adding products")
+        );
+        let audit_before = app
+            .scalar_i64("SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log")
+            .await;
+        let class_id = class.id.to_string();
+        let id = product.id.to_string();
+        let cat = category.id.to_string();
+        for (path, form) in [
+            (
+                NEW.to_owned(),
+                vec![
+                    ("class", class_id.as_str()),
+                    ("title", "x"),
+                    ("attr_pages", "1"),
+                ],
+            ),
+            (
+                product_page(product.id),
+                vec![("title", "Changed"), ("attr_pages", "1")],
+            ),
+            (
+                format!("{}stock/", product_page(product.id)),
+                vec![("stock_sku", "x")],
+            ),
+            (
+                BULK.to_owned(),
+                vec![("action", "delete"), ("ids", id.as_str()), ("confirm", "1")],
+            ),
+            (CATEGORIES.to_owned(), vec![("name", "New one")]),
+            (format!("{CATEGORIES}{cat}/"), vec![("name", "Renamed")]),
+            (format!("{CATEGORIES}{cat}/move/"), vec![("parent", "")]),
+            (
+                format!("{CATEGORIES}{cat}/order/"),
+                vec![("direction", "up")],
+            ),
+        ] {
+            let page = post(&b, &path, &form).await;
+            assert_eq!(page.status, 403, "POST {path}");
+        }
+        assert_eq!(
+            text(&app, "SELECT title FROM product WHERE id = $1", product.id).await,
+            "Untouchable"
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT CAST(COUNT(*) AS BIGINT) FROM audit_log")
+                .await,
+            audit_before
+        );
+        // And nobody signed in is sent to the sign-in page, or refused.
+        let anonymous = app.browser();
+        assert_eq!(anonymous.get(LIST).await.status, 303);
+    }
+);
+
+async fn category_id(app: &TestApp, full_slug: &str) -> i64 {
+    sqlx::query("SELECT id FROM category WHERE full_slug = $1")
+        .bind(full_slug)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
+}
+
+both_backends!(
+    the_category_tree_is_edited_and_the_shop_follows,
+    |app: TestApp| async move {
+        let b = admin(&app).await;
+        let made = post(
+            &b,
+            CATEGORIES,
+            &[("name", "Garden"), ("description", "Outside")],
+        )
+        .await;
+        assert_eq!(made.status, 303, "{}", made.body);
+        let garden = category_id(&app, "garden").await;
+        let garden_field = garden.to_string();
+        let made = post(
+            &b,
+            CATEGORIES,
+            &[("name", "Tools"), ("parent", &garden_field)],
+        )
+        .await;
+        assert_eq!(made.status, 303, "{}", made.body);
+        let tools = category_id(&app, "garden/tools").await;
+        post(
+            &b,
+            CATEGORIES,
+            &[("name", "Spades"), ("parent", &tools.to_string())],
+        )
+        .await;
+        let spades = category_id(&app, "garden/tools/spades").await;
+        let product = ProductBuilder::new()
+            .title("Border spade")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO product_category (product_id, category_id) VALUES ($1, $2)")
+            .bind(product.id)
+            .bind(spades)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        let (status, page) = app.get("/catalogue/category/garden/tools/spades/").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Border spade"));
+        let tree = b.get(CATEGORIES).await;
+        assert_eq!(tree.status, 200);
+        assert!(
+            tree.body
+                .contains(&html("/catalogue/category/garden/tools/spades/"))
+        );
+
+        // Not under itself or its own descendant; nothing moves.
+        for parent in [garden, spades] {
+            let refused = post(
+                &b,
+                &format!("{CATEGORIES}{garden}/move/"),
+                &[("parent", &parent.to_string())],
+            )
+            .await;
+            assert_eq!(refused.status, 422, "{}", refused.body);
+            assert!(
+                refused.body.contains("can&#x27;t go under itself")
+                    || refused.body.contains("can't go under itself")
+                    || refused.body.contains("can’t go under itself"),
+                "{}",
+                refused.body
+            );
+        }
+        assert_eq!(category_id(&app, "garden/tools/spades").await, spades);
+
+        // Rename: the subtree's addresses follow; the old one is gone.
+        let renamed = post(
+            &b,
+            &format!("{CATEGORIES}{tools}/"),
+            &[
+                ("name", "Hand tools"),
+                ("description", ""),
+                ("is_public", "1"),
+            ],
+        )
+        .await;
+        assert_eq!(renamed.status, 303, "{}", renamed.body);
+        let (status, page) = app
+            .get("/catalogue/category/garden/hand-tools/spades/")
+            .await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Border spade"));
+        assert_eq!(
+            app.get("/catalogue/category/garden/tools/spades/").await.0,
+            404
+        );
+
+        // Move Hand tools to the top level: it and Spades take new paths and addresses, and
+        // Garden no longer lists the spade.
+        let moved = post(&b, &format!("{CATEGORIES}{tools}/move/"), &[("parent", "")]).await;
+        assert_eq!(moved.status, 303, "{}", moved.body);
+        let (status, page) = app.get("/catalogue/category/hand-tools/spades/").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Border spade"));
+        let (_, garden_page) = app.get("/catalogue/category/garden/").await;
+        assert!(!garden_page.contains("Border spade"));
+        let path = |id: i64| {
+            let app = &app;
+            async move { text(app, "SELECT path FROM category WHERE id = $1", id).await }
+        };
+        let tools_path = path(tools).await;
+        assert_eq!(tools_path.len(), 4, "a root now");
+        assert!(path(spades).await.starts_with(&tools_path));
+        // A sibling of the same name is refused.
+        let twin = post(&b, CATEGORIES, &[("name", "Hand tools")]).await;
+        assert_eq!(twin.status, 422);
+        assert!(twin.body.contains("There is already a category called"));
+        assert!(twin.body.contains("value=\"Hand tools\""));
+
+        // Reorder: Hand tools (last root) moves up one place.
+        let before = path(tools).await;
+        let up = post(
+            &b,
+            &format!("{CATEGORIES}{tools}/order/"),
+            &[("direction", "up")],
+        )
+        .await;
+        assert_eq!(up.status, 303);
+        let after = path(tools).await;
+        assert!(after < before, "{after} before {before}");
+        assert!(path(spades).await.starts_with(&after));
+        let down = post(
+            &b,
+            &format!("{CATEGORIES}{tools}/order/"),
+            &[("direction", "down")],
+        )
+        .await;
+        assert_eq!(down.status, 303);
+        assert_eq!(path(tools).await, before);
+        assert_eq!(audits(&app, "category.", "category", tools).await, 5);
+        let empty = post(&b, CATEGORIES, &[("name", "  ")]).await;
+        assert_eq!(empty.status, 422);
+        assert!(empty.body.contains("Give the category a name."));
+    }
+);
+
+both_backends!(
+    bulk_publish_unpublish_file_and_delete,
+    |app: TestApp| async move {
+        let a = ProductBuilder::new()
+            .title("Bulk A")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let c = ProductBuilder::new()
+            .title("Bulk C")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let category = CategoryBuilder::new()
+            .name("Bulk bin")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let b = admin(&app).await;
+        let (ia, ic) = (a.id.to_string(), c.id.to_string());
+        let url_a = storefront_url(&app, a.id).await;
+        assert_eq!(app.get(&url_a).await.0, 200);
+        let off = post(
+            &b,
+            BULK,
+            &[("action", "unpublish"), ("ids", &ia), ("ids", &ic)],
+        )
+        .await;
+        assert_eq!(off.status, 303, "{}", off.body);
+        assert!(b.get(LIST).await.body.contains("2 products unpublished."));
+        assert_eq!(app.get(&url_a).await.0, 404, "gone from the shop at once");
+        let on = post(&b, BULK, &[("action", "publish"), ("ids", &ia)]).await;
+        assert_eq!(on.status, 303);
+        assert_eq!(app.get(&url_a).await.0, 200);
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM product WHERE id = $1 AND is_public = TRUE",
+                c.id
+            )
+            .await,
+            0
+        );
+        let filed = post(
+            &b,
+            BULK,
+            &[
+                ("action", "category"),
+                ("category", &category.id.to_string()),
+                ("ids", &ia),
+            ],
+        )
+        .await;
+        assert_eq!(filed.status, 303);
+        let (_, bin) = app.get("/catalogue/category/bulk-bin/").await;
+        assert!(bin.contains("Bulk A"));
+
+        // Delete asks first, and deletes only when confirmed.
+        let ask = post(
+            &b,
+            BULK,
+            &[("action", "delete"), ("ids", &ia), ("ids", &ic)],
+        )
+        .await;
+        assert_eq!(ask.status, 200, "{}", ask.body);
+        assert!(ask.body.contains("Delete 2 products?"));
+        assert!(ask.body.contains("Bulk A") && ask.body.contains("Bulk C"));
+        assert_eq!(
+            count(&app, "SELECT COUNT(*) FROM product WHERE id = $1", a.id).await,
+            1
+        );
+        let gone = post(
+            &b,
+            BULK,
+            &[
+                ("action", "delete"),
+                ("confirm", "1"),
+                ("ids", &ia),
+                ("ids", &ic),
+            ],
+        )
+        .await;
+        assert_eq!(gone.status, 303, "{}", gone.body);
+        assert_eq!(
+            count(&app, "SELECT COUNT(*) FROM product WHERE id = $1", a.id).await,
+            0
+        );
+        assert_eq!(
+            count(&app, "SELECT COUNT(*) FROM product WHERE id = $1", c.id).await,
+            0
+        );
+        assert_eq!(app.get(&url_a).await.0, 404);
+        assert_eq!(audits(&app, "product.delete", "product", a.id).await, 1);
+        let nothing = post(&b, BULK, &[("action", "publish")]).await;
+        assert_eq!(nothing.status, 303);
+        assert!(
+            b.get(LIST)
+                .await
+                .body
+                .contains("Choose at least one product first.")
+        );
+    }
+);
+
+both_backends!(
+    product_classes_and_their_attributes_are_edited,
+    |app: TestApp| async move {
+        const CLASSES: &str = "/dashboard/catalogue/classes/";
+        let b = admin(&app).await;
+        assert_eq!(b.get(CLASSES).await.status, 200);
+        let made = post(
+            &b,
+            CLASSES,
+            &[
+                ("name", "Loose tea"),
+                ("requires_shipping", "1"),
+                ("track_stock", "1"),
+            ],
+        )
+        .await;
+        assert_eq!(made.status, 303, "{}", made.body);
+        let class_url = made.location.clone().unwrap();
+        let class_id: i64 = class_url
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let twin = post(&b, CLASSES, &[("name", "Loose  Tea")]).await;
+        assert_eq!(twin.status, 422);
+        assert!(twin.body.contains("There is already a class called"));
+        assert!(twin.body.contains("value=\"Loose  Tea\""));
+
+        let add = format!("{class_url}attributes/");
+        let bad = post(
+            &b,
+            &add,
+            &[
+                ("code", "Bad Code"),
+                ("name", "Origin"),
+                ("kind", "option"),
+                ("options", ""),
+            ],
+        )
+        .await;
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        assert!(bad.body.contains("A code is lower-case letters"));
+        assert!(bad.body.contains("List the values it may take"));
+        assert!(bad.body.contains("value=\"Bad Code\""));
+        let ok = post(
+            &b,
+            &add,
+            &[
+                ("code", "origin"),
+                ("name", "Origin"),
+                ("kind", "option"),
+                ("options", "India\nChina"),
+            ],
+        )
+        .await;
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        let again = post(
+            &b,
+            &add,
+            &[("code", "origin"), ("name", "Origin 2"), ("kind", "text")],
+        )
+        .await;
+        assert_eq!(again.status, 422);
+        assert!(again.body.contains("already has an attribute"));
+        let attribute = app
+            .scalar_i64("SELECT CAST(MAX(id) AS BIGINT) FROM product_attribute")
+            .await;
+        let saved = post(
+            &b,
+            &format!("{add}{attribute}/"),
+            &[("name", "Origin"), ("required", "1"), ("options", "Kenya")],
+        )
+        .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let form = b
+            .get(&format!("{NEW}?class={class_id}&structure=standalone"))
+            .await;
+        assert!(form.body.contains("name=\"attr_origin\""));
+        assert!(form.body.contains(">Kenya<") && form.body.contains("Origin (required)"));
+        let class_field = class_id.to_string();
+        let created = post(
+            &b,
+            NEW,
+            &[
+                ("class", &class_field),
+                ("structure", "standalone"),
+                ("title", "Kenyan breakfast"),
+                ("is_public", "1"),
+                ("attr_origin", "Kenya"),
+            ],
+        )
+        .await;
+        let id = created_id(&created);
+        let url = storefront_url(&app, id).await;
+        assert!(app.get(&url).await.1.contains("Kenya"));
+        let deleted = post(&b, &format!("{add}{attribute}/delete/"), &[]).await;
+        assert_eq!(deleted.status, 303, "{}", deleted.body);
+        let (_, page) = app.get(&url).await;
+        assert!(
+            !page.contains(">Kenya<") && !page.contains("Origin"),
+            "{page}"
+        );
+        assert_eq!(
+            audits(&app, "product_attribute.", "product_attribute", attribute).await,
+            3
+        );
+
+        // A purchase-time option, offered by the class: its products' pages ask for it; taken
+        // off the class, they don't.
+        let option = post(
+            &b,
+            &format!("{class_url}options/new/"),
+            &[
+                ("option_code", "gift-note"),
+                ("option_name", "Gift note"),
+                ("option_kind", "text"),
+                ("option_help", "We write it on the card"),
+            ],
+        )
+        .await;
+        assert_eq!(option.status, 303, "{}", option.body);
+        let twin = post(
+            &b,
+            &format!("{class_url}options/new/"),
+            &[
+                ("option_code", "gift-note"),
+                ("option_name", "Again"),
+                ("option_kind", "text"),
+            ],
+        )
+        .await;
+        assert_eq!(twin.status, 422);
+        assert!(twin.body.contains("There is already an option"));
+        let (_, page) = app.get(&url).await;
+        assert!(page.contains("Gift note"), "{page}");
+        let none = post(&b, &format!("{class_url}options/"), &[]).await;
+        assert_eq!(none.status, 303, "{}", none.body);
+        let (_, page) = app.get(&url).await;
+        assert!(!page.contains("Gift note"));
+
+        // Classes are the shop's.
+        partner(&app, "pcp").await;
+        let partner_user = staff_browser(&app, "pc@example.com", Role::Partner, &["pcp"]).await;
+        let refused = post(&partner_user, CLASSES, &[("name", "Partner class")]).await;
+        assert_eq!(refused.status, 403);
+        let reader = staff_browser(&app, "rc@example.com", Role::ReadOnly, &[]).await;
+        assert_eq!(
+            post(&reader, CLASSES, &[("name", "Reader class")])
+                .await
+                .status,
+            403
+        );
+        assert_eq!(reader.get(&class_url).await.status, 200);
+    }
+);
+
+both_backends!(
+    the_catalogue_imports_and_exports_csv,
+    |app: TestApp| async move {
+        use emporium::catalogue::manage::transfer;
+        book_class(&app).await;
+        CategoryBuilder::new()
+            .name("CSV shelf")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        partner(&app, "csvp").await;
+        let quiet = |_: u64, _: u64| {};
+        let import = |text: &'static str, dry_run: bool| {
+            let app = &app;
+            async move {
+                transfer::import(
+                    &app.state.db,
+                    &app.state.changes,
+                    app.state.currency,
+                    text.as_bytes(),
+                    dry_run,
+                    &quiet,
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let file = "upc,title,class,categories,partner,partner_sku,price,num_in_stock,attr:pages,attr:tags,is_public\n\
+                    CSV-1,First CSV book,Catalogue test book,csv-shelf,csvp,CSVP-1,4.50,3,120,New|Signed,yes\n\
+                    CSV-2,Bad pages,Catalogue test book,,,,,,many,,yes\n\
+                    CSV-3,No class,Nope,,,,,,1,,yes\n";
+        let csv_products = || {
+            app.scalar_i64("SELECT CAST(COUNT(*) AS BIGINT) FROM product WHERE upc LIKE 'CSV-%'")
+        };
+        let dry = import(file, true).await;
+        assert!(dry.dry_run);
+        assert_eq!((dry.rows, dry.created, dry.updated), (3, 1, 0));
+        let lines: Vec<u64> = dry.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [3, 4], "{:?}", dry.errors);
+        assert!(
+            dry.errors[0].message.contains("is not a whole number"),
+            "{:?}",
+            dry.errors
+        );
+        assert!(
+            dry.errors[1].message.contains("no product class"),
+            "{:?}",
+            dry.errors
+        );
+        assert_eq!(csv_products().await, 0, "a dry run changes nothing");
+
+        let done = import(file, false).await;
+        assert_eq!((done.created, done.errors.len()), (1, 2));
+        assert_eq!(
+            csv_products().await,
+            1,
+            "the rows with problems changed nothing"
+        );
+        let id = app
+            .scalar_i64("SELECT id FROM product WHERE upc = 'CSV-1'")
+            .await;
+        let url = storefront_url(&app, id).await;
+        let (status, page) = app.get(&url).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("First CSV book") && page.contains("4.50") && page.contains("120"));
+        let (_, shelf) = app.get("/catalogue/category/csv-shelf/").await;
+        assert!(shelf.contains("First CSV book"));
+
+        // An update by UPC: the columns given change, the others stay.
+        let update = import(
+            "upc,title,partner,partner_sku,price,num_in_stock\nCSV-1,Renamed CSV book,csvp,CSVP-1,5.00,9\n",
+            false,
+        )
+        .await;
+        assert_eq!(
+            (update.updated, update.errors.len()),
+            (1, 0),
+            "{:?}",
+            update.errors
+        );
+        let (_, page) = app.get(&storefront_url(&app, id).await).await;
+        assert!(page.contains("Renamed CSV book") && page.contains("5.00") && page.contains("120"));
+        assert_eq!(
+            app.scalar_i64("SELECT num_in_stock FROM stock_record WHERE partner_sku = 'CSVP-1'")
+                .await,
+            9
+        );
+
+        // The export reads back: its row for the book imports as an update with no problems.
+        let mut out = Vec::new();
+        let n = transfer::export(&app.state.db.pool, &mut out, &quiet)
+            .await
+            .unwrap();
+        assert!(n > 100);
+        let text = String::from_utf8(out).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap().to_owned();
+        assert!(header.starts_with("upc,title,structure,") && header.contains("attr:pages"));
+        let row = lines.find(|l| l.starts_with("CSV-1,")).unwrap().to_owned();
+        assert!(
+            row.contains("Renamed CSV book")
+                && row.contains("csv-shelf")
+                && row.contains("New|Signed"),
+            "{row}"
+        );
+        let again: &'static str = Box::leak(format!("{header}\n{row}\n").into_boxed_str());
+        let round = import(again, true).await;
+        assert_eq!(
+            (round.updated, round.errors.len()),
+            (1, 0),
+            "{:?}",
+            round.errors
+        );
+        assert!(
+            audits(&app, "product.", "product", id).await >= 2,
+            "imports are audited"
+        );
+    }
+);
+
+/// `cargo test -p emporium --test dashboard_catalogue -- --ignored import_of_10000_rows`:
+/// how long a 10,000-row import takes (the issue asks for under 30 s); prints the figure.
+async fn import_of_10000_rows(backend: Backend) {
+    use emporium::catalogue::manage::transfer;
+    let app = TestApp::start_with(
+        backend,
+        support::Options {
+            products: 10,
+            ..support::Options::default()
+        },
+    )
+    .await;
+    book_class(&app).await;
+    partner(&app, "bulkp").await;
+    let mut file =
+        String::from("upc,title,class,partner,partner_sku,price,num_in_stock,attr:pages\n");
+    for n in 0..10_000 {
+        file.push_str(&format!(
+            "BULK-{n},Bulk book {n},Catalogue test book,bulkp,BP-{n},{}.99,{},{}\n",
+            n % 50,
+            n % 20,
+            100 + n % 400
+        ));
+    }
+    let started = std::time::Instant::now();
+    let report = transfer::import(
+        &app.state.db,
+        &app.state.changes,
+        app.state.currency,
+        file.as_bytes(),
+        false,
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    println!("{backend:?}: 10,000 rows imported in {took:?}");
+    assert_eq!((report.created, report.errors.len()), (10_000, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a timing, run by hand"]
+async fn import_of_10000_rows_sqlite() {
+    import_of_10000_rows(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a timing, run by hand"]
+async fn import_of_10000_rows_postgres() {
+    import_of_10000_rows(Backend::Postgres).await;
+}
