@@ -2071,6 +2071,24 @@ both_backends!(
                     .to_string(),
             ),
             ("partner_id", partner_of(&app, record).await.to_string()),
+            (
+                "category_id",
+                app.scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM category")
+                    .await
+                    .to_string(),
+            ),
+            (
+                "class_id",
+                app.scalar_i64("SELECT CAST(MIN(product_class_id) AS BIGINT) FROM product")
+                    .await
+                    .to_string(),
+            ),
+            (
+                "attribute_id",
+                app.scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM product_attribute")
+                    .await
+                    .to_string(),
+            ),
             ("image_id", {
                 sqlx::query(
                     "INSERT INTO product_image (product_id, original, caption, display_order, width, height) \
