@@ -7,8 +7,9 @@ use serde::Serialize;
 use sqlx::{AnyPool, Row};
 
 pub use super::filter::OrderFilter;
-use super::filter::{scope_condition, where_sql};
-use super::{OrderError, Pipeline, add_shipping_event, by_number, currency_of, money, set_status};
+use super::filter::where_sql;
+pub use super::find_within as find;
+use super::{OrderError, Pipeline, add_shipping_event, currency_of, money, set_status};
 use crate::audit::{self, Actor};
 use crate::infra::db::{Db, now_text};
 use crate::mail::{self, Mailer};
@@ -76,28 +77,6 @@ pub async fn search(
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok((listed, total))
-}
-
-/// The order with this number if it is within `scope`.
-pub async fn find(
-    pool: &AnyPool,
-    scope: Option<&[i64]>,
-    number: &str,
-) -> Result<Option<super::Order>, sqlx::Error> {
-    if scope.is_some() {
-        let sql = format!(
-            "SELECT COUNT(*) FROM shop_order o WHERE o.number = $1 AND {}",
-            scope_condition(scope)
-        );
-        let visible: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(number)
-            .fetch_one(pool)
-            .await?;
-        if visible == 0 {
-            return Ok(None);
-        }
-    }
-    by_number(pool, number).await
 }
 
 /// Moves the order along the pipeline for `staff`, with their note, in one transaction with

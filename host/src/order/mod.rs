@@ -660,6 +660,28 @@ async fn move_allocations(
 
 // ---- reading orders back ----
 
+/// The order with this number if it is within `scope`.
+pub async fn find_within(
+    pool: &AnyPool,
+    scope: Option<&[i64]>,
+    number: &str,
+) -> Result<Option<Order>, sqlx::Error> {
+    if scope.is_some() {
+        let sql = format!(
+            "SELECT COUNT(*) FROM shop_order o WHERE o.number = $1 AND {}",
+            filter::scope_condition(scope)
+        );
+        let visible: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(number)
+            .fetch_one(pool)
+            .await?;
+        if visible == 0 {
+            return Ok(None);
+        }
+    }
+    by_number(pool, number).await
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct OrderLine {
     pub id: i64,

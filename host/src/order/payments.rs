@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-use super::manage::find;
+use super::find_within as find;
 use super::{Order, OrderError, Pipeline, add_payment_event, set_status};
 use crate::audit::{self, Actor};
 use crate::infra::changes::{Change, Changes};

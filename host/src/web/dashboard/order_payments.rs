@@ -21,17 +21,6 @@ use crate::web::WebError;
 /// Longest cancellation note kept.
 const MAX_NOTE_CHARS: usize = crate::order::manage::MAX_NOTE_CHARS;
 
-/// Fresh idempotency keys for the page's money forms.
-pub(super) fn form_keys() -> minijinja::Value {
-    minijinja::context! {
-        capture => crate::infra::random_token(),
-        refund_amount => crate::infra::random_token(),
-        refund_lines => crate::infra::random_token(),
-        cancel => crate::infra::random_token(),
-        resolve => crate::infra::random_token(),
-    }
-}
-
 type Fields = Vec<(String, String)>;
 
 fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {

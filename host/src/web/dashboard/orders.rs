@@ -121,6 +121,17 @@ pub(super) struct Form {
     pub errors: HashMap<&'static str, String>,
 }
 
+/// Fresh idempotency keys for the page's money forms.
+fn money_form_keys() -> minijinja::Value {
+    minijinja::context! {
+        capture => crate::infra::random_token(),
+        refund_amount => crate::infra::random_token(),
+        refund_lines => crate::infra::random_token(),
+        cancel => crate::infra::random_token(),
+        resolve => crate::infra::random_token(),
+    }
+}
+
 pub(super) async fn detail_page(
     state: &AppState,
     current: &CurrentStaff,
@@ -166,7 +177,7 @@ pub(super) async fn detail_page(
         can_cancel => can_pay && current.staff.can(Permission::ManageOrders) && !cancellable.is_empty(),
         operations => operations,
         refunded_lines => refunded_lines,
-        keys => super::order_payments::form_keys(),
+        keys => money_form_keys(),
         capture_url => format!("{}capture/", order_url(number)),
         refund_url => format!("{}refund/", order_url(number)),
         cancel_url => format!("{}cancel/", order_url(number)),
