@@ -8,9 +8,8 @@ use emporium::fixtures::{PartnerBuilder, ProductBuilder};
 use emporium::staff::{self, Role};
 use sqlx::Row;
 use support::shopper::{GOOD_CARD, add, place, to_preview};
+use support::staff::{PASSWORD, add_staff, staff_browser};
 use support::{Backend, Browser, TestApp};
-
-const PASSWORD: &str = "staff password";
 
 /// A product of its own partner with 10 in stock at £12.50: (product id, stock record id,
 /// partner code, product page).
@@ -50,27 +49,6 @@ async fn guest_order(app: &TestApp, product: i64) -> String {
         done.body
     );
     app.scalar_text("SELECT number FROM shop_order").await
-}
-
-async fn add_staff(app: &TestApp, email: &str, role: Role, partners: &[&str]) {
-    let partners: Vec<String> = partners.iter().map(|p| p.to_string()).collect();
-    staff::add(&app.state.db, email, PASSWORD, role, &partners)
-        .await
-        .unwrap();
-}
-
-/// A browser signed in to the dashboard as `email`.
-async fn staff_browser(app: &TestApp, email: &str) -> Browser {
-    let b = app.browser();
-    let t = b.get("/dashboard/login/").await.csrf_token().unwrap();
-    let page = b
-        .post(
-            "/dashboard/login/",
-            &[("csrf_token", &t), ("email", email), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    b
 }
 
 async fn token(b: &Browser) -> String {

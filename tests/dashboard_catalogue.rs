@@ -12,11 +12,11 @@ use emporium::fixtures::{
     AttributeSpec, CategoryBuilder, ClassBuilder, PartnerBuilder, ProductBuilder,
 };
 use emporium::partner::Partner;
-use emporium::staff::{self, Role};
+use emporium::staff::Role;
 use sqlx::Row;
+use support::staff::add_staff;
 use support::{Backend, Browser, Page, TestApp};
 
-const PASSWORD: &str = "staff password";
 const LIST: &str = "/dashboard/catalogue/";
 const NEW: &str = "/dashboard/catalogue/products/new/";
 const BULK: &str = "/dashboard/catalogue/bulk/";
@@ -31,26 +31,10 @@ fn product_page(id: i64) -> String {
     format!("/dashboard/catalogue/products/{id}/")
 }
 
-async fn add_staff(app: &TestApp, email: &str, role: Role, partners: &[&str]) {
-    let partners: Vec<String> = partners.iter().map(|p| p.to_string()).collect();
-    staff::add(&app.state.db, email, PASSWORD, role, &partners)
-        .await
-        .unwrap();
-}
-
 /// A browser signed in to the dashboard as a new staff user with `role`.
 async fn staff_browser(app: &TestApp, email: &str, role: Role, partners: &[&str]) -> Browser {
     add_staff(app, email, role, partners).await;
-    let b = app.browser();
-    let t = b.get("/dashboard/login/").await.csrf_token().unwrap();
-    let page = b
-        .post(
-            "/dashboard/login/",
-            &[("csrf_token", &t), ("email", email), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    b
+    support::staff::staff_browser(app, email).await
 }
 
 async fn admin(app: &TestApp) -> Browser {

@@ -16,12 +16,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use emporium::fixtures::{PartnerBuilder, ProductBuilder};
-use emporium::staff::{self, Role};
+use emporium::staff::Role;
 use object_store::ObjectStoreExt;
 use sqlx::Row;
+use support::staff::{add_staff, staff_browser};
 use support::{Backend, Browser, Options, Page, TestApp, repo_root};
-
-const PASSWORD: &str = "staff password";
 
 fn png(width: u32, height: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(width, height, |x, y| {
@@ -123,26 +122,6 @@ async fn page_of(response: reqwest::Response) -> Page {
         set_cookie: Vec::new(),
         body: response.text().await.unwrap_or_default(),
     }
-}
-
-async fn add_staff(app: &TestApp, email: &str, role: Role, partners: &[&str]) {
-    let partners: Vec<String> = partners.iter().map(|p| p.to_string()).collect();
-    staff::add(&app.state.db, email, PASSWORD, role, &partners)
-        .await
-        .unwrap();
-}
-
-async fn staff_browser(app: &TestApp, email: &str) -> Browser {
-    let b = app.browser();
-    let t = b.get("/dashboard/login/").await.csrf_token().unwrap();
-    let page = b
-        .post(
-            "/dashboard/login/",
-            &[("csrf_token", &t), ("email", email), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    b
 }
 
 async fn admin(app: &TestApp) -> Browser {

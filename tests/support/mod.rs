@@ -4,6 +4,7 @@
 pub mod routes;
 pub mod shopper;
 pub mod smtp;
+pub mod staff;
 
 use std::path::PathBuf;
 use std::sync::Arc;
