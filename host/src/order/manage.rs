@@ -210,6 +210,35 @@ async fn own_line_ids(
     ))
 }
 
+/// The lines `line_ids` of `order` (each one the user may act on: `own`, or all), when every
+/// one of them may move to `to` (`may_move(status)`); a line of someone else's is not found.
+fn pick_lines<'o>(
+    order: &'o super::Order,
+    own: Option<&[i64]>,
+    line_ids: &[i64],
+    to: &str,
+    may_move: impl Fn(&str) -> bool,
+) -> Result<Vec<&'o super::OrderLine>, OrderError> {
+    line_ids
+        .iter()
+        .map(|id| {
+            let line = order
+                .lines
+                .iter()
+                .find(|l| l.id == *id)
+                .filter(|_| own.is_none_or(|own| own.contains(id)))
+                .ok_or(OrderError::NotFound)?;
+            if !may_move(&line.status) {
+                return Err(OrderError::BadTransition {
+                    from: line.status.clone(),
+                    to: to.to_owned(),
+                });
+            }
+            Ok(line)
+        })
+        .collect()
+}
+
 /// Moves lines of the order along the line pipeline (each by one allowed move to `to`), in
 /// one transaction with its audit entry. A cancelled line gives its allocated stock back. A
 /// partner user moves only their own lines. Shipping has its own action ([`fulfil`]), which
@@ -227,26 +256,12 @@ pub async fn change_line_status(
         .await?
         .ok_or(OrderError::NotFound)?;
     let own_lines = own_line_ids(&db.pool, scope, order.id).await?;
-    let mut chosen = Vec::with_capacity(line_ids.len());
-    for id in line_ids {
-        let line = order
-            .lines
-            .iter()
-            .find(|l| l.id == *id)
-            .filter(|_| own_lines.as_ref().is_none_or(|own| own.contains(id)))
-            .ok_or(OrderError::NotFound)?;
-        let allowed = pipeline
+    let chosen = pick_lines(&order, own_lines.as_deref(), line_ids, to, |status| {
+        pipeline
             .line_statuses
-            .get(&line.status)
-            .is_some_and(|next| next.iter().any(|s| s == to));
-        if !allowed {
-            return Err(OrderError::BadTransition {
-                from: line.status.clone(),
-                to: to.to_owned(),
-            });
-        }
-        chosen.push(line);
-    }
+            .get(status)
+            .is_some_and(|next| next.iter().any(|s| s == to))
+    })?;
     let mut tx = db.begin_write().await?;
     if to == super::payments::CANCELLED {
         let ids: Vec<i64> = chosen.iter().map(|l| l.id).collect();
@@ -320,22 +335,9 @@ pub async fn fulfil(
         .await?
         .ok_or(OrderError::NotFound)?;
     let own_lines = own_line_ids(&db.pool, scope, order.id).await?;
-    let mut chosen = Vec::with_capacity(line_ids.len());
-    for id in line_ids {
-        let line = order
-            .lines
-            .iter()
-            .find(|l| l.id == *id)
-            .filter(|_| own_lines.as_ref().is_none_or(|own| own.contains(id)))
-            .ok_or(OrderError::NotFound)?;
-        if pipeline.line_path(&line.status, SHIPPED).is_none() || line.status == SHIPPED {
-            return Err(OrderError::BadTransition {
-                from: line.status.clone(),
-                to: SHIPPED.into(),
-            });
-        }
-        chosen.push(line);
-    }
+    let chosen = pick_lines(&order, own_lines.as_deref(), line_ids, SHIPPED, |status| {
+        status != SHIPPED && pipeline.line_path(status, SHIPPED).is_some()
+    })?;
     let mut tx = db.begin_write().await?;
     let ids: Vec<i64> = chosen.iter().map(|l| l.id).collect();
     super::consume_allocations(&mut tx, order.id, &ids).await?;
