@@ -595,7 +595,9 @@ async fn db_store_expiry(app: TestApp) {
         }
     };
     assert_eq!(rows(old.clone()).await, 1, "kept until the sweep");
-    assert!(store.cleanup().await.unwrap() >= 1);
+    // The app's own background sweep runs the same cleanup and may get there first, so the
+    // count this call returns can be 0; what matters is that the row is gone after it.
+    store.cleanup().await.unwrap();
     assert_eq!(rows(old).await, 0, "swept");
     assert_eq!(rows(young).await, 1, "a live session survives the sweep");
 }
