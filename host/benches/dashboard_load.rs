@@ -1,10 +1,16 @@
-//! Load benchmark of the dashboard's order list: 100,000 orders in PostgreSQL, 8 staff
-//! browsing the list with random filters (status, email search, number, date ranges, deep
-//! pages, payment state, total range) over HTTP on loopback against the real app. Reports requests/s and p50/p99.
+//! Load benchmark of the dashboard's two big lists, on PostgreSQL over HTTP on loopback
+//! against the real app, with `STAFF` signed-in staff browsing at once:
+//! - the order list over `ORDERS` orders with random filters (status, email search, number,
+//!   date ranges, deep pages, payment state, total range);
+//! - the product list over `PRODUCTS` demo products (standalone, parents with variants) with
+//!   random title and UPC searches, class and structure filters and deep pages.
+//!
+//! Reports requests/s and p50/p99 for each.
 //!
 //! Run from the repo root:
 //!   cargo bench -p emporium --bench dashboard_load
-//! env: ORDERS=100000  STAFF=8  SECONDS=10  PG_ADMIN=postgres://postgres@127.0.0.1:5432/postgres
+//! env: ORDERS=100000  PRODUCTS=100000  STAFF=8  SECONDS=10
+//!      PG_ADMIN=postgres://postgres@127.0.0.1:5432/postgres
 
 use std::time::{Duration, Instant};
 
@@ -91,6 +97,7 @@ fn token(body: &str) -> String {
 
 fn main() {
     let orders: i64 = env_or("ORDERS", 100_000);
+    let products: u32 = env_or("PRODUCTS", 100_000);
     let staff: usize = env_or("STAFF", 8);
     let seconds: u64 = env_or("SECONDS", 10);
     let admin = std::env::var("PG_ADMIN")
@@ -119,9 +126,11 @@ fn main() {
         let currency = config.default_currency().unwrap();
         let media = config.media_dir();
         let state = emporium::app::build_state(config).await.unwrap();
-        emporium::demo::load(&state.db.pool, 200, currency, &media, false)
+        let started = Instant::now();
+        emporium::demo::load(&state.db.pool, products, currency, &media, false)
             .await
             .unwrap();
+        println!("seeded {products} products in {:.1} s", started.elapsed().as_secs_f64());
         let started = Instant::now();
         seed(&state.db.pool, orders).await;
         println!("seeded {orders} orders in {:.1} s", started.elapsed().as_secs_f64());
@@ -157,47 +166,108 @@ fn main() {
             assert_eq!(signed_in.status().as_u16(), 303);
             clients.push(client);
         }
-        let mut tasks = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        for (n, client) in clients.into_iter().enumerate() {
-            let base = base.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1));
-                let statuses = ["Pending", "Being processed", "Shipped", "Complete", "Cancelled"];
-                let mut latencies = Vec::new();
-                while Instant::now() < deadline {
-                    let payments = ["captured", "authorised", "refunded"];
-                    let path = match rng.below(7) {
-                        5 => format!("/dashboard/orders/?payment={}", payments[rng.below(3) as usize]),
-                        6 => format!("/dashboard/orders/?min_total={}&max_total={}", 20 + rng.below(40), 70 + rng.below(30)),
-                        0 => format!("/dashboard/orders/?status={}", statuses[rng.below(5) as usize].replace(' ', "+")),
-                        1 => format!("/dashboard/orders/?q=shopper{}%40example.com", rng.below(5000)),
-                        2 => format!("/dashboard/orders/?q={}", 100_001 + rng.below(orders as u64)),
-                        3 => {
-                            let day = 1 + rng.below(28);
-                            format!("/dashboard/orders/?from=2026-11-{day:02}&to=2026-11-{:02}", (day + 2).min(30))
-                        }
-                        _ => format!("/dashboard/orders/?page={}", 1 + rng.below(200)),
-                    };
-                    let at = Instant::now();
-                    let r = client.get(format!("{base}{path}")).send().await.unwrap();
-                    assert_eq!(r.status().as_u16(), 200, "{path}");
-                    r.bytes().await.unwrap();
-                    latencies.push(at.elapsed());
+        let classes: Vec<i64> = sqlx::query_scalar("SELECT id FROM product_class ORDER BY id")
+            .fetch_all(&state.db.pool)
+            .await
+            .unwrap();
+        let top_level: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM product WHERE parent_id IS NULL")
+                .fetch_one(&state.db.pool)
+                .await
+                .unwrap();
+        let order_paths = move |rng: &mut Rng| {
+            let statuses = ["Pending", "Being processed", "Shipped", "Complete", "Cancelled"];
+            let payments = ["captured", "authorised", "refunded"];
+            match rng.below(7) {
+                5 => format!("/dashboard/orders/?payment={}", payments[rng.below(3) as usize]),
+                6 => format!(
+                    "/dashboard/orders/?min_total={}&max_total={}",
+                    20 + rng.below(40),
+                    70 + rng.below(30)
+                ),
+                0 => format!(
+                    "/dashboard/orders/?status={}",
+                    statuses[rng.below(5) as usize].replace(' ', "+")
+                ),
+                1 => format!("/dashboard/orders/?q=shopper{}%40example.com", rng.below(5000)),
+                2 => format!("/dashboard/orders/?q={}", 100_001 + rng.below(orders as u64)),
+                3 => {
+                    let day = 1 + rng.below(28);
+                    format!(
+                        "/dashboard/orders/?from=2026-11-{day:02}&to=2026-11-{:02}",
+                        (day + 2).min(30)
+                    )
                 }
-                latencies
-            }));
-        }
-        let mut all = Vec::new();
-        for task in tasks {
-            all.extend(task.await.unwrap());
-        }
-        all.sort_unstable();
+                _ => format!("/dashboard/orders/?page={}", 1 + rng.below(200)),
+            }
+        };
+        let product_pages = (top_level as u64).div_ceil(50).max(1);
+        let product_paths = move |rng: &mut Rng| {
+            let words = ["Classic", "Harbour", "Midnight", "linen", "Vintage", "by"];
+            match rng.below(6) {
+                0 => format!("/dashboard/catalogue/?q={}", words[rng.below(6) as usize]),
+                // The demo's UPCs: 5, the product's number in 7 digits, the variant in 4.
+                1 => format!(
+                    "/dashboard/catalogue/?q=5{:07}0000",
+                    1 + rng.below(u64::from(products))
+                ),
+                2 => format!(
+                    "/dashboard/catalogue/?class={}&page={}",
+                    classes[rng.below(classes.len() as u64) as usize],
+                    1 + rng.below(20)
+                ),
+                3 => format!("/dashboard/catalogue/?structure=child&page={}", 1 + rng.below(50)),
+                _ => format!("/dashboard/catalogue/?page={}", 1 + rng.below(product_pages)),
+            }
+        };
+        let (rate, p50, p99) = load(&clients, &base, seconds, order_paths).await;
         println!(
-            "dashboard order list, {orders} orders, {staff} staff: {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms",
-            all.len() as f64 / seconds as f64,
-            percentile(&all, 0.50),
-            percentile(&all, 0.99)
+            "dashboard order list, {orders} orders, {staff} staff: {rate:.0} req/s, p50 {p50:.1} ms, p99 {p99:.1} ms"
         );
+        let (rate, p50, p99) = load(&clients, &base, seconds, product_paths).await;
+        println!(
+            "dashboard product list, {products} products, {staff} staff: {rate:.0} req/s, p50 {p50:.1} ms, p99 {p99:.1} ms"
+        );
+        state.db.pool.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
     });
+}
+
+/// Every client asks for `paths` one request after another for `seconds`: (requests/s, p50
+/// ms, p99 ms).
+async fn load<F>(clients: &[reqwest::Client], base: &str, seconds: u64, paths: F) -> (f64, f64, f64)
+where
+    F: Fn(&mut Rng) -> String + Clone + Send + 'static,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for (n, client) in clients.iter().cloned().enumerate() {
+        let (base, paths) = (base.to_owned(), paths.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1));
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let path = paths(&mut rng);
+                let at = Instant::now();
+                let r = client.get(format!("{base}{path}")).send().await.unwrap();
+                assert_eq!(r.status().as_u16(), 200, "{path}");
+                r.bytes().await.unwrap();
+                latencies.push(at.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort_unstable();
+    (
+        all.len() as f64 / seconds as f64,
+        percentile(&all, 0.50),
+        percentile(&all, 0.99),
+    )
 }

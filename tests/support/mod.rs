@@ -8,7 +8,7 @@ pub mod staff;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use emporium::infra::config::Config;
 use sqlx::Connection;
@@ -33,6 +33,35 @@ fn postgres_admin_url() -> String {
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+static SWEPT: AtomicBool = AtomicBool::new(false);
+
+/// Drops the test databases of test processes that have ended: nothing else drops them, and
+/// hundreds of them once filled the disk. A database is named after the process that made
+/// it, so one whose process is still running (another test binary) is left alone.
+async fn drop_leftover_databases(conn: &mut sqlx::PgConnection) {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'emporium\\_test\\_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    for name in names {
+        let Some(pid) = name.split('_').nth(2) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_err() || std::path::Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut *conn)
+        .await;
+        if let Err(e) = dropped {
+            eprintln!("left test database {name}: {e}");
+        }
+    }
+}
 
 pub async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
@@ -48,6 +77,9 @@ pub async fn fresh_postgres_database() -> String {
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL must be running at {admin} for the tests: {e}"));
+    if !SWEPT.swap(true, Ordering::SeqCst) {
+        drop_leftover_databases(&mut conn).await;
+    }
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
