@@ -111,6 +111,16 @@ async fn click(c: &Client, css: &str) {
 /// (add to basket, a declined card) leaves the URL as it was, so the old document is marked
 /// first and a page counts as the next one only once the mark is gone.
 async fn click_to(c: &Client, css: &str, path: &str) {
+    click_to_where(c, css, Some(path)).await;
+}
+
+/// Like [`click_to`] for a page whose address is not known beforehand (a product just
+/// made): waits for the next document, wherever it is, and returns its path.
+async fn click_to_next(c: &Client, css: &str) -> String {
+    click_to_where(c, css, None).await
+}
+
+async fn click_to_where(c: &Client, css: &str, path: Option<&str>) -> String {
     c.execute("window.emporiumOldPage = true;", vec![])
         .await
         .unwrap();
@@ -128,12 +138,12 @@ async fn click_to(c: &Client, css: &str, path: &str) {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned));
         match loaded {
-            Some(at) if at == path => return,
+            Some(at) if path.is_none_or(|p| p == at) => return at,
             _ => {}
         }
         assert!(
             Instant::now() < deadline,
-            "no new page at {path} after clicking {css}; at {:?}: {}",
+            "no new page at {path:?} after clicking {css}; at {:?}: {}",
             c.current_url().await.map(|u| u.to_string()),
             c.source().await.unwrap_or_default()
         );
@@ -347,4 +357,279 @@ async fn staff_ship_an_order_from_the_dashboard_in_chromium() {
     );
     c.close().await.unwrap();
     println!("dashboard screenshots: {}", screenshot_dir().display());
+}
+
+/// Signs `email` (password [`support::staff::PASSWORD`]) in to the dashboard in Chromium.
+async fn dashboard_sign_in(c: &Client, base: &str, email: &str) {
+    c.goto(&format!("{base}/dashboard/login/")).await.unwrap();
+    fill(c, "#id-email", email).await;
+    fill(c, "#id-password", support::staff::PASSWORD).await;
+    click_to(c, "#dash-sign-in", "/dashboard/").await;
+}
+
+/// A small PNG on disk, for a file input (a browser uploads files by path).
+fn png_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let img = image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 120])
+    });
+    let path = dir.join("lamp.png");
+    img.save(&path).unwrap();
+    path
+}
+
+/// A catalogue manager in Chromium adds a parent product, a variant with its stock record and
+/// an image, all through the dashboard's forms; the storefront shows the product with the
+/// image's thumbnail and the variant's price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_add_a_product_with_a_variant_and_an_image_in_chromium() {
+    use emporium::fixtures::ClassBuilder;
+    use support::staff::add_staff;
+    let app = TestApp::start(Backend::Sqlite).await;
+    // A class of its own, with no required attributes, so the form asks only for the basics.
+    ClassBuilder::new()
+        .name("Lamps")
+        .create(&app.state.db)
+        .await
+        .unwrap();
+    add_staff(
+        &app,
+        "catalogue@example.com",
+        emporium::staff::Role::CatalogueManager,
+        &[],
+    )
+    .await;
+    let files = tempfile::tempdir().unwrap();
+    let picture = png_file(files.path());
+
+    let driver = start_chromedriver();
+    let c = browser(&driver).await;
+    dashboard_sign_in(&c, &app.base, "catalogue@example.com").await;
+    click_to(
+        &c,
+        "a[href=\"/dashboard/catalogue/\"]",
+        "/dashboard/catalogue/",
+    )
+    .await;
+    c.goto(&format!("{}/dashboard/catalogue/products/new/", app.base))
+        .await
+        .unwrap();
+    let class = c.find(Locator::Css("#id-class")).await.unwrap();
+    class.select_by_label("Lamps").await.unwrap();
+    click(&c, "input[name=\"structure\"][value=\"parent\"]").await;
+    click_to(
+        &c,
+        "form[action=\"/dashboard/catalogue/products/new/\"] button[type=\"submit\"]",
+        "/dashboard/catalogue/products/new/",
+    )
+    .await;
+    fill(&c, "#id-title", "Harbour desk lamp").await;
+    fill(&c, "#id-upc", "LAMP-0001").await;
+    let shown = c
+        .find(Locator::Css("input[name=\"is_public\"]"))
+        .await
+        .unwrap();
+    if !shown.is_selected().await.unwrap() {
+        click(&c, "input[name=\"is_public\"]").await;
+    }
+    screenshot(&c, "10-new-product").await;
+    let parent_path = click_to_next(&c, ".dash-product-form button[type=\"submit\"]").await;
+    let parent_id: i64 = app
+        .scalar_i64("SELECT id FROM product WHERE upc = 'LAMP-0001'")
+        .await;
+    assert_eq!(
+        parent_path,
+        format!("/dashboard/catalogue/products/{parent_id}/"),
+        "{}",
+        c.source().await.unwrap()
+    );
+
+    // A variant, with the stock record it is sold from.
+    click_to(
+        &c,
+        &format!("a[href=\"/dashboard/catalogue/products/new/?parent={parent_id}\"]"),
+        "/dashboard/catalogue/products/new/",
+    )
+    .await;
+    fill(&c, "#id-title", "Harbour desk lamp, brass").await;
+    fill(&c, "#id-upc", "LAMP-0001-B").await;
+    let partner = c.find(Locator::Css("#id-stock-partner")).await.unwrap();
+    partner.select_by_label("Emporium Warehouse").await.unwrap();
+    fill(&c, "#id-stock-sku", "LMP-B").await;
+    fill(&c, "#id-stock-price", "49.50").await;
+    fill(&c, "#id-stock-num_in_stock", "7").await;
+    let variant_path = click_to_next(&c, ".dash-product-form button[type=\"submit\"]").await;
+    let variant_id: i64 = app
+        .scalar_i64("SELECT id FROM product WHERE upc = 'LAMP-0001-B'")
+        .await;
+    assert_eq!(
+        variant_path,
+        format!("/dashboard/catalogue/products/{variant_id}/"),
+        "{}",
+        c.source().await.unwrap()
+    );
+    let in_stock: i64 =
+        sqlx::query_scalar("SELECT num_in_stock FROM stock_record WHERE product_id = $1")
+            .bind(variant_id)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(in_stock, 7);
+    screenshot(&c, "11-variant").await;
+
+    // The parent's picture, uploaded through the file input.
+    c.goto(&format!("{}{parent_path}", app.base)).await.unwrap();
+    let images_path = format!("{parent_path}images/");
+    click_to(&c, &format!("a[href=\"{images_path}\"]"), &images_path).await;
+    c.find(Locator::Css("#id-image"))
+        .await
+        .unwrap()
+        .send_keys(picture.to_str().unwrap())
+        .await
+        .unwrap();
+    fill(&c, "#id-caption", "The lamp on an oak desk").await;
+    click_to(
+        &c,
+        "form[enctype=\"multipart/form-data\"] button[type=\"submit\"]",
+        &images_path,
+    )
+    .await;
+    screenshot(&c, "12-images").await;
+    let images: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM product_image WHERE product_id = $1")
+            .bind(parent_id)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(images, 1, "{}", c.source().await.unwrap());
+
+    // The storefront: the product, its thumbnail (loaded, not broken), the variant's price.
+    c.goto(&format!("{}{parent_path}", app.base)).await.unwrap();
+    let shop_path = click_to_next(&c, ".dash-actions a:last-child").await;
+    assert!(!shop_path.starts_with("/dashboard/"), "{shop_path}");
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Harbour desk lamp"), "{page}");
+    assert!(page.contains("49.50"), "{page}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let src = loop {
+        let seen = c
+            .execute(
+                "const img = document.getElementById('gallery-main-image'); \
+                 return img && img.complete && img.naturalWidth > 0 ? img.getAttribute('src') : null;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if let Some(src) = seen.as_str() {
+            break src.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the product's image never loaded: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(src.contains("/media/thumbs/"), "{src}");
+    screenshot(&c, "13-storefront-product").await;
+    c.close().await.unwrap();
+}
+
+/// A partner's user in Chromium sees their own products and orders, and not another
+/// partner's, in the lists and at the other partner's addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_user_sees_only_their_own_world_in_chromium() {
+    use emporium::fixtures::PartnerBuilder;
+    use support::shopper;
+    use support::staff::add_staff;
+    let app = TestApp::start_with(
+        Backend::Sqlite,
+        support::Options {
+            products: 0,
+            ..Default::default()
+        },
+    )
+    .await;
+    app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+        .await;
+    app.install_plugin("test-card-gateway", &[], &[]).await;
+    let mut conn = app.state.db.pool.acquire().await.unwrap();
+    let ours = PartnerBuilder::new()
+        .code("ours")
+        .name("Our Workshop")
+        .create_in(&mut conn)
+        .await
+        .unwrap();
+    let theirs = PartnerBuilder::new()
+        .code("theirs")
+        .name("Their Mill")
+        .create_in(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let own = ProductBuilder::new()
+        .title("Workshop teapot")
+        .partner(&ours)
+        .create(&app.state.db)
+        .await
+        .unwrap();
+    let other = ProductBuilder::new()
+        .title("Mill blanket")
+        .partner(&theirs)
+        .create(&app.state.db)
+        .await
+        .unwrap();
+    let mut numbers = Vec::new();
+    for product in [own.id, other.id] {
+        let buyer = app.browser();
+        shopper::add(&buyer, product, 1).await;
+        let preview =
+            shopper::to_preview(&buyer, Some("ada@example.com"), None, "test-card-gateway").await;
+        let placed = shopper::place(&buyer, &preview, Some(shopper::GOOD_CARD)).await;
+        assert_eq!(placed.status, 303, "{}", placed.body);
+        numbers.push(
+            app.scalar_text("SELECT number FROM shop_order ORDER BY id DESC LIMIT 1")
+                .await,
+        );
+    }
+    add_staff(
+        &app,
+        "workshop@example.com",
+        emporium::staff::Role::Partner,
+        &["ours"],
+    )
+    .await;
+
+    let driver = start_chromedriver();
+    let c = browser(&driver).await;
+    dashboard_sign_in(&c, &app.base, "workshop@example.com").await;
+    click_to(
+        &c,
+        "a[href=\"/dashboard/catalogue/\"]",
+        "/dashboard/catalogue/",
+    )
+    .await;
+    screenshot(&c, "20-partner-catalogue").await;
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Workshop teapot"), "{page}");
+    assert!(!page.contains("Mill blanket"), "{page}");
+    click_to(&c, "a[href=\"/dashboard/orders/\"]", "/dashboard/orders/").await;
+    screenshot(&c, "21-partner-orders").await;
+    let page = c.source().await.unwrap();
+    assert!(page.contains(&numbers[0]), "{page}");
+    assert!(!page.contains(&numbers[1]), "{page}");
+    // The other partner's order and product, asked for by address: not found (the same
+    // user's status codes read over HTTP, which the browser does not expose).
+    let same_user = support::staff::staff_browser(&app, "workshop@example.com").await;
+    for path in [
+        format!("/dashboard/orders/{}/", numbers[1]),
+        format!("/dashboard/catalogue/products/{}/", other.id),
+    ] {
+        c.goto(&format!("{}{path}", app.base)).await.unwrap();
+        let page = c.source().await.unwrap();
+        assert!(!page.contains("Mill blanket"), "{path}: {page}");
+        assert_eq!(same_user.get(&path).await.status, 404, "{path}");
+    }
+    let own_order = format!("/dashboard/orders/{}/", numbers[0]);
+    c.goto(&format!("{}{own_order}", app.base)).await.unwrap();
+    assert!(c.source().await.unwrap().contains("Workshop teapot"));
+    c.close().await.unwrap();
 }
