@@ -242,10 +242,9 @@ async fn shop(tweak: impl FnOnce(&mut Config)) -> Shop {
         ..Config::default()
     };
     tweak(&mut config);
-    let media = config.media_dir();
     let currency = config.default_currency().unwrap();
     let state = emporium::app::build_state(config).await.expect("app state");
-    emporium::demo::load(&state.db.pool, 120, currency, &media, false)
+    emporium::demo::load(&state.db.pool, 120, currency, &state.media, false)
         .await
         .expect("demo catalogue");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

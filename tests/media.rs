@@ -847,6 +847,20 @@ async fn s3_backend_against_moto() {
     })
     .await;
     assert_eq!(app.state.media.location(), "s3://shop-media/live");
+    // The demo catalogue's pictures went to the bucket too, and the shop serves them.
+    let demo_picture = app
+        .scalar_text("SELECT original FROM product_image WHERE original LIKE 'demo/%' LIMIT 1")
+        .await;
+    let bucket = bucket(&endpoint);
+    bucket
+        .head(&format!("live/{demo_picture}").into())
+        .await
+        .unwrap_or_else(|e| panic!("{demo_picture} is not in the bucket: {e}"));
+    let (status, headers, _) = get_bytes(&app, &format!("/media/{demo_picture}")).await;
+    assert_eq!(
+        (status, headers["content-type"].to_str().unwrap()),
+        (200, "image/svg+xml")
+    );
     let (product, _, page_url) = make_product(&app).await;
     let b = admin(&app).await;
     let original = png(500, 250);
@@ -860,7 +874,6 @@ async fn s3_backend_against_moto() {
     assert_eq!(page.status, 303, "{}", page.body);
     let (_, name, _) = images_of(&app, product).await.remove(0);
     // In the bucket under the prefix, with its content type; nothing in the media folder.
-    let bucket = bucket(&endpoint);
     let object = bucket.get(&format!("live/{name}").into()).await.unwrap();
     assert_eq!(
         object

@@ -226,10 +226,9 @@ fn main() {
             themes_dir: root().join("themes"),
             ..Config::default()
         };
-        let media = config.media_dir();
         let currency = config.default_currency().unwrap();
         let state = emporium::app::build_state(config).await.unwrap();
-        emporium::demo::load(&state.db.pool, 200, currency, &media, false).await.unwrap();
+        emporium::demo::load(&state.db.pool, 200, currency, &state.media, false).await.unwrap();
         // Plenty of stock: this measures throughput, not sell-outs.
         sqlx::query("UPDATE stock_record SET num_in_stock = 100000000")
             .execute(&state.db.pool)

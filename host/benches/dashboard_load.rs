@@ -124,10 +124,9 @@ fn main() {
             ..Config::default()
         };
         let currency = config.default_currency().unwrap();
-        let media = config.media_dir();
         let state = emporium::app::build_state(config).await.unwrap();
         let started = Instant::now();
-        emporium::demo::load(&state.db.pool, products, currency, &media, false)
+        emporium::demo::load(&state.db.pool, products, currency, &state.media, false)
             .await
             .unwrap();
         println!("seeded {products} products in {:.1} s", started.elapsed().as_secs_f64());

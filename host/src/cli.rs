@@ -200,14 +200,10 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::Demo { products, plugins } => {
             let db = Db::connect(&config.database_url(), 2).await?;
-            let added = crate::demo::load(
-                &db.pool,
-                products,
-                config.default_currency()?,
-                &config.media_dir(),
-                true,
-            )
-            .await?;
+            let media = crate::media::MediaStore::open(&config)?;
+            let added =
+                crate::demo::load(&db.pool, products, config.default_currency()?, &media, true)
+                    .await?;
             if added == 0 {
                 println!("the demo catalogue is already loaded");
             } else {

@@ -1,8 +1,6 @@
 //! The demo catalogue: generated in code, deterministic (the same `--products N` always gives
 //! the same shop), realistic enough to judge the storefront and to benchmark it.
 
-use std::path::Path;
-
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::AnyPool;
 
@@ -13,6 +11,7 @@ use crate::fixtures::{
     AttributeSpec, CategoryBuilder, ClassBuilder, CreatedClass, FixtureError, OptionBuilder,
     PartnerBuilder, ProductBuilder,
 };
+use crate::media::MediaStore;
 use crate::money::{Currency, Money};
 use crate::partner::{self, Partner, PartnerError};
 
@@ -26,11 +25,8 @@ pub enum DemoError {
     Fixture(#[from] FixtureError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
-    #[error("writing demo images to {path}: {source}")]
-    Media {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("writing the demo images to the media store: {0}")]
+    Media(#[from] crate::media::MediaError),
 }
 
 /// SplitMix64: a tiny generator whose output is fixed forever, unlike library RNGs whose
@@ -168,13 +164,13 @@ pub async fn load(
     pool: &AnyPool,
     products: u32,
     currency: Currency,
-    media_dir: &Path,
+    media: &MediaStore,
     show_progress: bool,
 ) -> Result<u32, DemoError> {
     if partner::partner_by_code(pool, "demo").await?.is_some() {
         return Ok(0);
     }
-    write_images(media_dir)?;
+    write_images(media).await?;
     let mut rng = Rng(0x5EED_0FE3_0051_u64);
     let mut tx = pool.begin().await?;
 
@@ -663,13 +659,9 @@ fn kind_slug(kind: Kind) -> &'static str {
 }
 
 /// Demo product pictures: simple SVG illustrations in a few palettes per kind of product.
-fn write_images(media_dir: &Path) -> Result<(), DemoError> {
-    let dir = media_dir.join("demo");
-    let io = |source| DemoError::Media {
-        path: dir.display().to_string(),
-        source,
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
+/// The demo's pictures, written through the media store: on S3 when the shop's media live
+/// there, so the demo shop shows them wherever it keeps its files.
+async fn write_images(media: &MediaStore) -> Result<(), DemoError> {
     let palettes = [
         ("#1f3a5f", "#f4d35e"),
         ("#2e5e4e", "#f7f0e1"),
@@ -697,8 +689,8 @@ fn write_images(media_dir: &Path) -> Result<(), DemoError> {
             let svg = format!(
                 r#"<svg xmlns="http://www.w3.org/2000/svg" width="800" height="800" viewBox="0 0 800 800"><rect width="800" height="800" fill="{bg}"/>{shape}</svg>"#
             );
-            let path = dir.join(format!("{}-{i}.svg", kind_slug(kind)));
-            std::fs::write(&path, svg).map_err(io)?;
+            let name = format!("demo/{}-{i}.svg", kind_slug(kind));
+            media.write(&name, svg.into_bytes().into()).await?;
         }
     }
     Ok(())

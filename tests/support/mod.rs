@@ -161,12 +161,17 @@ impl TestApp {
             ..Config::default()
         };
         tweak(&mut config);
-        let media = config.media_dir();
         let currency = config.default_currency().unwrap();
         let state = emporium::app::build_state(config).await.expect("app state");
-        emporium::demo::load(&state.db.pool, options.products, currency, &media, false)
-            .await
-            .expect("demo catalogue");
+        emporium::demo::load(
+            &state.db.pool,
+            options.products,
+            currency,
+            &state.media,
+            false,
+        )
+        .await
+        .expect("demo catalogue");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let serve_state = state.clone();
