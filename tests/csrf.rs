@@ -38,6 +38,7 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/orders/export/",
     "/dashboard/stock/{stock_id}/adjust/",
     "/dashboard/customers/{customer_id}/active/",
+    "/dashboard/customers/{customer_id}/password-reset/",
     "/dashboard/partners/",
     "/dashboard/catalogue/bulk/",
     "/dashboard/catalogue/products/new/",
@@ -68,6 +69,8 @@ const STATE_CHANGING: &[&str] = &[
     "/accounts/login/",
     "/accounts/register/",
     "/accounts/logout/",
+    "/accounts/password-reset/",
+    "/accounts/reset/{token}/",
 ];
 
 /// Outside the CSRF layer on purpose (server to server).
@@ -125,6 +128,7 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM partner",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_address",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM mail_outbox",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM password_reset",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM pending_payment",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM order_status_change",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM order_note",
@@ -203,6 +207,7 @@ fn fill(route: &str, ids: &Ids) -> String {
         // The product's partner is the first; the partner user added below the second staff.
         .replace("{partner_id}", "1")
         .replace("{staff_id}", "2")
+        .replace("{token}", &"ab".repeat(32))
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -221,6 +226,11 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
             ("password_confirm", "correct horse"),
         ],
         "/dashboard/login/" => vec![("email", STAFF.0), ("password", STAFF.1)],
+        "/accounts/password-reset/" => vec![("email", "walker@example.com")],
+        "/accounts/reset/{token}/" => vec![
+            ("password", "a new password"),
+            ("password_confirm", "a new password"),
+        ],
         "/dashboard/orders/{number}/status/" => vec![("status", "Being processed")],
         "/dashboard/orders/{number}/notes/" => vec![("note", "Called the customer.")],
         "/dashboard/orders/{number}/fulfil/" => vec![("tracking", "TRK-1")],
@@ -357,6 +367,21 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let customer = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
         .await;
+    // A live reset link for the customer (the token `fill` puts in the path), so the reset
+    // route answers from its handler.
+    {
+        use sha2::Digest;
+        let hash = hex::encode(sha2::Sha256::digest("ab".repeat(32).as_bytes()));
+        sqlx::query(
+            "INSERT INTO password_reset (customer_id, token_hash, created_at, expires_at) \
+             VALUES ($1, $2, '2026-01-01T00:00:00Z', '2999-01-01T00:00:00Z')",
+        )
+        .bind(customer)
+        .bind(hash)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    }
     let image: i64 = sqlx::query_scalar(
         "SELECT CAST(MIN(id) AS BIGINT) FROM product_image WHERE product_id = $1",
     )

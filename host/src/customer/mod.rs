@@ -4,6 +4,7 @@
 //! the email already has an account.
 
 pub mod manage;
+pub mod reset;
 pub mod throttle;
 
 use std::net::IpAddr;

@@ -27,6 +27,7 @@
 //! | `EMPORIUM_SANDBOX_PROVIDER_ADDR` | serve the sandbox payment provider (redirect gateway) here | unset |
 //! | `EMPORIUM_SMTP_URL` | send mail over SMTP: `smtp://[user:pass@]host[:port]` (plain), `…?tls=required` (STARTTLS), `smtps://…` (TLS); unset = write `.eml` files to `<data dir>/mail/` | unset |
 //! | `EMPORIUM_MAIL_FROM` | the `From:` of outgoing mail | `Emporium Demo <shop@localhost>` |
+//! | `EMPORIUM_SITE_URL` | the shop's public address, for links in emails (password reset): `https://shop.example.com` | `http://<addr>` |
 //! | `EMPORIUM_PLUGIN_DIRECTORY` | plugin directory (folder or http(s) URL) for `emporium plugin` | unset |
 //! | `EMPORIUM_PLUGIN_TRUSTED_KEYS` | `name=hex,name=hex`: ed25519 keys plugin signatures may use | none |
 //! | `EMPORIUM_PLUGIN_REQUIRE_SIGNATURES` | refuse unsigned plugins from a directory | `false` |
@@ -118,6 +119,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The `From:` mailbox of outgoing mail.
     pub mail_from: String,
+    /// The shop's public address (scheme, host, port), for links in emails: never the
+    /// request's `Host`, which whoever asks for the email chooses.
+    pub site_url: Option<String>,
     /// The plugin directory `emporium plugin search|install|upgrade` use: a folder or an
     /// http(s) URL holding `index.json`.
     pub plugin_directory: Option<String>,
@@ -175,6 +179,7 @@ impl Default for Config {
             plugin_call_budget_ms: 50,
             smtp_url: None,
             mail_from: "Emporium Demo <shop@localhost>".into(),
+            site_url: None,
             plugin_directory: None,
             plugin_trusted_keys: std::collections::BTreeMap::new(),
             plugin_require_signatures: false,
@@ -190,6 +195,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The shop's public address without a trailing `/`: `site_url`, else the listening
+    /// address over plain HTTP (right for the demo shop on this machine).
+    pub fn site_url(&self) -> String {
+        match &self.site_url {
+            Some(url) => url.trim().trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
     /// Defaults, then the file (if any), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut config = match file {
@@ -243,6 +257,9 @@ impl Config {
         }
         if let Some(v) = get("EMPORIUM_THEMES_DIR") {
             self.themes_dir = v.into();
+        }
+        if let Some(v) = get("EMPORIUM_SITE_URL") {
+            self.site_url = Some(v);
         }
         if let Some(v) = get("EMPORIUM_SHOP_NAME") {
             self.shop_name = v;
@@ -339,6 +356,14 @@ impl Config {
             name: name.into(),
             message: message.into(),
         };
+        if let Some(url) = &self.site_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "EMPORIUM_SITE_URL",
+                "must start with http:// or https://",
+            ));
+        }
         if !(1..=10_000).contains(&self.plugin_call_budget_ms) {
             return Err(invalid(
                 "plugin_call_budget_ms",

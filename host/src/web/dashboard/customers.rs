@@ -12,6 +12,7 @@ use super::{CUSTOMERS_URL, CurrentStaff, ORDERS_URL, render};
 use crate::app::AppState;
 use crate::audit::Actor;
 use crate::customer::manage;
+use crate::customer::reset::{self, StaffSent};
 use crate::staff::Permission;
 use crate::web::WebError;
 
@@ -78,6 +79,7 @@ pub(super) async fn detail(
         addresses => addresses,
         can_manage => current.staff.can(Permission::ManageCustomers),
         active_url => format!("{}active/", customer_url(id)),
+        password_reset_url => format!("{}password-reset/", customer_url(id)),
         list_url => CUSTOMERS_URL,
     };
     let path = customer_url(id);
@@ -119,5 +121,38 @@ pub(super) async fn set_active(
             "The account is switched off: its owner can no longer sign in."
         },
     );
+    Ok(Redirect::to(&customer_url(id)).into_response())
+}
+
+/// Emails the customer a password-reset link (the accounts' own flow; staff never see or
+/// set the password).
+pub(super) async fn send_password_reset(
+    State(state): State<AppState>,
+    current: CurrentStaff,
+    Path(raw): Path<String>,
+) -> Result<Response, WebError> {
+    current.require(Permission::ManageCustomers)?;
+    let id = path_id(&raw)?;
+    let sender = reset::Sender::new(&state.templates, &state.config);
+    let sent = reset::send_by_staff(&state.db, &sender, Actor::from(&current.staff), id).await?;
+    let (level, text) = match sent {
+        StaffSent::NotFound => return Err(WebError::NotFound),
+        StaffSent::Sent => {
+            state.mailer.wake();
+            (
+                "success",
+                "A password-reset link is on its way to the customer.",
+            )
+        }
+        StaffSent::AlreadySent => (
+            "info",
+            "A link was sent in the last few minutes and still works; no new one was sent.",
+        ),
+        StaffSent::Inactive => (
+            "error",
+            "The account is switched off: switch it back on before sending a link.",
+        ),
+    };
+    current.session.flash(level, text);
     Ok(Redirect::to(&customer_url(id)).into_response())
 }

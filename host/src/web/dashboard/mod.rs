@@ -112,6 +112,10 @@ pub fn router() -> Router<AppState> {
             "/dashboard/customers/{customer_id}/active/",
             post(customers::set_active),
         )
+        .route(
+            "/dashboard/customers/{customer_id}/password-reset/",
+            post(customers::send_password_reset),
+        )
         .route(PARTNERS_URL, get(partners::list).post(partners::add))
         .route(
             "/dashboard/partners/{partner_id}/",

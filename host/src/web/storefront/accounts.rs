@@ -21,19 +21,28 @@ use minijinja::Value;
 use super::basket::baskets;
 use crate::app::AppState;
 use crate::basket::SESSION_KEY;
-use crate::customer::{self, Customer, Registered, SignIn};
+use crate::customer::{self, Customer, Registered, SignIn, reset};
 use crate::session::{Session, SignedIn};
 use crate::web::{WebError, sign_in};
 
 pub const LOGIN_URL: &str = "/accounts/login/";
 pub const REGISTER_URL: &str = "/accounts/register/";
 pub const LOGOUT_URL: &str = "/accounts/logout/";
+pub const PASSWORD_RESET_URL: &str = "/accounts/password-reset/";
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(LOGIN_URL, get(login_page).post(login))
         .route(REGISTER_URL, get(register_page).post(register))
         .route(LOGOUT_URL, post(logout))
+        .route(
+            PASSWORD_RESET_URL,
+            get(password_reset_page).post(password_reset),
+        )
+        .route(
+            "/accounts/reset/{token}/",
+            get(reset_confirm_page).post(reset_confirm),
+        )
 }
 
 fn safe_next(next: Option<&String>) -> String {
@@ -297,4 +306,224 @@ async fn logout(session: Session) -> Response {
     session.flush();
     session.flash("info", "You have been signed out.");
     Redirect::to("/").into_response()
+}
+
+async fn password_reset_page(
+    State(state): State<AppState>,
+    session: Session,
+    uri: Uri,
+) -> Result<Response, WebError> {
+    let page = minijinja::context! {
+        form => minijinja::context! { email => "" },
+        errors => minijinja::context! {},
+        sent => false,
+        action => PASSWORD_RESET_URL,
+        login_url => LOGIN_URL,
+    };
+    form_page(
+        &state,
+        &session,
+        &uri,
+        "customer/password_reset.html",
+        StatusCode::OK,
+        page,
+    )
+    .await
+}
+
+/// Sends a link when the address has an account, and answers the same page either way.
+async fn password_reset(
+    State(state): State<AppState>,
+    session: Session,
+    uri: Uri,
+    peer: sign_in::Peer,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let fields = fields_map(fields);
+    let email = fields.get("email").map(|e| e.trim()).unwrap_or_default();
+    let mut errors = HashMap::new();
+    if let Some(problem) = customer::email_problem(email) {
+        errors.insert("email", problem.to_owned());
+    }
+    let mut wait = None;
+    if errors.is_empty() {
+        match state.sign_in.admit_address(sign_in::peer_ip(&peer)) {
+            Ok(()) => {
+                reset::request(
+                    &state.db,
+                    &reset::Sender::new(&state.templates, &state.config),
+                    email,
+                )
+                .await?;
+                state.mailer.wake();
+                let page = minijinja::context! {
+                    form => minijinja::context! { email => customer::normalize_email(email) },
+                    errors => minijinja::context! {},
+                    sent => true,
+                    minutes => reset::LINK_LIFETIME.whole_minutes(),
+                    action => PASSWORD_RESET_URL,
+                    login_url => LOGIN_URL,
+                };
+                return form_page(
+                    &state,
+                    &session,
+                    &uri,
+                    "customer/password_reset.html",
+                    StatusCode::OK,
+                    page,
+                )
+                .await;
+            }
+            Err(retry_after) => {
+                wait = Some(retry_after);
+                errors.insert(
+                    "form",
+                    format!(
+                        "Too many attempts from your network. Please try again in {}.",
+                        sign_in::wait_text(retry_after)
+                    ),
+                );
+            }
+        }
+    }
+    let page = minijinja::context! {
+        form => minijinja::context! { email => email },
+        errors => errors,
+        sent => false,
+        action => PASSWORD_RESET_URL,
+        login_url => LOGIN_URL,
+    };
+    let response = form_page(
+        &state,
+        &session,
+        &uri,
+        "customer/password_reset.html",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        page,
+    )
+    .await?;
+    Ok(match wait {
+        Some(wait) => sign_in::too_many(response, wait),
+        None => response,
+    })
+}
+
+/// A token as links carry it (64 hex digits); anything else is no link of ours.
+fn plausible_token(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+async fn confirm_page(
+    state: &AppState,
+    session: &Session,
+    uri: &Uri,
+    token: &str,
+    for_account: Option<&Customer>,
+    errors: HashMap<&str, String>,
+) -> Result<Response, WebError> {
+    let status = match (for_account, errors.is_empty()) {
+        (None, _) => StatusCode::NOT_FOUND,
+        (Some(_), true) => StatusCode::OK,
+        (Some(_), false) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let page = minijinja::context! {
+        valid => for_account.is_some(),
+        email => for_account.map(|c| c.email.clone()),
+        errors => errors,
+        action => format!("{}{token}/", reset::LINK_PATH),
+        request_url => PASSWORD_RESET_URL,
+        min_password_chars => customer::MIN_PASSWORD_CHARS,
+    };
+    form_page(
+        state,
+        session,
+        uri,
+        "customer/password_reset_confirm.html",
+        status,
+        page,
+    )
+    .await
+}
+
+async fn reset_confirm_page(
+    State(state): State<AppState>,
+    session: Session,
+    uri: Uri,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Result<Response, WebError> {
+    let account = if plausible_token(&token) {
+        reset::check(&state.db.pool, &token).await?
+    } else {
+        None
+    };
+    confirm_page(
+        &state,
+        &session,
+        &uri,
+        &token,
+        account.as_ref(),
+        HashMap::new(),
+    )
+    .await
+}
+
+/// Sets the new password; the visitor then signs in with it (a reset does not sign in, so a
+/// leaked link does not hand over a session on its own).
+async fn reset_confirm(
+    State(state): State<AppState>,
+    session: Session,
+    uri: Uri,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    let fields = fields_map(fields);
+    let account = if plausible_token(&token) {
+        reset::check(&state.db.pool, &token).await?
+    } else {
+        None
+    };
+    let Some(account) = account else {
+        return confirm_page(&state, &session, &uri, &token, None, HashMap::new()).await;
+    };
+    let password = fields
+        .get("password")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let confirm = fields
+        .get("password_confirm")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let mut errors = HashMap::new();
+    if let Some(problem) = customer::password_problem(password) {
+        errors.insert("password", problem);
+    } else if password != confirm {
+        errors.insert(
+            "password_confirm",
+            "The two passwords don't match.".to_owned(),
+        );
+    }
+    if !errors.is_empty() {
+        return confirm_page(&state, &session, &uri, &token, Some(&account), errors).await;
+    }
+    let hash = customer::hash_password(password.to_owned()).await?;
+    match reset::complete(
+        &state.db,
+        &reset::Sender::new(&state.templates, &state.config),
+        &token,
+        &hash,
+    )
+    .await?
+    {
+        Some(changed) => {
+            state.mailer.wake();
+            tracing::info!(customer = changed.id, "password reset");
+            session.flash(
+                "success",
+                "Your password has been changed. Sign in below with your new password.",
+            );
+            Ok(Redirect::to(LOGIN_URL).into_response())
+        }
+        // Spent by another tab between the check and now.
+        None => confirm_page(&state, &session, &uri, &token, None, HashMap::new()).await,
+    }
 }
