@@ -99,25 +99,19 @@ async fn page(
         let pool = &state.db.pool;
         let (figures, series) = tables::overview(pool, scope, state.currency, params).await?;
         let total = tables::count(pool, scope, params).await?;
-        let rows: Vec<Vec<minijinja::Value>> = tables::rows(
-            pool,
-            scope,
-            state.currency,
-            params,
-            SCREEN_ROWS,
-            0,
-        )
-        .await?
-        .iter()
-        .map(|row| {
-            row.iter()
+        let rows: Vec<Vec<minijinja::Value>> =
+            tables::rows(pool, scope, state.currency, params, SCREEN_ROWS, 0)
+                .await?
+                .iter()
+                .map(|row| {
+                    row.iter()
                 .zip(params.report.columns())
                 .map(|(cell, column)| {
                     minijinja::context! { text => cell.display(), numeric => column.numeric }
                 })
                 .collect()
-        })
-        .collect();
+                })
+                .collect();
         let small = u64::try_from(total).unwrap_or(u64::MAX) <= state.config.report_csv_rows;
         let query = params.query();
         ctx = minijinja::context! {
