@@ -117,13 +117,12 @@ impl Counts {
                     c.views += 1;
                 }
             }
+            // An addition is one, whatever its quantity (Oscar counts it so too).
             Event::BasketAddition {
                 product_id,
-                quantity,
+                quantity: _,
                 customer_id,
             } => {
-                // An addition is one, whatever its quantity (Oscar counts it so too).
-                let _ = quantity;
                 self.products
                     .entry((product_id, day))
                     .or_default()
