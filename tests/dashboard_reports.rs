@@ -191,7 +191,11 @@ on_both!(
             200
         );
         // The menu leads here.
-        assert!(page.body.contains(" aria-current=\"page\">Reports</a>"), "{}", page.body);
+        assert!(
+            page.body.contains(" aria-current=\"page\">Reports</a>"),
+            "{}",
+            page.body
+        );
     }
 );
 

@@ -7,6 +7,7 @@
 #      PRODUCTS=1000 DURATION=10 BACKENDS="sqlite postgres" CONNS="1 64" ADDR=127.0.0.1:8002
 #      PG_ADMIN=postgres://postgres@127.0.0.1:5432/postgres
 #      ANALYTICS=false (the analytics recorder off)  PAGES="home category product search"
+#      PROFILE=debug (the debug binary: no 10-minute release build, for relative figures only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PRODUCTS=${PRODUCTS:-1000} DURATION=${DURATION:-10} ADDR=${ADDR:-127.0.0.1:8002}
@@ -14,8 +15,13 @@ BACKENDS=${BACKENDS:-"sqlite postgres"} CONNS=${CONNS:-"1 64"}
 PAGES=${PAGES:-"home category product search"}
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -q -p emporium
-BIN=$PWD/target/release/emporium
+if [ "${PROFILE:-release}" = debug ]; then
+  cargo build -q -p emporium --bin emporium
+  BIN=$PWD/target/debug/emporium
+else
+  cargo build --release -q -p emporium
+  BIN=$PWD/target/release/emporium
+fi
 WORK=$(mktemp -d)
 SERVER=""
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
