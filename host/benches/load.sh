@@ -8,6 +8,7 @@
 #      PG_ADMIN=postgres://postgres@127.0.0.1:5432/postgres
 #      ANALYTICS=false (the analytics recorder off)  PAGES="home category product search"
 #      PROFILE=debug (the debug binary: no 10-minute release build, for relative figures only)
+#      BIN=path (a binary already built: nothing is built)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PRODUCTS=${PRODUCTS:-1000} DURATION=${DURATION:-10} ADDR=${ADDR:-127.0.0.1:8002}
@@ -15,7 +16,9 @@ BACKENDS=${BACKENDS:-"sqlite postgres"} CONNS=${CONNS:-"1 64"}
 PAGES=${PAGES:-"home category product search"}
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-if [ "${PROFILE:-release}" = debug ]; then
+if [ -n "${BIN:-}" ]; then
+  BIN=$(realpath "$BIN")
+elif [ "${PROFILE:-release}" = debug ]; then
   cargo build -q -p emporium --bin emporium
   BIN=$PWD/target/debug/emporium
 else

@@ -5,9 +5,9 @@
 //! channel: it never waits and never touches the database. When the channel is full (the
 //! database is slow or down) the event is dropped and counted ([`Analytics::dropped`]), so a
 //! storefront page costs the same whatever the analytics writer is doing. One background task
-//! drains the channel and adds each batch (up to [`BATCH_EVENTS`] events or [`BATCH_WINDOW`]
-//! after its first) to counter tables in one transaction: per product and day, per customer,
-//! per search query and day. Events of one batch are summed in memory first, so a busy
+//! drains the channel about once per [`BATCH_WINDOW`] and adds what it found, in batches of at
+//! most [`BATCH_EVENTS`] events, to counter tables, one transaction per batch: per product and
+//! day, per customer, per search query and day. Events of one batch are summed in memory first, so a busy
 //! product costs one upsert per batch, not one per view. The reports read those counters.
 //!
 //! At shutdown the server calls [`Analytics::flush`], which returns once everything recorded
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::infra::db::Db;
 
@@ -69,6 +69,8 @@ pub struct Analytics {
 
 struct Inner {
     queue: mpsc::Sender<Message>,
+    /// Wakes the writer early for a flush.
+    flushes: Arc<Notify>,
     dropped: AtomicU64,
 }
 
@@ -83,10 +85,12 @@ impl Analytics {
             return Analytics::disabled();
         };
         let (queue, receiver) = mpsc::channel(QUEUE);
-        runtime.spawn(store::run(db, receiver));
+        let flushes = Arc::new(Notify::new());
+        runtime.spawn(store::run(db, receiver, flushes.clone()));
         Analytics {
             inner: Some(Arc::new(Inner {
                 queue,
+                flushes,
                 dropped: AtomicU64::new(0),
             })),
         }
@@ -131,6 +135,7 @@ impl Analytics {
         };
         let (done, written) = oneshot::channel();
         if inner.queue.send(Message::Flush(done)).await.is_ok() {
+            inner.flushes.notify_one();
             let _ = written.await;
         }
     }
