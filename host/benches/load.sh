@@ -6,20 +6,31 @@
 #      COOKIE=1 (send a cookie: bypasses the rendered-page cache, as a visitor with a basket)
 #      PRODUCTS=1000 DURATION=10 BACKENDS="sqlite postgres" CONNS="1 64" ADDR=127.0.0.1:8002
 #      PG_ADMIN=postgres://postgres@127.0.0.1:5432/postgres
+#      ANALYTICS=false (the analytics recorder off)  PAGES="home category product search"
+#      PROFILE=debug (the debug binary: no 10-minute release build, for relative figures only)
+#      BIN=path (a binary already built: nothing is built)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PRODUCTS=${PRODUCTS:-1000} DURATION=${DURATION:-10} ADDR=${ADDR:-127.0.0.1:8002}
 BACKENDS=${BACKENDS:-"sqlite postgres"} CONNS=${CONNS:-"1 64"}
+PAGES=${PAGES:-"home category product search"}
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -q -p emporium
-BIN=$PWD/target/release/emporium
+if [ -n "${BIN:-}" ]; then
+  BIN=$(realpath "$BIN")
+elif [ "${PROFILE:-release}" = debug ]; then
+  cargo build -q -p emporium --bin emporium
+  BIN=$PWD/target/debug/emporium
+else
+  cargo build --release -q -p emporium
+  BIN=$PWD/target/release/emporium
+fi
 WORK=$(mktemp -d)
 SERVER=""
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-echo "== Emporium load benchmark, $(date -u +%FT%TZ), $(nproc) cores, $PRODUCTS products, wrk ${DURATION}s per row, cache TTL ${CACHE_TTL:-10}s${COOKIE:+, with a cookie}, loadavg $(cut -d' ' -f1 /proc/loadavg)"
+echo "== Emporium load benchmark, $(date -u +%FT%TZ), $(nproc) cores, $PRODUCTS products, wrk ${DURATION}s per row, cache TTL ${CACHE_TTL:-10}s${COOKIE:+, with a cookie}, analytics ${ANALYTICS:-true}, loadavg $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-9s %-8s %-44s %5s %10s %9s %9s\n' backend page path conns req/s p50_ms p99_ms
 for backend in $BACKENDS; do
   data="$WORK/$backend"
@@ -31,7 +42,7 @@ for backend in $BACKENDS; do
       url="${PG_ADMIN%/*}/emporium_bench" ;;
   esac
   EMPORIUM_DATABASE_URL=$url "$BIN" --data-dir "$data" demo --products "$PRODUCTS" >/dev/null
-  EMPORIUM_CACHE_TTL_SECS=${CACHE_TTL:-10} EMPORIUM_LOG=warn EMPORIUM_DATABASE_URL=$url "$BIN" --data-dir "$data" serve --addr "$ADDR" &
+  EMPORIUM_ANALYTICS=${ANALYTICS:-true} EMPORIUM_CACHE_TTL_SECS=${CACHE_TTL:-10} EMPORIUM_LOG=warn EMPORIUM_DATABASE_URL=$url "$BIN" --data-dir "$data" serve --addr "$ADDR" &
   SERVER=$!
   for _ in $(seq 50); do curl -sf -o /dev/null "http://$ADDR/" && break; sleep 0.2; done
   base="http://$ADDR"
@@ -41,6 +52,7 @@ for backend in $BACKENDS; do
     | head -1 | cut -d'"' -f2 | sed 's/&#x2f;/\//g')
   for page in "home /" "category $category" "product $product" "search /search?q=classic"; do
     set -- $page
+    [[ " $PAGES " == *" $1 "* ]] || continue
     for c in $CONNS; do
       cookie=(); [ -n "${COOKIE:-}" ] && cookie=(-H "Cookie: visitor=1")
       out=$(wrk -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d"${DURATION}s" --latency "${cookie[@]}" "$base$2")

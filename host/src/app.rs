@@ -43,8 +43,9 @@ pub struct Shop {
     pub changes: Changes,
     /// Catalogue query results by page key.
     pub cache: moka::future::Cache<String, minijinja::Value>,
-    /// Whole rendered pages for visitors without cookies, by path and query.
-    pub pages: moka::future::Cache<String, axum::body::Bytes>,
+    /// Whole rendered pages for visitors without cookies, by path and query, with the
+    /// analytics event that showing the page again records (a product view, a search).
+    pub pages: moka::future::Cache<String, (axum::body::Bytes, Option<crate::analytics::Event>)>,
     pub categories: moka::sync::Cache<(), Arc<crate::catalogue::category::CategoryTree>>,
     /// The header menu, derived from `categories`.
     pub nav: moka::sync::Cache<(), minijinja::Value>,
@@ -57,6 +58,9 @@ pub struct Shop {
     pub sign_in: crate::customer::throttle::SignInThrottle,
     /// Uploaded images and their thumbnails: the media folder, or S3 when `media_url` is set.
     pub media: Arc<crate::media::MediaStore>,
+    /// Storefront events (views, basket additions, purchases, searches), written in batches
+    /// by a background task.
+    pub analytics: crate::analytics::Analytics,
 }
 
 pub type AppState = Arc<Shop>;
@@ -135,9 +139,11 @@ impl Shop {
             .build();
         let pages = moka::future::Cache::builder()
             .max_capacity(64 * 1024 * 1024)
-            .weigher(|key: &String, page: &axum::body::Bytes| {
-                u32::try_from(key.len() + page.len()).unwrap_or(u32::MAX)
-            })
+            .weigher(
+                |key: &String, (page, _): &(axum::body::Bytes, Option<crate::analytics::Event>)| {
+                    u32::try_from(key.len() + page.len()).unwrap_or(u32::MAX)
+                },
+            )
             .time_to_live(ttl)
             .build();
         let mini_baskets = moka::sync::Cache::builder()
@@ -179,7 +185,9 @@ impl Shop {
         let sign_in = crate::customer::throttle::SignInThrottle::new(config.sign_in_lock_secs);
         let media =
             Arc::new(crate::media::MediaStore::open(&config).context("opening the media storage")?);
+        let analytics = crate::analytics::Analytics::start(db.clone(), config.analytics);
         Ok(Shop {
+            analytics,
             media,
             sign_in,
             db,

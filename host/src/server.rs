@@ -40,10 +40,19 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     // Delivers queued mail in the background, never in a request.
     let mail_sender = state.mailer.spawn();
     let header_read_timeout = Duration::from_secs(state.config.header_read_timeout_secs);
+    let analytics = state.analytics.clone();
     let app = web::router(state);
     serve_http(listener, app, header_read_timeout, shutdown_signal())
         .await
         .context("serving HTTP")?;
+    // The requests are answered: what they recorded is written before the process ends
+    // (bounded, so a database that has gone away cannot hold the shutdown).
+    if tokio::time::timeout(Duration::from_secs(10), analytics.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!("analytics events still queued at shutdown were not written");
+    }
     sweeper.abort();
     voids.abort();
     if let Some(sandbox) = sandbox {

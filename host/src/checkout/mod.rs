@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::address::Address;
+use crate::analytics::{Analytics, Event};
 use crate::basket::PricedBasket;
 use crate::infra::changes::{Change, Changes};
 use crate::infra::db::Db;
@@ -158,6 +159,8 @@ pub struct Deps<'a> {
     pub shop_name: &'a str,
     /// Told of the stock an order allocated and the basket it closed.
     pub changes: &'a Changes,
+    /// Told of each order placed (the products bought, for the reports).
+    pub analytics: &'a Analytics,
 }
 
 /// Everything one "Place order" needs.
@@ -405,6 +408,17 @@ async fn place(
             let products = sub.basket.lines.iter().map(|l| l.product_id).collect();
             deps.changes.announce(Change::Stock(products));
             deps.changes.announce(Change::Basket(sub.basket.id));
+            // Recorded here, where every way of placing an order passes (the checkout form,
+            // a provider's return, its webhook), and only once the order is committed.
+            deps.analytics.record(Event::Purchase {
+                customer_id: sub.customer_id,
+                lines: sub
+                    .basket
+                    .lines
+                    .iter()
+                    .map(|l| (l.product_id, l.quantity))
+                    .collect(),
+            });
             Ok(Outcome::Placed {
                 placed,
                 guest_token,

@@ -1,4 +1,5 @@
-//! CSV exports made in the background: the dashboard starts one and shows its progress; a
+//! CSV exports made in the background (the order list's, and reports too large to send at
+//! once): the dashboard starts one and shows its progress; a
 //! task writes the file under `<data_dir>/exports/` in batches, recording how far it got, and
 //! the staff member who asked downloads it once done. An export runs with the scope of the
 //! staff member who asked (a partner user exports their orders only).
@@ -18,6 +19,7 @@ use crate::infra::db::{Db, now_text};
 use crate::money::Currency;
 use crate::order::export::{self as order_export, Cursor};
 use crate::order::filter::OrderFilter;
+use crate::reports::tables;
 use crate::staff::Staff;
 
 /// Rows read and written per batch (and progress recorded after each).
@@ -68,6 +70,8 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
     #[error("writing the export: {0}")]
     Csv(#[from] csv::Error),
+    #[error(transparent)]
+    Report(#[from] tables::ReportError),
 }
 
 fn directory(data_dir: &Path) -> PathBuf {
@@ -114,12 +118,23 @@ pub async fn start_orders(
     .await?;
     tx.commit().await?;
     let (db, path) = (db.clone(), directory(data_dir).join(&file_name));
+    run(db.clone(), id, async move {
+        write_orders(&db, &path, id, scope.as_deref(), &filter).await
+    });
+    Ok(id)
+}
+
+/// Runs a job's `work` in the background and records how it ended.
+fn run(
+    db: Db,
+    id: i64,
+    work: impl std::future::Future<Output = Result<(), ExportError>> + Send + 'static,
+) {
     tokio::spawn(async move {
-        let result = write_orders(&db, &path, id, scope.as_deref(), &filter).await;
-        let (state, error) = match &result {
+        let (state, error) = match work.await {
             Ok(()) => ("done", String::new()),
             Err(e) => {
-                tracing::error!(job = id, error = %e, "order export failed");
+                tracing::error!(job = id, error = %e, "export failed");
                 ("failed", e.to_string())
             }
         };
@@ -136,7 +151,133 @@ pub async fn start_orders(
             tracing::error!(job = id, error = %e, "export state not recorded");
         }
     });
+}
+
+/// Starts writing the report `params` asks for as CSV, with `staff`'s scope; returns the
+/// job's id at once. For reports too large to send in a response.
+pub async fn start_report(
+    db: &Db,
+    data_dir: &Path,
+    staff: &Staff,
+    params: &tables::Params,
+    currency: Currency,
+) -> Result<i64, ExportError> {
+    let scope: Option<Vec<i64>> = staff.partner_scope().map(<[i64]>::to_vec);
+    let total = tables::count(&db.pool, scope.as_deref(), params).await?;
+    let query_text = params.query();
+    let file_name = format!(
+        "report-{}-{}.csv",
+        params.report.slug(),
+        &crate::infra::random_token()[..16]
+    );
+    let mut tx = db.begin_write().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO export_job (staff_id, kind, query, state, total_rows, file_name, created_at, \
+         updated_at) VALUES ($1, 'report', $2, 'running', $3, $4, $5, $5) RETURNING id",
+    )
+    .bind(staff.id)
+    .bind(&query_text)
+    .bind(total)
+    .bind(&file_name)
+    .bind(now_text())
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Actor::from(staff),
+        "export.report",
+        "export",
+        &id.to_string(),
+        None,
+        Some(&audit::json(
+            &serde_json::json!({ "query": query_text, "rows": total }),
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    let (db, path, params) = (
+        db.clone(),
+        directory(data_dir).join(&file_name),
+        params.clone(),
+    );
+    run(db.clone(), id, async move {
+        write_report(&db, &path, id, scope.as_deref(), &params, currency).await
+    });
     Ok(id)
+}
+
+async fn write_report(
+    db: &Db,
+    path: &Path,
+    id: i64,
+    scope: Option<&[i64]>,
+    params: &tables::Params,
+    currency: Currency,
+) -> Result<(), ExportError> {
+    let mut out = Partial::create(path).await?;
+    out.csv.write_record(tables::header(params.report))?;
+    let mut done: i64 = 0;
+    loop {
+        let rows = tables::rows(&db.pool, scope, currency, params, i64::from(BATCH), done).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            out.csv
+                .write_record(row.iter().map(|cell| defuse(&cell.csv()).into_owned()))?;
+        }
+        done += i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        progress(db, id, done).await?;
+        if rows.len() < BATCH as usize {
+            break;
+        }
+    }
+    out.finish().await
+}
+
+/// A CSV written beside its final name and renamed at the end: a download never gets half a
+/// file.
+struct Partial {
+    csv: csv::Writer<std::fs::File>,
+    partial: PathBuf,
+    path: PathBuf,
+}
+
+impl Partial {
+    async fn create(path: &Path) -> Result<Partial, ExportError> {
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let partial = path.with_extension("csv.part");
+        Ok(Partial {
+            csv: csv::Writer::from_path(&partial)?,
+            partial,
+            path: path.to_owned(),
+        })
+    }
+
+    async fn finish(self) -> Result<(), ExportError> {
+        let Partial {
+            mut csv,
+            partial,
+            path,
+        } = self;
+        csv.flush()?;
+        drop(csv);
+        tokio::fs::rename(&partial, &path).await?;
+        Ok(())
+    }
+}
+
+/// Records how far job `id` got (which also shows it is alive).
+async fn progress(db: &Db, id: i64, done: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE export_job SET done_rows = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(done)
+        .bind(now_text())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }
 
 async fn write_orders(
@@ -146,13 +287,8 @@ async fn write_orders(
     scope: Option<&[i64]>,
     filter: &OrderFilter,
 ) -> Result<(), ExportError> {
-    if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir).await?;
-    }
-    // Written beside the final name and renamed at the end: a download never gets half a file.
-    let partial = path.with_extension("csv.part");
-    let mut out = csv::Writer::from_path(&partial)?;
-    out.write_record(order_export::HEADER)?;
+    let mut out = Partial::create(path).await?;
+    out.csv.write_record(order_export::HEADER)?;
     let mut cursor: Option<Cursor> = None;
     let mut done: i64 = 0;
     loop {
@@ -162,25 +298,18 @@ async fn write_orders(
             break;
         }
         for row in &rows {
-            out.write_record(row.iter().map(|cell| defuse(cell).into_owned()))?;
+            out.csv
+                .write_record(row.iter().map(|cell| defuse(cell).into_owned()))?;
         }
         done += i64::try_from(rows.len()).unwrap_or(i64::MAX);
-        sqlx::query("UPDATE export_job SET done_rows = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(done)
-            .bind(now_text())
-            .execute(&db.pool)
-            .await?;
+        progress(db, id, done).await?;
         cursor = last;
     }
-    out.flush()?;
-    drop(out);
-    tokio::fs::rename(&partial, path).await?;
-    Ok(())
+    out.finish().await
 }
 
 /// A cell as a spreadsheet may open it safely.
-fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
+pub fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}").into()
     } else {

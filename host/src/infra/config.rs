@@ -34,6 +34,8 @@
 //! | `EMPORIUM_MEDIA_URL` | keep uploaded media in S3-compatible storage: `s3://bucket[/prefix]`, with the usual `AWS_*` variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP=true` for a server of your own); more options in the file's `[media_s3]` table; unset = files in `<data dir>/media/` | unset |
 //! | `EMPORIUM_MAX_UPLOAD_BYTES` | largest image file the dashboard accepts | `10485760` (10 MiB) |
 //! | `EMPORIUM_MAX_IMAGE_PIXELS` | most pixels (width × height) of an uploaded image | `40000000` |
+//! | `EMPORIUM_ANALYTICS` | record storefront analytics (product views, basket additions, purchases, searches) | `true` |
+//! | `EMPORIUM_REPORT_CSV_ROWS` | most rows of a report CSV sent at once; a larger one is written by a background job | `5000` |
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -148,6 +150,12 @@ pub struct Config {
     /// The most pixels an uploaded image may have (width × height): larger ones, decompression
     /// bombs among them, are refused before they are decoded.
     pub max_image_pixels: u64,
+    /// Record storefront analytics events (off: the recorder drops everything, for
+    /// measuring what recording costs).
+    pub analytics: bool,
+    /// The most rows a report's CSV may have to be sent in the response; a larger one is
+    /// written by a background job.
+    pub report_csv_rows: u64,
 }
 
 impl Default for Config {
@@ -190,6 +198,8 @@ impl Default for Config {
             media_s3: BTreeMap::new(),
             max_upload_bytes: 10 * 1024 * 1024,
             max_image_pixels: 40_000_000,
+            analytics: true,
+            report_csv_rows: 5000,
         }
     }
 }
@@ -347,6 +357,12 @@ impl Config {
         }
         if let Some(v) = get("EMPORIUM_MAX_IMAGE_PIXELS") {
             self.max_image_pixels = parse("EMPORIUM_MAX_IMAGE_PIXELS", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_ANALYTICS") {
+            self.analytics = parse("EMPORIUM_ANALYTICS", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_REPORT_CSV_ROWS") {
+            self.report_csv_rows = parse("EMPORIUM_REPORT_CSV_ROWS", v)?;
         }
         Ok(())
     }

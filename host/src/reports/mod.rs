@@ -3,6 +3,8 @@
 //! are summed as integer minor units in the database and come back as [`Money`]; a partner
 //! user's figures count only their own lines and stock.
 
+pub mod tables;
+
 use serde::Serialize;
 use sqlx::{AnyPool, Row};
 use time::{Date, Duration};

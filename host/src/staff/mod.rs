@@ -44,7 +44,8 @@ pub enum Role {
     OrderManager,
     /// Sees every section, changes nothing.
     ReadOnly,
-    /// A partner's own products, stock and orders (always with a partner scope).
+    /// A partner's own products, stock, orders and their reports (always with a partner
+    /// scope).
     Partner,
 }
 
@@ -106,9 +107,15 @@ impl Role {
                     | ManageCustomers
                     | ViewReports
             ),
+            // Reports limited to their own lines and products (see `reports::tables`).
             Role::Partner => matches!(
                 permission,
-                ViewDashboard | ViewOrders | ManageOrders | ViewCatalogue | ManageCatalogue
+                ViewDashboard
+                    | ViewOrders
+                    | ManageOrders
+                    | ViewCatalogue
+                    | ManageCatalogue
+                    | ViewReports
             ),
         }
     }

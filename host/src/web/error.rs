@@ -66,6 +66,19 @@ internal_errors!(
     crate::session::StoreError,
 );
 
+impl From<crate::reports::tables::ReportError> for WebError {
+    fn from(e: crate::reports::tables::ReportError) -> Self {
+        match e {
+            crate::reports::tables::ReportError::NotAllowed => WebError::Forbidden(
+                "This report is about the whole shop; partner users see the orders and product \
+                 reports."
+                    .into(),
+            ),
+            crate::reports::tables::ReportError::Db(e) => WebError::internal(e),
+        }
+    }
+}
+
 impl From<minijinja::Error> for WebError {
     fn from(e: minijinja::Error) -> Self {
         // The alternate form carries the template's name, line and source excerpt.

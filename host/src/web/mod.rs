@@ -104,17 +104,25 @@ async fn page_cache(State(state): State<AppState>, request: Request, next: Next)
         return next.run(request).await;
     }
     let key = request.uri().to_string();
-    if let Some(body) = state.pages.get(&key).await {
+    if let Some((body, event)) = state.pages.get(&key).await {
+        // The handler that rendered the page recorded its view; this showing counts too.
+        if let Some(event) = event {
+            state.analytics.record(event);
+        }
         return html_response(body);
     }
     let response = next.run(request).await;
     if response.status() != StatusCode::OK || response.extensions().get::<SharedPage>().is_none() {
         return response;
     }
+    let event = response
+        .extensions()
+        .get::<crate::analytics::Event>()
+        .cloned();
     let (parts, body) = response.into_parts();
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {
-            state.pages.insert(key, bytes.clone()).await;
+            state.pages.insert(key, (bytes.clone(), event)).await;
             Response::from_parts(parts, axum::body::Body::from(bytes))
         }
         Err(e) => WebError::internal(anyhow::Error::new(e).context("reading a rendered page"))

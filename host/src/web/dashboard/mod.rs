@@ -14,6 +14,7 @@ mod catalogue;
 mod catalogue_categories;
 mod catalogue_classes;
 mod catalogue_products;
+mod chart;
 mod customers;
 mod home;
 mod images;
@@ -22,6 +23,7 @@ mod order_tools;
 mod orders;
 mod params;
 mod partners;
+mod reports;
 mod search;
 mod stock;
 
@@ -154,6 +156,7 @@ pub fn router() -> Router<AppState> {
             post(images::delete),
         )
         .merge(catalogue::router())
+        .merge(reports::router())
 }
 
 pub use images::{is_upload, upload_body_limit};
@@ -262,7 +265,7 @@ struct NavItem {
 }
 
 fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
-    let items: [(&str, &str, Permission); 6] = [
+    let items: [(&str, &str, Permission); 7] = [
         ("Home", HOME_URL, Permission::ViewDashboard),
         ("Orders", ORDERS_URL, Permission::ViewOrders),
         (
@@ -273,6 +276,7 @@ fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
         ("Customers", CUSTOMERS_URL, Permission::ViewCustomers),
         ("Stock", STOCK_URL, Permission::ViewCatalogue),
         ("Partners", PARTNERS_URL, Permission::ViewCatalogue),
+        ("Reports", reports::REPORTS_URL, Permission::ViewReports),
     ];
     items
         .into_iter()

@@ -1,5 +1,6 @@
 //! Tools on the order list: filters kept under a name, and the CSV export of the filtered
-//! list as a background job with a progress page and a download.
+//! list as a background job with a progress page and a download (which report exports
+//! share).
 
 use std::collections::HashMap;
 
@@ -90,19 +91,70 @@ pub(super) async fn start_export(
     Ok(Redirect::to(&format!("{EXPORTS_URL}{id}/")).into_response())
 }
 
+/// What an export's pages say about it and who may see it, by its kind.
+struct Kind {
+    permission: Permission,
+    title: &'static str,
+    /// One row of its file, and several.
+    noun: (&'static str, &'static str),
+    back_label: &'static str,
+    file_prefix: &'static str,
+}
+
+fn kind_of(job: &exports::Job) -> (Kind, String) {
+    match job.kind.as_str() {
+        "report" => (
+            Kind {
+                permission: Permission::ViewReports,
+                title: "Report export",
+                noun: ("row", "rows"),
+                back_label: "Back to the report",
+                file_prefix: "report-export",
+            },
+            format!("{}?{}", super::reports::REPORTS_URL, job.query),
+        ),
+        _ => (
+            Kind {
+                permission: Permission::ViewOrders,
+                title: "Order export",
+                noun: ("order", "orders"),
+                back_label: "Back to the orders",
+                file_prefix: "orders-export",
+            },
+            format!("{ORDERS_URL}?{}", job.query),
+        ),
+    }
+}
+
+/// `current`'s export `id`, if they may (still) see its kind.
+async fn own_export(
+    state: &AppState,
+    current: &CurrentStaff,
+    id: &str,
+) -> Result<(exports::Job, Kind, String), WebError> {
+    current.require(Permission::ViewDashboard)?;
+    let job = exports::find(&state.db.pool, &current.staff, path_id(id)?)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let (kind, back_url) = kind_of(&job);
+    current.require(kind.permission)?;
+    Ok((job, kind, back_url))
+}
+
 pub(super) async fn export_page(
     State(state): State<AppState>,
     current: CurrentStaff,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    current.require(Permission::ViewOrders)?;
-    let job = exports::find(&state.db.pool, &current.staff, path_id(&id)?)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let (job, kind, back_url) = own_export(&state, &current, &id).await?;
     let page = minijinja::context! {
         percent => job.percent(),
         download_url => format!("{EXPORTS_URL}{}/download/", job.id),
-        list_url => format!("{ORDERS_URL}?{}", job.query),
+        list_url => back_url,
+        title => kind.title,
+        back_label => kind.back_label,
+        noun => kind.noun.0,
+        nouns => kind.noun.1,
         job => job,
     };
     let path = format!("{EXPORTS_URL}{id}/");
@@ -121,10 +173,7 @@ pub(super) async fn download(
     current: CurrentStaff,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    current.require(Permission::ViewOrders)?;
-    let job = exports::find(&state.db.pool, &current.staff, path_id(&id)?)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let (job, kind, _) = own_export(&state, &current, &id).await?;
     let Some(file) = exports::file_of(&state.config.data_dir, &job) else {
         return Err(WebError::NotFound);
     };
@@ -135,7 +184,10 @@ pub(super) async fn download(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
-    let disposition = format!("attachment; filename=\"orders-export-{}.csv\"", job.id);
+    let disposition = format!(
+        "attachment; filename=\"{}-{}.csv\"",
+        kind.file_prefix, job.id
+    );
     headers.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&disposition).map_err(WebError::internal)?,

@@ -159,6 +159,13 @@ async fn add(
         .await?;
     let back_to = match added {
         Added::Added { basket_id, line } => {
+            state
+                .analytics
+                .record(crate::analytics::Event::BasketAddition {
+                    product_id,
+                    quantity,
+                    customer_id: session.customer_id(),
+                });
             if let Owner::Session(_) = owner {
                 session.insert(SESSION_KEY, basket_id);
             }

@@ -127,6 +127,18 @@ pub(crate) async fn render(
     Ok(response)
 }
 
+/// Records `event` for a page shown, and tags the response with it: the page cache keeps the
+/// event beside the page and records it again each time it shows the page to someone else.
+pub(crate) fn recorded(
+    state: &AppState,
+    mut response: Response,
+    event: crate::analytics::Event,
+) -> Response {
+    state.analytics.record(event.clone());
+    response.extensions_mut().insert(event);
+    response
+}
+
 /// Uses the cached page data for `key`, or builds and caches it. Concurrent misses for one key
 /// wait for a single build instead of all querying the database.
 async fn cached<F, Fut>(state: &AppState, key: String, build: F) -> Result<Value, WebError>

@@ -12,7 +12,8 @@ use serde::Serialize;
 
 use super::cards::{self, Card, MoneyView};
 use super::listing::{breadcrumbs, encode, listing_params, pagination, sort_options};
-use super::{basket, cached, category_tree, render};
+use super::{basket, cached, category_tree, recorded, render};
+use crate::analytics::Event;
 use crate::app::AppState;
 use crate::catalogue::{self, ListingFilter, SortKey, Structure, product_url};
 use crate::pricing::Availability;
@@ -179,7 +180,12 @@ pub(super) async fn product(
         basket_add_url => (structure != "parent").then(|| basket::add_url(id)),
         ..page
     };
-    render(&state, &session, &uri, "catalogue/product.html", page).await
+    let response = render(&state, &session, &uri, "catalogue/product.html", page).await?;
+    let viewed = Event::ProductView {
+        product_id: id,
+        customer_id: session.customer_id(),
+    };
+    Ok(recorded(&state, response, viewed))
 }
 
 async fn product_page(state: &AppState, id: i64) -> Result<Value, WebError> {
@@ -313,7 +319,22 @@ pub(super) async fn search(
         })
     })
     .await?;
-    render(&state, &session, &uri, "search.html", page).await
+    let response = render(&state, &session, &uri, "search.html", page.clone()).await?;
+    // A search is counted once, on its first page; an empty box searched nothing.
+    if terms.is_empty() || params.page > 1 {
+        return Ok(response);
+    }
+    let results = page
+        .get_attr("total")
+        .ok()
+        .and_then(|t| i64::try_from(t).ok())
+        .unwrap_or(0);
+    let searched = Event::Search {
+        query: terms.join(" "),
+        results,
+        customer_id: session.customer_id(),
+    };
+    Ok(recorded(&state, response, searched))
 }
 
 #[cfg(test)]

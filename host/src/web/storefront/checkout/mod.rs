@@ -74,6 +74,7 @@ fn deps(state: &AppState) -> Deps<'_> {
         mailer: &state.mailer,
         shop_name: &state.config.shop_name,
         changes: &state.changes,
+        analytics: &state.analytics,
     }
 }
 
