@@ -98,6 +98,8 @@ pub(super) async fn export_page(
     current.require(Permission::ViewOrders)?;
     let job = exports::find(&state.db.pool, &current.staff, path_id(&id)?)
         .await?
+        // The catalogue's jobs have pages of their own.
+        .filter(|job| job.kind == "orders")
         .ok_or(WebError::NotFound)?;
     let page = minijinja::context! {
         percent => job.percent(),
@@ -124,6 +126,8 @@ pub(super) async fn download(
     current.require(Permission::ViewOrders)?;
     let job = exports::find(&state.db.pool, &current.staff, path_id(&id)?)
         .await?
+        // The catalogue's jobs have pages of their own.
+        .filter(|job| job.kind == "orders")
         .ok_or(WebError::NotFound)?;
     let Some(file) = exports::file_of(&state.config.data_dir, &job) else {
         return Err(WebError::NotFound);
