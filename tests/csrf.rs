@@ -64,6 +64,11 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/catalogue/products/{product_id}/images/{image_id}/caption/",
     "/dashboard/catalogue/products/{product_id}/images/{image_id}/move/",
     "/dashboard/catalogue/products/{product_id}/images/{image_id}/delete/",
+    "/dashboard/catalogue/import/",
+    "/dashboard/catalogue/export/",
+    "/dashboard/catalogue/categories/{category_id}/image/upload/",
+    "/dashboard/catalogue/categories/{category_id}/image/caption/",
+    "/dashboard/catalogue/categories/{category_id}/image/delete/",
     "/dashboard/logout/",
     "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
@@ -145,6 +150,8 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image",
         "SELECT CAST(COALESCE(SUM(display_order), 0) AS BIGINT) FROM product_image",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image WHERE caption = 'csrf'",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM category_image WHERE caption = 'csrf'",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM export_job",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -360,6 +367,15 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let attribute = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM product_attribute")
         .await;
+    // An image for the category's image routes (a demo file: deleting it removes no upload).
+    sqlx::query(
+        "INSERT INTO category_image (category_id, original, caption, width, height, updated_at) \
+         VALUES ($1, 'demo/book-0.svg', 'csrf', 10, 10, '2024-01-01T00:00:00Z')",
+    )
+    .bind(category)
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
     let class: i64 =
         sqlx::query_scalar("SELECT product_class_id FROM product_attribute WHERE id = $1")
             .bind(attribute)

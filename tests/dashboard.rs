@@ -1988,11 +1988,12 @@ fn filled(route: &str, ids: &[(&str, String)]) -> String {
 /// Routes anyone may reach: signing in and out.
 const OPEN: [&str; 3] = ["/dashboard/login/", "/dashboard/logout/", "/dashboard"];
 /// Writes that are a user's own (their saved filters, their exports), allowed to every role.
-const OWN: [&str; 4] = [
+const OWN: [&str; 5] = [
     "/dashboard/orders/filters/",
     "/dashboard/orders/filters/{filter_id}/delete/",
     "/dashboard/orders/export/",
     "/dashboard/reports/export/",
+    "/dashboard/catalogue/export/",
 ];
 
 both_backends!(

@@ -1331,6 +1331,7 @@ both_backends!(
                     app.state.currency,
                     text.as_bytes(),
                     dry_run,
+                    transfer_who(),
                     &quiet,
                 )
                 .await
@@ -1398,9 +1399,10 @@ both_backends!(
             9
         );
 
-        // The export reads back: its row for the book imports as an update with no problems.
+        // The export reads back: its row for the book imports with no problems, and changes
+        // nothing (it is what the product already is).
         let mut out = Vec::new();
-        let n = transfer::export(&app.state.db.pool, &mut out, &quiet)
+        let n = transfer::export(&app.state.db.pool, None, &mut out, &quiet)
             .await
             .unwrap();
         assert!(n > 100);
@@ -1418,8 +1420,8 @@ both_backends!(
         let again: &'static str = Box::leak(format!("{header}\n{row}\n").into_boxed_str());
         let round = import(again, true).await;
         assert_eq!(
-            (round.updated, round.errors.len()),
-            (1, 0),
+            (round.updated, round.unchanged, round.errors.len()),
+            (0, 1, 0),
             "{:?}",
             round.errors
         );
@@ -1429,6 +1431,11 @@ both_backends!(
         );
     }
 );
+
+/// Imports in these tests run as the command line does.
+fn transfer_who() -> emporium::catalogue::manage::products::Who<'static> {
+    emporium::catalogue::manage::products::Who::COMMAND_LINE
+}
 
 /// `cargo test -p emporium --test dashboard_catalogue -- --ignored import_of_10000_rows`:
 /// how long a 10,000-row import takes (the issue asks for under 30 s); prints the figure.
@@ -1461,6 +1468,7 @@ async fn import_of_10000_rows(backend: Backend) {
         app.state.currency,
         file.as_bytes(),
         false,
+        transfer_who(),
         &|_, _| {},
     )
     .await
@@ -1481,3 +1489,486 @@ async fn import_of_10000_rows_sqlite() {
 async fn import_of_10000_rows_postgres() {
     import_of_10000_rows(Backend::Postgres).await;
 }
+
+/// A `multipart/form-data` body as a browser sends it: the token first, then `fields`, then
+/// the file as the field `file_field`.
+fn multipart(
+    token: &str,
+    fields: &[(&str, &str)],
+    file_field: &str,
+    file: (&str, &str, &[u8]),
+) -> (String, Vec<u8>) {
+    let boundary = "----emporiumTestBoundaryCatalogue0gW";
+    let mut body = Vec::new();
+    let mut text = |name: &str, value: &str| {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    };
+    text("csrf_token", token);
+    for (name, value) in fields {
+        text(name, value);
+    }
+    let (filename, content_type, bytes) = file;
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Posts a multipart form with the browser's token; the answer as a page.
+async fn post_multipart(
+    b: &Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+    file_field: &str,
+    file: (&str, &str, &[u8]),
+) -> Page {
+    let t = token(b).await;
+    let (content_type, body) = multipart(&t, fields, file_field, file);
+    let response = b
+        .client
+        .post(format!("{}{path}", b.base))
+        .header("origin", &b.base)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    Page {
+        status,
+        location,
+        set_cookie: Vec::new(),
+        body: response.text().await.unwrap(),
+    }
+}
+
+/// Imports `csv` from the dashboard (a dry run or for real); the job page's address.
+async fn dashboard_import(b: &Browser, csv: &str, dry_run: bool) -> String {
+    let mode = if dry_run { "dry_run" } else { "import" };
+    let page = post_multipart(
+        b,
+        "/dashboard/catalogue/import/",
+        &[("mode", mode)],
+        "file",
+        ("books.csv", "text/csv", csv.as_bytes()),
+    )
+    .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let to = page.location.unwrap();
+    assert!(to.starts_with("/dashboard/catalogue/import/"), "{to}");
+    to
+}
+
+/// The job page at `url` once its job is over (it refreshes itself while it runs).
+async fn finished(b: &Browser, url: &str) -> Page {
+    for _ in 0..300 {
+        let page = b.get(url).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        if !page.body.contains("data-job=\"running\"") {
+            assert!(
+                page.body.contains("data-job=\"done\""),
+                "the job failed: {}",
+                page.body
+            );
+            assert!(!page.body.contains("http-equiv=\"refresh\""));
+            return page;
+        }
+        assert!(page.body.contains("http-equiv=\"refresh\""));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the job at {url} never finished");
+}
+
+/// The count an import's page shows under `name` (created, updated, unchanged, errors).
+fn shown_count(page: &Page, name: &str) -> i64 {
+    let marker = format!("data-count=\"{name}\">");
+    let at = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{}", page.body))
+        + marker.len();
+    let rest = &page.body[at..];
+    rest[..rest.find('<').unwrap()].parse().unwrap()
+}
+
+both_backends!(
+    the_dashboard_imports_and_exports_the_catalogue_in_the_background,
+    |app: TestApp| async move {
+        book_class(&app).await;
+        CategoryBuilder::new()
+            .name("CSV shelf")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        partner(&app, "csvp").await;
+        let b = admin(&app).await;
+        let list = b.get(LIST).await;
+        assert!(
+            list.body.contains(&html("/dashboard/catalogue/import/"))
+                && list.body.contains(&html("/dashboard/catalogue/export/")),
+            "the product list links to both"
+        );
+        let form = b.get("/dashboard/catalogue/import/").await;
+        assert!(form.body.contains("enctype=\"multipart/form-data\""));
+        let csv_products = || {
+            app.scalar_i64("SELECT CAST(COUNT(*) AS BIGINT) FROM product WHERE upc LIKE 'CSV-%'")
+        };
+        let file = "upc,title,class,categories,partner,partner_sku,price,num_in_stock,attr:pages,attr:tags,is_public\n\
+                    CSV-1,First CSV book,Catalogue test book,csv-shelf,csvp,CSVP-1,4.50,3,120,New|Signed,yes\n\
+                    CSV-2,Bad pages,Catalogue test book,,,,,,many,,yes\n\
+                    CSV-3,No class,Nope,,,,,,1,,yes\n";
+
+        // A dry run: counts and the rows with problems, nothing changed.
+        let url = dashboard_import(&b, file, true).await;
+        let dry = finished(&b, &url).await;
+        assert!(
+            dry.body.contains("Dry run, nothing changed"),
+            "{}",
+            dry.body
+        );
+        assert_eq!(shown_count(&dry, "created"), 1);
+        assert_eq!(shown_count(&dry, "errors"), 2);
+        assert!(
+            dry.body.contains("is not a whole number") && dry.body.contains("no product class"),
+            "{}",
+            dry.body
+        );
+        assert_eq!(csv_products().await, 0, "a dry run changes nothing");
+        let errors = b
+            .client
+            .get(format!("{}{url}errors/", b.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(errors.status(), 200);
+        assert!(
+            errors.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv")
+        );
+        let errors = errors.text().await.unwrap();
+        let lines: Vec<&str> = errors.lines().collect();
+        assert_eq!(lines[0], "line,upc,message");
+        assert!(
+            lines[1].starts_with("3,CSV-2,") && lines[2].starts_with("4,CSV-3,"),
+            "{errors}"
+        );
+
+        // For real: the good row goes in and the storefront shows it.
+        let url = dashboard_import(&b, file, false).await;
+        let done = finished(&b, &url).await;
+        assert_eq!(
+            (shown_count(&done, "created"), shown_count(&done, "errors")),
+            (1, 2)
+        );
+        assert!(done.body.contains("value=\"100\""), "the bar is full");
+        assert_eq!(csv_products().await, 1);
+        let id = app
+            .scalar_i64("SELECT id FROM product WHERE upc = 'CSV-1'")
+            .await;
+        let (status, page) = app.get(&storefront_url(&app, id).await).await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("First CSV book") && page.contains("4.50"),
+            "{page}"
+        );
+        assert!(
+            audits(&app, "product.", "product", id).await >= 1,
+            "the rows are audited"
+        );
+
+        // An update by UPC; the same file again changes nothing.
+        let update = "upc,title,partner,partner_sku,price,num_in_stock\nCSV-1,Renamed CSV book,csvp,CSVP-1,5.00,9\n";
+        let done = finished(&b, &dashboard_import(&b, update, false).await).await;
+        assert_eq!(shown_count(&done, "updated"), 1, "{}", done.body);
+        let (_, page) = app.get(&storefront_url(&app, id).await).await;
+        assert!(page.contains("Renamed CSV book") && page.contains("5.00"));
+        let audited = app.scalar_i64("SELECT COUNT(*) FROM audit_log").await;
+        let again = finished(&b, &dashboard_import(&b, update, false).await).await;
+        assert_eq!(
+            (
+                shown_count(&again, "updated"),
+                shown_count(&again, "unchanged")
+            ),
+            (0, 1)
+        );
+        assert_eq!(
+            app.scalar_i64("SELECT COUNT(*) FROM audit_log").await,
+            audited + 1,
+            "only the start is audited when nothing changes"
+        );
+        assert_eq!(
+            app.scalar_i64(
+                "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'import.catalogue%' AND staff_id IS NOT NULL"
+            )
+            .await,
+            4,
+            "every start is audited"
+        );
+
+        // A file we cannot read starts nothing, and the form keeps the mode.
+        let jobs = || app.scalar_i64("SELECT COUNT(*) FROM export_job");
+        let before = jobs().await;
+        let bad = post_multipart(
+            &b,
+            "/dashboard/catalogue/import/",
+            &[("mode", "import")],
+            "file",
+            ("bad.csv", "text/csv", b"title,price\nNo UPC,1.00\n"),
+        )
+        .await;
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        assert!(bad.body.contains("no upc column"), "{}", bad.body);
+        assert!(
+            bad.body.contains("value=\"import\" checked"),
+            "{}",
+            bad.body
+        );
+        assert_eq!(jobs().await, before);
+
+        // The export: progress, then the file with the imported row.
+        let start = post(&b, "/dashboard/catalogue/export/", &[]).await;
+        assert_eq!(start.status, 303, "{}", start.body);
+        let url = start.location.unwrap();
+        let done = finished(&b, &url).await;
+        assert!(done.body.contains(&html(&format!("{url}download/"))));
+        let csv = b
+            .client
+            .get(format!("{}{url}download/", b.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(csv.starts_with("upc,title,structure,"), "{csv}");
+        assert!(
+            csv.lines()
+                .any(|l| l.starts_with("CSV-1,Renamed CSV book,"))
+        );
+        let all = csv.lines().count() - 1;
+        assert!(all > 100, "every product: {all}");
+
+        // Jobs are their starter's only.
+        let other = staff_browser(&app, "cm@example.com", Role::CatalogueManager, &[]).await;
+        assert_eq!(other.get(&url).await.status, 404);
+        assert_eq!(other.get(&format!("{url}download/")).await.status, 404);
+
+        // A partner user exports their own products only, and may not import.
+        let pu = staff_browser(&app, "pu@example.com", Role::Partner, &["csvp"]).await;
+        assert!(
+            !pu.get(LIST)
+                .await
+                .body
+                .contains(&html("/dashboard/catalogue/import/"))
+        );
+        let refused = pu.get("/dashboard/catalogue/import/").await;
+        assert_eq!(refused.status, 200);
+        assert!(!refused.body.contains("enctype=\"multipart/form-data\""));
+        let before = jobs().await;
+        let posted = post_multipart(
+            &pu,
+            "/dashboard/catalogue/import/",
+            &[("mode", "import")],
+            "file",
+            ("books.csv", "text/csv", update.as_bytes()),
+        )
+        .await;
+        assert_eq!(posted.status, 403);
+        assert_eq!(jobs().await, before);
+        let start = post(&pu, "/dashboard/catalogue/export/", &[]).await;
+        let url = start.location.unwrap();
+        finished(&pu, &url).await;
+        let theirs = pu
+            .client
+            .get(format!("{}{url}download/", pu.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let rows: Vec<&str> = theirs.lines().skip(1).collect();
+        assert_eq!(rows.len(), 1, "{theirs}");
+        assert!(
+            rows[0].starts_with("CSV-1,") && rows[0].contains(",csvp,CSVP-1,5.00,9"),
+            "{theirs}"
+        );
+
+        // Read-only staff export but don't import.
+        let reader = staff_browser(&app, "ro@example.com", Role::ReadOnly, &[]).await;
+        let posted = post_multipart(
+            &reader,
+            "/dashboard/catalogue/import/",
+            &[("mode", "dry_run")],
+            "file",
+            ("books.csv", "text/csv", update.as_bytes()),
+        )
+        .await;
+        assert_eq!(posted.status, 403);
+        assert_eq!(
+            post(&reader, "/dashboard/catalogue/export/", &[])
+                .await
+                .status,
+            303
+        );
+    }
+);
+
+fn png(width: u32, height: u32, shade: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x * 7 % 256) as u8, (y * 3 % 256) as u8, shade])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+both_backends!(
+    a_category_has_one_image_shown_on_its_storefront_page,
+    |app: TestApp| async move {
+        let category = CategoryBuilder::new()
+            .name("Picture shelf")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let id = category.id;
+        let page_url = format!("/dashboard/catalogue/categories/{id}/image/");
+        let b = admin(&app).await;
+        assert!(
+            b.get(CATEGORIES).await.body.contains(&page_url),
+            "the tree links to each category's image"
+        );
+        assert!(b.get(&page_url).await.body.contains("No image yet."));
+        let stored = || async {
+            sqlx::query("SELECT original, caption FROM category_image WHERE category_id = $1")
+                .bind(id)
+                .fetch_optional(&app.state.db.pool)
+                .await
+                .unwrap()
+                .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+        };
+
+        // Not an image: refused, the caption kept.
+        let refused = post_multipart(
+            &b,
+            &format!("{page_url}upload/"),
+            &[("caption", "Shelves of books")],
+            "image",
+            ("notes.png", "image/png", b"not a picture at all"),
+        )
+        .await;
+        assert_eq!(refused.status, 422);
+        assert!(
+            refused.body.contains("value=\"Shelves of books\""),
+            "{}",
+            refused.body
+        );
+        assert!(stored().await.is_none());
+
+        // Upload: on the storefront page, as a thumbnail in the theme's size.
+        let first = png(1600, 800, 10);
+        let added = post_multipart(
+            &b,
+            &format!("{page_url}upload/"),
+            &[("caption", "Shelves of books")],
+            "image",
+            ("shelf.png", "image/png", &first),
+        )
+        .await;
+        assert_eq!(added.status, 303, "{}", added.body);
+        let (original, caption) = stored().await.unwrap();
+        assert!(original.starts_with("images/") && original.ends_with(".png"));
+        assert_eq!(caption, "Shelves of books");
+        let thumb = format!("/media/thumbs/1200x400/{original}");
+        let (status, shop) = app.get(&category.url()).await;
+        assert_eq!(status, 200);
+        assert!(
+            shop.contains(&thumb) && shop.contains("alt=\"Shelves of books\""),
+            "{shop}"
+        );
+        let response = app.get_response(&thumb).await;
+        assert_eq!(response.status(), 200);
+        let bytes = response.bytes().await.unwrap();
+        let made = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((made.width(), made.height()), (800, 400));
+
+        // Replace: the new one shows, the old file leaves the store.
+        let second = png(300, 300, 200);
+        let replaced = post_multipart(
+            &b,
+            &format!("{page_url}upload/"),
+            &[("caption", "")],
+            "image",
+            ("shelf2.png", "image/png", &second),
+        )
+        .await;
+        assert_eq!(replaced.status, 303, "{}", replaced.body);
+        let (newer, _) = stored().await.unwrap();
+        assert_ne!(newer, original);
+        assert!(!app.state.media.exists(&original).await.unwrap());
+        assert!(app.state.media.exists(&newer).await.unwrap());
+        let (_, shop) = app.get(&category.url()).await;
+        assert!(shop.contains(&newer) && !shop.contains(&original));
+
+        // Caption (the alt text): too long is refused with what was typed; then saved.
+        let long = "x".repeat(201);
+        let too_long = post(&b, &format!("{page_url}caption/"), &[("caption", &long)]).await;
+        assert_eq!(too_long.status, 422);
+        assert!(too_long.body.contains(&long));
+        let saved = post(
+            &b,
+            &format!("{page_url}caption/"),
+            &[("caption", "Tall shelf")],
+        )
+        .await;
+        assert_eq!(saved.status, 303);
+        let (_, shop) = app.get(&category.url()).await;
+        assert!(shop.contains("alt=\"Tall shelf\""));
+
+        // Partner and read-only users may look, not change.
+        partner(&app, "imgp").await;
+        let pu = staff_browser(&app, "pi@example.com", Role::Partner, &["imgp"]).await;
+        assert_eq!(pu.get(&page_url).await.status, 200);
+        assert_eq!(
+            post(&pu, &format!("{page_url}delete/"), &[]).await.status,
+            403
+        );
+        let reader = staff_browser(&app, "ri@example.com", Role::ReadOnly, &[]).await;
+        assert_eq!(
+            post(&reader, &format!("{page_url}delete/"), &[])
+                .await
+                .status,
+            403
+        );
+        assert!(stored().await.is_some());
+
+        // Delete: gone from the page and the store; audited all along.
+        let deleted = post(&b, &format!("{page_url}delete/"), &[]).await;
+        assert_eq!(deleted.status, 303);
+        assert!(stored().await.is_none());
+        assert!(!app.state.media.exists(&newer).await.unwrap());
+        let (_, shop) = app.get(&category.url()).await;
+        assert!(!shop.contains("category-image"), "{shop}");
+        assert_eq!(audits(&app, "category_image.", "category", id).await, 4);
+        assert_eq!(
+            post(&b, &format!("{page_url}delete/"), &[]).await.status,
+            404
+        );
+    }
+);

@@ -28,7 +28,11 @@ async fn start(backend: Backend, smtp: &SmtpServer) -> TestApp {
 }
 
 async fn ask(b: &Browser, email: &str) -> Page {
-    let t = b.get("/accounts/password-reset/").await.csrf_token().unwrap();
+    let t = b
+        .get("/accounts/password-reset/")
+        .await
+        .csrf_token()
+        .unwrap();
     b.post(
         "/accounts/password-reset/",
         &[("csrf_token", &t), ("email", email)],
@@ -76,7 +80,10 @@ fn link_path(text: &str) -> String {
 
 /// The lead sentence of the "sent" page, without the address it names.
 fn sent_words(page: &Page, email: &str) -> String {
-    let at = page.body.find("id=\"reset-sent\"").expect("the sent message");
+    let at = page
+        .body
+        .find("id=\"reset-sent\"")
+        .expect("the sent message");
     let rest = &page.body[at..];
     rest[..rest.find("</p>").expect("the message's end")].replace(email, "<email>")
 }
@@ -112,7 +119,9 @@ async fn reset_by_email(backend: Backend) {
     assert_eq!(mail.len(), 1, "{mail:#?}");
     assert_eq!(mail[0].rcpt_to, "ann@example.com");
     let path = link_path(mail[0].text.as_deref().unwrap());
-    let token = path.trim_start_matches("/accounts/reset/").trim_end_matches('/');
+    let token = path
+        .trim_start_matches("/accounts/reset/")
+        .trim_end_matches('/');
     // Only the token's hash is kept.
     let stored: String = sqlx::query_scalar("SELECT token_hash FROM password_reset")
         .fetch_one(&app.state.db.pool)
@@ -126,7 +135,11 @@ async fn reset_by_email(backend: Backend) {
     assert!(page.body.contains("ann@example.com"));
     let mismatch = set_password(&b, &path, "a new password", "another one").await;
     assert_eq!(mismatch.status, 422, "{}", mismatch.body);
-    assert!(mismatch.body.contains("don&#x27;t match"), "{}", mismatch.body);
+    assert!(
+        mismatch.body.contains("don&#x27;t match"),
+        "{}",
+        mismatch.body
+    );
     let short = set_password(&b, &path, "short", "short").await;
     assert_eq!(short.status, 422);
     assert!(signs_in(&app, "ann@example.com", &ann.password).await);
@@ -147,7 +160,11 @@ async fn reset_by_email(backend: Backend) {
     // Once only: the page says so, and a second post changes nothing.
     let again = b.get(&path).await;
     assert_eq!(again.status, 404);
-    assert!(again.body.contains("id=\"reset-invalid\""), "{}", again.body);
+    assert!(
+        again.body.contains("id=\"reset-invalid\""),
+        "{}",
+        again.body
+    );
     let t = b.get("/accounts/login/").await.csrf_token().unwrap();
     let replay = b
         .post(
@@ -262,7 +279,11 @@ async fn staff_send_a_link(backend: Backend) {
 
     let staff = staff_browser(&app, "orders@example.com").await;
     let page = staff.get(&detail).await;
-    assert!(page.body.contains("id=\"send-password-reset\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"send-password-reset\""),
+        "{}",
+        page.body
+    );
     let t = page.csrf_token().unwrap();
     let sent = staff.post(&send, &[("csrf_token", &t)]).await;
     assert_eq!(sent.status, 303, "{}", sent.body);
@@ -285,7 +306,12 @@ async fn staff_send_a_link(backend: Backend) {
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(signs_in(&app, "cat@example.com", "chosen by cat").await);
     // No such customer.
-    let missing = staff.post("/dashboard/customers/999999/password-reset/", &[("csrf_token", &t)]).await;
+    let missing = staff
+        .post(
+            "/dashboard/customers/999999/password-reset/",
+            &[("csrf_token", &t)],
+        )
+        .await;
     assert_eq!(missing.status, 404);
 }
 

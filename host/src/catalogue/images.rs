@@ -31,6 +31,9 @@ pub enum ImageError {
     Refused(Refusal),
     #[error("Keep the caption to {MAX_CAPTION_CHARS} characters.")]
     CaptionTooLong,
+    /// Categories are the shop's: a partner user may not change their images.
+    #[error("The category tree is the shop's: ask a catalogue manager to change it.")]
+    ShopWide,
 }
 
 impl From<UploadError> for ImageError {
@@ -352,12 +355,8 @@ pub async fn delete(
         .bind(image_id)
         .execute(&mut *tx)
         .await?;
-    let still_used: i64 = sqlx::query_scalar(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image WHERE original = $1",
-    )
-    .bind(&image.original)
-    .fetch_one(&mut *tx)
-    .await?;
+    // A category's image may be the very same file (uploads are named by their content).
+    let still_used = super::category_images::file_in_use(&mut tx, &image.original).await?;
     audit::record(
         &mut tx,
         Actor::from(staff),
@@ -371,7 +370,7 @@ pub async fn delete(
     tx.commit().await?;
     changes.announce(Change::Catalogue);
     // After the commit, so a file is never missing for an image that still exists.
-    if still_used == 0 && image.original.starts_with(crate::media::IMAGES_PREFIX) {
+    if !still_used && image.original.starts_with(crate::media::IMAGES_PREFIX) {
         media.remove_image(&image.original, sizes).await;
     }
     Ok(image)

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod category;
+pub mod category_images;
 pub mod images;
 pub mod manage;
 pub mod snapshot;

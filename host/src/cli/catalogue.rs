@@ -54,6 +54,7 @@ pub async fn run(command: CatalogueCommand, config: Config) -> anyhow::Result<()
                 currency,
                 input,
                 dry_run,
+                crate::catalogue::manage::products::Who::COMMAND_LINE,
                 &|done, total| {
                     progress.set_length(total);
                     progress.set_position(done);
@@ -65,7 +66,7 @@ pub async fn run(command: CatalogueCommand, config: Config) -> anyhow::Result<()
                 eprintln!("line {} (UPC {:?}): {}", e.line, e.upc, e.message);
             }
             println!(
-                "{}{} rows: {} created, {} updated, {} with problems",
+                "{}{} rows: {} created, {} updated, {} unchanged, {} with problems",
                 if dry_run {
                     "dry run, nothing changed: "
                 } else {
@@ -74,6 +75,7 @@ pub async fn run(command: CatalogueCommand, config: Config) -> anyhow::Result<()
                 report.rows,
                 report.created,
                 report.updated,
+                report.unchanged,
                 report.errors.len()
             );
             if report.errors.is_empty() {
@@ -92,9 +94,9 @@ pub async fn run(command: CatalogueCommand, config: Config) -> anyhow::Result<()
                 Some(path) => {
                     let out = std::fs::File::create(path)
                         .with_context(|| format!("creating {}", path.display()))?;
-                    transfer::export(&db.pool, out, &report).await?
+                    transfer::export(&db.pool, None, out, &report).await?
                 }
-                None => transfer::export(&db.pool, std::io::stdout().lock(), &report).await?,
+                None => transfer::export(&db.pool, None, std::io::stdout().lock(), &report).await?,
             };
             progress.finish_and_clear();
             if let Some(path) = file {

@@ -13,7 +13,13 @@
 //!
 //! An import is one transaction, each row in a savepoint of its own: a row with problems is
 //! reported (with its line) and changes nothing, the others go in; a dry run reports the same
-//! and rolls everything back.
+//! and rolls everything back. A row that would change nothing is counted as unchanged and
+//! writes nothing (no audit entry either), so importing an export again is a no-op.
+//!
+//! The dashboard runs both as background jobs (`crate::exports::catalogue`). An export takes
+//! the partner scope of whoever asks (their own products, with their own stock records); an
+//! import does not: it finds products, classes, categories and partners shop-wide, so only
+//! staff with the whole catalogue in scope may run it.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -21,9 +27,9 @@ use std::io::{Read, Write};
 use serde::Serialize;
 use sqlx::{Acquire, Any, AnyConnection, AnyPool, Row, Transaction};
 
-use super::ManageError;
 use super::products::{self, NewKind, ProductInput, Who};
 use super::stock::{self, StockInput};
+use super::{ManageError, id_list, scope_condition};
 use crate::audit;
 use crate::infra::changes::{Change, Changes};
 use crate::infra::db::{Db, now_text};
@@ -40,16 +46,19 @@ pub enum TransferError {
 }
 
 /// What an import did (or, in a dry run, would do).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Report {
     pub rows: usize,
     pub created: usize,
     pub updated: usize,
+    /// Rows naming an existing product with nothing to change.
+    #[serde(default)]
+    pub unchanged: usize,
     pub errors: Vec<RowError>,
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RowError {
     /// The line of the file the row starts on.
     pub line: u64,
@@ -88,10 +97,23 @@ fn undefuse(cell: &str) -> &str {
     }
 }
 
-/// Writes every product to `out` as CSV (parents before their children); `progress` hears
-/// (done, total). Returns the number of products written.
+/// How many products [`export`] writes for `scope`.
+pub async fn count(pool: &AnyPool, scope: Option<&[i64]>) -> Result<i64, sqlx::Error> {
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product p WHERE {}",
+        scope_condition(scope, "p")
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(pool)
+        .await
+}
+
+/// Writes every product within `scope` (all without one) to `out` as CSV, parents before
+/// their children, with a stock record of the scope's partners; `progress` hears (done,
+/// total). Returns the number of products written.
 pub async fn export<W: Write>(
     pool: &AnyPool,
+    scope: Option<&[i64]>,
     out: W,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<u64, TransferError> {
@@ -104,15 +126,27 @@ pub async fn export<W: Write>(
     let mut header: Vec<String> = FIXED.iter().map(|s| s.to_string()).collect();
     header.extend(codes.iter().map(|c| format!("attr:{c}")));
     writer.write_record(&header)?;
-    let rows = sqlx::query(
+    let products_sql = format!(
         "SELECT p.id, p.upc, p.title, p.structure, pp.upc AS parent_upc, \
          COALESCE(pc.name, '') AS class_name, p.description, p.is_public \
          FROM product p LEFT JOIN product pp ON pp.id = p.parent_id \
-         LEFT JOIN product_class pc ON pc.id = p.product_class_id \
+         LEFT JOIN product_class pc ON pc.id = p.product_class_id WHERE {} \
          ORDER BY COALESCE(p.parent_id, p.id), p.parent_id IS NOT NULL, p.id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+        scope_condition(scope, "p")
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(products_sql))
+        .fetch_all(&mut *conn)
+        .await?;
+    // A partner user sees their own partners' stock records only.
+    let stock_sql = format!(
+        "SELECT pa.code, sr.partner_sku, sr.currency, sr.price_minor, sr.num_in_stock \
+         FROM stock_record sr JOIN partner pa ON pa.id = sr.partner_id \
+         WHERE sr.product_id = $1{} ORDER BY sr.id LIMIT 1",
+        match scope {
+            None => String::new(),
+            Some(ids) => format!(" AND sr.partner_id IN ({})", id_list(ids)),
+        }
+    );
     let total = rows.len() as u64;
     for (n, r) in rows.iter().enumerate() {
         let id: i64 = r.try_get("id")?;
@@ -123,14 +157,10 @@ pub async fn export<W: Write>(
         .bind(id)
         .fetch_all(&mut *conn)
         .await?;
-        let stock = sqlx::query(
-            "SELECT pa.code, sr.partner_sku, sr.currency, sr.price_minor, sr.num_in_stock \
-             FROM stock_record sr JOIN partner pa ON pa.id = sr.partner_id \
-             WHERE sr.product_id = $1 ORDER BY sr.id LIMIT 1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let stock = sqlx::query(sqlx::AssertSqlSafe(stock_sql.clone()))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
         let (partner, sku, price, units) = match &stock {
             Some(s) => {
                 let minor: i64 = s.try_get("price_minor")?;
@@ -181,18 +211,17 @@ pub async fn export<W: Write>(
 enum Done {
     Created,
     Updated,
+    Unchanged,
 }
 
-/// Imports the CSV in `input`; `progress` hears (rows done, rows). See the module's doc.
-pub async fn import<R: Read>(
-    db: &Db,
-    changes: &Changes,
-    currency: Currency,
-    input: R,
-    dry_run: bool,
-    progress: &(dyn Fn(u64, u64) + Sync),
-) -> Result<Report, TransferError> {
+/// The file's columns, checked: a file without a `upc` column or with one we don't know is
+/// refused as a whole, before any row is read.
+pub fn check_header<R: Read>(input: R) -> Result<Vec<String>, TransferError> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+    header_of(&mut reader)
+}
+
+fn header_of<R: Read>(reader: &mut csv::Reader<R>) -> Result<Vec<String>, TransferError> {
     let header: Vec<String> = reader
         .headers()?
         .iter()
@@ -212,6 +241,22 @@ pub async fn import<R: Read>(
             FIXED.join(", ")
         )));
     }
+    Ok(header)
+}
+
+/// Imports the CSV in `input` as `who` (the audit log names them); `progress` hears (rows
+/// done, rows). See the module's doc.
+pub async fn import<R: Read>(
+    db: &Db,
+    changes: &Changes,
+    currency: Currency,
+    input: R,
+    dry_run: bool,
+    who: Who<'_>,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Report, TransferError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+    let header = header_of(&mut reader)?;
     let mut records = Vec::new();
     for record in reader.records() {
         let record = record?;
@@ -233,12 +278,13 @@ pub async fn import<R: Read>(
     for (n, (line, row)) in records.iter().enumerate() {
         let upc = row.get("upc").map(|u| u.trim()).unwrap_or_default();
         let mut savepoint = tx.begin().await?;
-        match import_row(&mut savepoint, currency, row).await {
+        match import_row(&mut savepoint, who, currency, row).await {
             Ok(done) => {
                 savepoint.commit().await?;
                 match done {
                     Done::Created => report.created += 1,
                     Done::Updated => report.updated += 1,
+                    Done::Unchanged => report.unchanged += 1,
                 }
             }
             Err(e) => {
@@ -289,6 +335,7 @@ async fn id_by(
 /// One row, inside its savepoint.
 async fn import_row(
     tx: &mut Transaction<'_, Any>,
+    who: Who<'_>,
     currency: Currency,
     row: &HashMap<String, String>,
 ) -> Result<Done, ManageError> {
@@ -325,6 +372,7 @@ async fn import_row(
             ..ProductInput::default()
         },
     };
+    let before = input.clone();
     if let Some(title) = get("title") {
         input.title = title;
     }
@@ -379,11 +427,19 @@ async fn import_row(
     });
     match existing {
         Some(id) => {
-            products::update_in(tx, Who::COMMAND_LINE, id, &input).await?;
-            if let Some(s) = stock_input {
-                set_stock(tx, currency, id, &s).await?;
+            let product_changed = !same_product(&before, &input);
+            if product_changed {
+                products::update_in(tx, who, id, &input).await?;
             }
-            Ok(Done::Updated)
+            let stock_changed = match stock_input {
+                Some(s) => set_stock(tx, who, currency, id, &s).await?,
+                None => false,
+            };
+            Ok(if product_changed || stock_changed {
+                Done::Updated
+            } else {
+                Done::Unchanged
+            })
         }
         None => {
             let kind = match get("structure").unwrap_or_default().as_str() {
@@ -430,24 +486,55 @@ async fn import_row(
             if let Some(s) = stock_input {
                 input.stock = s;
             }
-            products::create_in(tx, Who::COMMAND_LINE, currency, kind, &input).await?;
+            products::create_in(tx, who, currency, kind, &input).await?;
             Ok(Done::Created)
         }
     }
 }
 
-/// Sets the product's stock record at the row's partner (adding it when there is none).
+/// Whether a row leaves a product's fields as they are (the description as it would be
+/// stored, attributes without their empty values: an export writes every attribute column).
+fn same_product(before: &ProductInput, after: &ProductInput) -> bool {
+    let attributes = |p: &ProductInput| -> Vec<(String, Vec<String>)> {
+        let mut all: Vec<(String, Vec<String>)> = p
+            .attributes
+            .iter()
+            .filter(|(_, v)| v.iter().any(|x| !x.trim().is_empty()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.sort();
+        all
+    };
+    let categories = |p: &ProductInput| {
+        let mut c = p.categories.clone();
+        c.sort();
+        c
+    };
+    before.title == after.title
+        && before.upc == after.upc
+        && super::rich_text::clean(&before.description)
+            == super::rich_text::clean(&after.description)
+        && before.is_public == after.is_public
+        && categories(before) == categories(after)
+        && attributes(before) == attributes(after)
+        && before.recommendations == after.recommendations
+}
+
+/// Sets the product's stock record at the row's partner (adding it when there is none);
+/// whether anything changed.
 async fn set_stock(
     tx: &mut Transaction<'_, Any>,
+    who: Who<'_>,
     currency: Currency,
     product_id: i64,
     input: &StockInput,
-) -> Result<(), ManageError> {
+) -> Result<bool, ManageError> {
     let partners = stock::partners(tx, None).await?;
     let valid = stock::validate(input, currency, true, &partners).map_err(ManageError::Invalid)?;
     let partner_id = valid.partner_id.unwrap_or_default();
     let existing = sqlx::query(
-        "SELECT id, num_allocated FROM stock_record WHERE product_id = $1 AND partner_id = $2",
+        "SELECT id, num_allocated, partner_sku, currency, price_minor, num_in_stock \
+         FROM stock_record WHERE product_id = $1 AND partner_id = $2",
     )
     .bind(product_id)
     .bind(partner_id)
@@ -458,6 +545,13 @@ async fn set_stock(
         Some(r) => {
             let id: i64 = r.try_get("id")?;
             let allocated: i64 = r.try_get("num_allocated")?;
+            let unchanged = r.try_get::<String, _>("partner_sku")? == valid.sku
+                && r.try_get::<String, _>("currency")? == valid.price.currency().code()
+                && valid.price.to_minor().ok() == Some(r.try_get::<i64, _>("price_minor")?)
+                && r.try_get::<i64, _>("num_in_stock")? == valid.num_in_stock;
+            if unchanged {
+                return Ok(false);
+            }
             if valid.num_in_stock < allocated {
                 return Err(invalid(
                     "num_in_stock",
@@ -485,7 +579,7 @@ async fn set_stock(
     };
     audit::record(
         tx,
-        audit::Actor::CommandLine,
+        who.actor,
         "stock_record.import",
         "stock_record",
         &id.to_string(),
@@ -499,7 +593,7 @@ async fn set_stock(
         }))),
     )
     .await?;
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

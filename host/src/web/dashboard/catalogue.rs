@@ -13,7 +13,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::params::{page_number, pages, search_text};
-use super::{CurrentStaff, catalogue_categories, catalogue_classes, catalogue_products, render};
+use super::{
+    CurrentStaff, catalogue_categories, catalogue_classes, catalogue_products, catalogue_transfer,
+    render,
+};
 use crate::app::AppState;
 use crate::catalogue::Structure;
 use crate::catalogue::manage::{self, ManageError, bulk, list};
@@ -32,6 +35,33 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route(CATALOGUE_URL, get(list))
         .route(BULK_URL, post(bulk_action))
+        .route(
+            "/dashboard/catalogue/import/",
+            get(catalogue_transfer::import_form)
+                .post(catalogue_transfer::start_import)
+                // Bounded by `web::limit_body` instead (the configured upload size).
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/dashboard/catalogue/import/{export_id}/",
+            get(catalogue_transfer::import_job),
+        )
+        .route(
+            "/dashboard/catalogue/import/{export_id}/errors/",
+            get(catalogue_transfer::import_errors),
+        )
+        .route(
+            "/dashboard/catalogue/export/",
+            get(catalogue_transfer::export_form).post(catalogue_transfer::start_export),
+        )
+        .route(
+            "/dashboard/catalogue/export/{export_id}/",
+            get(catalogue_transfer::export_job),
+        )
+        .route(
+            "/dashboard/catalogue/export/{export_id}/download/",
+            get(catalogue_transfer::export_download),
+        )
         .route(
             NEW_PRODUCT_URL,
             get(catalogue_products::new_form).post(catalogue_products::create),
@@ -237,6 +267,9 @@ async fn list(
         pages => pages,
         can_manage => current.staff.can(Permission::ManageCatalogue),
         can_edit_tree => current.staff.partner_scope().is_none(),
+        can_import => current.staff.can(Permission::ManageCatalogue) && current.staff.partner_scope().is_none(),
+        import_url => catalogue_transfer::IMPORT_URL,
+        export_url => catalogue_transfer::EXPORT_URL,
         new_url => NEW_PRODUCT_URL,
         bulk_url => BULK_URL,
         categories_url => CATEGORIES_URL,

@@ -48,6 +48,7 @@ impl From<ImageError> for WebError {
             ImageError::NotFound => WebError::NotFound,
             ImageError::Refused(r) => WebError::BadRequest(r.to_string()),
             ImageError::CaptionTooLong => WebError::BadRequest(e.to_string()),
+            ImageError::ShopWide => WebError::Forbidden(e.to_string()),
             ImageError::Db(e) => e.into(),
             ImageError::Media(e) => WebError::internal(e),
         }
@@ -122,7 +123,7 @@ async fn page(
 
 /// Reads a multipart field whole, refusing it as soon as it grows past `max` bytes (the
 /// rest of the body is then never read).
-async fn read_field(
+pub(super) async fn read_field(
     field: &mut axum::extract::multipart::Field<'_>,
     max: u64,
 ) -> Result<Option<Bytes>, WebError> {
@@ -136,7 +137,7 @@ async fn read_field(
     Ok(Some(buffer.freeze()))
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> WebError {
+pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> WebError {
     match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {
             WebError::BadRequest("That upload is larger than we accept.".into())

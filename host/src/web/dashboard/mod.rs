@@ -14,6 +14,8 @@ mod catalogue;
 mod catalogue_categories;
 mod catalogue_classes;
 mod catalogue_products;
+mod catalogue_transfer;
+mod category_images;
 mod chart;
 mod customers;
 mod home;
@@ -155,11 +157,36 @@ pub fn router() -> Router<AppState> {
             "/dashboard/catalogue/products/{product_id}/images/{image_id}/delete/",
             post(images::delete),
         )
+        .route(
+            "/dashboard/catalogue/categories/{category_id}/image/",
+            get(category_images::show),
+        )
+        .route(
+            "/dashboard/catalogue/categories/{category_id}/image/upload/",
+            // Bounded by `web::limit_body` instead (the configured upload size).
+            post(category_images::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/dashboard/catalogue/categories/{category_id}/image/caption/",
+            post(category_images::caption),
+        )
+        .route(
+            "/dashboard/catalogue/categories/{category_id}/image/delete/",
+            post(category_images::delete),
+        )
         .merge(catalogue::router())
         .merge(reports::router())
 }
 
-pub use images::{is_upload, upload_body_limit};
+pub use images::upload_body_limit;
+
+/// Whether `path` is one of the upload routes (the only ones with a large body: up to
+/// `max_upload_bytes`, see `web::limit_body`).
+pub fn is_upload(path: &str) -> bool {
+    images::is_upload(path)
+        || catalogue_transfer::is_upload(path)
+        || category_images::is_upload(path)
+}
 
 /// A dashboard sign-in as the session keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -106,10 +106,13 @@ pub(super) async fn category(
         } else {
             format!("{url}?sort={}&", sort.as_str())
         };
+        let image =
+            crate::catalogue::category_images::find(&state.db.pool, category.id).await?;
         Ok(minijinja::context! {
             category => minijinja::context! {
                 name => category.name.clone(),
                 description => category.description.clone(),
+                image => image,
                 url => url.clone(),
                 breadcrumbs => breadcrumbs(&tree, category),
                 children => tree.children(category).map(|c| minijinja::context! { name => c.name.clone(), url => c.url() }).collect::<Vec<_>>(),
