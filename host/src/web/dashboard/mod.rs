@@ -19,6 +19,7 @@ mod category_images;
 mod customers;
 mod home;
 mod images;
+mod lookups;
 mod order_payments;
 mod order_tools;
 mod orders;
@@ -106,6 +107,15 @@ pub fn router() -> Router<AppState> {
             post(order_payments::resolve),
         )
         .route(CUSTOMERS_URL, get(customers::list))
+        .route("/dashboard/customers/lookup/", get(lookups::customers))
+        .route(
+            "/dashboard/catalogue/products/lookup/",
+            get(lookups::products),
+        )
+        .route(
+            "/dashboard/catalogue/categories/lookup/",
+            get(lookups::categories),
+        )
         .route(
             "/dashboard/customers/{customer_id}/",
             get(customers::detail),
