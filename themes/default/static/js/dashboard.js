@@ -76,7 +76,14 @@
         settings.persist = false;
         settings.maxItems = multiple ? null : 1;
         settings.createFilter = /^\d+$/;
-        if (multiple) settings.plugins = ["remove_button", "drag_drop"];
+        if (multiple) {
+          settings.plugins = ["remove_button", "drag_drop"];
+          // Ready for the next pick once one is chosen.
+          settings.onItemAdd = function () {
+            this.setTextboxValue("");
+            this.refreshOptions(false);
+          };
+        }
       } else if (!el.multiple) {
         settings.allowEmptyOption = true;
       }
