@@ -633,3 +633,99 @@ async fn a_partner_user_sees_only_their_own_world_in_chromium() {
     assert!(c.source().await.unwrap().contains("Workshop teapot"));
     c.close().await.unwrap();
 }
+
+/// The dashboard's vendored editor and pickers in a real browser: the description gets the
+/// Trix editor and the recommendations a Tom Select picker searching the product lookup; what
+/// they post is what the plain form would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_write_rich_text_and_pick_recommendations_in_chromium() {
+    assert!(
+        support::repo_root()
+            .join("themes/default/static/vendor/trix.js")
+            .exists(),
+        "the dashboard's npm packages are not copied in: run `cargo xtask dashboard-assets`"
+    );
+    let app = TestApp::start(Backend::Sqlite).await;
+    let product = ProductBuilder::new()
+        .title("Browser kettle")
+        .create(&app.state.db)
+        .await
+        .unwrap()
+        .id;
+    let teapot = ProductBuilder::new()
+        .title("Browser teapot")
+        .create(&app.state.db)
+        .await
+        .unwrap()
+        .id;
+    emporium::staff::add(
+        &app.state.db,
+        "admin@example.com",
+        "admin password",
+        emporium::staff::Role::Admin,
+        &[],
+    )
+    .await
+    .unwrap();
+    let driver = start_chromedriver();
+    let c = browser(&driver).await;
+    c.goto(&format!("{}/dashboard/login/", app.base))
+        .await
+        .unwrap();
+    fill(&c, "#id-email", "admin@example.com").await;
+    fill(&c, "#id-password", "admin password").await;
+    click_to(&c, "#dash-sign-in", "/dashboard/").await;
+    let path = format!("/dashboard/catalogue/products/{product}/");
+    c.goto(&format!("{}{path}", app.base)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.find(Locator::Css("trix-editor")).await.is_err()
+        || c.find(Locator::Css(".ts-wrapper .ts-control input"))
+            .await
+            .is_err()
+    {
+        assert!(Instant::now() < deadline, "{}", c.source().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let editor = c.find(Locator::Css("trix-editor")).await.unwrap();
+    editor.click().await.unwrap();
+    c.execute(
+        "document.querySelector('trix-editor').editor.loadHTML('');",
+        vec![],
+    )
+    .await
+    .unwrap();
+    editor.send_keys("Boils in a minute").await.unwrap();
+    let search = c
+        .find(Locator::Css(".ts-wrapper .ts-control input"))
+        .await
+        .unwrap();
+    search.send_keys("teapot").await.unwrap();
+    let option = format!(".ts-dropdown [data-value=\"{teapot}\"]");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.find(Locator::Css(&option)).await.is_err() {
+        assert!(Instant::now() < deadline, "the lookup found no teapot");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    click(&c, &option).await;
+    screenshot(&c, "10-rich-text-and-picker").await;
+    click_to(&c, ".dash-product-form button[type=submit]", &path).await;
+    let page = c.source().await.unwrap();
+    assert!(page.contains("The product was saved."), "{page}");
+    let description: String = sqlx::query_scalar("SELECT description FROM product WHERE id = $1")
+        .bind(product)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(
+        description.contains("Boils in a minute") && description.starts_with('<'),
+        "{description}"
+    );
+    let recommended: Vec<i64> = sqlx::query_scalar(
+        "SELECT recommended_id FROM product_recommendation WHERE primary_id = $1",
+    )
+    .bind(product)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(recommended, [teapot]);
+}

@@ -1972,3 +1972,233 @@ both_backends!(
         );
     }
 );
+
+/// The JSON a lookup answers, as (id, text) pairs.
+async fn lookup(b: &Browser, path: &str) -> (u16, Vec<(i64, String)>) {
+    let response = b
+        .client
+        .get(format!("{}{path}", b.base))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    if status != 200 {
+        return (status, Vec::new());
+    }
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let items: Vec<serde_json::Value> =
+        serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let pairs = items
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_i64().unwrap(),
+                i["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (status, pairs)
+}
+
+both_backends!(
+    the_pickers_search_within_the_users_scope_and_rich_text_is_cleaned,
+    |app: TestApp| async move {
+        let north = partner(&app, "north").await;
+        let south = partner(&app, "south").await;
+        let ours = ProductBuilder::new()
+            .title("Lookup kettle north")
+            .upc("LOOK-N")
+            .partner(&north)
+            .create(&app.state.db)
+            .await
+            .unwrap()
+            .id;
+        let theirs = ProductBuilder::new()
+            .title("Lookup kettle south")
+            .upc("LOOK-S")
+            .partner(&south)
+            .create(&app.state.db)
+            .await
+            .unwrap()
+            .id;
+        let shelf = CategoryBuilder::new()
+            .name("Lookup shelf")
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        let b = admin(&app).await;
+        let (status, found) = lookup(
+            &b,
+            "/dashboard/catalogue/products/lookup/?q=lookup%20kettle",
+        )
+        .await;
+        assert_eq!(status, 200);
+        let ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
+        assert!(ids.contains(&ours) && ids.contains(&theirs), "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|(_, t)| t == &format!("#{ours} Lookup kettle north (LOOK-N)"))
+        );
+        let (_, by_upc) = lookup(&b, "/dashboard/catalogue/products/lookup/?q=look-s").await;
+        assert_eq!(
+            by_upc.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            [theirs]
+        );
+        let (_, shelves) = lookup(&b, "/dashboard/catalogue/categories/lookup/?q=lookup").await;
+        assert_eq!(shelves, [(shelf.id, "Lookup shelf".to_owned())]);
+        emporium::customer::register(
+            &app.state.db,
+            &app.state.templates,
+            "Shop",
+            "picker@example.com",
+            &emporium::customer::hash_password("correct horse".into())
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        let (_, customers) = lookup(&b, "/dashboard/customers/lookup/?q=picker").await;
+        assert_eq!(customers.len(), 1);
+        assert!(customers[0].1.ends_with("picker@example.com"));
+        let too_long = format!(
+            "/dashboard/catalogue/products/lookup/?q={}",
+            "x".repeat(500)
+        );
+        assert_eq!(lookup(&b, &too_long).await.0, 400);
+
+        // A partner user finds their own products only, and no customers.
+        let pu = staff_browser(&app, "pn@example.com", Role::Partner, &["north"]).await;
+        let (_, found) = lookup(
+            &pu,
+            "/dashboard/catalogue/products/lookup/?q=lookup%20kettle",
+        )
+        .await;
+        assert_eq!(found.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [ours]);
+        assert_eq!(
+            lookup(&pu, "/dashboard/customers/lookup/?q=picker").await.0,
+            403
+        );
+        // And nobody signed in gets anything.
+        let visitor = app.browser();
+        assert_eq!(
+            lookup(&visitor, "/dashboard/catalogue/products/lookup/?q=a")
+                .await
+                .0,
+            303
+        );
+
+        // The pages mark their pickers and rich-text fields, and load scripts from the shop
+        // only (vendored from npm, never a CDN).
+        let edit = b.get(&product_page(ours)).await;
+        assert!(
+            edit.body.contains("data-picker=\"product\"") && edit.body.contains("data-rich-text"),
+            "{}",
+            edit.body
+        );
+        assert!(!edit.body.contains("<script src=\"http") && !edit.body.contains("//cdn"));
+        let vendored = support::repo_root().join("themes/default/static/vendor/trix.js");
+        if vendored.exists() {
+            assert!(
+                edit.body.contains("/static/vendor/trix.js?v="),
+                "{}",
+                edit.body
+            );
+            let (status, _) = app.get("/static/vendor/tom-select.js").await;
+            assert_eq!(status, 200);
+        }
+        // (The order list asks for a customer once it is filtered by one.)
+        let orders = b
+            .get(&format!("/dashboard/orders/?customer={}", customers[0].0))
+            .await;
+        assert!(
+            orders.body.contains("data-picker=\"customer\""),
+            "{}",
+            orders.body
+        );
+
+        // What the editor posts (Trix's markup) is kept; a script or a javascript: link is not.
+        let posted = post(
+            &b,
+            &product_page(ours),
+            &[
+                ("title", "Lookup kettle north"),
+                ("upc", "LOOK-N"),
+                ("is_public", "1"),
+                (
+                    "description",
+                    "<div>Boils <strong>fast</strong><br>and quietly</div><script>alert(1)</script>\
+                     <a href=\"javascript:alert(2)\" onclick=\"alert(3)\">more</a>",
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(posted.status, 303, "{}", posted.body);
+        let stored = text(&app, "SELECT description FROM product WHERE id = $1", ours).await;
+        assert!(stored.contains("<strong>fast</strong>"), "{stored}");
+        assert!(
+            !stored.contains("script")
+                && !stored.contains("javascript")
+                && !stored.contains("onclick"),
+            "{stored}"
+        );
+        let (_, page) = app.get(&storefront_url(&app, ours).await).await;
+        assert!(
+            page.contains("<strong>fast</strong>") && !page.contains("alert("),
+            "{page}"
+        );
+    }
+);
+
+/// An import larger than `max_upload_bytes` is refused with a message that says so, and
+/// starts nothing; one far larger is cut off before it is read (413).
+async fn an_import_too_large_is_refused(backend: Backend) {
+    let app = TestApp::start_tweaked(backend, support::Options::default(), |c| {
+        c.max_upload_bytes = 4096;
+    })
+    .await;
+    let b = admin(&app).await;
+    let form = b.get("/dashboard/catalogue/import/").await;
+    assert!(form.body.contains("at most 4 KB"), "{}", form.body);
+    let mut big = String::from("upc,title\n");
+    while big.len() <= 4096 {
+        big.push_str("BIG-1,A title long enough to fill the file quickly\n");
+    }
+    let page = post_multipart(
+        &b,
+        "/dashboard/catalogue/import/",
+        &[("mode", "import")],
+        "file",
+        ("big.csv", "text/csv", big.as_bytes()),
+    )
+    .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.body.contains("larger than"), "{}", page.body);
+    assert!(page.body.contains("value=\"import\" checked"));
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM export_job").await, 0);
+    let huge = "x".repeat(200 * 1024);
+    let cut = post_multipart(
+        &b,
+        "/dashboard/catalogue/import/",
+        &[("mode", "import")],
+        "file",
+        ("huge.csv", "text/csv", huge.as_bytes()),
+    )
+    .await;
+    assert_eq!(cut.status, 413);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_too_large_is_refused_sqlite() {
+    an_import_too_large_is_refused(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_too_large_is_refused_postgres() {
+    an_import_too_large_is_refused(Backend::Postgres).await;
+}

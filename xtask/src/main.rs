@@ -23,6 +23,9 @@ struct Cli {
 enum Task {
     /// Build every bundled plugin (Rust, Python, JavaScript) into target/plugins/.
     BuildPlugins,
+    /// Install the dashboard's npm packages and copy their files into
+    /// themes/default/static/vendor/ (`demo` and `test` do this too).
+    DashboardAssets,
     /// Build the plugins and the host (release), load the demo catalogue and serve the shop.
     Demo {
         /// Address to listen on.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
 fn run_task(task: Task) -> Result<()> {
     let root = project_root();
     match task {
+        Task::DashboardAssets => setup::dashboard_assets(&root),
         Task::BuildPlugins => {
             setup::rust_target(setup::WASM_TARGET)?;
             plugins::build_all(&root)
@@ -61,6 +65,7 @@ fn run_task(task: Task) -> Result<()> {
         Task::Demo { addr, products } => {
             setup::rust_target(setup::WASM_TARGET)?;
             setup::plugin_toolchains(&root)?;
+            setup::dashboard_assets(&root)?;
             plugins::build_all(&root)?;
             run(Command::new(cargo()).current_dir(&root).args([
                 "build",
@@ -88,6 +93,7 @@ fn run_task(task: Task) -> Result<()> {
             setup::smtp_server(&root)?;
             setup::s3_server(&root)?;
             setup::browser()?;
+            setup::dashboard_assets(&root)?;
             plugins::build_all(&root)?;
             // Every test binary runs even when one fails, so one run shows every failure.
             let mut failed = Vec::new();

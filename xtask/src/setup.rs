@@ -255,6 +255,73 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// The dashboard's front-end packages (dashboard-assets/package.json: the Trix editor and Tom
+/// Select) and the files of theirs the shop serves, copied into the default theme's
+/// gitignored `static/vendor/`.
+const VENDORED: [(&str, &str); 4] = [
+    ("trix/dist/trix.umd.min.js", "trix.js"),
+    ("trix/dist/trix.css", "trix.css"),
+    (
+        "tom-select/dist/js/tom-select.complete.min.js",
+        "tom-select.js",
+    ),
+    (
+        "tom-select/dist/css/tom-select.default.min.css",
+        "tom-select.css",
+    ),
+];
+
+/// Installs the dashboard's npm packages (`npm ci`, only when the lock file is newer than the
+/// install) and copies their files into `themes/default/static/vendor/`. Without npm the
+/// dashboard still works with plain inputs: this warns and goes on, except in CI (`CI` set),
+/// where a missing toolchain is an error like the plugin toolchains'.
+pub fn dashboard_assets(root: &Path) -> Result<()> {
+    let dir = root.join("dashboard-assets");
+    let modules = dir.join("node_modules");
+    if !on_path("npm") {
+        let why = "the dashboard's rich-text editor and searchable pickers need node (18+) with \
+                   npm (Debian: apt-get install nodejs npm)";
+        if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
+            bail!("{why}");
+        }
+        eprintln!("warning: {why}; the dashboard uses plain inputs until then");
+        return Ok(());
+    }
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let installed = modified(&modules.join(".package-lock.json"));
+    if installed.is_none() || installed < modified(&dir.join("package-lock.json")) {
+        eprintln!("setup: installing the dashboard's npm packages (npm ci in dashboard-assets/)");
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            bail!(
+                "could not install the dashboard's npm packages: `npm ci` in dashboard-assets/ \
+                 failed, see its messages above"
+            );
+        }
+    }
+    let out = root.join("themes/default/static/vendor");
+    std::fs::create_dir_all(&out)?;
+    for (from, to) in VENDORED {
+        let source = modules.join(from);
+        let bytes = std::fs::read(&source).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is missing after npm ci ({e}); delete dashboard-assets/node_modules and run again",
+                source.display()
+            )
+        })?;
+        let target = out.join(to);
+        // Unchanged files keep their modification time (and the shop its cached version).
+        if std::fs::read(&target).ok().as_deref() != Some(bytes.as_slice()) {
+            std::fs::write(&target, bytes)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

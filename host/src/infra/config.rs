@@ -145,7 +145,7 @@ pub struct Config {
     /// `region`, `access_key_id`, `secret_access_key`, `virtual_hosted_style_request`, …), as
     /// a `[media_s3]` table in the file. They win over the `AWS_*` environment variables.
     pub media_s3: BTreeMap<String, String>,
-    /// The largest image file an upload may carry, in bytes.
+    /// The largest file an upload may carry, in bytes: an image, or a catalogue CSV to import.
     pub max_upload_bytes: u64,
     /// The most pixels an uploaded image may have (width × height): larger ones, decompression
     /// bombs among them, are refused before they are decoded.

@@ -183,6 +183,12 @@ impl Templates {
                 env.add_function("static_url", move |path: &str| {
                     Value::from_safe_string(versions.url(&static_chain, path, dev))
                 });
+                // Whether a theme has `static/<path>`: the dashboard loads its vendored scripts
+                // only when `cargo xtask` copied them there (see dashboard-assets/).
+                let has_chain = chain.clone();
+                env.add_function("has_static", move |path: &str| {
+                    has_chain.find(&format!("static/{path}")).is_some()
+                });
                 let sizes = chain.thumbnails.clone();
                 env.add_function("thumbnail_url", move |image: Value, size: &str| {
                     thumbnail_of(&sizes, &image, size).map(|(url, _, _)| url_value(url))

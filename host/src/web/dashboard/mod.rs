@@ -20,6 +20,7 @@ mod chart;
 mod customers;
 mod home;
 mod images;
+mod lookups;
 mod order_payments;
 mod order_tools;
 mod orders;
@@ -108,6 +109,15 @@ pub fn router() -> Router<AppState> {
             post(order_payments::resolve),
         )
         .route(CUSTOMERS_URL, get(customers::list))
+        .route("/dashboard/customers/lookup/", get(lookups::customers))
+        .route(
+            "/dashboard/catalogue/products/lookup/",
+            get(lookups::products),
+        )
+        .route(
+            "/dashboard/catalogue/categories/lookup/",
+            get(lookups::categories),
+        )
         .route(
             "/dashboard/customers/{customer_id}/",
             get(customers::detail),
