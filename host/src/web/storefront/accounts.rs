@@ -45,6 +45,14 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// The form's problem when the client's address has made too many attempts.
+fn network_busy(retry_after: std::time::Duration) -> String {
+    format!(
+        "Too many attempts from your network. Please try again in {}.",
+        sign_in::wait_text(retry_after)
+    )
+}
+
 fn safe_next(next: Option<&String>) -> String {
     sign_in::safe_next(next, "/")
 }
@@ -245,13 +253,7 @@ async fn register(
             }
             Err(retry_after) => {
                 wait = Some(retry_after);
-                errors.insert(
-                    "form",
-                    format!(
-                        "Too many attempts from your network. Please try again in {}.",
-                        sign_in::wait_text(retry_after)
-                    ),
-                );
+                errors.insert("form", network_busy(retry_after));
             }
         }
     }
@@ -376,13 +378,7 @@ async fn password_reset(
             }
             Err(retry_after) => {
                 wait = Some(retry_after);
-                errors.insert(
-                    "form",
-                    format!(
-                        "Too many attempts from your network. Please try again in {}.",
-                        sign_in::wait_text(retry_after)
-                    ),
-                );
+                errors.insert("form", network_busy(retry_after));
             }
         }
     }
