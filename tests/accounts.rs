@@ -538,6 +538,7 @@ fn record(expires_at: i64) -> Record {
     Record {
         data: r#"{"_csrf":"t"}"#.into(),
         expires_at,
+        customer_id: None,
     }
 }
 
@@ -573,9 +574,39 @@ async fn store_honours_expiry(store: &dyn SessionStore) {
     assert!(store.load(&live).await.unwrap().is_none());
 }
 
+/// What every store must do to end one customer's sessions: all of theirs go, in one call;
+/// a visitor's and another customer's stay; an ended session is not brought back by a request
+/// that was still running.
+async fn store_ends_customer_sessions(store: &dyn SessionStore, customer: i64) {
+    let live = now_secs() + 600;
+    let of = |customer_id: Option<i64>| Record {
+        customer_id,
+        ..record(live)
+    };
+    let (first, second, other, visitor) = (fresh_key(), fresh_key(), fresh_key(), fresh_key());
+    store.create(&first, &of(Some(customer))).await.unwrap();
+    store.create(&second, &of(None)).await.unwrap();
+    // Signed in later, on a session that was a visitor's.
+    assert!(store.update(&second, &of(Some(customer))).await.unwrap());
+    store.create(&other, &of(Some(customer + 1))).await.unwrap();
+    store.create(&visitor, &of(None)).await.unwrap();
+    assert_eq!(
+        store.load(&second).await.unwrap().unwrap().customer_id,
+        Some(customer)
+    );
+    assert_eq!(store.end_customer_sessions(customer).await.unwrap(), 2);
+    assert!(store.load(&first).await.unwrap().is_none());
+    assert!(store.load(&second).await.unwrap().is_none());
+    assert!(!store.update(&first, &of(Some(customer))).await.unwrap());
+    assert!(store.load(&other).await.unwrap().is_some());
+    assert!(store.load(&visitor).await.unwrap().is_some());
+    assert_eq!(store.end_customer_sessions(customer).await.unwrap(), 0);
+}
+
 async fn db_store_expiry(app: TestApp) {
     let store = DbStore::new(app.state.db.pool.clone());
     store_honours_expiry(&store).await;
+    store_ends_customer_sessions(&store, 41).await;
 
     // Cleanup removes the expired rows and only those.
     let now = now_secs();
@@ -620,6 +651,7 @@ async fn redis_store_expiry() {
     );
     let store = RedisStore::connect(REDIS_URL, &prefix).await.unwrap();
     store_honours_expiry(&store).await;
+    store_ends_customer_sessions(&store, 41).await;
 
     // Redis drops a key when it expires; cleanup has nothing to do.
     let key = fresh_key();

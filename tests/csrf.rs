@@ -69,6 +69,10 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/catalogue/categories/{category_id}/image/upload/",
     "/dashboard/catalogue/categories/{category_id}/image/caption/",
     "/dashboard/catalogue/categories/{category_id}/image/delete/",
+    "/accounts/password/",
+    "/accounts/email/",
+    "/accounts/sign-out-everywhere/",
+    "/accounts/delete/",
     "/dashboard/logout/",
     "/dashboard/login/",
     "/basket/lines/{line_id}/remove/",
@@ -77,6 +81,8 @@ const STATE_CHANGING: &[&str] = &[
     "/accounts/logout/",
     "/accounts/password-reset/",
     "/accounts/reset/{token}/",
+    // After the reset: moving the account to a new address spends its reset links.
+    "/accounts/email/confirm/{token}/",
 ];
 
 /// Outside the CSRF layer on purpose (server to server).
@@ -239,6 +245,17 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
             ("password", "a new password"),
             ("password_confirm", "a new password"),
         ],
+        // Wrong current passwords: the forms answer with their problems and change nothing.
+        "/accounts/password/" => vec![
+            ("current_password", "not my password"),
+            ("password", "a new password"),
+            ("password_confirm", "a new password"),
+        ],
+        "/accounts/email/" => vec![
+            ("email", "moved@example.com"),
+            ("password", "not my password"),
+        ],
+        "/accounts/delete/" => vec![("password", "not my password")],
         "/dashboard/orders/{number}/status/" => vec![("status", "Being processed")],
         "/dashboard/orders/{number}/notes/" => vec![("note", "Called the customer.")],
         "/dashboard/orders/{number}/fulfil/" => vec![("tracking", "TRK-1")],
@@ -385,8 +402,8 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let customer = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
         .await;
-    // A live reset link for the customer (the token `fill` puts in the path), so the reset
-    // route answers from its handler.
+    // A live reset link and email-change link for the customer (the token `fill` puts in
+    // the path), so those routes answer from their handlers.
     {
         use sha2::Digest;
         let hash = hex::encode(sha2::Sha256::digest("ab".repeat(32).as_bytes()));
@@ -395,7 +412,17 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
              VALUES ($1, $2, '2026-01-01T00:00:00Z', '2999-01-01T00:00:00Z')",
         )
         .bind(customer)
-        .bind(hash)
+        .bind(&hash)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO email_change (customer_id, new_email, token_hash, created_at, \
+             expires_at) VALUES ($1, 'moved@example.com', $2, '2026-01-01T00:00:00Z', \
+             '2999-01-01T00:00:00Z')",
+        )
+        .bind(customer)
+        .bind(&hash)
         .execute(&app.state.db.pool)
         .await
         .unwrap();

@@ -70,6 +70,7 @@ impl FromRef<AppState> for SessionSettings {
         SessionSettings {
             store: shop.sessions.clone(),
             ttl_secs: shop.config.session_ttl_secs,
+            remember_ttl_secs: shop.config.remember_ttl_secs,
             cookie_secure: shop.config.cookie_secure,
         }
     }

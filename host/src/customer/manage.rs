@@ -93,10 +93,11 @@ pub async fn find(pool: &AnyPool, id: i64) -> Result<Option<Account>, sqlx::Erro
     }))
 }
 
-/// Switches the account on or off (off: it can no longer sign in). False when there is no
-/// such customer.
+/// Switches the account on or off (off: it can no longer sign in, and every session it is
+/// signed in with ends). False when there is no such customer.
 pub async fn set_active(
     db: &Db,
+    sessions: &dyn crate::session::SessionStore,
     actor: Actor<'_>,
     id: i64,
     active: bool,
@@ -126,5 +127,8 @@ pub async fn set_active(
         .await?;
     }
     tx.commit().await?;
+    if changed && !active {
+        super::identity::end_sessions(sessions, id).await;
+    }
     Ok(changed)
 }

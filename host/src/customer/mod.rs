@@ -3,6 +3,7 @@
 //! ([`throttle`]); registering through [`register`], which answers the same whether or not
 //! the email already has an account.
 
+pub mod identity;
 pub mod manage;
 pub mod reset;
 pub mod throttle;
@@ -29,6 +30,8 @@ pub enum CustomerError {
     Db(#[from] sqlx::Error),
     #[error(transparent)]
     Hash(#[from] PasswordError),
+    #[error(transparent)]
+    Sessions(#[from] crate::session::StoreError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,6 +279,53 @@ where
     .fetch_one(db)
     .await?;
     Ok(Customer { id, email })
+}
+
+/// What account messages need to say who they are from and where their links go.
+pub struct Sender<'a> {
+    pub templates: &'a Templates,
+    pub shop_name: &'a str,
+    /// `Config::site_url()`: scheme and host, no trailing `/`.
+    pub site_url: String,
+}
+
+impl<'a> Sender<'a> {
+    /// The shop's own name and public address, from its configuration.
+    pub fn new(templates: &'a Templates, config: &'a crate::infra::config::Config) -> Self {
+        Sender {
+            templates,
+            shop_name: &config.shop_name,
+            site_url: config.site_url(),
+        }
+    }
+}
+
+/// Queues the account message `template` to `to` in the caller's transaction; false when it
+/// was not queued (already sent under `dedupe`, or a theme or address problem, which is
+/// logged: it costs the message, never the change it reports).
+pub(crate) async fn notify(
+    conn: &mut sqlx::AnyConnection,
+    sender: &Sender<'_>,
+    template: &str,
+    ctx: minijinja::Value,
+    to: &str,
+    dedupe: &str,
+) -> Result<bool, CustomerError> {
+    let message = match mail::render(sender.templates, template, ctx) {
+        Ok(message) => message,
+        Err(e) => {
+            tracing::error!(error = %e, template, "account message not rendered");
+            return Ok(false);
+        }
+    };
+    match mail::enqueue(conn, &message.to(to), Some(dedupe)).await {
+        Ok(queued) => Ok(queued.is_some()),
+        Err(mail::MailError::Db(e)) => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, template, "account message not queued");
+            Ok(false)
+        }
+    }
 }
 
 /// The current hour as a number, for "at most once an hour" keys.

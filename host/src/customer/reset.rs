@@ -15,8 +15,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use super::{Customer, CustomerError, normalize_email};
 use crate::audit::{self, Actor};
 use crate::infra::db::{Db, flag, now_text};
-use crate::mail;
-use crate::themes::Templates;
+use crate::session::SessionStore;
 
 /// How long an emailed link works.
 pub const LINK_LIFETIME: time::Duration = time::Duration::hours(1);
@@ -26,24 +25,7 @@ pub const RESEND_WINDOW_SECS: i64 = 5 * 60;
 /// The path of a reset link; the token follows.
 pub const LINK_PATH: &str = "/accounts/reset/";
 
-/// What the mail needs to say who it is from and where the link goes.
-pub struct Sender<'a> {
-    pub templates: &'a Templates,
-    pub shop_name: &'a str,
-    /// `Config::site_url()`: scheme and host, no trailing `/`.
-    pub site_url: String,
-}
-
-impl<'a> Sender<'a> {
-    /// The shop's own name and public address, from its configuration.
-    pub fn new(templates: &'a Templates, config: &'a crate::infra::config::Config) -> Self {
-        Sender {
-            templates,
-            shop_name: &config.shop_name,
-            site_url: config.site_url(),
-        }
-    }
-}
+pub use super::Sender;
 
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -72,24 +54,9 @@ async fn issue(
         link => format!("{}{LINK_PATH}{token}/", sender.site_url),
         minutes => LINK_LIFETIME.whole_minutes(),
     };
-    let message = match mail::render(sender.templates, "password_reset", ctx) {
-        Ok(message) => message,
-        Err(e) => {
-            tracing::error!(error = %e, "password reset message not rendered");
-            return Ok(false);
-        }
-    };
     let window = now.unix_timestamp() / RESEND_WINDOW_SECS;
     let dedupe = format!("password-reset:{customer_id}:{window}");
-    let queued = match mail::enqueue(conn, &message.to(email), Some(&dedupe)).await {
-        Ok(queued) => queued,
-        Err(mail::MailError::Db(e)) => return Err(e.into()),
-        Err(e) => {
-            tracing::warn!(error = %e, customer = customer_id, "password reset not queued");
-            None
-        }
-    };
-    if queued.is_none() {
+    if !super::notify(conn, sender, "password_reset", ctx, email, &dedupe).await? {
         return Ok(false);
     }
     sqlx::query(
@@ -192,10 +159,12 @@ pub async fn check(pool: &AnyPool, token: &str) -> Result<Option<Customer>, Cust
 }
 
 /// Sets the password of the account `token` opens to `password_hash`, spends every link of
-/// that account and queues a "your password was changed" note, in one transaction. `None`
-/// when the link is used, expired or unknown (two tabs submitting at once: one wins).
+/// that account and queues a "your password was changed" note, in one transaction, then ends
+/// every session of the account (whoever knew the old password is out). `None` when the link
+/// is used, expired or unknown (two tabs submitting at once: one wins).
 pub async fn complete(
     db: &Db,
+    sessions: &dyn SessionStore,
     sender: &Sender<'_>,
     token: &str,
     password_hash: &str,
@@ -231,19 +200,12 @@ pub async fn complete(
     .bind(&now)
     .execute(&mut *tx)
     .await?;
-    let ctx = minijinja::context! { shop_name => sender.shop_name, email => &email };
-    match mail::render(sender.templates, "password_changed", ctx) {
-        Ok(message) => {
-            let dedupe = format!("password-changed:{customer_id}:{now}");
-            match mail::enqueue(&mut tx, &message.to(&email), Some(&dedupe)).await {
-                Ok(_) => {}
-                Err(mail::MailError::Db(e)) => return Err(e.into()),
-                Err(e) => tracing::warn!(error = %e, "password changed note not queued"),
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "password changed note not rendered"),
-    }
+    let ctx =
+        minijinja::context! { shop_name => sender.shop_name, email => &email, by_link => true };
+    let dedupe = format!("password-changed:{customer_id}:{now}");
+    super::notify(&mut tx, sender, "password_changed", ctx, &email, &dedupe).await?;
     tx.commit().await?;
+    super::identity::end_sessions(sessions, customer_id).await;
     Ok(Some(Customer {
         id: customer_id,
         email,

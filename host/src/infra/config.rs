@@ -94,6 +94,8 @@ pub struct Config {
     /// Mark cookies `Secure` even when the request does not look like TLS.
     pub cookie_secure: bool,
     pub session_ttl_secs: u64,
+    /// How long a customer who ticked "remember me" stays signed in without use.
+    pub remember_ttl_secs: u64,
     /// How long an account's sign-in stays locked after too many failures
     /// (`customer::throttle`).
     pub sign_in_lock_secs: u64,
@@ -176,6 +178,7 @@ impl Default for Config {
             redis_url: None,
             cookie_secure: false,
             session_ttl_secs: 14 * 24 * 3600,
+            remember_ttl_secs: 30 * 24 * 3600,
             sign_in_lock_secs: 15 * 60,
             payment_recovery_grace_secs: 600,
             staff_session_ttl_secs: 8 * 3600,
@@ -299,6 +302,9 @@ impl Config {
         if let Some(v) = get("EMPORIUM_SESSION_TTL_SECS") {
             self.session_ttl_secs = parse("EMPORIUM_SESSION_TTL_SECS", v)?;
         }
+        if let Some(v) = get("EMPORIUM_REMEMBER_TTL_SECS") {
+            self.remember_ttl_secs = parse("EMPORIUM_REMEMBER_TTL_SECS", v)?;
+        }
         if let Some(v) = get("EMPORIUM_SIGN_IN_LOCK_SECS") {
             self.sign_in_lock_secs = parse("EMPORIUM_SIGN_IN_LOCK_SECS", v)?;
         }
@@ -411,6 +417,12 @@ impl Config {
         }
         if self.session_ttl_secs < 60 {
             return Err(invalid("session_ttl_secs", "must be at least 60"));
+        }
+        if !(60..=400 * 24 * 3600).contains(&self.remember_ttl_secs) {
+            return Err(invalid(
+                "remember_ttl_secs",
+                "must be from 60 seconds to 400 days (34560000)",
+            ));
         }
         if !(1..=7 * 24 * 3600).contains(&self.sign_in_lock_secs) {
             return Err(invalid(

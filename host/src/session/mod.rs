@@ -36,6 +36,8 @@ pub const COOKIE_NAME: &str = "emporium_session";
 const CSRF_KEY: &str = "_csrf";
 const MESSAGES_KEY: &str = "_messages";
 const CUSTOMER_KEY: &str = "_customer";
+/// Set at sign-in when the customer ticked "remember me".
+const REMEMBER_KEY: &str = "_remember";
 /// Flash messages kept at most, so a loop of failing posts cannot grow a session.
 const MAX_MESSAGES: usize = 10;
 
@@ -47,6 +49,9 @@ pub struct SessionSettings {
     pub store: Arc<dyn SessionStore>,
     /// How long an idle session lives, in seconds.
     pub ttl_secs: u64,
+    /// How long the session of a customer who asked to be remembered lives, in seconds. A
+    /// customer who did not ask gets a cookie that ends with the browser.
+    pub remember_ttl_secs: u64,
     /// Mark the cookie `Secure` even when the request did not say it came over TLS.
     pub cookie_secure: bool,
 }
@@ -205,6 +210,19 @@ impl Session {
     pub fn customer_id(&self) -> Option<i64> {
         self.signed_in().map(|c| c.id)
     }
+
+    /// Whether the signed-in customer's session outlives the browser ("remember me").
+    pub fn set_remember(&self, remember: bool) {
+        if remember {
+            self.insert(REMEMBER_KEY, true);
+        } else {
+            self.remove(REMEMBER_KEY);
+        }
+    }
+
+    pub fn remembered(&self) -> bool {
+        self.get(REMEMBER_KEY).unwrap_or(false)
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {
@@ -242,10 +260,14 @@ fn is_tls(request: &Request) -> bool {
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
-fn cookie_header(value: &str, max_age: u64, secure: bool) -> Option<HeaderValue> {
+/// The session cookie; without `max_age` it ends when the browser does.
+fn cookie_header(value: &str, max_age: Option<u64>, secure: bool) -> Option<HeaderValue> {
     let secure = if secure { "; Secure" } else { "" };
+    let max_age = max_age
+        .map(|secs| format!("; Max-Age={secs}"))
+        .unwrap_or_default();
     HeaderValue::from_str(&format!(
-        "{COOKIE_NAME}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        "{COOKIE_NAME}={value}; Path=/{max_age}; HttpOnly; SameSite=Lax{secure}"
     ))
     .ok()
 }
@@ -301,7 +323,6 @@ async fn commit(
     secure: bool,
     response: &mut Response,
 ) -> Result<(), StoreError> {
-    let ttl = settings.ttl_secs;
     let now = now_secs();
     let (old_id, mut data, dirty, rotate, expires_at) = {
         let inner = session.lock();
@@ -313,6 +334,18 @@ async fn commit(
             inner.expires_at,
         )
     };
+    // A visitor's basket should survive closing the browser, so their cookie lasts; a
+    // customer's lasts only when they asked to be remembered, and then longer.
+    let customer_id = data
+        .get(CUSTOMER_KEY)
+        .and_then(|who| who.get("id"))
+        .and_then(Value::as_i64);
+    let remembered = data.get(REMEMBER_KEY) == Some(&Value::Bool(true));
+    let (ttl, max_age) = match (customer_id, remembered) {
+        (Some(_), true) => (settings.remember_ttl_secs, Some(settings.remember_ttl_secs)),
+        (Some(_), false) => (settings.ttl_secs, None),
+        (None, _) => (settings.ttl_secs, Some(settings.ttl_secs)),
+    };
     let mut id = old_id.clone();
     if rotate && let Some(old) = id.take() {
         settings.store.delete(&store_key(&old)).await?;
@@ -322,7 +355,7 @@ async fn commit(
         if let Some(current) = &id {
             settings.store.delete(&store_key(current)).await?;
         }
-        had_cookie.then(|| cookie_header("", 0, secure))
+        had_cookie.then(|| cookie_header("", Some(0), secure))
     } else if dirty || (id.is_some() && expires_at - now < i64::try_from(ttl / 2).unwrap_or(0)) {
         // Every stored session has a CSRF token, so its forms are always token-checked.
         data.entry(CSRF_KEY)
@@ -330,11 +363,12 @@ async fn commit(
         let record = Record {
             data: Value::Object(data).to_string(),
             expires_at: now + i64::try_from(ttl).unwrap_or(i64::MAX / 2),
+            customer_id,
         };
         match id {
             Some(id) => {
                 if settings.store.update(&store_key(&id), &record).await? {
-                    Some(cookie_header(&id, ttl, secure))
+                    Some(cookie_header(&id, max_age, secure))
                 } else {
                     // Logged out or signed in elsewhere while this request ran: its copy of
                     // the data is stale, and the browser already holds the cookie that the
@@ -346,12 +380,12 @@ async fn commit(
             None => {
                 let id = random_token();
                 settings.store.create(&store_key(&id), &record).await?;
-                Some(cookie_header(&id, ttl, secure))
+                Some(cookie_header(&id, max_age, secure))
             }
         }
     } else if id.is_none() && had_cookie {
         // A stale or forged cookie: drop it so later requests skip the lookup.
-        Some(cookie_header("", 0, secure))
+        Some(cookie_header("", Some(0), secure))
     } else {
         None
     };

@@ -16,11 +16,14 @@ pub enum StoreError {
     Redis(#[from] redis::RedisError),
 }
 
-/// A stored session: its JSON data and when it expires (Unix seconds).
+/// A stored session: its JSON data, when it expires (Unix seconds), and the customer signed
+/// in with it, by which [`SessionStore::end_customer_sessions`] finds every session of one
+/// account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub data: String,
     pub expires_at: i64,
+    pub customer_id: Option<i64>,
 }
 
 /// A session backend. `key` is already hashed; implementations never see the cookie value.
@@ -45,6 +48,9 @@ pub trait SessionStore: Send + Sync {
         record: &'a Record,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Deletes every session the customer is signed in with (a password change, a switched-off
+    /// or deleted account); returns how many went, where the backend can tell.
+    fn end_customer_sessions(&self, customer_id: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
     /// Removes expired records; returns how many went (0 where the backend expires by itself).
     fn cleanup(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
     fn name(&self) -> &'static str;
@@ -69,7 +75,8 @@ impl SessionStore for DbStore {
     fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
         Box::pin(async move {
             let row = sqlx::query(
-                "SELECT data, expires_at FROM web_session WHERE key = $1 AND expires_at > $2",
+                "SELECT data, expires_at, customer_id FROM web_session \
+                 WHERE key = $1 AND expires_at > $2",
             )
             .bind(key)
             .bind(now_secs())
@@ -79,6 +86,7 @@ impl SessionStore for DbStore {
                 Some(row) => Some(Record {
                     data: row.try_get("data")?,
                     expires_at: row.try_get("expires_at")?,
+                    customer_id: row.try_get("customer_id")?,
                 }),
                 None => None,
             })
@@ -91,12 +99,16 @@ impl SessionStore for DbStore {
         record: &'a Record,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            sqlx::query("INSERT INTO web_session (key, data, expires_at) VALUES ($1, $2, $3)")
-                .bind(key)
-                .bind(&record.data)
-                .bind(record.expires_at)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(
+                "INSERT INTO web_session (key, data, expires_at, customer_id) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key)
+            .bind(&record.data)
+            .bind(record.expires_at)
+            .bind(record.customer_id)
+            .execute(&self.pool)
+            .await?;
             Ok(())
         })
     }
@@ -108,13 +120,14 @@ impl SessionStore for DbStore {
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let done = sqlx::query(
-                "UPDATE web_session SET data = $1, expires_at = $2 \
+                "UPDATE web_session SET data = $1, expires_at = $2, customer_id = $5 \
                  WHERE key = $3 AND expires_at > $4",
             )
             .bind(&record.data)
             .bind(record.expires_at)
             .bind(key)
             .bind(now_secs())
+            .bind(record.customer_id)
             .execute(&self.pool)
             .await?;
             Ok(done.rows_affected() > 0)
@@ -128,6 +141,16 @@ impl SessionStore for DbStore {
                 .execute(&self.pool)
                 .await?;
             Ok(())
+        })
+    }
+
+    fn end_customer_sessions(&self, customer_id: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM web_session WHERE customer_id = $1")
+                .bind(customer_id)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected())
         })
     }
 
@@ -146,8 +169,22 @@ impl SessionStore for DbStore {
     }
 }
 
+/// Deletes the sessions listed in the set KEYS[1] (keys relative to the prefix ARGV[1]) and
+/// the set; answers how many sessions were still there.
+const END_CUSTOMER_SESSIONS: &str = r"
+local ended = 0
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  ended = ended + redis.call('DEL', ARGV[1] .. key)
+end
+redis.call('DEL', KEYS[1])
+return ended
+";
+
 /// Sessions in Redis, under `<prefix><key>` with Redis's own expiry. The value is
-/// `"<expires_at>:<json>"` so a load knows the expiry without a second round trip.
+/// `"<expires_at>:<customer_id>:<json>"` (the id empty for a visitor) so a load needs one round
+/// trip; values written before the customer id was kept (`"<expires_at>:<json>"`) still load.
+/// The keys of a customer's sessions are also kept in the set `<prefix>customer:<id>`, which
+/// lives as long as the longest of them, so that all of them can be ended at once.
 pub struct RedisStore {
     conn: redis::aio::ConnectionManager,
     prefix: String,
@@ -167,6 +204,10 @@ impl RedisStore {
         format!("{}{key}", self.prefix)
     }
 
+    fn customer_key(&self, customer_id: i64) -> String {
+        format!("{}customer:{customer_id}", self.prefix)
+    }
+
     /// `SET … EX … NX|XX`: whether Redis stored it.
     async fn set(&self, key: &str, record: &Record, condition: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
@@ -179,14 +220,44 @@ impl RedisStore {
                 .await?;
             return Ok(false);
         }
+        let customer = record.customer_id.map(|id| id.to_string());
         let stored: Option<String> = redis::cmd("SET")
             .arg(self.key(key))
-            .arg(format!("{}:{}", record.expires_at, record.data))
+            .arg(format!(
+                "{}:{}:{}",
+                record.expires_at,
+                customer.as_deref().unwrap_or_default(),
+                record.data
+            ))
             .arg("EX")
             .arg(ttl)
             .arg(condition)
             .query_async(&mut conn)
             .await?;
+        if stored.is_some()
+            && let Some(customer_id) = record.customer_id
+        {
+            // NX gives a new set an expiry, GT only ever lengthens it (Redis 7): the set
+            // outlives every session in it. Members that ended on their own are harmless.
+            let index = self.customer_key(customer_id);
+            let () = redis::pipe()
+                .cmd("SADD")
+                .arg(&index)
+                .arg(key)
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&index)
+                .arg(ttl)
+                .arg("NX")
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&index)
+                .arg(ttl)
+                .arg("GT")
+                .ignore()
+                .query_async(&mut conn)
+                .await?;
+        }
         Ok(stored.is_some())
     }
 }
@@ -200,7 +271,7 @@ impl SessionStore for RedisStore {
                 .query_async(&mut conn)
                 .await?;
             let Some(value) = value else { return Ok(None) };
-            let Some((expires, data)) = value.split_once(':') else {
+            let Some((expires, rest)) = value.split_once(':') else {
                 return Ok(None);
             };
             let Ok(expires_at) = expires.parse::<i64>() else {
@@ -209,9 +280,18 @@ impl SessionStore for RedisStore {
             if expires_at <= now_secs() {
                 return Ok(None);
             }
+            let (customer_id, data) = if rest.starts_with('{') {
+                (None, rest)
+            } else {
+                let Some((customer, data)) = rest.split_once(':') else {
+                    return Ok(None);
+                };
+                (customer.parse::<i64>().ok(), data)
+            };
             Ok(Some(Record {
                 data: data.to_owned(),
                 expires_at,
+                customer_id,
             }))
         })
     }
@@ -245,6 +325,22 @@ impl SessionStore for RedisStore {
                 .query_async(&mut conn)
                 .await?;
             Ok(())
+        })
+    }
+
+    fn end_customer_sessions(&self, customer_id: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let index = self.customer_key(customer_id);
+            // One script, so that a sign-in in between cannot lose its index entry with the
+            // set. It names the session keys it deletes by prefix, which a single Redis (not a
+            // cluster) allows.
+            let ended: u64 = redis::Script::new(END_CUSTOMER_SESSIONS)
+                .key(index)
+                .arg(&self.prefix)
+                .invoke_async(&mut conn)
+                .await?;
+            Ok(ended)
         })
     }
 

@@ -110,7 +110,15 @@ pub(super) async fn set_active(
             ));
         }
     };
-    if !manage::set_active(&state.db, Actor::from(&current.staff), id, active).await? {
+    if !manage::set_active(
+        &state.db,
+        state.sessions.as_ref(),
+        Actor::from(&current.staff),
+        id,
+        active,
+    )
+    .await?
+    {
         return Err(WebError::NotFound);
     }
     current.session.flash(

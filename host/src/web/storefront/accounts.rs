@@ -57,11 +57,11 @@ fn safe_next(next: Option<&String>) -> String {
     sign_in::safe_next(next, "/")
 }
 
-fn fields_map(fields: Vec<(String, String)>) -> HashMap<String, String> {
+pub(super) fn fields_map(fields: Vec<(String, String)>) -> HashMap<String, String> {
     fields.into_iter().collect()
 }
 
-async fn form_page(
+pub(super) async fn form_page(
     state: &AppState,
     session: &Session,
     uri: &Uri,
@@ -125,6 +125,7 @@ async fn login(
         };
         if let SignIn::Welcome(customer) = &outcome {
             start_session(&state, &session, customer).await?;
+            session.set_remember(fields.get("remember").is_some_and(|v| v == "on"));
             session.flash(
                 "success",
                 format!("Welcome back, you are signed in as {}.", customer.email),
@@ -137,7 +138,10 @@ async fn login(
         errors.insert("form", problem);
     }
     let page = minijinja::context! {
-        form => minijinja::context! { email => email },
+        form => minijinja::context! {
+            email => email,
+            remember => fields.get("remember").is_some_and(|v| v == "on"),
+        },
         errors => errors,
         next => next,
         register_url => REGISTER_URL,
@@ -405,7 +409,7 @@ async fn password_reset(
 }
 
 /// A token as links carry it (64 hex digits); anything else is no link of ours.
-fn plausible_token(token: &str) -> bool {
+pub(super) fn plausible_token(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -504,6 +508,7 @@ async fn reset_confirm(
     let hash = customer::hash_password(password.to_owned()).await?;
     match reset::complete(
         &state.db,
+        state.sessions.as_ref(),
         &reset::Sender::new(&state.templates, &state.config),
         &token,
         &hash,

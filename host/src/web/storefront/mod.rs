@@ -10,6 +10,7 @@ mod files;
 mod listing;
 mod orders;
 mod pages;
+mod profile;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/{*path}", get(files::static_file))
         .merge(basket::router())
         .merge(accounts::router())
+        .merge(profile::router())
         .merge(checkout::router())
         .merge(orders::router())
 }
