@@ -4,6 +4,7 @@
 //! the real application in-process.
 
 pub mod address;
+pub mod alerts;
 pub mod analytics;
 pub mod app;
 pub mod audit;

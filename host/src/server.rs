@@ -14,6 +14,7 @@ use crate::web;
 pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
     let sweeper = spawn_sweeper(state.clone());
     let voids = spawn_void_retries(state.clone());
+    let alerts = spawn_alerts(state.clone());
     let sandbox = match &state.config.sandbox_provider_addr {
         Some(addr) => {
             let sandbox_listener = TcpListener::bind(addr)
@@ -55,6 +56,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     }
     sweeper.abort();
     voids.abort();
+    alerts.abort();
     if let Some(sandbox) = sandbox {
         sandbox.abort();
     }
@@ -156,6 +158,31 @@ fn spawn_sweeper(state: AppState) -> tokio::task::JoinHandle<()> {
             }
             if let Err(e) = crate::checkout::pending::sweep(&state.db.pool, &before).await {
                 tracing::warn!(error = %e, "pending payment sweep failed");
+            }
+        }
+    })
+}
+
+/// Back-in-stock alerts: every `alert_interval_secs`, the emails of alerts whose product can
+/// be bought again are queued, and the mailer is woken.
+fn spawn_alerts(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = Duration::from_secs(state.config.alert_interval_secs);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let sender = crate::customer::Sender::new(&state.templates, &state.config);
+            let shop = crate::alerts::Shop {
+                db: &state.db,
+                pricing: &state.pricing,
+                currency: state.currency,
+                sender: &sender,
+            };
+            match crate::alerts::dispatch(&shop).await {
+                Ok(0) => {}
+                Ok(_) => state.mailer.wake(),
+                Err(e) => tracing::warn!(error = %e, "back-in-stock alerts not sent"),
             }
         }
     })

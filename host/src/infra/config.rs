@@ -94,6 +94,8 @@ pub struct Config {
     /// Mark cookies `Secure` even when the request does not look like TLS.
     pub cookie_secure: bool,
     pub session_ttl_secs: u64,
+    /// How often the back-in-stock alerts are checked and sent.
+    pub alert_interval_secs: u64,
     /// How long a customer who ticked "remember me" stays signed in without use.
     pub remember_ttl_secs: u64,
     /// How long an account's sign-in stays locked after too many failures
@@ -179,6 +181,7 @@ impl Default for Config {
             cookie_secure: false,
             session_ttl_secs: 14 * 24 * 3600,
             remember_ttl_secs: 30 * 24 * 3600,
+            alert_interval_secs: 60,
             sign_in_lock_secs: 15 * 60,
             payment_recovery_grace_secs: 600,
             staff_session_ttl_secs: 8 * 3600,
@@ -302,6 +305,9 @@ impl Config {
         if let Some(v) = get("EMPORIUM_SESSION_TTL_SECS") {
             self.session_ttl_secs = parse("EMPORIUM_SESSION_TTL_SECS", v)?;
         }
+        if let Some(v) = get("EMPORIUM_ALERT_INTERVAL_SECS") {
+            self.alert_interval_secs = parse("EMPORIUM_ALERT_INTERVAL_SECS", v)?;
+        }
         if let Some(v) = get("EMPORIUM_REMEMBER_TTL_SECS") {
             self.remember_ttl_secs = parse("EMPORIUM_REMEMBER_TTL_SECS", v)?;
         }
@@ -417,6 +423,12 @@ impl Config {
         }
         if self.session_ttl_secs < 60 {
             return Err(invalid("session_ttl_secs", "must be at least 60"));
+        }
+        if !(1..=24 * 3600).contains(&self.alert_interval_secs) {
+            return Err(invalid(
+                "alert_interval_secs",
+                "must be from 1 second to 1 day (86400)",
+            ));
         }
         if !(60..=400 * 24 * 3600).contains(&self.remember_ttl_secs) {
             return Err(invalid(

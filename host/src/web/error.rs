@@ -64,6 +64,7 @@ internal_errors!(
     crate::shipping::ShippingError,
     crate::pricing::PricingError,
     crate::session::StoreError,
+    crate::alerts::AlertError,
 );
 
 impl From<crate::reports::tables::ReportError> for WebError {

@@ -3,6 +3,7 @@
 //! data cache).
 
 mod accounts;
+mod alerts;
 mod basket;
 mod cards;
 pub mod checkout;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(basket::router())
         .merge(accounts::router())
         .merge(profile::router())
+        .merge(alerts::router())
         .merge(checkout::router())
         .merge(orders::router())
 }
