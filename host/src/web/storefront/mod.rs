@@ -1,8 +1,9 @@
-//! The storefront: catalogue pages ([`pages`]), basket, accounts, checkout, order status,
-//! files; and what every page shares (the header's menu and visitor, rendering, the page
-//! data cache).
+//! The storefront: catalogue pages ([`pages`]), basket, accounts and their address book,
+//! checkout, order status, files; and what every page shares (the header's menu and visitor,
+//! rendering, the page data cache).
 
 mod accounts;
+mod addresses;
 mod basket;
 mod cards;
 pub mod checkout;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/{*path}", get(files::static_file))
         .merge(basket::router())
         .merge(accounts::router())
+        .merge(addresses::router())
         .merge(checkout::router())
         .merge(orders::router())
 }
