@@ -238,10 +238,16 @@ both!(add_edit_delete_and_defaults, |app: TestApp| async move {
     let page = post(&b, &default, &[("which", "shipping")]).await;
     assert_eq!(page.status, 303, "{}", page.body);
     let saved = book(&app, "ada@example.com").await;
-    assert_eq!(saved[0].id, ny, "the default delivery address is listed first");
+    assert_eq!(
+        saved[0].id, ny,
+        "the default delivery address is listed first"
+    );
     assert!(by_id(&saved, ny).is_default_shipping && !by_id(&saved, ny).is_default_billing);
     assert!(!by_id(&saved, home).is_default_shipping && by_id(&saved, home).is_default_billing);
-    assert_eq!(post(&b, &default, &[("which", "everything")]).await.status, 400);
+    assert_eq!(
+        post(&b, &default, &[("which", "everything")]).await.status,
+        400
+    );
     assert_eq!(post(&b, &default, &[]).await.status, 400);
     let page = post(&b, &default, &[("which", "billing")]).await;
     assert_eq!(page.status, 303);
@@ -257,7 +263,10 @@ both!(add_edit_delete_and_defaults, |app: TestApp| async move {
     let list = b.get(BOOK).await;
     assert!(!list.body.contains("Park Avenue"));
     // Deleting it again finds nothing.
-    assert_eq!(post(&b, &format!("{BOOK}{ny}/delete/"), &[]).await.status, 404);
+    assert_eq!(
+        post(&b, &format!("{BOOK}{ny}/delete/"), &[]).await.status,
+        404
+    );
     // Ids that aren't numbers name no address.
     assert_eq!(b.get(&format!("{BOOK}abc/edit/")).await.status, 404);
     assert_eq!(
@@ -315,7 +324,12 @@ both!(
             404
         );
         for which in ["shipping", "billing"] {
-            let page = post(&eve, &format!("{BOOK}{theirs}/default/"), &[("which", which)]).await;
+            let page = post(
+                &eve,
+                &format!("{BOOK}{theirs}/default/"),
+                &[("which", which)],
+            )
+            .await;
             assert_eq!(page.status, 404, "default {which}");
         }
         // Nor at checkout, for delivery or billing.
@@ -416,151 +430,181 @@ fn billing(fields: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-both!(checkout_bills_a_distinct_address, |app: TestApp| async move {
-    install_defaults(&app).await;
-    let product = ProductBuilder::new().create(&app.state.db).await.unwrap();
-    let b = customer(&app, "ada@example.com").await;
-    let home = add(&app, &b, "ada@example.com", HOME).await;
-    let office = add(&app, &b, "ada@example.com", OFFICE).await;
+both!(
+    checkout_bills_a_distinct_address,
+    |app: TestApp| async move {
+        install_defaults(&app).await;
+        let product = ProductBuilder::new().create(&app.state.db).await.unwrap();
+        let b = customer(&app, "ada@example.com").await;
+        let home = add(&app, &b, "ada@example.com", HOME).await;
+        let office = add(&app, &b, "ada@example.com", OFFICE).await;
 
-    // The book is offered, the default delivery address picked, billed there by default.
-    shopper::add(&b, product.id, 1).await;
-    let page = b.get("/checkout/shipping-address/").await;
-    assert_eq!(page.status, 200);
-    assert!(
-        page.body
-            .contains(&format!("name=\"address_id\" value=\"{home}\" checked")),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body
-            .contains("name=\"billing\" value=\"same\" checked"),
-        "{}",
-        page.body
-    );
-    assert_eq!(
-        field(&page, "address_id").as_deref(),
-        Some(home.to_string().as_str())
-    );
+        // The book is offered, the default delivery address picked, billed there by default.
+        shopper::add(&b, product.id, 1).await;
+        let page = b.get("/checkout/shipping-address/").await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body
+                .contains(&format!("name=\"address_id\" value=\"{home}\" checked")),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body
+                .contains("name=\"billing\" value=\"same\" checked"),
+            "{}",
+            page.body
+        );
+        assert_eq!(
+            field(&page, "address_id").as_deref(),
+            Some(home.to_string().as_str())
+        );
 
-    // A new billing address with problems: shown again with its own errors, the delivery
-    // choice and everything typed kept.
-    let t = token(&b).await;
-    let home_id = home.to_string();
-    let bad_billing = billing(&[
-        ("name", "Ada Lovelace"),
-        ("line1", "Rue de Rivoli 1"),
-        ("city", "Paris"),
-        ("postcode", "7500"),
-        ("country", "FR"),
-    ]);
-    let mut form: Vec<(&str, &str)> = vec![
-        ("csrf_token", &t),
-        ("address_id", &home_id),
-        ("billing", "new"),
-    ];
-    form.extend(bad_billing.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let page = b.post("/checkout/shipping-address/", &form).await;
-    assert_eq!(page.status, 422, "{}", page.body);
-    assert!(page.body.contains("id=\"id-billing_postcode-error\""), "{}", page.body);
-    assert!(page.body.contains("Enter a five-digit postcode"));
-    assert!(page.body.contains("name=\"billing_line1\" value=\"Rue de Rivoli 1\""));
-    assert!(
-        page.body
-            .contains(&format!("name=\"address_id\" value=\"{home}\" checked"))
-    );
-    assert!(page.body.contains("name=\"billing\" value=\"new\" checked"));
+        // A new billing address with problems: shown again with its own errors, the delivery
+        // choice and everything typed kept.
+        let t = token(&b).await;
+        let home_id = home.to_string();
+        let bad_billing = billing(&[
+            ("name", "Ada Lovelace"),
+            ("line1", "Rue de Rivoli 1"),
+            ("city", "Paris"),
+            ("postcode", "7500"),
+            ("country", "FR"),
+        ]);
+        let mut form: Vec<(&str, &str)> = vec![
+            ("csrf_token", &t),
+            ("address_id", &home_id),
+            ("billing", "new"),
+        ];
+        form.extend(bad_billing.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let page = b.post("/checkout/shipping-address/", &form).await;
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(
+            page.body.contains("id=\"id-billing_postcode-error\""),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("Enter a five-digit postcode"));
+        assert!(
+            page.body
+                .contains("name=\"billing_line1\" value=\"Rue de Rivoli 1\"")
+        );
+        assert!(
+            page.body
+                .contains(&format!("name=\"address_id\" value=\"{home}\" checked"))
+        );
+        assert!(page.body.contains("name=\"billing\" value=\"new\" checked"));
 
-    // Fixed: the order is delivered home and billed to Paris.
-    let good_billing = billing(&[
-        ("name", "Ada Lovelace"),
-        ("line1", "Rue de Rivoli 1"),
-        ("city", "Paris"),
-        ("postcode", "75001"),
-        ("country", "FR"),
-    ]);
-    let mut form: Vec<(&str, &str)> = vec![
-        ("csrf_token", &t),
-        ("address_id", &home_id),
-        ("billing", "new"),
-    ];
-    form.extend(good_billing.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let page = b.post("/checkout/shipping-address/", &form).await;
-    assert_eq!(
-        page.location.as_deref(),
-        Some("/checkout/shipping-method/"),
-        "{}",
-        page.body
-    );
-    let preview = method_to_preview(&b).await;
-    assert!(preview.body.contains("Billed to"), "{}", preview.body);
-    assert!(preview.body.contains("Rue de Rivoli 1"));
-    let done = shopper::place(&b, &preview, Some(GOOD_CARD)).await;
-    assert_eq!(done.location.as_deref(), Some("/checkout/thank-you/"), "{}", done.body);
-    let (shipping, billed, number) = order_addresses(&app).await;
-    assert_eq!(shipping["line1"], "12 St James's Square");
-    assert_eq!(billed["line1"], "Rue de Rivoli 1");
-    assert_eq!(billed["city"], "Paris");
-    assert_eq!(billed["country"], "FR");
-    let order_page = b.get(&format!("/accounts/orders/{number}/")).await;
-    assert!(order_page.body.contains("id=\"order-billing-address\""));
-    assert!(order_page.body.contains("Rue de Rivoli 1"));
-    // The new billing address joined the book; the defaults the customer had stay theirs.
-    let saved = book(&app, "ada@example.com").await;
-    assert_eq!(saved.len(), 3);
-    assert!(saved.iter().any(|s| s.address.city == "Paris"));
-    assert!(by_id(&saved, home).is_default_shipping && by_id(&saved, home).is_default_billing);
+        // Fixed: the order is delivered home and billed to Paris.
+        let good_billing = billing(&[
+            ("name", "Ada Lovelace"),
+            ("line1", "Rue de Rivoli 1"),
+            ("city", "Paris"),
+            ("postcode", "75001"),
+            ("country", "FR"),
+        ]);
+        let mut form: Vec<(&str, &str)> = vec![
+            ("csrf_token", &t),
+            ("address_id", &home_id),
+            ("billing", "new"),
+        ];
+        form.extend(good_billing.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let page = b.post("/checkout/shipping-address/", &form).await;
+        assert_eq!(
+            page.location.as_deref(),
+            Some("/checkout/shipping-method/"),
+            "{}",
+            page.body
+        );
+        let preview = method_to_preview(&b).await;
+        assert!(preview.body.contains("Billed to"), "{}", preview.body);
+        assert!(preview.body.contains("Rue de Rivoli 1"));
+        let done = shopper::place(&b, &preview, Some(GOOD_CARD)).await;
+        assert_eq!(
+            done.location.as_deref(),
+            Some("/checkout/thank-you/"),
+            "{}",
+            done.body
+        );
+        let (shipping, billed, number) = order_addresses(&app).await;
+        assert_eq!(shipping["line1"], "12 St James's Square");
+        assert_eq!(billed["line1"], "Rue de Rivoli 1");
+        assert_eq!(billed["city"], "Paris");
+        assert_eq!(billed["country"], "FR");
+        let order_page = b.get(&format!("/accounts/orders/{number}/")).await;
+        assert!(order_page.body.contains("id=\"order-billing-address\""));
+        assert!(order_page.body.contains("Rue de Rivoli 1"));
+        // The new billing address joined the book; the defaults the customer had stay theirs.
+        let saved = book(&app, "ada@example.com").await;
+        assert_eq!(saved.len(), 3);
+        assert!(saved.iter().any(|s| s.address.city == "Paris"));
+        assert!(by_id(&saved, home).is_default_shipping && by_id(&saved, home).is_default_billing);
 
-    // Second order: billed to a saved address. And the default billing address, once it is
-    // another one, is the one picked.
-    let page = post(&b, &format!("{BOOK}{office}/default/"), &[("which", "billing")]).await;
-    assert_eq!(page.status, 303);
-    shopper::add(&b, product.id, 1).await;
-    let page = b.get("/checkout/shipping-address/").await;
-    assert!(
-        page.body
-            .contains(&format!("name=\"billing\" value=\"{office}\" checked")),
-        "{}",
-        page.body
-    );
-    let t = token(&b).await;
-    let office_id = office.to_string();
-    let page = b
-        .post(
-            "/checkout/shipping-address/",
-            &[
-                ("csrf_token", &t),
-                ("address_id", &home_id),
-                ("billing", &office_id),
-            ],
+        // Second order: billed to a saved address. And the default billing address, once it is
+        // another one, is the one picked.
+        let page = post(
+            &b,
+            &format!("{BOOK}{office}/default/"),
+            &[("which", "billing")],
         )
         .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    let preview = method_to_preview(&b).await;
-    assert_eq!(shopper::place(&b, &preview, Some(GOOD_CARD)).await.status, 303);
-    let (shipping, billed, _) = order_addresses(&app).await;
-    assert_eq!(shipping["line1"], "12 St James's Square");
-    assert_eq!(billed["city"], "Amsterdam");
-    assert_eq!(billed["postcode"], "1015 AA");
+        assert_eq!(page.status, 303);
+        shopper::add(&b, product.id, 1).await;
+        let page = b.get("/checkout/shipping-address/").await;
+        assert!(
+            page.body
+                .contains(&format!("name=\"billing\" value=\"{office}\" checked")),
+            "{}",
+            page.body
+        );
+        let t = token(&b).await;
+        let office_id = office.to_string();
+        let page = b
+            .post(
+                "/checkout/shipping-address/",
+                &[
+                    ("csrf_token", &t),
+                    ("address_id", &home_id),
+                    ("billing", &office_id),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let preview = method_to_preview(&b).await;
+        assert_eq!(
+            shopper::place(&b, &preview, Some(GOOD_CARD)).await.status,
+            303
+        );
+        let (shipping, billed, _) = order_addresses(&app).await;
+        assert_eq!(shipping["line1"], "12 St James's Square");
+        assert_eq!(billed["city"], "Amsterdam");
+        assert_eq!(billed["postcode"], "1015 AA");
 
-    // Third: "same as delivery" bills the delivery address.
-    shopper::add(&b, product.id, 1).await;
-    let t = token(&b).await;
-    let page = b
-        .post(
-            "/checkout/shipping-address/",
-            &[("csrf_token", &t), ("address_id", &office_id), ("billing", "same")],
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    let preview = method_to_preview(&b).await;
-    assert!(!preview.body.contains("Billed to"));
-    assert_eq!(shopper::place(&b, &preview, Some(GOOD_CARD)).await.status, 303);
-    let (shipping, billed, _) = order_addresses(&app).await;
-    assert_eq!(shipping, billed);
-    assert_eq!(billed["city"], "Amsterdam");
-});
+        // Third: "same as delivery" bills the delivery address.
+        shopper::add(&b, product.id, 1).await;
+        let t = token(&b).await;
+        let page = b
+            .post(
+                "/checkout/shipping-address/",
+                &[
+                    ("csrf_token", &t),
+                    ("address_id", &office_id),
+                    ("billing", "same"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let preview = method_to_preview(&b).await;
+        assert!(!preview.body.contains("Billed to"));
+        assert_eq!(
+            shopper::place(&b, &preview, Some(GOOD_CARD)).await.status,
+            303
+        );
+        let (shipping, billed, _) = order_addresses(&app).await;
+        assert_eq!(shipping, billed);
+        assert_eq!(billed["city"], "Amsterdam");
+    }
+);
 
 both!(a_guest_is_billed_elsewhere_too, |app: TestApp| async move {
     install_defaults(&app).await;
@@ -627,7 +671,10 @@ both!(a_guest_is_billed_elsewhere_too, |app: TestApp| async move {
     let page = b.post("/checkout/shipping-address/", &form).await;
     assert_eq!(page.status, 303, "{}", page.body);
     let preview = method_to_preview(&b).await;
-    assert_eq!(shopper::place(&b, &preview, Some(GOOD_CARD)).await.status, 303);
+    assert_eq!(
+        shopper::place(&b, &preview, Some(GOOD_CARD)).await.status,
+        303
+    );
     let (shipping, billed, _) = order_addresses(&app).await;
     assert_eq!(shipping["city"], "London");
     assert_eq!(billed["city"], "New York");

@@ -136,13 +136,12 @@ pub async fn add(
     defaults: Defaults,
 ) -> Result<i64, BookError> {
     let mut tx = db.begin_write().await?;
-    let count: i64 = sqlx::query(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_address WHERE customer_id = $1",
-    )
-    .bind(customer_id)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get(0)?;
+    let count: i64 =
+        sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM customer_address WHERE customer_id = $1")
+            .bind(customer_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
     if count >= MAX_SAVED_ADDRESSES {
         return Err(BookError::Full);
     }
@@ -183,12 +182,7 @@ pub async fn add(
 }
 
 /// Replaces one of the customer's addresses with `address`; its defaults stay as they are.
-pub async fn edit(
-    db: &Db,
-    customer_id: i64,
-    id: i64,
-    address: &Address,
-) -> Result<(), BookError> {
+pub async fn edit(db: &Db, customer_id: i64, id: i64, address: &Address) -> Result<(), BookError> {
     let updated = sqlx::query(
         "UPDATE customer_address SET name = $1, line1 = $2, line2 = $3, city = $4, state = $5, \
          postcode = $6, country = $7, phone = $8, fingerprint = $9 \
@@ -346,13 +340,12 @@ async fn save_once(
     address: &Address,
 ) -> Result<Option<i64>, sqlx::Error> {
     let fingerprint = address.fingerprint();
-    let count: i64 = sqlx::query(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_address WHERE customer_id = $1",
-    )
-    .bind(customer_id)
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get(0)?;
+    let count: i64 =
+        sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM customer_address WHERE customer_id = $1")
+            .bind(customer_id)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
     if count < MAX_SAVED_ADDRESSES {
         // ON CONFLICT: an equal address saved meanwhile (another tab's order) must not fail
         // this order.
@@ -376,13 +369,11 @@ async fn save_once(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(
-        sqlx::query("SELECT id FROM customer_address WHERE customer_id = $1 AND fingerprint = $2")
-            .bind(customer_id)
-            .bind(&fingerprint)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|row| row.try_get(0))
-            .transpose()?,
-    )
+    sqlx::query("SELECT id FROM customer_address WHERE customer_id = $1 AND fingerprint = $2")
+        .bind(customer_id)
+        .bind(&fingerprint)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()
 }

@@ -349,8 +349,8 @@ mod tests {
         ]);
         let billing = Address::from_form_prefixed(&fields, "billing_").unwrap();
         assert_eq!(billing.name, "Bill To");
-        let (_, errors) = *Address::from_form_prefixed(&form(&[("name", "x")]), "billing_")
-            .unwrap_err();
+        let (_, errors) =
+            *Address::from_form_prefixed(&form(&[("name", "x")]), "billing_").unwrap_err();
         assert!(errors.contains_key("name") && errors.contains_key("line1"));
     }
 

@@ -8,7 +8,7 @@
 /// The regions a country's post office needs in an address, `(code, name)`. Either is
 /// accepted as typed, in any case; the address keeps the code, which couriers and tax
 /// plugins read.
-const US_STATES: &[(&str, &str)] = &[
+const US_STATES: &[Region] = &[
     ("AL", "Alabama"),
     ("AK", "Alaska"),
     ("AZ", "Arizona"),
@@ -71,7 +71,7 @@ const US_STATES: &[(&str, &str)] = &[
     ("AP", "Armed Forces Pacific"),
 ];
 
-const CA_PROVINCES: &[(&str, &str)] = &[
+const CA_PROVINCES: &[Region] = &[
     ("AB", "Alberta"),
     ("BC", "British Columbia"),
     ("MB", "Manitoba"),
@@ -87,7 +87,7 @@ const CA_PROVINCES: &[(&str, &str)] = &[
     ("YT", "Yukon"),
 ];
 
-const AU_STATES: &[(&str, &str)] = &[
+const AU_STATES: &[Region] = &[
     ("ACT", "Australian Capital Territory"),
     ("NSW", "New South Wales"),
     ("NT", "Northern Territory"),
@@ -98,9 +98,12 @@ const AU_STATES: &[(&str, &str)] = &[
     ("WA", "Western Australia"),
 ];
 
+/// A region's `(code, name)`.
+type Region = (&'static str, &'static str);
+
 /// Countries whose addresses need a region, with the list to check it against (empty: any
 /// non-empty text) and what to ask for.
-const REGIONS: &[(&str, &[(&str, &str)], &str)] = &[
+const REGIONS: &[(&str, &[Region], &str)] = &[
     ("US", US_STATES, "Enter the state, like CA or California."),
     (
         "CA",
@@ -207,7 +210,11 @@ const POSTCODES: &[(&str, &[&str], &str)] = &[
     ("IN", &["######"], "Enter a six-digit PIN code."),
     ("IL", &["#######"], "Enter a seven-digit postcode."),
     ("CL", &["#######"], "Enter a seven-digit postcode."),
-    ("MT", &["@@@####", "@@####"], "Enter a postcode like VLT 1117."),
+    (
+        "MT",
+        &["@@@####", "@@####"],
+        "Enter a postcode like VLT 1117.",
+    ),
 ];
 
 /// Countries where many addresses have no postcode (Ireland's Eircode is optional; Hong Kong

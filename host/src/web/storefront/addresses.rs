@@ -46,19 +46,18 @@ pub(super) fn countries() -> Vec<Value> {
         .collect()
 }
 
-/// The signed-in customer, or the way to the sign-in page (back to `next` afterwards).
-fn customer_or_login(session: &Session, next: &str) -> Result<i64, Response> {
-    session.customer_id().ok_or_else(|| {
-        let to = format!("{}?next={next}", super::accounts::LOGIN_URL);
-        Redirect::to(&to).into_response()
-    })
+/// The way to the sign-in page, back to `next` afterwards.
+fn to_login(next: &str) -> Response {
+    let to = format!("{}?next={next}", super::accounts::LOGIN_URL);
+    Redirect::to(&to).into_response()
 }
 
+/// The signed-in customer's id, or the handler answers with the way to sign in.
 macro_rules! signed_in {
     ($session:expr, $next:expr) => {
-        match customer_or_login(&$session, $next) {
-            Ok(id) => id,
-            Err(to_login) => return Ok(to_login),
+        match $session.customer_id() {
+            Some(id) => id,
+            None => return Ok(to_login($next)),
         }
     };
 }

@@ -162,18 +162,20 @@ impl AddressForm {
                 None => ("new".to_owned(), blank_address()),
             },
         };
-        let (billing_pick, billing) = match (&ctx.state.shipping_address, &ctx.state.billing_address)
-        {
-            (Some(_), None) => ("same".to_owned(), blank_address()),
-            (_, Some(b)) => match in_book(b) {
-                Some(id) => (id, blank_address()),
-                None => ("new".to_owned(), b.clone()),
-            },
-            (None, None) => match saved.iter().find(|s| s.is_default_billing) {
-                Some(b) if b.id.to_string() != shipping_pick => (b.id.to_string(), blank_address()),
-                _ => ("same".to_owned(), blank_address()),
-            },
-        };
+        let (billing_pick, billing) =
+            match (&ctx.state.shipping_address, &ctx.state.billing_address) {
+                (Some(_), None) => ("same".to_owned(), blank_address()),
+                (_, Some(b)) => match in_book(b) {
+                    Some(id) => (id, blank_address()),
+                    None => ("new".to_owned(), b.clone()),
+                },
+                (None, None) => match saved.iter().find(|s| s.is_default_billing) {
+                    Some(b) if b.id.to_string() != shipping_pick => {
+                        (b.id.to_string(), blank_address())
+                    }
+                    _ => ("same".to_owned(), blank_address()),
+                },
+            };
         AddressForm {
             shipping_pick,
             shipping,
