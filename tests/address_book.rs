@@ -2,7 +2,8 @@
 //! against the real app on SQLite and PostgreSQL: adding, editing, deleting and the two
 //! defaults; forms with problems shown again with what was typed; one customer never seeing
 //! or changing another's addresses, by URL or by form; and a checkout billed to an address
-//! other than the delivery one ending with that address on the order.
+//! other than the delivery one ending with that address on the order, also when the order is
+//! placed by a payment provider's webhook.
 
 mod support;
 
@@ -686,3 +687,75 @@ both!(a_guest_is_billed_elsewhere_too, |app: TestApp| async move {
         "a guest's addresses are kept on the order only"
     );
 });
+
+// A redirect payment whose order the provider's webhook places (the customer never comes
+// back): the billing address chosen before leaving is the one on the order.
+both!(
+    a_webhook_order_keeps_the_billing_address,
+    |app: TestApp| async move {
+        use emporium::payment::sandbox::{Sandbox, serve};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let provider = format!("http://{}", listener.local_addr().unwrap());
+        let webhook = format!("{}/payment/redirect-gateway/webhook/", app.base);
+        let sandbox = Sandbox::new("sk_test_billing", &provider).with_webhook(&webhook);
+        tokio::spawn(serve(sandbox, listener));
+        install_defaults(&app).await;
+        let base_url = format!("{provider}/v1");
+        app.install_plugin(
+            "redirect-gateway",
+            &[("base_url", &base_url), ("api_key", "sk_test_billing")],
+            &["127.0.0.1"],
+        )
+        .await;
+        let product = ProductBuilder::new().create(&app.state.db).await.unwrap();
+        let b = customer(&app, "away@example.com").await;
+        let home = add(&app, &b, "away@example.com", HOME).await;
+        let office = add(&app, &b, "away@example.com", OFFICE).await;
+        shopper::add(&b, product.id, 1).await;
+        let t = token(&b).await;
+        let (home, office) = (home.to_string(), office.to_string());
+        let page = b
+            .post(
+                "/checkout/shipping-address/",
+                &[
+                    ("csrf_token", &t),
+                    ("address_id", &home),
+                    ("billing", &office),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let methods = b.get("/checkout/shipping-method/").await;
+        let key = radios(&methods, "method")[0].clone();
+        b.post(
+            "/checkout/shipping-method/",
+            &[("csrf_token", &t), ("method", &key)],
+        )
+        .await;
+        b.post(
+            "/checkout/payment-method/",
+            &[("csrf_token", &t), ("gateway", "redirect-gateway")],
+        )
+        .await;
+        let preview = b.get("/checkout/preview/").await;
+        let out = shopper::place(&b, &preview, None).await;
+        let hosted = out.location.clone().expect("a redirect to the provider");
+        let plain = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        // Pay, and never follow the provider's redirect back to the shop.
+        plain.post(format!("{hosted}/pay")).send().await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while app.scalar_i64("SELECT COUNT(*) FROM shop_order").await == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the webhook placed no order"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (shipping, billed, _) = order_addresses(&app).await;
+        assert_eq!(shipping["city"], "London");
+        assert_eq!(billed["city"], "Amsterdam");
+    }
+);
