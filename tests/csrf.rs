@@ -25,6 +25,10 @@ const STATE_CHANGING: &[&str] = &[
     "/checkout/shipping-method/",
     "/checkout/payment-method/",
     "/checkout/place/",
+    "/accounts/addresses/new/",
+    "/accounts/addresses/{address_id}/edit/",
+    "/accounts/addresses/{address_id}/default/",
+    "/accounts/addresses/{address_id}/delete/",
     "/dashboard/orders/{number}/status/",
     "/dashboard/orders/{number}/notes/",
     "/dashboard/orders/{number}/fulfil/",
@@ -139,6 +143,8 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM customer WHERE is_active = TRUE",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM partner",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_address",
+        "SELECT CAST(COALESCE(SUM(id), 0) AS BIGINT) FROM customer_address WHERE is_default_shipping = TRUE",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM customer_address WHERE line1 = 'CSRF Lane 2'",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM mail_outbox",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM password_reset",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM pending_payment",
@@ -178,7 +184,7 @@ async fn product_in_stock(app: &TestApp) -> i64 {
 }
 
 /// The ids a route's path names: product, basket line, order number, stock record, customer,
-/// product image.
+/// product image, the customer's saved address.
 struct Ids<'a> {
     product: i64,
     line: i64,
@@ -190,6 +196,7 @@ struct Ids<'a> {
     class: i64,
     attribute: i64,
     image: i64,
+    address: i64,
 }
 
 fn fill(route: &str, ids: &Ids) -> String {
@@ -203,12 +210,14 @@ fn fill(route: &str, ids: &Ids) -> String {
         class,
         attribute,
         image,
+        address,
     } = *ids;
     route
         .replace("{category_id}", &category.to_string())
         .replace("{class_id}", &class.to_string())
         .replace("{attribute_id}", &attribute.to_string())
         .replace("{image_id}", &image.to_string())
+        .replace("{address_id}", &address.to_string())
         .replace("{product_id}", &product.to_string())
         .replace("{line_id}", &line.to_string())
         .replace("{number}", order)
@@ -241,6 +250,21 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
         ],
         "/dashboard/login/" => vec![("email", STAFF.0), ("password", STAFF.1)],
         "/accounts/password-reset/" => vec![("email", "walker@example.com")],
+        "/accounts/addresses/new/" => vec![
+            ("name", "Walker"),
+            ("line1", "CSRF Lane 1"),
+            ("city", "London"),
+            ("postcode", "SW1A 1AA"),
+            ("country", "GB"),
+        ],
+        "/accounts/addresses/{address_id}/edit/" => vec![
+            ("name", "Walker"),
+            ("line1", "CSRF Lane 2"),
+            ("city", "London"),
+            ("postcode", "SW1A 1AA"),
+            ("country", "GB"),
+        ],
+        "/accounts/addresses/{address_id}/default/" => vec![("which", "shipping")],
         "/accounts/reset/{token}/" => vec![
             ("password", "a new password"),
             ("password_confirm", "a new password"),
@@ -434,6 +458,26 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     .fetch_one(&app.state.db.pool)
     .await
     .unwrap();
+    // Two saved addresses of the signed-in customer's, for the address book's routes: the
+    // first is the default, so making the second one the default changes something.
+    let mut address = 0;
+    for line1 in ["1 Walker Street", "2 Walker Street"] {
+        address = emporium::address::book::add(
+            &app.state.db,
+            customer,
+            &emporium::address::Address {
+                name: "Walker".into(),
+                line1: line1.into(),
+                city: "London".into(),
+                postcode: "SW1A 2AA".into(),
+                country: "GB".into(),
+                ..Default::default()
+            },
+            emporium::address::book::Defaults::default(),
+        )
+        .await
+        .unwrap();
+    }
     let ids = Ids {
         product,
         line,
@@ -444,6 +488,7 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
         class,
         attribute,
         image,
+        address,
     };
     emporium::staff::add(
         &app.state.db,

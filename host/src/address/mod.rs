@@ -1,17 +1,17 @@
-//! Postal addresses: the form's validation, the country list, and a customer's address book.
+//! Postal addresses: the form's validation (with the per-country rules in [`rules`]), the
+//! country list, and a customer's address book ([`book`]).
+
+pub mod book;
+mod rules;
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
 
-use crate::infra::db::{flag, now_text};
+pub use book::{BookError, MAX_SAVED_ADDRESSES, SavedAddress, Which, get, list, remember};
 
 const MAX_FIELD_CHARS: usize = 200;
-/// Addresses kept per customer: enough for anyone, bounded for everyone.
-pub const MAX_SAVED_ADDRESSES: i64 = 50;
 
 /// The countries the shop ships to, ISO 3166-1 alpha-2 code and English name, in display order.
 pub const COUNTRIES: &[(&str, &str)] = &[
@@ -114,24 +114,35 @@ impl Address {
     pub fn from_form(
         fields: &HashMap<String, String>,
     ) -> Result<Address, Box<(Address, FieldErrors)>> {
+        Address::from_form_prefixed(fields, "")
+    }
+
+    /// Like [`Address::from_form`], for a second address on the same form whose fields are
+    /// named with `prefix` (`billing_name`, …). The errors are keyed by the plain field names.
+    pub fn from_form_prefixed(
+        fields: &HashMap<String, String>,
+        prefix: &str,
+    ) -> Result<Address, Box<(Address, FieldErrors)>> {
         let get = |k: &str| {
             fields
-                .get(k)
+                .get(&format!("{prefix}{k}"))
                 .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
                 .unwrap_or_default()
         };
-        let address = Address {
+        let country = get("country").to_uppercase();
+        let mut address = Address {
             name: get("name"),
             line1: get("line1"),
             line2: get("line2"),
             city: get("city"),
-            state: get("state"),
+            state: rules::region_code(&country, &get("state")),
             postcode: get("postcode").to_uppercase(),
-            country: get("country").to_uppercase(),
+            country,
             phone: get("phone"),
         };
         let errors = address.problems();
         if errors.is_empty() {
+            address.postcode = rules::tidy_postcode(&address.country, &address.postcode);
             Ok(address)
         } else {
             Err(Box::new((address, errors)))
@@ -168,8 +179,13 @@ impl Address {
         }
         if country_name(&self.country).is_none() {
             errors.insert("country".into(), "Choose a country from the list.".into());
-        } else if let Some(problem) = postcode_problem(&self.country, &self.postcode) {
-            errors.insert("postcode".into(), problem.into());
+        } else {
+            if let Some(problem) = rules::postcode_problem(&self.country, &self.postcode) {
+                errors.entry("postcode".into()).or_insert(problem.into());
+            }
+            if let Some(problem) = rules::region_problem(&self.country, &self.state) {
+                errors.entry("state".into()).or_insert(problem.into());
+            }
         }
         if !self.phone.is_empty()
             && !self
@@ -230,169 +246,6 @@ impl Address {
     }
 }
 
-/// Postcode rules for the countries where a wrong one surely means a typo.
-///
-/// The rules look at characters, never at byte positions: a postcode is whatever the visitor
-/// typed, and slicing it by bytes would split a multibyte character (and panic).
-fn postcode_problem(country: &str, postcode: &str) -> Option<&'static str> {
-    let compact: Vec<char> = postcode.chars().filter(|c| !c.is_whitespace()).collect();
-    let all = |part: &[char], test: fn(&char) -> bool| part.iter().all(test);
-    let digits = |n: usize| compact.len() == n && all(&compact, char::is_ascii_digit);
-    match country {
-        "GB" => {
-            // Outward code (letter, then letters/digits) + inward code (digit, two letters).
-            let ok = (5..=7).contains(&compact.len())
-                && all(&compact, char::is_ascii_alphanumeric)
-                && compact[0].is_ascii_alphabetic()
-                && {
-                    let inward = &compact[compact.len() - 3..];
-                    inward[0].is_ascii_digit()
-                        && inward[1].is_ascii_alphabetic()
-                        && inward[2].is_ascii_alphabetic()
-                };
-            (!ok).then_some("Enter a UK postcode, like SW1A 1AA.")
-        }
-        "US" => {
-            let ok = digits(5)
-                || (compact.len() == 10
-                    && compact[5] == '-'
-                    && all(&compact[..5], char::is_ascii_digit)
-                    && all(&compact[6..], char::is_ascii_digit));
-            (!ok).then_some("Enter a ZIP code, like 94105 or 94105-1234.")
-        }
-        "DE" | "FR" | "ES" | "IT" | "FI" => (!digits(5)).then_some("Enter a five-digit postcode."),
-        "NL" => {
-            let ok = compact.len() == 6
-                && all(&compact[..4], char::is_ascii_digit)
-                && all(&compact[4..], char::is_ascii_alphabetic);
-            (!ok).then_some("Enter a postcode like 1234 AB.")
-        }
-        "IE" | "HK" | "AE" => None,
-        _ if compact.is_empty() => Some("Enter the postcode."),
-        _ => None,
-    }
-}
-
-/// An address-book entry.
-#[derive(Debug, Clone, Serialize)]
-pub struct SavedAddress {
-    pub id: i64,
-    pub address: Address,
-    pub is_default: bool,
-}
-
-fn saved_from_row(row: &AnyRow) -> Result<SavedAddress, sqlx::Error> {
-    Ok(SavedAddress {
-        id: row.try_get("id")?,
-        is_default: flag(row, "is_default")?,
-        address: Address {
-            name: row.try_get("name")?,
-            line1: row.try_get("line1")?,
-            line2: row.try_get("line2")?,
-            city: row.try_get("city")?,
-            state: row.try_get("state")?,
-            postcode: row.try_get("postcode")?,
-            country: row.try_get("country")?,
-            phone: row.try_get("phone")?,
-        },
-    })
-}
-
-const COLUMNS: &str = "id, name, line1, line2, city, state, postcode, country, phone, is_default";
-
-/// A customer's saved addresses, the default first, then the newest.
-pub async fn list(pool: &AnyPool, customer_id: i64) -> Result<Vec<SavedAddress>, sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM customer_address WHERE customer_id = $1 \
-         ORDER BY is_default DESC, id DESC"
-    )))
-    .bind(customer_id)
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(saved_from_row)
-    .collect()
-}
-
-/// One of the customer's addresses; `None` when it isn't theirs.
-pub async fn get(
-    pool: &AnyPool,
-    customer_id: i64,
-    id: i64,
-) -> Result<Option<SavedAddress>, sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM customer_address WHERE customer_id = $1 AND id = $2"
-    )))
-    .bind(customer_id)
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .as_ref()
-    .map(saved_from_row)
-    .transpose()
-}
-
-/// Saves an address to the customer's book (once: an equal address is not added again) and
-/// makes it the default. Inside the caller's transaction.
-pub async fn remember(
-    conn: &mut sqlx::AnyConnection,
-    customer_id: i64,
-    address: &Address,
-) -> Result<(), sqlx::Error> {
-    let count: i64 = sqlx::query("SELECT COUNT(*) FROM customer_address WHERE customer_id = $1")
-        .bind(customer_id)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-    let fingerprint = address.fingerprint();
-    sqlx::query("UPDATE customer_address SET is_default = FALSE WHERE customer_id = $1")
-        .bind(customer_id)
-        .execute(&mut *conn)
-        .await?;
-    let updated = sqlx::query(
-        "UPDATE customer_address SET is_default = TRUE WHERE customer_id = $1 AND fingerprint = $2",
-    )
-    .bind(customer_id)
-    .bind(&fingerprint)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if updated == 0 && count < MAX_SAVED_ADDRESSES {
-        sqlx::query(
-            "INSERT INTO customer_address (customer_id, name, line1, line2, city, state, postcode, \
-             country, phone, fingerprint, is_default, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, TRUE, $11)",
-        )
-        .bind(customer_id)
-        .bind(&address.name)
-        .bind(&address.line1)
-        .bind(&address.line2)
-        .bind(&address.city)
-        .bind(&address.state)
-        .bind(&address.postcode)
-        .bind(&address.country)
-        .bind(&address.phone)
-        .bind(&fingerprint)
-        .bind(now_text())
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Deletes one of the customer's addresses; false when it wasn't theirs.
-pub async fn delete(pool: &AnyPool, customer_id: i64, id: i64) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query("DELETE FROM customer_address WHERE customer_id = $1 AND id = $2")
-            .bind(customer_id)
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-            == 1,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,39 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn postcodes_by_country() {
-        assert!(postcode_problem("GB", "EC1A 1BB").is_none());
-        assert!(postcode_problem("GB", "12345").is_some());
-        assert!(postcode_problem("US", "94105-1234").is_none());
-        assert!(postcode_problem("US", "9410").is_some());
-        assert!(postcode_problem("NL", "1234 AB").is_none());
-        assert!(postcode_problem("IE", "").is_none());
-        assert!(postcode_problem("JP", "").is_some());
-    }
-
-    #[test]
-    fn multibyte_postcodes_are_refused_not_sliced() {
-        // "123é5" is six bytes: a byte-position rule would slice inside the "é" and panic.
-        for country in ["NL", "US", "GB", "DE", "FR", "JP", "IE"] {
-            for postcode in [
-                "123é5",
-                "1234 ÅB",
-                "12345-678é",
-                "é",
-                "SW1A 1Aé",
-                "ｓｗ１ａ１ａａ",
-                "💷💷💷💷💷💷",
-            ] {
-                let problem = postcode_problem(country, postcode);
-                if !["JP", "IE"].contains(&country) {
-                    assert!(problem.is_some(), "{country} accepted {postcode:?}");
-                }
-            }
-        }
-        // Full-width digits are digits to Unicode, not to the Dutch post office.
-        assert!(postcode_problem("NL", "１２３４AB").is_some());
-        assert!(postcode_problem("NL", "1234ÅB").is_some());
-        assert!(postcode_problem("NL", "1234 ab").is_none());
+    fn multibyte_postcodes_are_reported_on_the_form() {
         let (_, errors) = *Address::from_form(&form(&[
             ("name", "Jan"),
             ("line1", "Dam 1"),
@@ -481,6 +302,56 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(errors.contains_key("postcode"));
+    }
+
+    #[test]
+    fn regions_and_postcodes_are_tidied_and_required() {
+        let a = Address::from_form(&form(&[
+            ("name", "Grace Hopper"),
+            ("line1", "1 Main St"),
+            ("city", "Arlington"),
+            ("state", "virginia"),
+            ("postcode", "22201"),
+            ("country", "US"),
+        ]))
+        .unwrap();
+        assert_eq!(a.state, "VA");
+        let (typed, errors) = *Address::from_form(&form(&[
+            ("name", "Grace Hopper"),
+            ("line1", "1 Main St"),
+            ("city", "Arlington"),
+            ("postcode", "22201"),
+            ("country", "US"),
+        ]))
+        .unwrap_err();
+        assert_eq!(typed.city, "Arlington");
+        assert_eq!(errors.keys().collect::<Vec<_>>(), ["state"]);
+        let uk = Address::from_form(&form(&[
+            ("name", "Ada"),
+            ("line1", "1 High Street"),
+            ("city", "London"),
+            ("postcode", "sw1a1aa"),
+            ("country", "GB"),
+        ]))
+        .unwrap();
+        assert_eq!(uk.postcode, "SW1A 1AA");
+    }
+
+    #[test]
+    fn a_prefixed_address_reads_its_own_fields() {
+        let fields = form(&[
+            ("name", "Ship To"),
+            ("billing_name", "Bill To"),
+            ("billing_line1", "2 Low Road"),
+            ("billing_city", "Leeds"),
+            ("billing_postcode", "LS1 4AP"),
+            ("billing_country", "GB"),
+        ]);
+        let billing = Address::from_form_prefixed(&fields, "billing_").unwrap();
+        assert_eq!(billing.name, "Bill To");
+        let (_, errors) =
+            *Address::from_form_prefixed(&form(&[("name", "x")]), "billing_").unwrap_err();
+        assert!(errors.contains_key("name") && errors.contains_key("line1"));
     }
 
     #[test]

@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
+use sqlx::AnyPool;
+
 use super::{CheckoutError, CheckoutState, Deps};
-use crate::address::Address;
+use crate::address::{self, Address};
 use crate::basket::{self, PricedBasket, Pricer, snapshot};
 use crate::catalogue::category::CategoryTree;
 use crate::money::Currency;
@@ -117,6 +119,64 @@ impl Checkout {
         }
         self.state.shipping_address = Some(address);
     }
+
+    /// Takes a billing address (`None`: bill to the delivery address). The same address as
+    /// the delivery one is kept as `None`, so "same as delivery" has one spelling. Nothing
+    /// quoted depends on it, so the chosen method stays.
+    pub fn choose_billing(&mut self, billing: Option<Address>) {
+        self.state.billing_address =
+            billing.filter(|b| self.state.shipping_address.as_ref() != Some(b));
+    }
+}
+
+/// An address as the address step gives it: one from the customer's book, or one typed
+/// (and validated) on the form.
+#[derive(Debug, Clone)]
+pub enum Chosen {
+    Saved(i64),
+    Typed(Address),
+}
+
+/// A saved address id that is not in this shopper's book (someone else's, or none at all;
+/// a guest has no book).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotYours;
+
+/// The address step: the delivery address and, unless billed there, the billing address.
+/// Saved addresses are looked up in this customer's own book only.
+pub async fn choose_addresses(
+    pool: &AnyPool,
+    checkout: &mut Checkout,
+    shipping: Chosen,
+    billing: Option<Chosen>,
+) -> Result<Result<(), NotYours>, CheckoutError> {
+    let Some(shipping) = resolve(pool, checkout.customer_id, shipping).await? else {
+        return Ok(Err(NotYours));
+    };
+    let billing = match billing {
+        None => None,
+        Some(chosen) => match resolve(pool, checkout.customer_id, chosen).await? {
+            Some(address) => Some(address),
+            None => return Ok(Err(NotYours)),
+        },
+    };
+    checkout.choose_address(shipping);
+    checkout.choose_billing(billing);
+    Ok(Ok(()))
+}
+
+async fn resolve(
+    pool: &AnyPool,
+    customer_id: Option<i64>,
+    chosen: Chosen,
+) -> Result<Option<Address>, CheckoutError> {
+    Ok(match (chosen, customer_id) {
+        (Chosen::Typed(address), _) => Some(address),
+        (Chosen::Saved(id), Some(customer)) => address::get(pool, customer, id)
+            .await?
+            .map(|saved| saved.address),
+        (Chosen::Saved(_), None) => None,
+    })
 }
 
 /// What quoting needs: the catalogue facts plugins see, and the shop's currency.
@@ -212,5 +272,28 @@ mod tests {
             ..Address::default()
         });
         assert_eq!(c.next_step(), Step::Method);
+    }
+
+    #[test]
+    fn billing_to_the_delivery_address_is_kept_as_none() {
+        let mut c = checkout(CheckoutState::default(), Some("a@example.com"));
+        let home = Address {
+            name: "Ada".into(),
+            country: "GB".into(),
+            ..Address::default()
+        };
+        let office = Address {
+            name: "Ada's office".into(),
+            ..home.clone()
+        };
+        c.choose_address(home.clone());
+        c.state.shipping_method = Some("flat:standard".into());
+        c.choose_billing(Some(home.clone()));
+        assert_eq!(c.state.billing_address, None);
+        assert_eq!(c.state.billing(), Some(&home));
+        c.choose_billing(Some(office.clone()));
+        assert_eq!(c.state.billing(), Some(&office));
+        // Billing elsewhere changes no delivery quote.
+        assert_eq!(c.state.shipping_method.as_deref(), Some("flat:standard"));
     }
 }

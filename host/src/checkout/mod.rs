@@ -41,6 +41,10 @@ pub struct CheckoutState {
     /// A guest's email (customers use their account's).
     pub guest_email: Option<String>,
     pub shipping_address: Option<Address>,
+    /// A billing address other than the shipping address; `None` bills to the shipping
+    /// address (the usual case, and every session from before billing was asked).
+    #[serde(default)]
+    pub billing_address: Option<Address>,
     /// `plugin:code` of the chosen shipping method.
     pub shipping_method: Option<String>,
     pub gateway: Option<String>,
@@ -65,6 +69,15 @@ pub struct PendingPayment {
 pub struct LastOrder {
     pub number: String,
     pub guest_token: Option<String>,
+}
+
+impl CheckoutState {
+    /// Where the payment is billed: the billing address, else the shipping address.
+    pub fn billing(&self) -> Option<&Address> {
+        self.billing_address
+            .as_ref()
+            .or(self.shipping_address.as_ref())
+    }
 }
 
 /// A digest of everything the customer agreed to at the preview: lines, quantities, prices,
@@ -169,6 +182,8 @@ pub struct Submission<'a> {
     pub customer_id: Option<i64>,
     pub email: &'a str,
     pub shipping_address: &'a Address,
+    /// The shipping address again when the customer is billed there.
+    pub billing_address: &'a Address,
     pub method: &'a Method,
     pub gateway: &'a str,
     pub card: Option<CardDetails>,
@@ -192,7 +207,7 @@ pub async fn pay_and_place(deps: &Deps<'_>, sub: Submission<'_>) -> Result<Outco
         order_number: order::number_for_basket(sub.basket.id),
         amount,
         customer: Customer::new(sub.customer_id, Some(sub.email)),
-        billing_address: Some(sub.shipping_address.plugin_address()),
+        billing_address: Some(sub.billing_address.plugin_address()),
         card: sub.card.as_ref().map(CardDetails::plugin_card),
         return_url: sub.return_url.clone(),
         idempotency_key: format!("{}-{}", sub.basket.id, sub.fingerprint),
@@ -385,7 +400,7 @@ async fn place(
                 customer_id: sub.customer_id,
                 email: sub.email,
                 shipping_address: sub.shipping_address,
-                billing_address: sub.shipping_address,
+                billing_address: sub.billing_address,
                 shipping: sub.method,
                 payment: payment.as_ref(),
                 guest_token_hash: guest_token.as_deref().map(order::token_hash),

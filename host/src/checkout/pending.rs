@@ -20,6 +20,8 @@ pub struct Stored {
     pub customer_id: Option<i64>,
     pub email: String,
     pub shipping_address: Address,
+    /// `None`: billed to the shipping address.
+    pub billing_address: Option<Address>,
     pub method: Method,
     pub fingerprint: String,
     pub amount: Money,
@@ -34,8 +36,9 @@ pub async fn remember(
 ) -> Result<(), CheckoutError> {
     sqlx::query(
         "INSERT INTO pending_payment (gateway, reference, basket_id, customer_id, email, \
-         shipping_address, shipping_method, fingerprint, currency, amount_minor, site_url, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         shipping_address, billing_address, shipping_method, fingerprint, currency, amount_minor, \
+         site_url, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (gateway, reference) DO NOTHING",
     )
     .bind(&pending.gateway)
@@ -44,6 +47,11 @@ pub async fn remember(
     .bind(sub.customer_id)
     .bind(sub.email)
     .bind(serde_json::to_string(sub.shipping_address)?)
+    .bind(
+        (sub.billing_address != sub.shipping_address)
+            .then(|| serde_json::to_string(sub.billing_address))
+            .transpose()?,
+    )
     .bind(serde_json::to_string(sub.method)?)
     .bind(&pending.fingerprint)
     .bind(pending.amount.currency().code())
@@ -84,8 +92,9 @@ pub async fn find(
     reference: &str,
 ) -> Result<Option<Stored>, CheckoutError> {
     let row = sqlx::query(
-        "SELECT basket_id, customer_id, email, shipping_address, shipping_method, fingerprint, \
-         currency, amount_minor, site_url FROM pending_payment WHERE gateway = $1 AND reference = $2",
+        "SELECT basket_id, customer_id, email, shipping_address, billing_address, shipping_method, \
+         fingerprint, currency, amount_minor, site_url FROM pending_payment \
+         WHERE gateway = $1 AND reference = $2",
     )
     .bind(gateway)
     .bind(reference)
@@ -100,6 +109,10 @@ pub async fn find(
         customer_id: row.try_get("customer_id")?,
         email: row.try_get("email")?,
         shipping_address: serde_json::from_str(&row.try_get::<String, _>("shipping_address")?)?,
+        billing_address: row
+            .try_get::<Option<String>, _>("billing_address")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()?,
         method: serde_json::from_str(&row.try_get::<String, _>("shipping_method")?)?,
         fingerprint: row.try_get("fingerprint")?,
         amount: Money::from_minor(row.try_get("amount_minor")?, currency),
@@ -156,6 +169,10 @@ pub async fn complete_from_webhook<'p>(
             customer_id: stored.customer_id,
             email: &stored.email,
             shipping_address: &stored.shipping_address,
+            billing_address: stored
+                .billing_address
+                .as_ref()
+                .unwrap_or(&stored.shipping_address),
             method: &stored.method,
             gateway,
             card: None,

@@ -442,7 +442,7 @@ pub async fn place_in(
         add_payment_event(tx, order_id, "authorise", amount, &p.reference).await?;
     }
     if let Some(customer) = new.customer_id {
-        crate::address::remember(tx, customer, new.shipping_address).await?;
+        crate::address::remember(tx, customer, new.shipping_address, new.billing_address).await?;
     }
     // What was saved for later is still the shopper's: it moves to their next basket.
     let next_basket = if basket.saved.is_empty() {
@@ -749,6 +749,7 @@ pub struct Order {
     pub shipping_address: Address,
     pub shipping_address_lines: Vec<String>,
     pub billing_address: Address,
+    pub billing_address_lines: Vec<String>,
     pub placed_at: String,
     pub lines: Vec<OrderLine>,
     pub payments: Vec<PaymentSourceView>,
@@ -794,6 +795,7 @@ pub async fn by_number(pool: &AnyPool, number: &str) -> Result<Option<Order>, sq
         serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
     };
     let shipping_address = address("shipping_address")?;
+    let billing_address = address("billing_address")?;
     let total_incl = money(&row, "total_incl_minor", currency)?;
     let total_excl = money(&row, "total_excl_minor", currency)?;
     let lines = sqlx::query(
@@ -887,7 +889,8 @@ pub async fn by_number(pool: &AnyPool, number: &str) -> Result<Option<Order>, sq
         shipping_name: row.try_get("shipping_name")?,
         shipping_address_lines: shipping_address.lines(),
         shipping_address,
-        billing_address: address("billing_address")?,
+        billing_address_lines: billing_address.lines(),
+        billing_address,
         placed_at: row.try_get("placed_at")?,
         lines,
         payments,

@@ -80,6 +80,18 @@ impl From<crate::reports::tables::ReportError> for WebError {
     }
 }
 
+impl From<crate::address::BookError> for WebError {
+    fn from(e: crate::address::BookError) -> Self {
+        use crate::address::BookError;
+        match e {
+            // Someone else's address is answered like one that doesn't exist.
+            BookError::NotFound => WebError::NotFound,
+            BookError::Full | BookError::Duplicate => WebError::BadRequest(e.to_string()),
+            BookError::Db(e) => WebError::internal(e),
+        }
+    }
+}
+
 impl From<minijinja::Error> for WebError {
     fn from(e: minijinja::Error) -> Self {
         // The alternate form carries the template's name, line and source excerpt.

@@ -1,8 +1,9 @@
-//! The storefront: catalogue pages ([`pages`]), basket, accounts, checkout, order status,
-//! files; and what every page shares (the header's menu and visitor, rendering, the page
-//! data cache).
+//! The storefront: catalogue pages ([`pages`]), basket, accounts and their address book,
+//! checkout, order status, files; and what every page shares (the header's menu and visitor,
+//! rendering, the page data cache).
 
 mod accounts;
+mod addresses;
 mod alerts;
 mod basket;
 mod cards;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(accounts::router())
         .merge(profile::router())
         .merge(alerts::router())
+        .merge(addresses::router())
         .merge(checkout::router())
         .merge(orders::router())
 }

@@ -260,6 +260,7 @@ async fn page(
         total_incl_tax => ctx.basket.total_incl_tax,
         email => ctx.email.clone(),
         address => ctx.state.shipping_address.as_ref().map(Address::lines),
+        billing_address => ctx.state.billing_address.as_ref().map(Address::lines),
     };
     let ctx_value = minijinja::context! { steps => steps, summary => summary, ..page };
     let mut response =

@@ -195,6 +195,7 @@ pub(super) async fn place(
     // the order (the ledger would void it later; the customer would have no order now).
     let site_url = origin(&headers);
     let return_url = format!("{site_url}/checkout/payment/return/{}/", gateway.id);
+    let billing = ctx.state.billing().unwrap_or(&address).clone();
     let (shop, basket, customer_id) = (state.clone(), ctx.basket.clone(), ctx.customer_id);
     let outcome = tokio::spawn(async move {
         checkout::pay_and_place(
@@ -204,6 +205,7 @@ pub(super) async fn place(
                 customer_id,
                 email: &email,
                 shipping_address: &address,
+                billing_address: &billing,
                 method: &method,
                 gateway: &gateway.id,
                 card,

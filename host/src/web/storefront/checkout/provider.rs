@@ -106,6 +106,7 @@ pub(super) async fn payment_return(
                 customer_id: ctx.customer_id,
                 email,
                 shipping_address: address,
+                billing_address: ctx.state.billing().unwrap_or(address),
                 method,
                 gateway: &gateway,
                 card: None,

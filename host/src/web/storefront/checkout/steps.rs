@@ -14,9 +14,9 @@ use super::{
     ADDRESS_URL, CHECKOUT_URL, METHOD_URL, PAYMENT_URL, PREVIEW_URL, View, at_step,
     ctx_or_redirect, page, save, see_other, step_url,
 };
-use crate::address::{self, Address, COUNTRIES, FieldErrors};
+use crate::address::{self, Address, FieldErrors};
 use crate::app::AppState;
-use crate::checkout::flow::{Checkout, Step};
+use crate::checkout::flow::{self, Checkout, Chosen, NotYours, Step};
 use crate::customer;
 use crate::payment;
 use crate::session::Session;
@@ -114,49 +114,102 @@ pub(super) async fn address_page(
     let ctx = ctx_or_redirect!(&state, &session);
     at_step!(ctx, &session, Step::Address);
     let saved = saved_addresses(&state, &ctx).await?;
-    let form = ctx
-        .state
-        .shipping_address
-        .clone()
-        .or_else(|| saved.first().map(|s| s.address.clone()))
-        .unwrap_or_else(|| Address {
-            country: "GB".into(),
-            ..Address::default()
-        });
+    let form = AddressForm::initial(&ctx, &saved);
     let view = View {
         state: &state,
         session: &session,
         uri: &uri,
     };
-    address_render(
-        &view,
-        &ctx,
-        StatusCode::OK,
-        &form,
-        FieldErrors::new(),
-        saved,
-    )
-    .await
+    address_render(&view, &ctx, StatusCode::OK, form, saved).await
+}
+
+/// The address step's form as shown: which saved address each choice points at (an id,
+/// `new`, or for billing `same`), the typed addresses and their problems.
+struct AddressForm {
+    shipping_pick: String,
+    shipping: Address,
+    shipping_errors: FieldErrors,
+    billing_pick: String,
+    billing: Address,
+    billing_errors: FieldErrors,
+}
+
+fn blank_address() -> Address {
+    Address {
+        country: "GB".into(),
+        ..Address::default()
+    }
+}
+
+impl AddressForm {
+    /// What the customer chose before, if they did; else their default delivery address
+    /// (the book lists it first), and billed to it unless they keep a different default
+    /// billing address.
+    fn initial(ctx: &Checkout, saved: &[address::SavedAddress]) -> AddressForm {
+        let in_book = |a: &Address| {
+            saved
+                .iter()
+                .find(|s| s.address.fingerprint() == a.fingerprint())
+                .map(|s| s.id.to_string())
+        };
+        let (shipping_pick, shipping) = match &ctx.state.shipping_address {
+            Some(a) => match in_book(a) {
+                Some(id) => (id, blank_address()),
+                None => ("new".to_owned(), a.clone()),
+            },
+            None => match saved.first() {
+                Some(first) => (first.id.to_string(), blank_address()),
+                None => ("new".to_owned(), blank_address()),
+            },
+        };
+        let (billing_pick, billing) =
+            match (&ctx.state.shipping_address, &ctx.state.billing_address) {
+                (Some(_), None) => ("same".to_owned(), blank_address()),
+                (_, Some(b)) => match in_book(b) {
+                    Some(id) => (id, blank_address()),
+                    None => ("new".to_owned(), b.clone()),
+                },
+                (None, None) => match saved.iter().find(|s| s.is_default_billing) {
+                    Some(b) if b.id.to_string() != shipping_pick => {
+                        (b.id.to_string(), blank_address())
+                    }
+                    _ => ("same".to_owned(), blank_address()),
+                },
+            };
+        AddressForm {
+            shipping_pick,
+            shipping,
+            shipping_errors: FieldErrors::new(),
+            billing_pick,
+            billing,
+            billing_errors: FieldErrors::new(),
+        }
+    }
 }
 
 async fn address_render(
     view: &View<'_>,
     ctx: &Checkout,
     status: StatusCode,
-    form: &Address,
-    errors: FieldErrors,
+    form: AddressForm,
     saved: Vec<address::SavedAddress>,
 ) -> Result<Response, WebError> {
-    let countries: Vec<Value> = COUNTRIES
-        .iter()
-        .map(|(code, name)| minijinja::context! { code => *code, name => *name })
-        .collect();
+    let countries = super::super::addresses::countries();
     let saved: Vec<Value> = saved
         .into_iter()
-        .map(|s| minijinja::context! { id => s.id, lines => s.address.lines(), is_default => s.is_default })
+        .map(|s| {
+            minijinja::context! {
+                id => s.id.to_string(), lines => s.address.lines(),
+                is_default_shipping => s.is_default_shipping,
+                is_default_billing => s.is_default_billing,
+            }
+        })
         .collect();
     let p = minijinja::context! {
-        form => form, errors => errors, countries => countries, saved => saved,
+        form => form.shipping, errors => form.shipping_errors, shipping_pick => form.shipping_pick,
+        billing_form => form.billing, billing_errors => form.billing_errors,
+        billing_pick => form.billing_pick,
+        countries => countries, saved => saved,
     };
     page(
         view,
@@ -169,6 +222,13 @@ async fn address_render(
     .await
 }
 
+/// A saved address's id as posted; anything else is a broken form, not a choice.
+fn saved_id(raw: &str) -> Result<Chosen, WebError> {
+    raw.parse()
+        .map(Chosen::Saved)
+        .map_err(|_| WebError::BadRequest("Choose one of your addresses.".into()))
+}
+
 pub(super) async fn address_submit(
     State(state): State<AppState>,
     session: Session,
@@ -177,44 +237,62 @@ pub(super) async fn address_submit(
 ) -> Result<Response, WebError> {
     let mut ctx = ctx_or_redirect!(&state, &session);
     at_step!(ctx, &session, Step::Address);
-    let chosen = if let Some(raw) = fields.get("address_id") {
-        // A saved address: it must be this customer's own.
-        let id: i64 = raw
-            .parse()
-            .map_err(|_| WebError::BadRequest("Choose one of your addresses.".into()))?;
-        let customer = ctx.customer_id.ok_or(WebError::NotFound)?;
-        let saved = address::get(&state.db.pool, customer, id)
-            .await?
-            .ok_or(WebError::NotFound)?;
-        Ok(saved.address)
-    } else {
-        Address::from_form(&fields)
+    let mut form = AddressForm {
+        shipping_pick: "new".into(),
+        shipping: blank_address(),
+        shipping_errors: FieldErrors::new(),
+        billing_pick: "same".into(),
+        billing: blank_address(),
+        billing_errors: FieldErrors::new(),
     };
-    match chosen {
-        Ok(address) => {
-            ctx.choose_address(address);
-            save(&session, &ctx.state);
-            Ok(see_other(METHOD_URL))
+    // `address_id`: a saved address, or absent / `new` for the typed one. `billing`: absent
+    // or `same` to bill the delivery address, a saved address, or `new` for the typed
+    // `billing_*` fields. Both typed addresses are checked at once, so one answer shows
+    // every problem.
+    let shipping = match fields.get("address_id").map(String::as_str) {
+        None | Some("new") => match Address::from_form(&fields) {
+            Ok(a) => Some(Chosen::Typed(a)),
+            Err(problem) => {
+                (form.shipping, form.shipping_errors) = *problem;
+                None
+            }
+        },
+        Some(raw) => {
+            form.shipping_pick = raw.to_owned();
+            Some(saved_id(raw)?)
         }
-        Err(problem) => {
-            let (form, errors) = *problem;
-            let saved = saved_addresses(&state, &ctx).await?;
-            let view = View {
-                state: &state,
-                session: &session,
-                uri: &uri,
-            };
-            address_render(
-                &view,
-                &ctx,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &form,
-                errors,
-                saved,
-            )
-            .await
+    };
+    let billing = match fields.get("billing").map(String::as_str) {
+        None | Some("same") => Some(None),
+        Some("new") => {
+            form.billing_pick = "new".into();
+            match Address::from_form_prefixed(&fields, "billing_") {
+                Ok(a) => Some(Some(Chosen::Typed(a))),
+                Err(problem) => {
+                    (form.billing, form.billing_errors) = *problem;
+                    None
+                }
+            }
         }
-    }
+        Some(raw) => {
+            form.billing_pick = raw.to_owned();
+            Some(Some(saved_id(raw)?))
+        }
+    };
+    let (Some(shipping), Some(billing)) = (shipping, billing) else {
+        let saved = saved_addresses(&state, &ctx).await?;
+        let view = View {
+            state: &state,
+            session: &session,
+            uri: &uri,
+        };
+        return address_render(&view, &ctx, StatusCode::UNPROCESSABLE_ENTITY, form, saved).await;
+    };
+    flow::choose_addresses(&state.db.pool, &mut ctx, shipping, billing)
+        .await?
+        .map_err(|NotYours| WebError::NotFound)?;
+    save(&session, &ctx.state);
+    Ok(see_other(METHOD_URL))
 }
 
 // ---- shipping method ----
