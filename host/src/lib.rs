@@ -31,3 +31,4 @@ pub mod shipping;
 pub mod staff;
 pub mod themes;
 pub mod web;
+pub mod wishlist;

@@ -10,6 +10,7 @@ mod files;
 mod listing;
 mod orders;
 mod pages;
+mod wishlists;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(accounts::router())
         .merge(checkout::router())
         .merge(orders::router())
+        .merge(wishlists::router())
 }
 
 #[derive(Serialize)]
