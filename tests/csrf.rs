@@ -71,6 +71,16 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/catalogue/categories/{category_id}/image/delete/",
     "/dashboard/logout/",
     "/dashboard/login/",
+    // The customer's own order and lists (made below); the list is deleted last.
+    "/accounts/orders/{number}/reorder/",
+    "/accounts/orders/{number}/lines/{order_line}/reorder/",
+    "/accounts/wishlists/",
+    "/accounts/wishlists/add/{product_id}/",
+    "/accounts/wishlists/{list_id}/",
+    "/accounts/wishlists/{list_id}/lines/{wishlist_line}/remove/",
+    "/accounts/wishlists/{list_id}/lines/{wishlist_line}/move/",
+    "/accounts/wishlists/{list_id}/lines/{wishlist_line}/basket/",
+    "/accounts/wishlists/{list_id}/delete/",
     "/basket/lines/{line_id}/remove/",
     "/accounts/login/",
     "/accounts/register/",
@@ -152,6 +162,11 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image WHERE caption = 'csrf'",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM category_image WHERE caption = 'csrf'",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM export_job",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist WHERE name = 'CSRF' AND visibility = 'private'",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist_line",
+        "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM wishlist_line",
+        "SELECT CAST(COALESCE(SUM(wishlist_id), 0) AS BIGINT) FROM wishlist_line",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -184,6 +199,8 @@ struct Ids<'a> {
     class: i64,
     attribute: i64,
     image: i64,
+    /// A line of the order (now the customer's).
+    order_line: i64,
 }
 
 fn fill(route: &str, ids: &Ids) -> String {
@@ -197,7 +214,15 @@ fn fill(route: &str, ids: &Ids) -> String {
         class,
         attribute,
         image,
+        order_line,
     } = *ids;
+    // The customer's wishlists are the database's first two, with lines 1 to 3 on the first:
+    // each line route gets a line of its own (one is removed, one moved, one bought).
+    let wishlist_line = match route.rsplit('/').nth(1) {
+        Some("remove") => "1",
+        Some("move") => "2",
+        _ => "3",
+    };
     route
         .replace("{category_id}", &category.to_string())
         .replace("{class_id}", &class.to_string())
@@ -208,6 +233,9 @@ fn fill(route: &str, ids: &Ids) -> String {
         .replace("{number}", order)
         .replace("{stock_id}", &stock.to_string())
         .replace("{customer_id}", &customer.to_string())
+        .replace("{order_line}", &order_line.to_string())
+        .replace("{list_id}", "1")
+        .replace("{wishlist_line}", wishlist_line)
         // The capture below is the database's first money action.
         .replace("{operation}", "1")
         // So is the saved filter.
@@ -294,6 +322,9 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
             vec![("name", "CSRF attribute")]
         }
         "/dashboard/partners/{partner_id}/" => vec![("partner_name", "Renamed")],
+        "/accounts/wishlists/" => vec![("name", "CSRF list")],
+        "/accounts/wishlists/{list_id}/" => vec![("name", "Renamed"), ("visibility", "shared")],
+        "/accounts/wishlists/{list_id}/lines/{wishlist_line}/move/" => vec![("to", "2")],
         "/dashboard/partners/{partner_id}/users/" => vec![
             ("email", "partner-user@example.com"),
             ("password", "partner password"),
@@ -385,6 +416,36 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let customer = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
         .await;
+    // The order is the signed-in customer's, for the re-order routes.
+    sqlx::query("UPDATE shop_order SET customer_id = $1")
+        .bind(customer)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let order_line = app
+        .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM order_line")
+        .await;
+    // Two wishlists (ids 1 and 2), three lines of other products on the first.
+    {
+        use emporium::wishlist::{self, Limits, Visibility};
+        let limits = Limits {
+            max_lists: 20,
+            max_lines: 500,
+        };
+        let db = &app.state.db;
+        let first = wishlist::create(db, limits, customer, "CSRF", Visibility::Private)
+            .await
+            .unwrap();
+        wishlist::create(db, limits, customer, "Other", Visibility::Private)
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let p = ProductBuilder::new().create(db).await.unwrap();
+            wishlist::add_product(db, limits, customer, Some(first), p.id, 1)
+                .await
+                .unwrap();
+        }
+    }
     // A live reset link for the customer (the token `fill` puts in the path), so the reset
     // route answers from its handler.
     {
@@ -417,6 +478,7 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
         class,
         attribute,
         image,
+        order_line,
     };
     emporium::staff::add(
         &app.state.db,

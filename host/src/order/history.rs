@@ -12,8 +12,8 @@ use sqlx::{AnyPool, Row};
 
 use super::{Order, OrderError, OrderLine, OrderSummary, by_number, currency_of, money};
 use crate::basket::BasketError;
-use crate::basket::actions::{Added, Baskets};
 use crate::basket::Owner;
+use crate::basket::actions::{Added, Baskets};
 
 /// Search terms beyond this are refused rather than scanned.
 pub const MAX_QUERY_CHARS: usize = 100;
@@ -284,7 +284,12 @@ pub async fn reorder(
             .map(|o| (format!("option_{}", o.code), o.value.clone()))
             .collect();
         match baskets
-            .add(Owner::Customer(customer_id), product_id, &fields, line.quantity)
+            .add(
+                Owner::Customer(customer_id),
+                product_id,
+                &fields,
+                line.quantity,
+            )
             .await
         {
             Ok(Added::Added { line: added, .. }) => done.added.push(ReorderedLine {

@@ -244,7 +244,8 @@ pub async fn shared(
     if !valid_key(key) {
         return Err(WishlistError::NotFound);
     }
-    let sql = format!("SELECT {LIST_COLUMNS}, w.customer_id FROM wishlist w WHERE w.share_key = $1");
+    let sql =
+        format!("SELECT {LIST_COLUMNS}, w.customer_id FROM wishlist w WHERE w.share_key = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(key)
         .fetch_optional(pool)
@@ -327,14 +328,13 @@ pub async fn create(
 ) -> Result<i64, WishlistError> {
     let name = clean_name(name)?;
     let mut tx = db.begin_write().await?;
-    let has_default: bool = sqlx::query(
-        "SELECT COUNT(*) FROM wishlist WHERE customer_id = $1 AND is_default = TRUE",
-    )
-    .bind(customer_id)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get::<i64, _>(0)?
-        > 0;
+    let has_default: bool =
+        sqlx::query("SELECT COUNT(*) FROM wishlist WHERE customer_id = $1 AND is_default = TRUE")
+            .bind(customer_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>(0)?
+            > 0;
     // A race for the default loses to the unique index and becomes an ordinary list.
     let id = match insert_list(&mut tx, customer_id, &name, visibility, !has_default).await? {
         Some(id) => id,
@@ -359,20 +359,22 @@ pub async fn update(
 ) -> Result<(), WishlistError> {
     let name = clean_name(name)?;
     let mut tx = db.begin_write().await?;
-    let done = sqlx::query(
-        "UPDATE wishlist SET name = $1, visibility = $2, updated_at = $3, \
-         share_key = CASE WHEN $4 = 1 THEN $5 ELSE share_key END \
-         WHERE id = $6 AND customer_id = $7",
-    )
-    .bind(&name)
-    .bind(visibility.as_str())
-    .bind(now_text())
-    .bind(i64::from(new_link))
-    .bind(new_key())
-    .bind(list_id)
-    .bind(customer_id)
-    .execute(&mut *tx)
-    .await?;
+    // A new key only when asked: the old link must keep working otherwise.
+    let key_sql = if new_link { ", share_key = $6" } else { "" };
+    let sql = format!(
+        "UPDATE wishlist SET name = $1, visibility = $2, updated_at = $3{key_sql} \
+         WHERE id = $4 AND customer_id = $5"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&name)
+        .bind(visibility.as_str())
+        .bind(now_text())
+        .bind(list_id)
+        .bind(customer_id);
+    if new_link {
+        query = query.bind(new_key());
+    }
+    let done = query.execute(&mut *tx).await?;
     if done.rows_affected() == 0 {
         return Err(WishlistError::NotFound);
     }
@@ -441,7 +443,14 @@ pub async fn add_product(
     let list_id = match list_id {
         Some(id) => id,
         None => {
-            insert_list(&mut tx, customer_id, DEFAULT_NAME, Visibility::Private, true).await?;
+            insert_list(
+                &mut tx,
+                customer_id,
+                DEFAULT_NAME,
+                Visibility::Private,
+                true,
+            )
+            .await?;
             sqlx::query("SELECT id FROM wishlist WHERE customer_id = $1 AND is_default = TRUE")
                 .bind(customer_id)
                 .fetch_one(&mut *tx)
@@ -551,13 +560,14 @@ pub async fn move_line(
 ) -> Result<(String, String), WishlistError> {
     let mut tx = db.begin_write().await?;
     let (product_id, title, quantity) = owned_line(&mut tx, customer_id, list_id, line_id).await?;
-    let target: String = sqlx::query("SELECT name FROM wishlist WHERE id = $1 AND customer_id = $2")
-        .bind(to_list)
-        .bind(customer_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(WishlistError::NotFound)?
-        .try_get(0)?;
+    let target: String =
+        sqlx::query("SELECT name FROM wishlist WHERE id = $1 AND customer_id = $2")
+            .bind(to_list)
+            .bind(customer_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(WishlistError::NotFound)?
+            .try_get(0)?;
     if to_list == list_id {
         return Ok((title, target));
     }

@@ -57,11 +57,7 @@ fn parse_line_id(raw: &str) -> Result<i64, WebError> {
 }
 
 fn to_login(uri: &Uri) -> Response {
-    let to = format!(
-        "{}?next={}",
-        super::accounts::LOGIN_URL,
-        encode(uri.path())
-    );
+    let to = format!("{}?next={}", super::accounts::LOGIN_URL, encode(uri.path()));
     Redirect::to(&to).into_response()
 }
 

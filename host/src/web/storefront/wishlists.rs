@@ -183,8 +183,7 @@ async fn index(
         max_lists => state.config.max_wishlists,
         max_name_chars => wishlist::MAX_NAME_CHARS,
     };
-    let response =
-        super::render(&state, &session, &uri, "customer/wishlists.html", page).await?;
+    let response = super::render(&state, &session, &uri, "customer/wishlists.html", page).await?;
     Ok(private(response))
 }
 
@@ -206,7 +205,7 @@ async fn create(
             "success",
             format!("Your wishlist “{}” was created.", name.trim()),
         );
-        Ok(see_other(&list_url(id)))
+        Ok::<_, WishlistError>(see_other(&list_url(id)))
     }
     .await;
     refused_or(&session, result, WISHLISTS_URL)
@@ -252,8 +251,7 @@ async fn show(
         visibilities => visibilities(),
         max_name_chars => wishlist::MAX_NAME_CHARS,
     };
-    let response =
-        super::render(&state, &session, &uri, "customer/wishlist.html", page).await?;
+    let response = super::render(&state, &session, &uri, "customer/wishlist.html", page).await?;
     Ok(private(response))
 }
 
@@ -283,7 +281,7 @@ async fn update(
                 "The list was saved."
             },
         );
-        Ok(see_other(&list_url(id)))
+        Ok::<_, WishlistError>(see_other(&list_url(id)))
     }
     .await;
     refused_or(&session, result, &list_url(id))
@@ -354,7 +352,7 @@ async fn add(
                 added.title, added.list_name
             ),
         );
-        Ok(see_other(&added.url))
+        Ok::<_, WishlistError>(see_other(&added.url))
     }
     .await;
     match result {
@@ -454,8 +452,7 @@ async fn shared(
     uri: Uri,
     Path(key): Path<String>,
 ) -> Result<Response, WebError> {
-    let (detail, is_owner) =
-        wishlist::shared(&state.db.pool, &key, session.customer_id()).await?;
+    let (detail, is_owner) = wishlist::shared(&state.db.pool, &key, session.customer_id()).await?;
     let page = minijinja::context! {
         indexable => detail.list.visibility == Visibility::Public,
         edit_url => is_owner.then(|| list_url(detail.list.id)),
@@ -466,8 +463,7 @@ async fn shared(
         },
         lines => detail.lines,
     };
-    let response =
-        super::render(&state, &session, &uri, "wishlists/shared.html", page).await?;
+    let response = super::render(&state, &session, &uri, "wishlists/shared.html", page).await?;
     // Even a public list can turn private or lose its link: never cached, so it stops showing
     // the moment it does.
     Ok(private(response))
