@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
 use sqlx::{AnyPool, Row};
 
 use super::{Order, OrderError, OrderLine, OrderSummary, by_number, currency_of, money};
