@@ -563,6 +563,24 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
             page.body
         );
     }
+    // The account routes ran as the signed-in customer (not a redirect to sign in): the
+    // re-orders and the list actions all happened.
+    for (sql, want) in [
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist WHERE name = 'CSRF'",
+            0,
+        ),
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist_line WHERE wishlist_id = 2",
+            1,
+        ),
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist WHERE name = 'CSRF list'",
+            1,
+        ),
+    ] {
+        assert_eq!(app.scalar_i64(sql).await, want, "{sql}");
+    }
 }
 
 both_backends!(
