@@ -77,8 +77,22 @@ const STATE_CHANGING: &[&str] = &[
     "/accounts/email/",
     "/accounts/sign-out-everywhere/",
     "/accounts/delete/",
+    "/alerts/products/{product_id}/",
+    "/alerts/confirm/{token}/",
+    "/accounts/alerts/{alert_id}/cancel/",
+    "/alerts/unsubscribe/{token}/",
     "/dashboard/logout/",
     "/dashboard/login/",
+    // The customer's own order and lists (made below); the list is deleted last.
+    "/accounts/orders/{number}/reorder/",
+    "/accounts/orders/{number}/lines/{order_line}/reorder/",
+    "/accounts/wishlists/",
+    "/accounts/wishlists/add/{product_id}/",
+    "/accounts/wishlists/{list_id}/",
+    "/accounts/wishlists/{list_id}/lines/{wishlist_line}/remove/",
+    "/accounts/wishlists/{list_id}/lines/{wishlist_line}/move/",
+    "/accounts/wishlists/{list_id}/lines/{wishlist_line}/basket/",
+    "/accounts/wishlists/{list_id}/delete/",
     "/basket/lines/{line_id}/remove/",
     "/accounts/login/",
     "/accounts/register/",
@@ -164,6 +178,11 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image WHERE caption = 'csrf'",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM category_image WHERE caption = 'csrf'",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM export_job",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist WHERE name = 'CSRF' AND visibility = 'private'",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist_line",
+        "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM wishlist_line",
+        "SELECT CAST(COALESCE(SUM(wishlist_id), 0) AS BIGINT) FROM wishlist_line",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -197,6 +216,8 @@ struct Ids<'a> {
     attribute: i64,
     image: i64,
     address: i64,
+    /// A line of the order (now the customer's).
+    order_line: i64,
 }
 
 fn fill(route: &str, ids: &Ids) -> String {
@@ -211,7 +232,15 @@ fn fill(route: &str, ids: &Ids) -> String {
         attribute,
         image,
         address,
+        order_line,
     } = *ids;
+    // The customer's wishlists are the database's first two, with lines 1 to 3 on the first:
+    // each line route gets a line of its own (one is removed, one moved, one bought).
+    let wishlist_line = match route.rsplit('/').nth(1) {
+        Some("remove") => "1",
+        Some("move") => "2",
+        _ => "3",
+    };
     route
         .replace("{category_id}", &category.to_string())
         .replace("{class_id}", &class.to_string())
@@ -223,6 +252,9 @@ fn fill(route: &str, ids: &Ids) -> String {
         .replace("{number}", order)
         .replace("{stock_id}", &stock.to_string())
         .replace("{customer_id}", &customer.to_string())
+        .replace("{order_line}", &order_line.to_string())
+        .replace("{list_id}", "1")
+        .replace("{wishlist_line}", wishlist_line)
         // The capture below is the database's first money action.
         .replace("{operation}", "1")
         // So is the saved filter.
@@ -231,6 +263,8 @@ fn fill(route: &str, ids: &Ids) -> String {
         .replace("{partner_id}", "1")
         .replace("{staff_id}", "2")
         .replace("{token}", &"ab".repeat(32))
+        // The alert made below is the database's first.
+        .replace("{alert_id}", "1")
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -335,6 +369,9 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
             vec![("name", "CSRF attribute")]
         }
         "/dashboard/partners/{partner_id}/" => vec![("partner_name", "Renamed")],
+        "/accounts/wishlists/" => vec![("name", "CSRF list")],
+        "/accounts/wishlists/{list_id}/" => vec![("name", "Renamed"), ("visibility", "shared")],
+        "/accounts/wishlists/{list_id}/lines/{wishlist_line}/move/" => vec![("to", "2")],
         "/dashboard/partners/{partner_id}/users/" => vec![
             ("email", "partner-user@example.com"),
             ("password", "partner password"),
@@ -426,6 +463,36 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
     let customer = app
         .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM customer")
         .await;
+    // The order is the signed-in customer's, for the re-order routes.
+    sqlx::query("UPDATE shop_order SET customer_id = $1")
+        .bind(customer)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let order_line = app
+        .scalar_i64("SELECT CAST(MIN(id) AS BIGINT) FROM order_line")
+        .await;
+    // Two wishlists (ids 1 and 2), three lines of other products on the first.
+    {
+        use emporium::wishlist::{self, Limits, Visibility};
+        let limits = Limits {
+            max_lists: 20,
+            max_lines: 500,
+        };
+        let db = &app.state.db;
+        let first = wishlist::create(db, limits, customer, "CSRF", Visibility::Private)
+            .await
+            .unwrap();
+        wishlist::create(db, limits, customer, "Other", Visibility::Private)
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let p = ProductBuilder::new().create(db).await.unwrap();
+            wishlist::add_product(db, limits, customer, Some(first), p.id, 1)
+                .await
+                .unwrap();
+        }
+    }
     // A live reset link and email-change link for the customer (the token `fill` puts in
     // the path), so those routes answer from their handlers.
     {
@@ -435,6 +502,24 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
             "INSERT INTO password_reset (customer_id, token_hash, created_at, expires_at) \
              VALUES ($1, $2, '2026-01-01T00:00:00Z', '2999-01-01T00:00:00Z')",
         )
+        .bind(customer)
+        .bind(&hash)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+        // A guest's alert waiting for confirmation, on a product that stays out of stock (so
+        // the alert task leaves it alone), that the customer's account then holds.
+        let gone = ProductBuilder::new()
+            .stock(0)
+            .create(&app.state.db)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO product_alert (product_id, customer_id, email, status, confirm_hash, \
+             unsubscribe_hash, created_at) \
+             VALUES ($1, $2, 'walker@example.com', 'unconfirmed', $3, $3, '2026-01-01T00:00:00Z')",
+        )
+        .bind(gone.id)
         .bind(customer)
         .bind(&hash)
         .execute(&app.state.db.pool)
@@ -489,6 +574,7 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
         attribute,
         image,
         address,
+        order_line,
     };
     emporium::staff::add(
         &app.state.db,
@@ -572,6 +658,24 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
             page.status,
             page.body
         );
+    }
+    // The account routes ran as the signed-in customer (not a redirect to sign in): the
+    // re-orders and the list actions all happened.
+    for (sql, want) in [
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist WHERE name = 'CSRF'",
+            0,
+        ),
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist_line WHERE wishlist_id = 2",
+            1,
+        ),
+        (
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist WHERE name = 'CSRF list'",
+            1,
+        ),
+    ] {
+        assert_eq!(app.scalar_i64(sql).await, want, "{sql}");
     }
 }
 

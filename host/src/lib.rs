@@ -32,3 +32,4 @@ pub mod shipping;
 pub mod staff;
 pub mod themes;
 pub mod web;
+pub mod wishlist;

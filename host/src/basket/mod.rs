@@ -24,7 +24,8 @@ use crate::infra::db::{Db, flag, now_text, placeholders};
 use crate::money::{Currency, Money};
 use crate::partner::{self, StockRecord};
 use crate::pricing::{
-    Availability, Price, Pricing, PricingContext, PricingError, PricingItem, PurchaseInfo,
+    Availability, AvailabilityCode, Price, Pricing, PricingContext, PricingError, PricingItem,
+    PurchaseInfo,
 };
 
 /// Text option values are cut off here (engraving lines, gift messages).
@@ -325,6 +326,13 @@ pub async fn prepare_line(
         ))
     };
     let info = info.ok_or_else(unavailable)?;
+    if info.availability.code == AvailabilityCode::OutOfStock {
+        // Said as it is: the customer may come back for it (a re-order names it too).
+        return Err(BasketError::Refused(format!(
+            "Sorry, “{}” is out of stock.",
+            product.title
+        )));
+    }
     let (Some(price), Some(stock_record_id), true) = (
         info.price,
         info.stock_record_id,

@@ -110,6 +110,10 @@ pub struct Config {
     pub staff_session_ttl_secs: u64,
     pub max_line_quantity: u32,
     pub max_basket_quantity: u32,
+    /// Most wishlists one customer may keep, and most lines across all of them: a list is
+    /// stored for good, so an account can't be used to fill the database.
+    pub max_wishlists: u32,
+    pub max_wishlist_lines: u32,
     /// Development mode: templates and static files are re-read when they change.
     pub dev: bool,
     /// Order and line statuses and the moves allowed between them (Oscar's
@@ -187,6 +191,8 @@ impl Default for Config {
             staff_session_ttl_secs: 8 * 3600,
             max_line_quantity: 999,
             max_basket_quantity: 9999,
+            max_wishlists: 20,
+            max_wishlist_lines: 500,
             dev: false,
             order_pipeline: PipelineSettings::default(),
             sandbox_provider_addr: None,
@@ -325,6 +331,12 @@ impl Config {
         }
         if let Some(v) = get("EMPORIUM_MAX_BASKET_QUANTITY") {
             self.max_basket_quantity = parse("EMPORIUM_MAX_BASKET_QUANTITY", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_MAX_WISHLISTS") {
+            self.max_wishlists = parse("EMPORIUM_MAX_WISHLISTS", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_MAX_WISHLIST_LINES") {
+            self.max_wishlist_lines = parse("EMPORIUM_MAX_WISHLIST_LINES", v)?;
         }
         if let Some(v) = get("EMPORIUM_SMTP_URL") {
             let v = v.trim().to_owned();

@@ -8,6 +8,7 @@
 
 pub mod export;
 pub mod filter;
+pub mod history;
 pub mod manage;
 pub mod payments;
 pub mod saved_filters;

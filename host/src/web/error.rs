@@ -110,6 +110,27 @@ impl From<crate::basket::BasketError> for WebError {
     }
 }
 
+impl From<crate::wishlist::WishlistError> for WebError {
+    fn from(e: crate::wishlist::WishlistError) -> Self {
+        use crate::wishlist::WishlistError;
+        match e {
+            WishlistError::NotFound => WebError::NotFound,
+            WishlistError::Invalid(m) | WishlistError::Refused(m) => WebError::BadRequest(m),
+            WishlistError::Basket(e) => e.into(),
+            other => WebError::internal(other),
+        }
+    }
+}
+
+impl From<crate::order::OrderError> for WebError {
+    fn from(e: crate::order::OrderError) -> Self {
+        match e {
+            crate::order::OrderError::NotFound => WebError::NotFound,
+            other => WebError::internal(other),
+        }
+    }
+}
+
 /// Carried from a failed handler to [`friendly_errors`], which renders the page.
 #[derive(Clone)]
 struct ErrorPage {

@@ -13,6 +13,7 @@ mod listing;
 mod orders;
 mod pages;
 mod profile;
+mod wishlists;
 
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .merge(addresses::router())
         .merge(checkout::router())
         .merge(orders::router())
+        .merge(wishlists::router())
 }
 
 #[derive(Serialize)]

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::cards::{self, Card, MoneyView};
 use super::listing::{breadcrumbs, encode, listing_params, pagination, sort_options};
-use super::{basket, cached, category_tree, recorded, render};
+use super::{basket, cached, category_tree, recorded, render, wishlists};
 use crate::analytics::Event;
 use crate::app::AppState;
 use crate::catalogue::{self, ListingFilter, SortKey, Structure, product_url};
@@ -181,6 +181,7 @@ pub(super) async fn product(
         .unwrap_or_default();
     let page = minijinja::context! {
         basket_add_url => (structure != "parent").then(|| basket::add_url(id)),
+        wishlist => wishlists::product_form(&state, &session, id, &canonical).await?,
         ..page
     };
     let response = render(&state, &session, &uri, "catalogue/product.html", page).await?;
