@@ -96,9 +96,9 @@ fn see_other(to: &str) -> Response {
 }
 
 /// The signed-in customer, or where to send a visitor who isn't (back here afterwards).
-fn customer_or_login(session: &Session, back_to: &str) -> Result<i64, Response> {
+fn customer_or_login(session: &Session, back_to: &str) -> Result<i64, Redirect> {
     session.customer_id().ok_or_else(|| {
-        see_other(&format!(
+        Redirect::to(&format!(
             "{}?next={}",
             super::accounts::LOGIN_URL,
             encode(back_to)
@@ -174,7 +174,7 @@ async fn index(
 ) -> Result<Response, WebError> {
     let customer = match customer_or_login(&session, WISHLISTS_URL) {
         Ok(c) => c,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     let lists = wishlist::lists(&state.db.pool, customer).await?;
     let page = minijinja::context! {
@@ -194,7 +194,7 @@ async fn create(
 ) -> Result<Response, WebError> {
     let customer = match customer_or_login(&session, WISHLISTS_URL) {
         Ok(c) => c,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     let fields = fields_map(fields);
     let visibility = visibility_field(&fields)?;
@@ -220,7 +220,7 @@ async fn show(
     let id = parse_id(&raw_id)?;
     let customer = match customer_or_login(&session, uri.path()) {
         Ok(c) => c,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     let detail = wishlist::detail(&state.db.pool, customer, id).await?;
     let others: Vec<ListView> = wishlist::lists(&state.db.pool, customer)
@@ -265,7 +265,7 @@ async fn update(
     let id = parse_id(&raw_id)?;
     let customer = match customer_or_login(&session, uri.path()) {
         Ok(c) => c,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     let fields = fields_map(fields);
     let visibility = visibility_field(&fields)?;
@@ -296,7 +296,7 @@ async fn delete(
     let id = parse_id(&raw_id)?;
     let customer = match customer_or_login(&session, uri.path()) {
         Ok(c) => c,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     let name = wishlist::delete(&state.db, customer, id).await?;
     session.flash("success", format!("Your wishlist “{name}” was deleted."));
@@ -319,7 +319,7 @@ async fn add(
         .ok_or(WebError::NotFound)?;
     let customer = match customer_or_login(&session, &product_url) {
         Ok(c) => c,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     let fields = fields_map(fields);
     let list = match fields.get("list").map(|v| v.trim()) {
@@ -375,7 +375,7 @@ async fn remove_line(
     let (list, line) = line_ids(&raw)?;
     let customer = match customer_or_login(&session, uri.path()) {
         Ok(c) => c,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     let title = wishlist::remove_line(&state.db, customer, list, line).await?;
     session.flash("success", format!("“{title}” was removed from the list."));
@@ -392,7 +392,7 @@ async fn move_line(
     let (list, line) = line_ids(&raw)?;
     let customer = match customer_or_login(&session, uri.path()) {
         Ok(c) => c,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     let fields = fields_map(fields);
     let to = fields
@@ -414,7 +414,7 @@ async fn to_basket(
     let (list, line) = line_ids(&raw)?;
     let customer = match customer_or_login(&session, uri.path()) {
         Ok(c) => c,
-        Err(to_login) => return Ok(to_login),
+        Err(to_login) => return Ok(to_login.into_response()),
     };
     let baskets = super::basket::baskets(&state, &session);
     match wishlist::move_to_basket(&baskets, customer, list, line).await? {
