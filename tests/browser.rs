@@ -729,3 +729,121 @@ async fn staff_write_rich_text_and_pick_recommendations_in_chromium() {
     .unwrap();
     assert_eq!(recommended, [teapot]);
 }
+
+/// A customer's account in Chromium: forgets the password, resets it from the emailed link,
+/// signs in with the new one, adds a product to a wishlist from its page, and re-orders a past
+/// order into the basket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_resets_a_password_keeps_a_wishlist_and_reorders_in_chromium() {
+    use support::smtp::SmtpServer;
+    let smtp = SmtpServer::start();
+    let options = support::Options {
+        smtp_url: Some(smtp.url()),
+        products: 0,
+        ..Default::default()
+    };
+    let app = TestApp::start_with(Backend::Sqlite, options).await;
+    app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
+        .await;
+    app.install_plugin("test-card-gateway", &[], &[]).await;
+    let teapot = ProductBuilder::new()
+        .title("Stoneware teapot")
+        .create(&app.state.db)
+        .await
+        .unwrap();
+    let kettle = ProductBuilder::new()
+        .title("Copper kettle")
+        .create(&app.state.db)
+        .await
+        .unwrap();
+    let ann = emporium::fixtures::CustomerBuilder::new()
+        .email("ann@example.com")
+        .create(&app.state.db)
+        .await
+        .unwrap();
+    // A past order of the teapot, placed over HTTP.
+    let earlier = app.browser();
+    let t = earlier.get("/accounts/login/").await.csrf_token().unwrap();
+    let signed = earlier
+        .post(
+            "/accounts/login/",
+            &[
+                ("csrf_token", &t),
+                ("email", &ann.email),
+                ("password", &ann.password),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303);
+    support::shopper::add(&earlier, teapot.id, 1).await;
+    let preview = support::shopper::to_preview(&earlier, None, None, "test-card-gateway").await;
+    let placed =
+        support::shopper::place(&earlier, &preview, Some(support::shopper::GOOD_CARD)).await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+    let number = app.scalar_text("SELECT number FROM shop_order").await;
+
+    let driver = start_chromedriver();
+    let c = browser(&driver).await;
+    c.goto(&format!("{}/accounts/login/", app.base))
+        .await
+        .unwrap();
+    click_to(&c, ".account-forgot a", "/accounts/password-reset/").await;
+    fill(&c, "#id-email", "ann@example.com").await;
+    click_to(
+        &c,
+        "form.account-form button[type=\"submit\"]",
+        "/accounts/password-reset/",
+    )
+    .await;
+    assert!(c.source().await.unwrap().contains("id=\"reset-sent\""));
+    // The order's confirmation came first.
+    let mail = smtp.wait_for(2, Duration::from_secs(30)).await;
+    let text = mail
+        .iter()
+        .filter_map(|m| m.text.clone())
+        .find(|t| t.contains("/accounts/reset/"))
+        .unwrap_or_else(|| panic!("a reset link in {mail:#?}"));
+    let at = text.find("/accounts/reset/").unwrap();
+    let path: String = text[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    c.goto(&format!("{}{path}", app.base)).await.unwrap();
+    fill(&c, "#id-password", "my new password").await;
+    fill(&c, "#id-password_confirm", "my new password").await;
+    click_to(
+        &c,
+        "form.account-form button[type=\"submit\"]",
+        "/accounts/login/",
+    )
+    .await;
+    fill(&c, "#id-email", "ann@example.com").await;
+    fill(&c, "#id-password", "my new password").await;
+    click_to(&c, "form.account-form button[type=\"submit\"]", "/").await;
+
+    // A wishlist item from the kettle's page.
+    c.goto(&format!("{}{}", app.base, kettle.url()))
+        .await
+        .unwrap();
+    click_to_next(&c, "form.wishlist-form button[type=\"submit\"]").await;
+    c.goto(&format!("{}/accounts/wishlists/", app.base))
+        .await
+        .unwrap();
+    let lists = c.source().await.unwrap();
+    let list_link = c
+        .find(Locator::Css("main a[href^=\"/accounts/wishlists/\"]"))
+        .await
+        .unwrap_or_else(|e| panic!("a wishlist link: {e}: {lists}"));
+    let href = list_link.attr("href").await.unwrap().unwrap();
+    c.goto(&format!("{}{href}", app.base)).await.unwrap();
+    assert!(c.source().await.unwrap().contains("Copper kettle"));
+
+    // The past order, again.
+    c.goto(&format!("{}/accounts/orders/{number}/", app.base))
+        .await
+        .unwrap();
+    click_to(&c, "form.order-reorder button[type=\"submit\"]", "/basket/").await;
+    let basket = c.source().await.unwrap();
+    assert!(basket.contains("Stoneware teapot"), "{basket}");
+    c.close().await.unwrap();
+}

@@ -3,7 +3,8 @@
 //!
 //! 1. **Fetch metadata / Origin.** A request the browser marks as cross-site
 //!    (`Sec-Fetch-Site: cross-site` or `same-site`), or whose `Origin` names another host than
-//!    the one it was sent to, is refused.
+//!    the one it was sent to, is refused. `Sec-Fetch-Site: same-origin` is believed before
+//!    `Origin`, which a page that withholds its referrer sends as `null`.
 //! 2. **Per-session token.** A visitor with a session must send the session's token, as the
 //!    `csrf_token` field of a url-encoded form, the first field of a multipart form (file
 //!    uploads: the body after it streams on to the handler unread), or the `X-CSRF-Token`
@@ -63,8 +64,11 @@ enum Provenance {
 
 fn provenance(headers: &HeaderMap) -> Provenance {
     let host = header_str(headers, header::HOST).map(str::to_ascii_lowercase);
+    // The browser's own word comes first: a page whose referrer policy withholds its address
+    // (`no-referrer`) makes the browser send `Origin: null`, even to its own site.
     match header_str(headers, "sec-fetch-site") {
         Some("cross-site") | Some("same-site") => return Provenance::CrossSite,
+        Some("same-origin") => return Provenance::SameOrigin,
         _ => {}
     }
     if let Some(origin) = header_str(headers, header::ORIGIN) {
@@ -72,9 +76,6 @@ fn provenance(headers: &HeaderMap) -> Provenance {
             (Some(a), Some(h)) if a == *h => Provenance::SameOrigin,
             _ => Provenance::CrossSite,
         };
-    }
-    if header_str(headers, "sec-fetch-site") == Some("same-origin") {
-        return Provenance::SameOrigin;
     }
     if let Some(referer) = header_str(headers, header::REFERER) {
         return match (authority_of(referer), &host) {
@@ -265,6 +266,12 @@ mod tests {
         assert_eq!(provenance(&other), Provenance::CrossSite);
         let null = headers(&[("host", "shop.test"), ("origin", "null")]);
         assert_eq!(provenance(&null), Provenance::CrossSite);
+        let null_same = headers(&[
+            ("host", "shop.test"),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
+        assert_eq!(provenance(&null_same), Provenance::SameOrigin);
         let fetch = headers(&[("host", "shop.test"), ("sec-fetch-site", "cross-site")]);
         assert_eq!(provenance(&fetch), Provenance::CrossSite);
         let referer = headers(&[("host", "shop.test"), ("referer", "http://shop.test/p/")]);
