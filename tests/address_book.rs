@@ -9,6 +9,7 @@ mod support;
 
 use emporium::address::SavedAddress;
 use emporium::fixtures::ProductBuilder;
+use support::customers;
 use support::shopper::{self, GOOD_CARD, field, radios, token};
 use support::{Backend, Browser, Options, Page, TestApp};
 
@@ -38,37 +39,6 @@ macro_rules! both {
             }
         }
     };
-}
-
-/// A registered, signed-in customer's browser.
-async fn customer(app: &TestApp, email: &str) -> Browser {
-    let b = app.browser();
-    let t = b.get("/accounts/register/").await.csrf_token().unwrap();
-    let reg = b
-        .post(
-            "/accounts/register/",
-            &[
-                ("csrf_token", &t),
-                ("email", email),
-                ("password", "correct horse"),
-                ("password_confirm", "correct horse"),
-            ],
-        )
-        .await;
-    assert_eq!(reg.status, 303, "{}", reg.body);
-    let t = b.get("/accounts/login/").await.csrf_token().unwrap();
-    let login = b
-        .post(
-            "/accounts/login/",
-            &[
-                ("csrf_token", &t),
-                ("email", email),
-                ("password", "correct horse"),
-            ],
-        )
-        .await;
-    assert_eq!(login.status, 303, "{}", login.body);
-    b
 }
 
 async fn customer_id(app: &TestApp, email: &str) -> i64 {
@@ -145,7 +115,7 @@ both!(add_edit_delete_and_defaults, |app: TestApp| async move {
             Some(format!("/accounts/login/?next={path}").as_str())
         );
     }
-    let b = customer(&app, "ada@example.com").await;
+    let b = customers::registered(&app, "ada@example.com").await;
     let empty = b.get(BOOK).await;
     assert_eq!(empty.status, 200);
     assert!(empty.body.contains("no saved addresses"), "{}", empty.body);
@@ -300,11 +270,11 @@ async fn row(app: &TestApp, id: i64) -> String {
 both!(
     nobody_sees_or_changes_anothers_addresses,
     |app: TestApp| async move {
-        let alice = customer(&app, "alice@example.com").await;
+        let alice = customers::registered(&app, "alice@example.com").await;
         let theirs = add(&app, &alice, "alice@example.com", HOME).await;
         let before_row = row(&app, theirs).await;
         let before = book(&app, "alice@example.com").await;
-        let eve = customer(&app, "eve@example.com").await;
+        let eve = customers::registered(&app, "eve@example.com").await;
         let mine = add(&app, &eve, "eve@example.com", NEW_YORK).await;
 
         // By URL.
@@ -436,7 +406,7 @@ both!(
     |app: TestApp| async move {
         install_defaults(&app).await;
         let product = ProductBuilder::new().create(&app.state.db).await.unwrap();
-        let b = customer(&app, "ada@example.com").await;
+        let b = customers::registered(&app, "ada@example.com").await;
         let home = add(&app, &b, "ada@example.com", HOME).await;
         let office = add(&app, &b, "ada@example.com", OFFICE).await;
 
@@ -708,7 +678,7 @@ both!(
         )
         .await;
         let product = ProductBuilder::new().create(&app.state.db).await.unwrap();
-        let b = customer(&app, "away@example.com").await;
+        let b = customers::registered(&app, "away@example.com").await;
         let home = add(&app, &b, "away@example.com", HOME).await;
         let office = add(&app, &b, "away@example.com", OFFICE).await;
         shopper::add(&b, product.id, 1).await;

@@ -7,6 +7,7 @@
 mod support;
 
 use emporium::fixtures::ProductBuilder;
+use support::customers;
 use support::shopper::{GOOD_CARD, add, place, to_preview, token};
 use support::{Backend, Browser, Options, TestApp};
 
@@ -43,36 +44,6 @@ macro_rules! both {
             }
         }
     };
-}
-
-async fn signed_in(app: &TestApp, email: &str) -> Browser {
-    let b = app.browser();
-    let t = b.get("/accounts/register/").await.csrf_token().unwrap();
-    let reg = b
-        .post(
-            "/accounts/register/",
-            &[
-                ("csrf_token", &t),
-                ("email", email),
-                ("password", "correct horse"),
-                ("password_confirm", "correct horse"),
-            ],
-        )
-        .await;
-    assert_eq!(reg.status, 303, "{}", reg.body);
-    let t = b.get("/accounts/login/").await.csrf_token().unwrap();
-    let login = b
-        .post(
-            "/accounts/login/",
-            &[
-                ("csrf_token", &t),
-                ("email", email),
-                ("password", "correct horse"),
-            ],
-        )
-        .await;
-    assert_eq!(login.status, 303, "{}", login.body);
-    b
 }
 
 /// Buys `lines` (product, units) as `b`; returns the order number.
@@ -142,7 +113,7 @@ async fn set_net_stock(app: &TestApp, record: i64, units: i64) {
 async fn history_is_searched_filtered_and_paged(app: TestApp) {
     let (teapot, _) = product(&app, "Brown Betty Teapot", 10).await;
     let (mug, _) = product(&app, "Enamel Mug", 10).await;
-    let b = signed_in(&app, "ada@example.com").await;
+    let b = customers::registered(&app, "ada@example.com").await;
     let first = buy(&app, &b, &[(teapot, 1)]).await;
     let second = buy(&app, &b, &[(mug, 2)]).await;
 
@@ -240,7 +211,7 @@ async fn reorder_adds_what_can_be_bought(app: TestApp) {
     let (spoon, _) = product(&app, "Caddy Spoon", 10).await;
     let (tray, tray_stock) = product(&app, "Tin Tray", 10).await;
     let email = "ada@example.com";
-    let b = signed_in(&app, email).await;
+    let b = customers::registered(&app, email).await;
     let number = buy(&app, &b, &[(teapot, 1), (mug, 3), (spoon, 1), (tray, 1)]).await;
     assert!(basket_units(&app, email).await.is_empty());
 
@@ -365,10 +336,10 @@ both!(reorder_db, reorder_adds_what_can_be_bought);
 
 async fn another_customer_finds_nothing(app: TestApp) {
     let (teapot, _) = product(&app, "Brown Betty Teapot", 10).await;
-    let ada = signed_in(&app, "ada@example.com").await;
+    let ada = customers::registered(&app, "ada@example.com").await;
     let number = buy(&app, &ada, &[(teapot, 1)]).await;
     let line = line_id(&app, &number, teapot).await;
-    let eve = signed_in(&app, "eve@example.com").await;
+    let eve = customers::registered(&app, "eve@example.com").await;
 
     // By URL: every page of Ada's order is a 404, and her list doesn't show it.
     for path in [

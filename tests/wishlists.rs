@@ -7,6 +7,7 @@
 mod support;
 
 use emporium::fixtures::ProductBuilder;
+use support::customers;
 use support::{Backend, Browser, Options, Page, TestApp};
 
 async fn start(backend: Backend) -> TestApp {
@@ -40,36 +41,6 @@ macro_rules! both {
             }
         }
     };
-}
-
-async fn signed_in(app: &TestApp, email: &str) -> Browser {
-    let b = app.browser();
-    let t = b.get("/accounts/register/").await.csrf_token().unwrap();
-    let reg = b
-        .post(
-            "/accounts/register/",
-            &[
-                ("csrf_token", &t),
-                ("email", email),
-                ("password", "correct horse"),
-                ("password_confirm", "correct horse"),
-            ],
-        )
-        .await;
-    assert_eq!(reg.status, 303, "{}", reg.body);
-    let t = b.get("/accounts/login/").await.csrf_token().unwrap();
-    let login = b
-        .post(
-            "/accounts/login/",
-            &[
-                ("csrf_token", &t),
-                ("email", email),
-                ("password", "correct horse"),
-            ],
-        )
-        .await;
-    assert_eq!(login.status, 303, "{}", login.body);
-    b
 }
 
 async fn token(b: &Browser) -> String {
@@ -206,7 +177,7 @@ async fn lists_lines_and_sharing(app: TestApp) {
     assert!(to.location.unwrap().starts_with("/accounts/login/"));
 
     // Signed in: the first add makes the default list.
-    let b = signed_in(&app, email).await;
+    let b = customers::registered(&app, email).await;
     let page = b.get(&teapot.url).await;
     assert!(page.body.contains("Add to wishlist"));
     let t = page.csrf_token().unwrap();
@@ -516,7 +487,7 @@ both!(lists_db, lists_lines_and_sharing);
 
 async fn limits_hold(app: TestApp) {
     let email = "ada@example.com";
-    let b = signed_in(&app, email).await;
+    let b = customers::registered(&app, email).await;
     let t = token(&b).await;
     for name in ["One", "Two", "Three"] {
         post_ok(
@@ -582,7 +553,7 @@ both!(limits_db, limits_hold);
 
 async fn another_customer_changes_nothing(app: TestApp) {
     let teapot = product(&app, "Brown Betty Teapot", 10).await;
-    let ada = signed_in(&app, "ada@example.com").await;
+    let ada = customers::registered(&app, "ada@example.com").await;
     let t = token(&ada).await;
     post_ok(
         &ada,
@@ -600,7 +571,7 @@ async fn another_customer_changes_nothing(app: TestApp) {
     let (list, other) = (ada_lists[0].0, ada_lists[1].0);
     let line = lines(&app, list).await[0].0;
 
-    let eve = signed_in(&app, "eve@example.com").await;
+    let eve = customers::registered(&app, "eve@example.com").await;
     let et = token(&eve).await;
     // Eve has a list and a line of her own, to aim at Ada's from.
     post_ok(

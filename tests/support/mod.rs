@@ -1,6 +1,7 @@
 //! A real Emporium on a random port, over a fresh SQLite file or a fresh PostgreSQL database.
 #![allow(dead_code)]
 
+pub mod customers;
 pub mod routes;
 pub mod shopper;
 pub mod smtp;
