@@ -89,6 +89,59 @@ async fn seed(pool: &sqlx::AnyPool, orders: i64) {
     }
 }
 
+/// Demo products a load of `demo::load` makes (a catalogue with every kind of product,
+/// category, class and image); the rest of `PRODUCTS` are copies of its standalone products.
+const DEMO_PRODUCTS: u32 = 500;
+
+/// Grows the demo catalogue to about `products` products with set-based SQL: each standalone
+/// demo product is copied with its stock record and categories under a new title, slug, UPC
+/// and SKU (`demo::load` makes one product at a time, which takes hours at 100,000).
+async fn grow_catalogue(pool: &sqlx::AnyPool, products: u32) {
+    let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM product")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let standalone: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM product WHERE structure = 'standalone'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let copies = (i64::from(products) - have).max(0) / standalone.max(1);
+    if copies == 0 {
+        return;
+    }
+    let statements = [
+        format!(
+            "INSERT INTO product (structure, product_class_id, upc, title, slug, description, \
+             is_public, priority, weight_grams, created_at, updated_at) \
+             SELECT 'standalone', p.product_class_id, p.upc || '-' || k, p.title || ' ' || k, \
+             p.slug || '-' || k, p.description, p.is_public, p.priority, p.weight_grams, \
+             p.created_at, p.updated_at \
+             FROM product p CROSS JOIN generate_series(1, {copies}) k \
+             WHERE p.structure = 'standalone' AND p.upc NOT LIKE '%-%'"
+        ),
+        "INSERT INTO stock_record (product_id, partner_id, partner_sku, currency, price_minor, \
+         num_in_stock, num_allocated, low_stock_threshold, updated_at) \
+         SELECT c.id, sr.partner_id, sr.partner_sku || '-' || split_part(c.upc, '-', 2), \
+         sr.currency, sr.price_minor, sr.num_in_stock, 0, sr.low_stock_threshold, sr.updated_at \
+         FROM product c JOIN product o ON o.upc = split_part(c.upc, '-', 1) \
+         JOIN stock_record sr ON sr.product_id = o.id WHERE c.upc LIKE '%-%'"
+            .to_owned(),
+        "INSERT INTO product_category (product_id, category_id) \
+         SELECT c.id, pc.category_id FROM product c JOIN product o \
+         ON o.upc = split_part(c.upc, '-', 1) JOIN product_category pc ON pc.product_id = o.id \
+         WHERE c.upc LIKE '%-%'"
+            .to_owned(),
+        "ANALYZE".to_owned(),
+    ];
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .expect("growing the catalogue");
+    }
+}
+
 fn token(body: &str) -> String {
     let marker = "name=\"csrf-token\" content=\"";
     let at = body.find(marker).expect("a CSRF token") + marker.len();
@@ -126,10 +179,21 @@ fn main() {
         let currency = config.default_currency().unwrap();
         let state = emporium::app::build_state(config).await.unwrap();
         let started = Instant::now();
-        emporium::demo::load(&state.db.pool, products, currency, &state.media, false)
+        emporium::demo::load(
+            &state.db.pool,
+            products.min(DEMO_PRODUCTS),
+            currency,
+            &state.media,
+            false,
+        )
+        .await
+        .unwrap();
+        grow_catalogue(&state.db.pool, products).await;
+        let seeded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM product")
+            .fetch_one(&state.db.pool)
             .await
             .unwrap();
-        println!("seeded {products} products in {:.1} s", started.elapsed().as_secs_f64());
+        println!("seeded {seeded} products in {:.1} s", started.elapsed().as_secs_f64());
         let started = Instant::now();
         seed(&state.db.pool, orders).await;
         println!("seeded {orders} orders in {:.1} s", started.elapsed().as_secs_f64());
