@@ -472,7 +472,8 @@ async fn account_deletion(backend: Backend) {
     assert!(kept.2.contains("SW1Y 4JH"), "the address stays: {}", kept.2);
     let baskets = "SELECT COUNT(*) FROM basket WHERE owner_id = $1";
     assert_eq!(count(&app, baskets, eve.id).await, 0);
-    let mail = smtp.wait_for(1, WAIT).await;
+    // The order confirmation and the goodbye: waiting for one alone can see only the first.
+    let mail = smtp.wait_for(2, WAIT).await;
     let goodbye = mail.iter().find(|m| m.subject.contains("has been deleted"));
     assert!(
         goodbye.is_some_and(|m| m.rcpt_to == "eve@example.com"),
