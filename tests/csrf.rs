@@ -93,6 +93,13 @@ const STATE_CHANGING: &[&str] = &[
     "/accounts/wishlists/{list_id}/lines/{wishlist_line}/move/",
     "/accounts/wishlists/{list_id}/lines/{wishlist_line}/basket/",
     "/accounts/wishlists/{list_id}/delete/",
+    // The customer's own review (made below; deleted last), on the product of `fill`.
+    "/catalogue/{slug_id}/reviews/add/",
+    // Approved first: only approved reviews take votes.
+    "/dashboard/reviews/moderate/",
+    "/reviews/{review_id}/vote/",
+    "/accounts/reviews/{review_id}/edit/",
+    "/accounts/reviews/{review_id}/delete/",
     "/basket/lines/{line_id}/remove/",
     "/accounts/login/",
     "/accounts/register/",
@@ -183,6 +190,10 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist_line",
         "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM wishlist_line",
         "SELECT CAST(COALESCE(SUM(wishlist_id), 0) AS BIGINT) FROM wishlist_line",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_review",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM product_review WHERE status = 'approved'",
+        "SELECT CAST(COALESCE(SUM(score), 0) AS BIGINT) FROM product_review",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM review_vote",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -265,6 +276,10 @@ fn fill(route: &str, ids: &Ids) -> String {
         .replace("{token}", &"ab".repeat(32))
         // The alert made below is the database's first.
         .replace("{alert_id}", "1")
+        // A slug that isn't the product's: the handler answers with the canonical address.
+        .replace("{slug_id}", &format!("csrf_{product}"))
+        // The customer's review made below is the database's first.
+        .replace("{review_id}", "1")
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -376,6 +391,14 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
             ("email", "partner-user@example.com"),
             ("password", "partner password"),
         ],
+        "/reviews/{review_id}/vote/" => vec![("helpful", "yes")],
+        "/accounts/reviews/{review_id}/edit/" => vec![
+            ("score", "2"),
+            ("title", "CSRF title"),
+            ("body", "CSRF body"),
+            ("name", "Walker"),
+        ],
+        "/dashboard/reviews/moderate/" => vec![("decision", "approve"), ("review", "1")],
         r if r.ends_with("/caption/") => vec![("caption", "changed")],
         r if r.ends_with("/move/") => vec![("direction", "down")],
         _ => vec![],
@@ -536,6 +559,27 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
         .await
         .unwrap();
     }
+    // The customer's review of the product (waiting for a moderator): the first review.
+    emporium::review::write(
+        &app.state.db,
+        emporium::review::Rules {
+            anonymous: false,
+            moderated: true,
+        },
+        product,
+        emporium::review::Author::Customer(customer),
+        &emporium::review::Draft {
+            score: "4".into(),
+            title: "Mine".into(),
+            body: "My review.".into(),
+            name: "Walker".into(),
+            email: String::new(),
+        }
+        .check(false)
+        .unwrap(),
+    )
+    .await
+    .unwrap();
     let image: i64 = sqlx::query_scalar(
         "SELECT CAST(MIN(id) AS BIGINT) FROM product_image WHERE product_id = $1",
     )

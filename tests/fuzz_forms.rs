@@ -26,6 +26,10 @@ use tower::ServiceExt;
 /// catalogue (added at run time): arbitrary values under real names reach real parsers.
 const FIELDS: &[&str] = &[
     "quantity",
+    "score",
+    "title",
+    "body",
+    "helpful",
     "email",
     "password",
     "password_confirm",
@@ -441,6 +445,22 @@ fn every_form_and_query_parser_refuses_bad_input_cleanly() {
         (get.clone(), "/catalogue/category/{}/", category),
         (get.clone(), "/catalogue/{}/", format!("{slug}_{product}")),
         (get.clone(), "/catalogue/{}", format!("{slug}_{product}")),
+        (
+            get.clone(),
+            "/catalogue/{}/reviews/",
+            format!("{slug}_{product}"),
+        ),
+        (
+            get.clone(),
+            "/catalogue/{}/reviews/add/",
+            format!("{slug}_{product}"),
+        ),
+        (
+            post.clone(),
+            "/catalogue/{}/reviews/add/",
+            format!("{slug}_{product}"),
+        ),
+        (post.clone(), "/reviews/{}/vote/", "1".into()),
         (get.clone(), "/static/{}", "css/shop.css".into()),
         (get.clone(), "/media/{}", "none.png".into()),
         (get.clone(), "/basket/", String::new()),

@@ -170,7 +170,7 @@ impl Shop {
                     mini_baskets.invalidate_all();
                 }
                 // Availability is on product pages and on every listing that shows them.
-                Change::Stock(_) => {
+                Change::Stock(_) | Change::Reviews(_) => {
                     data.invalidate_all();
                     pages.invalidate_all();
                 }

@@ -26,6 +26,7 @@ pub mod payment;
 pub mod plugins;
 pub mod pricing;
 pub mod reports;
+pub mod review;
 pub mod server;
 pub mod session;
 pub mod shipping;

@@ -66,15 +66,18 @@ pub enum SortKey {
     PriceAsc,
     PriceDesc,
     Title,
+    /// Best average customer rating first; unrated products last.
+    Rating,
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 5] = [
+    pub const ALL: [SortKey; 6] = [
         SortKey::Featured,
         SortKey::Newest,
         SortKey::PriceAsc,
         SortKey::PriceDesc,
         SortKey::Title,
+        SortKey::Rating,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +87,7 @@ impl SortKey {
             SortKey::PriceAsc => "price-asc",
             SortKey::PriceDesc => "price-desc",
             SortKey::Title => "title",
+            SortKey::Rating => "rating",
         }
     }
 
@@ -94,6 +98,7 @@ impl SortKey {
             SortKey::PriceAsc => "Price: low to high",
             SortKey::PriceDesc => "Price: high to low",
             SortKey::Title => "Title A–Z",
+            SortKey::Rating => "Customer rating",
         }
     }
 
@@ -109,6 +114,12 @@ impl SortKey {
             SortKey::PriceAsc => "prices.min_price IS NULL, prices.min_price, p.id",
             SortKey::PriceDesc => "prices.min_price IS NULL, prices.min_price DESC, p.id",
             SortKey::Title => "p.title, p.id",
+            // The average in thousandths (whole numbers on both databases), then the
+            // better-known product.
+            SortKey::Rating => {
+                "CASE WHEN p.rating_count = 0 THEN -1 \
+                 ELSE p.rating_sum * 1000 / p.rating_count END DESC, p.rating_count DESC, p.id"
+            }
         }
     }
 }
@@ -134,6 +145,9 @@ pub struct ListingRow {
     pub class_name: String,
     pub track_stock: bool,
     pub variant_count: i64,
+    /// Approved reviews and their scores added up (see `review`).
+    pub rating_count: i64,
+    pub rating_sum: i64,
 }
 
 impl ListingRow {
@@ -167,7 +181,7 @@ fn image_from_row(row: &AnyRow, title: &str) -> Result<Image, sqlx::Error> {
 }
 
 /// Escapes `%`, `_` and `\` so that user text matches literally inside `LIKE … ESCAPE '\'`.
-fn like_literal(term: &str) -> String {
+pub(crate) fn like_literal(term: &str) -> String {
     let mut out = String::with_capacity(term.len() + 2);
     for ch in term.chars() {
         if matches!(ch, '%' | '_' | '\\') {
@@ -181,7 +195,8 @@ fn like_literal(term: &str) -> String {
 /// What a listing row needs; [`listing_row`] reads it.
 const LISTING_COLUMNS: &str = "p.id, p.title, p.slug, p.structure, pc.name AS class_name, \
      pc.track_stock, (SELECT COUNT(*) FROM product ch \
-     WHERE ch.parent_id = p.id AND ch.is_public = TRUE) AS variant_count";
+     WHERE ch.parent_id = p.id AND ch.is_public = TRUE) AS variant_count, \
+     p.rating_count, p.rating_sum";
 
 fn listing_row(row: &AnyRow) -> Result<ListingRow, sqlx::Error> {
     Ok(ListingRow {
@@ -192,6 +207,8 @@ fn listing_row(row: &AnyRow) -> Result<ListingRow, sqlx::Error> {
         class_name: row.try_get("class_name")?,
         track_stock: flag(row, "track_stock")?,
         variant_count: row.try_get("variant_count")?,
+        rating_count: row.try_get("rating_count")?,
+        rating_sum: row.try_get("rating_sum")?,
     })
 }
 

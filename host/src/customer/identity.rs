@@ -409,6 +409,9 @@ pub async fn delete_account(
         .bind(&customer.email)
         .execute(&mut *tx)
         .await?;
+    // Reviews are the customer's own words: they go, and the ratings they were part of
+    // are recounted (product pages catch up within the cache's lifetime).
+    crate::review::forget_customer(&mut tx, id).await?;
     sqlx::query("DELETE FROM analytics_customer WHERE customer_id = $1")
         .bind(id)
         .execute(&mut *tx)

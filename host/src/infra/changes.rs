@@ -19,6 +19,8 @@ pub enum Change {
     /// Stock of these products (an order's allocation, a stock edit): their availability
     /// on every page that lists them.
     Stock(Vec<i64>),
+    /// Approved reviews of these products: their ratings (on every listing) and review lists.
+    Reviews(Vec<i64>),
     /// The lines of one basket.
     Basket(i64),
 }

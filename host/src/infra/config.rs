@@ -35,6 +35,8 @@
 //! | `EMPORIUM_MAX_UPLOAD_BYTES` | largest image file the dashboard accepts | `10485760` (10 MiB) |
 //! | `EMPORIUM_MAX_IMAGE_PIXELS` | most pixels (width × height) of an uploaded image | `40000000` |
 //! | `EMPORIUM_ANALYTICS` | record storefront analytics (product views, basket additions, purchases, searches) | `true` |
+//! | `EMPORIUM_REVIEWS_MODERATED` | customers' reviews wait for a moderator before they are shown | `true` |
+//! | `EMPORIUM_REVIEWS_ANONYMOUS` | guests may review (with a name and an email address; always moderated) | `false` |
 //! | `EMPORIUM_REPORT_CSV_ROWS` | most rows of a report CSV sent at once; a larger one is written by a background job | `5000` |
 
 use std::collections::BTreeMap;
@@ -164,6 +166,10 @@ pub struct Config {
     /// The most rows a report's CSV may have to be sent in the response; a larger one is
     /// written by a background job.
     pub report_csv_rows: u64,
+    /// Customers' reviews wait for a moderator (off: shown at once).
+    pub reviews_moderated: bool,
+    /// Guests may write reviews; theirs always wait for a moderator.
+    pub reviews_anonymous: bool,
 }
 
 impl Default for Config {
@@ -212,6 +218,8 @@ impl Default for Config {
             max_image_pixels: 40_000_000,
             analytics: true,
             report_csv_rows: 5000,
+            reviews_moderated: true,
+            reviews_anonymous: false,
         }
     }
 }
@@ -387,6 +395,12 @@ impl Config {
         }
         if let Some(v) = get("EMPORIUM_REPORT_CSV_ROWS") {
             self.report_csv_rows = parse("EMPORIUM_REPORT_CSV_ROWS", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_REVIEWS_MODERATED") {
+            self.reviews_moderated = parse("EMPORIUM_REVIEWS_MODERATED", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_REVIEWS_ANONYMOUS") {
+            self.reviews_anonymous = parse("EMPORIUM_REVIEWS_ANONYMOUS", v)?;
         }
         Ok(())
     }

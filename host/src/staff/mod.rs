@@ -94,7 +94,12 @@ impl Role {
             ),
             Role::CatalogueManager => matches!(
                 permission,
-                ViewDashboard | ViewOrders | ViewCatalogue | ManageCatalogue | ViewReports
+                ViewDashboard
+                    | ViewOrders
+                    | ViewCatalogue
+                    | ManageCatalogue
+                    | ViewReports
+                    | ModerateReviews
             ),
             Role::OrderManager => matches!(
                 permission,
@@ -137,6 +142,8 @@ pub enum Permission {
     /// Activate and deactivate customer accounts.
     ManageCustomers,
     ViewReports,
+    /// Approve, reject and delete product reviews.
+    ModerateReviews,
     /// Staff accounts, plugins, themes, settings.
     Administer,
 }

@@ -65,6 +65,7 @@ internal_errors!(
     crate::pricing::PricingError,
     crate::session::StoreError,
     crate::alerts::AlertError,
+    crate::review::ReviewError,
 );
 
 impl From<crate::reports::tables::ReportError> for WebError {

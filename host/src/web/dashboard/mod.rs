@@ -27,6 +27,7 @@ mod orders;
 mod params;
 mod partners;
 mod reports;
+mod reviews;
 mod search;
 mod stock;
 
@@ -184,6 +185,7 @@ pub fn router() -> Router<AppState> {
             "/dashboard/catalogue/categories/{category_id}/image/delete/",
             post(category_images::delete),
         )
+        .merge(reviews::router())
         .merge(catalogue::router())
         .merge(reports::router())
 }
@@ -302,7 +304,7 @@ struct NavItem {
 }
 
 fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
-    let items: [(&str, &str, Permission); 7] = [
+    let items: [(&str, &str, Permission); 8] = [
         ("Home", HOME_URL, Permission::ViewDashboard),
         ("Orders", ORDERS_URL, Permission::ViewOrders),
         (
@@ -313,11 +315,14 @@ fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
         ("Customers", CUSTOMERS_URL, Permission::ViewCustomers),
         ("Stock", STOCK_URL, Permission::ViewCatalogue),
         ("Partners", PARTNERS_URL, Permission::ViewCatalogue),
+        ("Reviews", reviews::REVIEWS_URL, Permission::ViewCatalogue),
         ("Reports", reports::REPORTS_URL, Permission::ViewReports),
     ];
     items
         .into_iter()
         .filter(|(_, _, p)| staff.can(*p))
+        // Partner users don't moderate the shop's reviews.
+        .filter(|(_, url, _)| *url != reviews::REVIEWS_URL || staff.partner_scope().is_none())
         .map(|(label, url, _)| NavItem {
             label,
             url,

@@ -36,6 +36,7 @@ pub struct Card {
     pub availability: Availability,
     pub class_name: String,
     pub variant_count: i64,
+    pub rating: Option<crate::review::RatingView>,
 }
 
 pub async fn cards(state: &AppState, rows: &[ListingRow]) -> Result<Vec<Card>, WebError> {
@@ -66,6 +67,7 @@ pub async fn cards(state: &AppState, rows: &[ListingRow]) -> Result<Vec<Card>, W
                     .unwrap_or_else(Availability::unavailable),
                 class_name: row.class_name.clone(),
                 variant_count: row.variant_count,
+                rating: crate::review::rating_of(row.rating_count, row.rating_sum),
             }
         })
         .collect())

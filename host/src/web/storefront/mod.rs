@@ -13,6 +13,7 @@ mod listing;
 mod orders;
 mod pages;
 mod profile;
+mod reviews;
 mod wishlists;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(checkout::router())
         .merge(orders::router())
         .merge(wishlists::router())
+        .merge(reviews::router())
 }
 
 #[derive(Serialize)]

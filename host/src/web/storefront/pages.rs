@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::cards::{self, Card, MoneyView};
 use super::listing::{breadcrumbs, encode, listing_params, pagination, sort_options};
-use super::{basket, cached, category_tree, recorded, render, wishlists};
+use super::{basket, cached, category_tree, recorded, render, reviews, wishlists};
 use crate::analytics::Event;
 use crate::app::AppState;
 use crate::catalogue::{self, ListingFilter, SortKey, Structure, product_url};
@@ -128,7 +128,7 @@ pub(super) async fn category(
 }
 
 /// `/catalogue/<slug>_<id>/` → the id; anything else is not a product address.
-fn parse_slug_id(slug_id: &str) -> Option<(&str, i64)> {
+pub(super) fn parse_slug_id(slug_id: &str) -> Option<(&str, i64)> {
     let (slug, id) = slug_id.rsplit_once('_')?;
     let id: i64 = id.parse().ok().filter(|id| *id > 0)?;
     Some((slug, id))
@@ -235,7 +235,14 @@ async fn product_page(state: &AppState, id: i64) -> Result<Value, WebError> {
     let recommendations = catalogue::listing_rows_by_id(pool, &detail.recommendation_ids).await?;
     let recommendations: Vec<Card> = cards::cards(state, &recommendations).await?;
     let partner_sku = info.and_then(|i| i.stock_record_id).and(detail.upc.clone());
+    // A variant shows (and takes) its parent's reviews.
+    let reviewed_url = detail.parent.as_ref().map_or_else(
+        || product_url(&detail.slug, detail.id),
+        |p| product_url(&p.slug, p.id),
+    );
+    let reviews = reviews::on_product_page(state, root_id, &reviewed_url).await?;
     Ok(minijinja::context! {
+        reviews => reviews,
         product => minijinja::context! {
             id => detail.id,
             title => detail.title.clone(),
