@@ -10,6 +10,7 @@ pub mod app;
 pub mod audit;
 pub mod basket;
 pub mod catalogue;
+pub mod communication;
 pub mod checkout;
 pub mod cli;
 pub mod customer;
