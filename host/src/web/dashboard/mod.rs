@@ -18,6 +18,7 @@ mod catalogue_transfer;
 mod category_images;
 mod chart;
 mod customers;
+mod emails;
 mod home;
 mod images;
 mod lookups;
@@ -184,6 +185,15 @@ pub fn router() -> Router<AppState> {
             "/dashboard/catalogue/categories/{category_id}/image/delete/",
             post(category_images::delete),
         )
+        .route("/dashboard/content/emails/", get(emails::list))
+        .route(
+            "/dashboard/content/emails/{template}/",
+            get(emails::detail).post(emails::save),
+        )
+        .route(
+            "/dashboard/content/emails/{template}/reset/",
+            post(emails::reset),
+        )
         .merge(catalogue::router())
         .merge(reports::router())
 }
@@ -302,7 +312,7 @@ struct NavItem {
 }
 
 fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
-    let items: [(&str, &str, Permission); 7] = [
+    let items: [(&str, &str, Permission); 8] = [
         ("Home", HOME_URL, Permission::ViewDashboard),
         ("Orders", ORDERS_URL, Permission::ViewOrders),
         (
@@ -314,6 +324,7 @@ fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
         ("Stock", STOCK_URL, Permission::ViewCatalogue),
         ("Partners", PARTNERS_URL, Permission::ViewCatalogue),
         ("Reports", reports::REPORTS_URL, Permission::ViewReports),
+        ("Emails", emails::EMAILS_URL, Permission::ViewCustomers),
     ];
     items
         .into_iter()
