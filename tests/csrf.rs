@@ -81,6 +81,13 @@ const STATE_CHANGING: &[&str] = &[
     "/alerts/confirm/{token}/",
     "/accounts/alerts/{alert_id}/cancel/",
     "/alerts/unsubscribe/{token}/",
+    // The customer's one notification (made below): read, archived, then deleted.
+    "/accounts/notifications/read-all/",
+    "/accounts/notifications/{notification_id}/read/",
+    "/accounts/notifications/{notification_id}/archive/",
+    "/accounts/notifications/{notification_id}/delete/",
+    "/dashboard/content/emails/{template}/",
+    "/dashboard/content/emails/{template}/reset/",
     "/dashboard/logout/",
     "/dashboard/login/",
     // The customer's own order and lists (made below); the list is deleted last.
@@ -183,6 +190,10 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM wishlist_line",
         "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM wishlist_line",
         "SELECT CAST(COALESCE(SUM(wishlist_id), 0) AS BIGINT) FROM wishlist_line",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM notification",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM notification WHERE read_at IS NULL",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM notification WHERE archived_at IS NULL",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM email_template_override",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -265,6 +276,9 @@ fn fill(route: &str, ids: &Ids) -> String {
         .replace("{token}", &"ab".repeat(32))
         // The alert made below is the database's first.
         .replace("{alert_id}", "1")
+        // So is the notification.
+        .replace("{notification_id}", "1")
+        .replace("{template}", "order_shipped")
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -369,6 +383,9 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
             vec![("name", "CSRF attribute")]
         }
         "/dashboard/partners/{partner_id}/" => vec![("partner_name", "Renamed")],
+        "/dashboard/content/emails/{template}/" => {
+            vec![("subject_txt", "CSRF {{ order.number }}")]
+        }
         "/accounts/wishlists/" => vec![("name", "CSRF list")],
         "/accounts/wishlists/{list_id}/" => vec![("name", "Renamed"), ("visibility", "shared")],
         "/accounts/wishlists/{list_id}/lines/{wishlist_line}/move/" => vec![("to", "2")],
@@ -536,6 +553,15 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
         .await
         .unwrap();
     }
+    // A notification of the customer's, for the inbox's routes.
+    sqlx::query(
+        "INSERT INTO notification (customer_id, subject, body, link_url, created_at) \
+         VALUES ($1, 'CSRF', 'A notification.', '/accounts/orders/', '2026-01-01T00:00:00Z')",
+    )
+    .bind(customer)
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
     let image: i64 = sqlx::query_scalar(
         "SELECT CAST(MIN(id) AS BIGINT) FROM product_image WHERE product_id = $1",
     )
