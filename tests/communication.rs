@@ -165,7 +165,9 @@ async fn messages(backend: Backend) {
             .contains(&format!("/accounts/orders/{number}/")),
         "{confirmation:#?}"
     );
-    let placed_note = notification(&app, ann_id, "placed").await.expect("notified");
+    let placed_note = notification(&app, ann_id, "placed")
+        .await
+        .expect("notified");
     assert_eq!(unread(&ann).await, 1);
     let inbox = ann.get("/accounts/notifications/").await;
     assert_eq!(inbox.status, 200);
@@ -245,7 +247,11 @@ async fn messages(backend: Backend) {
         assert_eq!(bob.get(&path).await.status, 404, "{path}");
     }
     let bobs_history = bob.get("/accounts/emails/").await;
-    assert!(!bobs_history.body.contains(&number), "{}", bobs_history.body);
+    assert!(
+        !bobs_history.body.contains(&number),
+        "{}",
+        bobs_history.body
+    );
     let bobs_inbox = bob.get("/accounts/notifications/").await;
     assert!(!bobs_inbox.body.contains(&number));
     for action in ["read", "archive", "delete"] {
@@ -267,6 +273,38 @@ async fn messages(backend: Backend) {
     .await;
     assert_eq!(bobs_read_all.status, 303);
     assert_eq!(unread(&ann).await, 3, "Bob changed nothing of Ann's");
+    // Bob's order moved along by its status form, to Shipped without a shipment recorded
+    // line by line: a notification per move, and the shipping email all the same.
+    add(&bob, product.id, 1).await;
+    let preview = to_preview(&bob, None, None, "test-card-gateway").await;
+    assert_eq!(place(&bob, &preview, Some(GOOD_CARD)).await.status, 303);
+    let bob_id = customer_id(&app, "bob@example.com").await;
+    let bobs_number: String =
+        sqlx::query_scalar("SELECT number FROM shop_order WHERE customer_id = $1")
+            .bind(bob_id)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    for status in ["Being processed", "Shipped"] {
+        let moved = staff
+            .post(
+                &format!("/dashboard/orders/{bobs_number}/status/"),
+                &[("csrf_token", &t), ("status", status)],
+            )
+            .await;
+        assert_eq!(moved.status, 303, "{status}: {}", moved.body);
+    }
+    assert!(
+        notification(&app, bob_id, "Being processed")
+            .await
+            .is_some()
+    );
+    assert!(notification(&app, bob_id, "on its way").await.is_some());
+    let bobs_parcel = mail_to(&smtp, "bob@example.com", "on its way").await;
+    assert!(bobs_parcel.subject.contains(&bobs_number));
+    sent_email(&app, bob_id, "on its way").await;
+    assert_eq!(unread(&bob).await, 3, "placed, being processed, shipped");
+
     // A visitor is sent to sign in.
     let visitor = app.browser().get("/accounts/notifications/").await;
     assert_eq!(visitor.status, 303);
@@ -314,7 +352,11 @@ async fn messages(backend: Backend) {
     let inbox = ann.get("/accounts/notifications/").await;
     assert!(!inbox.body.contains(&format!("notification-{alert_note}\"")));
     let archive = ann.get("/accounts/notifications/archive/").await;
-    assert!(archive.body.contains(&format!("notification-{alert_note}\"")));
+    assert!(
+        archive
+            .body
+            .contains(&format!("notification-{alert_note}\""))
+    );
     let also = ann.get("/accounts/notifications/?archive").await;
     assert!(also.body.contains("Archived notifications"));
     assert!(also.body.contains(&format!("notification-{alert_note}\"")));
@@ -367,7 +409,11 @@ async fn messages(backend: Backend) {
     let reset_id = sent_email(&app, ann_id, "Reset your password").await;
     let shown = ann.get(&format!("/accounts/emails/{reset_id}/")).await;
     assert_eq!(shown.status, 200);
-    assert!(shown.body.contains("its text is not kept"), "{}", shown.body);
+    assert!(
+        shown.body.contains("its text is not kept"),
+        "{}",
+        shown.body
+    );
     assert!(!shown.body.contains("/accounts/reset/"), "{}", shown.body);
     assert!(
         reset_mail
@@ -384,7 +430,6 @@ async fn messages(backend: Backend) {
 
     // Nothing is matched by address: Bob's welcome is Bob's alone, and a guest order to
     // Ann's address is in nobody's history.
-    let bob_id = customer_id(&app, "bob@example.com").await;
     assert_eq!(
         sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM mail_outbox WHERE customer_id = $1 AND recipient <> $2"
@@ -419,13 +464,11 @@ async fn messages(backend: Backend) {
     .await;
     assert_eq!(bye.status, 303, "{}", bye.body);
     assert_eq!(
-        sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM notification WHERE customer_id = $1"
-        )
-        .bind(ann_id)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap(),
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM notification WHERE customer_id = $1")
+            .bind(ann_id)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(

@@ -48,13 +48,11 @@ async fn overrides(app: &TestApp) -> i64 {
 }
 
 async fn audited(app: &TestApp, action: &'static str) -> Vec<(Option<String>, Option<String>)> {
-    sqlx::query_as(
-        "SELECT before_json, after_json FROM audit_log WHERE action = $1 ORDER BY id",
-    )
-    .bind(action)
-    .fetch_all(&app.state.db.pool)
-    .await
-    .unwrap()
+    sqlx::query_as("SELECT before_json, after_json FROM audit_log WHERE action = $1 ORDER BY id")
+        .bind(action)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap()
 }
 
 /// A guest order of one unit, shipped from the dashboard by `staff`; the shipping email.
@@ -93,7 +91,11 @@ async fn ship_an_order(app: &TestApp, smtp: &SmtpServer, staff: &Browser, who: &
         {
             return m;
         }
-        assert!(std::time::Instant::now() < deadline, "{:#?}", smtp.messages());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:#?}",
+            smtp.messages()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -127,14 +129,21 @@ async fn edit_preview_reset(backend: Backend) {
     }
     let page = admin.get(URL).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("order 100042 is on its way"), "{}", page.body);
+    assert!(
+        page.body.contains("order 100042 is on its way"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("JD014600003828"), "the sample tracking");
     assert!(
         page.body.contains("sandbox=\"\"") && page.body.contains("srcdoc=\"&lt;!doctype html&gt;"),
         "the HTML in a sandboxed frame, escaped: {}",
         page.body
     );
-    assert_eq!(admin.get("/dashboard/content/emails/nothing/").await.status, 404);
+    assert_eq!(
+        admin.get("/dashboard/content/emails/nothing/").await.status,
+        404
+    );
 
     // A bad edit is shown again with its problem, and nothing is kept or audited.
     for (field, source, problem) in [
@@ -153,9 +162,18 @@ async fn edit_preview_reset(backend: Backend) {
 
     // A preview of an edit keeps nothing.
     let subject = "Parcel {{ order.number }} from {{ shop_name }} is coming";
-    let previewed = post(&admin, URL, &[("subject_txt", subject), ("action", "preview")]).await;
+    let previewed = post(
+        &admin,
+        URL,
+        &[("subject_txt", subject), ("action", "preview")],
+    )
+    .await;
     assert_eq!(previewed.status, 200, "{}", previewed.body);
-    assert!(previewed.body.contains("Parcel 100042 from"), "{}", previewed.body);
+    assert!(
+        previewed.body.contains("Parcel 100042 from"),
+        "{}",
+        previewed.body
+    );
     assert!(previewed.body.contains("not saved"));
     assert_eq!(overrides(&app).await, 0);
 

@@ -280,7 +280,7 @@ pub async fn email(
         return Ok(None);
     };
     let mut conn = pool.acquire().await?;
-    let overrides = mail::overrides(&mut *conn, name).await?;
+    let overrides = mail::overrides(&mut conn, name).await?;
     let files: Vec<File> = TEMPLATE_FILES
         .iter()
         .filter_map(|file| {
@@ -314,7 +314,7 @@ pub async fn preview(
     let overrides = match edits {
         Some(edits) => edits,
         None => {
-            in_use = mail::overrides(&mut *conn, name).await?;
+            in_use = mail::overrides(&mut conn, name).await?;
             &in_use
         }
     };
@@ -431,7 +431,7 @@ pub async fn save(
     };
     let now = now_text();
     let mut tx = db.begin_write().await?;
-    let before = mail::overrides(&mut *tx, name).await?;
+    let before = mail::overrides(&mut tx, name).await?;
     sqlx::query("DELETE FROM email_template_override WHERE template = $1")
         .bind(name)
         .execute(&mut *tx)
@@ -470,7 +470,7 @@ pub async fn save(
 pub async fn reset(db: &Db, actor: Actor<'_>, name: &str) -> Result<bool, TemplateEditError> {
     let (name, _, _) = known(name).ok_or(TemplateEditError::NotFound)?;
     let mut tx = db.begin_write().await?;
-    let before = mail::overrides(&mut *tx, name).await?;
+    let before = mail::overrides(&mut tx, name).await?;
     if before.is_empty() {
         return Ok(false);
     }
@@ -539,7 +539,10 @@ mod tests {
         let templates = templates();
         let shop = shop(&templates);
         let edits = HashMap::from([
-            ("subject.txt".to_owned(), "Order {{ order.numbr }}".to_owned()),
+            (
+                "subject.txt".to_owned(),
+                "Order {{ order.numbr }}".to_owned(),
+            ),
             ("body.txt".to_owned(), "Hello {% if %}".to_owned()),
             ("body.html".to_owned(), "{{ nobody }}".to_owned()),
         ]);
@@ -548,7 +551,10 @@ mod tests {
             panic!("accepted");
         };
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems["subject.txt"].contains("does not have"), "{problems:?}");
+        assert!(
+            problems["subject.txt"].contains("does not have"),
+            "{problems:?}"
+        );
         assert!(problems["body.txt"].contains("syntax"), "{problems:?}");
         let fine = HashMap::from([(
             "subject.txt".to_owned(),

@@ -122,23 +122,8 @@ pub async fn unread(pool: &AnyPool, customer_id: i64) -> Result<i64, sqlx::Error
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Read,
-    Unread,
     Archive,
-    Unarchive,
     Delete,
-}
-
-impl Action {
-    pub fn parse(s: &str) -> Option<Action> {
-        Some(match s {
-            "read" => Action::Read,
-            "unread" => Action::Unread,
-            "archive" => Action::Archive,
-            "unarchive" => Action::Unarchive,
-            "delete" => Action::Delete,
-            _ => return None,
-        })
-    }
 }
 
 /// Applies `action` to the customer's notification `id`; false when it is not theirs (or does
@@ -150,19 +135,11 @@ pub async fn act(db: &Db, customer_id: i64, id: i64, action: Action) -> Result<b
              WHERE id = $1 AND customer_id = $2",
             true,
         ),
-        Action::Unread => (
-            "UPDATE notification SET read_at = NULL WHERE id = $1 AND customer_id = $2",
-            false,
-        ),
         // Archiving marks it read too: it leaves the inbox and the unread count.
         Action::Archive => (
             "UPDATE notification SET archived_at = COALESCE(archived_at, $3), \
              read_at = COALESCE(read_at, $3) WHERE id = $1 AND customer_id = $2",
             true,
-        ),
-        Action::Unarchive => (
-            "UPDATE notification SET archived_at = NULL WHERE id = $1 AND customer_id = $2",
-            false,
         ),
         Action::Delete => (
             "DELETE FROM notification WHERE id = $1 AND customer_id = $2",
@@ -195,15 +172,27 @@ pub async fn mark_all_read(db: &Db, customer_id: i64) -> Result<u64, sqlx::Error
     Ok(done)
 }
 
+/// Opens the customer's notification `id`: marks it read and gives its link (when it has one
+/// that is a path on the shop). `None` when it is not theirs.
+pub async fn open(
+    db: &Db,
+    customer_id: i64,
+    id: i64,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    if !act(db, customer_id, id, Action::Read).await? {
+        return Ok(None);
+    }
+    Ok(Some(link(&db.pool, customer_id, id).await?))
+}
+
 /// The link of the customer's notification `id`, when it has one that is a path on the shop.
-pub async fn link(pool: &AnyPool, customer_id: i64, id: i64) -> Result<Option<String>, sqlx::Error> {
-    let link: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT link_url FROM notification WHERE id = $1 AND customer_id = $2",
-    )
-    .bind(id)
-    .bind(customer_id)
-    .fetch_optional(pool)
-    .await?;
+async fn link(pool: &AnyPool, customer_id: i64, id: i64) -> Result<Option<String>, sqlx::Error> {
+    let link: Option<Option<String>> =
+        sqlx::query_scalar("SELECT link_url FROM notification WHERE id = $1 AND customer_id = $2")
+            .bind(id)
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await?;
     Ok(link.flatten().filter(|l| local_path(l)))
 }
 

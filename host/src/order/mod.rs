@@ -622,9 +622,7 @@ pub(crate) async fn tell_status(
         ),
         "Cancelled" => (
             format!("Order {number} was cancelled"),
-            format!(
-                "Your order {number} was cancelled. Any payment taken for it is refunded."
-            ),
+            format!("Your order {number} was cancelled. Any payment taken for it is refunded."),
         ),
         other => (
             format!("Order {number}: {other}"),

@@ -178,14 +178,7 @@ pub(super) async fn save(
         };
         return page(&state, &current, &name, status, Some(&edits), problems).await;
     }
-    match email_templates::save(
-        &state.db,
-        &shop,
-        Actor::from(&current.staff),
-        &name,
-        &edits,
-    )
-    .await
+    match email_templates::save(&state.db, &shop, Actor::from(&current.staff), &name, &edits).await
     {
         Ok(()) => {
             current.session.flash(

@@ -170,14 +170,19 @@ async fn read(
     Path(raw): Path<String>,
     Form(fields): Form<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let response = act(&state, &session, &raw, Action::Read, &fields).await?;
-    if fields.contains_key("open")
-        && let Some(customer) = session.customer_id()
-        && let Some(link) = notifications::link(&state.db.pool, customer, id_in_path(&raw)?).await?
-    {
-        return Ok(Redirect::to(&link).into_response());
+    if !fields.contains_key("open") {
+        return act(&state, &session, &raw, Action::Read, &fields).await;
     }
-    Ok(response)
+    let Some(customer) = session.customer_id() else {
+        return Ok(Redirect::to(&format!("{LOGIN_URL}?next={NOTIFICATIONS_URL}")).into_response());
+    };
+    let id = id_in_path(&raw)?;
+    match notifications::open(&state.db, customer, id).await? {
+        None => Err(WebError::NotFound),
+        Some(link) => {
+            Ok(Redirect::to(link.as_deref().unwrap_or(NOTIFICATIONS_URL)).into_response())
+        }
+    }
 }
 
 async fn archive_one(
@@ -198,10 +203,7 @@ async fn delete(
     act(&state, &session, &raw, Action::Delete, &fields).await
 }
 
-async fn read_all(
-    State(state): State<AppState>,
-    session: Session,
-) -> Result<Response, WebError> {
+async fn read_all(State(state): State<AppState>, session: Session) -> Result<Response, WebError> {
     let Some(customer) = session.customer_id() else {
         return Ok(Redirect::to(&format!("{LOGIN_URL}?next={NOTIFICATIONS_URL}")).into_response());
     };
