@@ -305,6 +305,47 @@ async fn messages(backend: Backend) {
     sent_email(&app, bob_id, "on its way").await;
     assert_eq!(unread(&bob).await, 3, "placed, being processed, shipped");
 
+    // Both lists come in pages of 20.
+    for i in 0..22 {
+        sqlx::query(
+            "INSERT INTO notification (customer_id, subject, body, created_at) \
+             VALUES ($1, $2, 'Filler.', '2026-01-01T00:00:00Z')",
+        )
+        .bind(bob_id)
+        .bind(format!("Filler {i}"))
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO mail_outbox (recipient, subject, body_text, status, attempts, \
+             next_attempt_at, created_at, sent_at, customer_id, keep_body) \
+             VALUES ('bob@example.com', $1, '', 'sent', 1, '2026-01-01T00:00:00Z', \
+             '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', $2, FALSE)",
+        )
+        .bind(format!("Old news {i}"))
+        .bind(bob_id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    }
+    for list in ["/accounts/notifications/", "/accounts/emails/"] {
+        let first = bob.get(list).await;
+        assert!(
+            first.body.contains("rel=\"next\""),
+            "{list} has a next page"
+        );
+        let second = bob.get(&format!("{list}?page=2")).await;
+        assert_eq!(second.status, 200);
+        assert!(second.body.contains("rel=\"prev\""), "{list} page 2");
+        assert_eq!(bob.get(&format!("{list}?page=0")).await.status, 400);
+    }
+    assert!(
+        bob.get("/accounts/notifications/?page=2")
+            .await
+            .body
+            .contains("Filler 0")
+    );
+
     // A visitor is sent to sign in.
     let visitor = app.browser().get("/accounts/notifications/").await;
     assert_eq!(visitor.status, 303);
