@@ -11,8 +11,9 @@
 //! Deleting an account keeps its orders, as the shop's accounts must, but unlinks them and
 //! removes what identifies the person beyond what a tax record needs: the order's email
 //! address and phone numbers go; the billing and delivery addresses stay (they decide the
-//! tax of a distance sale). Baskets, saved addresses, reset and email-change links go with the
-//! account; the message log addressed to it is emptied, save the goodbye note.
+//! tax of a distance sale). Baskets, saved addresses, reset and email-change links and
+//! notifications go with the account; the message log addressed to it or in its email history
+//! is emptied, save the goodbye note (which is in no account's history).
 
 use std::net::IpAddr;
 

@@ -10,10 +10,15 @@
 //! with one conditional `UPDATE` (a lease in `claimed_until`) before it sends it, so each message
 //! goes out once.
 //!
+//! A message about an account is queued with [`enqueue_for`] and a [`History`] naming the
+//! account, so the customer finds it in their email history; one without a secret link keeps
+//! its text there after delivery. Messages are rendered with [`render_in`], which uses staff
+//! edits of the theme's email templates (`email_template_override`) before the theme's files.
+//!
 //! ```ignore
 //! let mut tx = state.db.begin_write().await?;
 //! // … write the order …
-//! let body = mail::render(&state.templates, "order_confirmation", ctx)?;
+//! let body = mail::render_in(&mut tx, &state.templates, "order_confirmation", ctx).await?;
 //! mail::enqueue(&mut tx, &body.to(&email), Some(&format!("order-confirmation:{number}"))).await?;
 //! tx.commit().await?;
 //! state.mailer.wake(); // deliver now rather than at the next poll
