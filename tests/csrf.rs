@@ -81,6 +81,20 @@ const STATE_CHANGING: &[&str] = &[
     "/alerts/confirm/{token}/",
     "/accounts/alerts/{alert_id}/cancel/",
     "/alerts/unsubscribe/{token}/",
+    // The customer's own review (made below; deleted last of these), on the product of `fill`.
+    "/catalogue/{slug_id}/reviews/add/",
+    // Approved first: only approved reviews take votes.
+    "/dashboard/reviews/moderate/",
+    "/reviews/{review_id}/vote/",
+    "/accounts/reviews/{review_id}/edit/",
+    "/accounts/reviews/{review_id}/delete/",
+    // The customer's one notification (made below): read, archived, then deleted.
+    "/accounts/notifications/read-all/",
+    "/accounts/notifications/{notification_id}/read/",
+    "/accounts/notifications/{notification_id}/archive/",
+    "/accounts/notifications/{notification_id}/delete/",
+    "/dashboard/content/emails/{template}/",
+    "/dashboard/content/emails/{template}/reset/",
     "/dashboard/logout/",
     "/dashboard/login/",
     // The customer's own order and lists (made below); the list is deleted last.
@@ -93,13 +107,6 @@ const STATE_CHANGING: &[&str] = &[
     "/accounts/wishlists/{list_id}/lines/{wishlist_line}/move/",
     "/accounts/wishlists/{list_id}/lines/{wishlist_line}/basket/",
     "/accounts/wishlists/{list_id}/delete/",
-    // The customer's own review (made below; deleted last), on the product of `fill`.
-    "/catalogue/{slug_id}/reviews/add/",
-    // Approved first: only approved reviews take votes.
-    "/dashboard/reviews/moderate/",
-    "/reviews/{review_id}/vote/",
-    "/accounts/reviews/{review_id}/edit/",
-    "/accounts/reviews/{review_id}/delete/",
     "/basket/lines/{line_id}/remove/",
     "/accounts/login/",
     "/accounts/register/",
@@ -194,6 +201,10 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_review WHERE status = 'approved'",
         "SELECT CAST(COALESCE(SUM(score), 0) AS BIGINT) FROM product_review",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM review_vote",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM notification",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM notification WHERE read_at IS NULL",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM notification WHERE archived_at IS NULL",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM email_template_override",
     ] {
         seen.push(format!("{sql} = {}", app.scalar_i64(sql).await));
     }
@@ -280,6 +291,9 @@ fn fill(route: &str, ids: &Ids) -> String {
         .replace("{slug_id}", &format!("csrf_{product}"))
         // The customer's review made below is the database's first.
         .replace("{review_id}", "1")
+        // So is the notification.
+        .replace("{notification_id}", "1")
+        .replace("{template}", "order_shipped")
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -384,6 +398,9 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
             vec![("name", "CSRF attribute")]
         }
         "/dashboard/partners/{partner_id}/" => vec![("partner_name", "Renamed")],
+        "/dashboard/content/emails/{template}/" => {
+            vec![("subject_txt", "CSRF {{ order.number }}")]
+        }
         "/accounts/wishlists/" => vec![("name", "CSRF list")],
         "/accounts/wishlists/{list_id}/" => vec![("name", "Renamed"), ("visibility", "shared")],
         "/accounts/wishlists/{list_id}/lines/{wishlist_line}/move/" => vec![("to", "2")],
@@ -578,6 +595,15 @@ async fn every_state_changing_route_needs_the_token(app: TestApp) {
         .check(false)
         .unwrap(),
     )
+    .await
+    .unwrap();
+    // A notification of the customer's, for the inbox's routes.
+    sqlx::query(
+        "INSERT INTO notification (customer_id, subject, body, link_url, created_at) \
+         VALUES ($1, 'CSRF', 'A notification.', '/accounts/orders/', '2026-01-01T00:00:00Z')",
+    )
+    .bind(customer)
+    .execute(&app.state.db.pool)
     .await
     .unwrap();
     let image: i64 = sqlx::query_scalar(

@@ -2088,6 +2088,7 @@ both_backends!(
                     .await
                     .to_string(),
             ),
+            ("template", "order_shipped".into()),
         ];
         let routes = dashboard_routes();
         let audited = || app.scalar_i64("SELECT COUNT(*) FROM audit_log");

@@ -63,6 +63,9 @@ const FIELDS: &[&str] = &[
     "token",
     "reference",
     "status",
+    "back",
+    "open",
+    "archive",
     "csrf_token",
 ];
 
@@ -485,6 +488,30 @@ fn every_form_and_query_parser_refuses_bad_input_cleanly() {
         (post.clone(), "/accounts/addresses/{}/edit/", "1".into()),
         (post.clone(), "/accounts/addresses/{}/default/", "1".into()),
         (get.clone(), "/accounts/orders/{}/", "100001".into()),
+        (get.clone(), "/accounts/notifications/", String::new()),
+        (
+            get.clone(),
+            "/accounts/notifications/archive/",
+            String::new(),
+        ),
+        (
+            post.clone(),
+            "/accounts/notifications/read-all/",
+            String::new(),
+        ),
+        (post.clone(), "/accounts/notifications/{}/read/", "1".into()),
+        (
+            post.clone(),
+            "/accounts/notifications/{}/archive/",
+            "1".into(),
+        ),
+        (
+            post.clone(),
+            "/accounts/notifications/{}/delete/",
+            "1".into(),
+        ),
+        (get.clone(), "/accounts/emails/", String::new()),
+        (get.clone(), "/accounts/emails/{}/", "1".into()),
         (get.clone(), "/orders/{}/", "100001".into()),
         (get.clone(), "/checkout/", String::new()),
         (get.clone(), "/checkout/gateway/", String::new()),

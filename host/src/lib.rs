@@ -12,6 +12,7 @@ pub mod basket;
 pub mod catalogue;
 pub mod checkout;
 pub mod cli;
+pub mod communication;
 pub mod customer;
 pub mod demo;
 pub mod exports;

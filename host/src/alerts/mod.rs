@@ -222,6 +222,8 @@ pub async fn ask(
                 ctx,
                 &email,
                 &dedupe,
+                // A guest's: in no account's history.
+                None,
             )
             .await?;
             Asked::ConfirmationSent
@@ -231,7 +233,8 @@ pub async fn ask(
     Ok(outcome)
 }
 
-/// Queues an alert email; a theme or address problem costs the message, not the change.
+/// Queues an alert email (in the email history of `history`'s account when given); a theme
+/// or address problem costs the message, not the change.
 async fn queue(
     conn: &mut AnyConnection,
     sender: &Sender<'_>,
@@ -239,15 +242,17 @@ async fn queue(
     ctx: minijinja::Value,
     to: &str,
     dedupe: &str,
+    history: Option<mail::History>,
 ) -> Result<(), sqlx::Error> {
-    let message = match mail::render(sender.templates, template, ctx) {
+    let message = match mail::render_in(conn, sender.templates, template, ctx).await {
         Ok(message) => message,
+        Err(mail::MailError::Db(e)) => return Err(e),
         Err(e) => {
             tracing::error!(error = %e, template, "alert email not rendered");
             return Ok(());
         }
     };
-    match mail::enqueue(conn, &message.to(to), Some(dedupe)).await {
+    match mail::enqueue_for(conn, &message.to(to), Some(dedupe), history).await {
         Ok(_) => Ok(()),
         Err(mail::MailError::Db(e)) => Err(e),
         Err(e) => {
@@ -416,15 +421,15 @@ pub async fn dispatch(shop: &Shop<'_>) -> Result<usize, AlertError> {
         let Some(found) = product(pool, product_id).await? else {
             continue;
         };
-        let alerts: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id, email FROM product_alert WHERE product_id = $1 AND status = 'active' \
-             ORDER BY id LIMIT {BATCH}"
+        let alerts: Vec<(i64, String, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, email, customer_id FROM product_alert WHERE product_id = $1 \
+             AND status = 'active' ORDER BY id LIMIT {BATCH}"
         )))
         .bind(product_id)
         .fetch_all(pool)
         .await?;
         let mut tx = shop.db.begin_write().await?;
-        for (id, email) in alerts {
+        for (id, email, customer_id) in alerts {
             let unsubscribe = crate::infra::random_token();
             let claimed = sqlx::query(
                 "UPDATE product_alert SET status = 'sent', sent_at = $2, unsubscribe_hash = $3 \
@@ -453,8 +458,27 @@ pub async fn dispatch(shop: &Shop<'_>) -> Result<usize, AlertError> {
                 ctx,
                 &email,
                 &format!("alert:{id}"),
+                customer_id.map(|customer_id| mail::History {
+                    customer_id,
+                    keep_body: true,
+                }),
             )
             .await?;
+            if let Some(customer_id) = customer_id {
+                let body = format!(
+                    "“{}” is back in stock, as you asked us to tell you. Stocks can run out \
+                     again, so don't wait too long.",
+                    found.title
+                );
+                let notice = crate::communication::notifications::Notice {
+                    subject: "Back in stock",
+                    body: &body,
+                    link: Some(&found.url),
+                };
+                let key = format!("alert:{id}");
+                crate::communication::notifications::add(&mut tx, customer_id, &notice, Some(&key))
+                    .await?;
+            }
             sent += 1;
         }
         tx.commit().await?;

@@ -515,15 +515,36 @@ async fn queue_confirmation(
             address => sub.shipping_address.lines(),
         },
     };
-    let email = match mail::render(deps.templates, "order_confirmation", ctx) {
+    let key = format!("order-confirmation-{}", placed.number);
+    if let Some(customer_id) = sub.customer_id {
+        let subject = format!("Order {} placed", placed.number);
+        let body = format!(
+            "Thank you for your order {}. We'll tell you here and by email when it ships.",
+            placed.number
+        );
+        let link = format!("/accounts/orders/{}/", placed.number);
+        let notice = crate::communication::notifications::Notice {
+            subject: &subject,
+            body: &body,
+            link: Some(&link),
+        };
+        crate::communication::notifications::add(tx, customer_id, &notice, Some(&key)).await?;
+    }
+    let email = match mail::render_in(tx, deps.templates, "order_confirmation", ctx).await {
         Ok(body) => body.to(sub.email),
+        Err(mail::MailError::Db(e)) => return Err(e.into()),
         Err(e) => {
             tracing::error!(order = %placed.number, error = %e, "order confirmation not rendered");
             return Ok(());
         }
     };
-    let key = format!("order-confirmation-{}", placed.number);
-    match mail::enqueue(tx, &email, Some(&key)).await {
+    // A customer's confirmation links to their account, not to a secret: it stays readable
+    // in their email history. A guest's carries the order's secret link and is in none.
+    let history = sub.customer_id.map(|customer_id| mail::History {
+        customer_id,
+        keep_body: true,
+    });
+    match mail::enqueue_for(tx, &email, Some(&key), history).await {
         Ok(_) => Ok(()),
         Err(mail::MailError::Db(e)) => Err(e.into()),
         Err(e) => {

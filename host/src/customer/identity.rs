@@ -11,8 +11,9 @@
 //! Deleting an account keeps its orders, as the shop's accounts must, but unlinks them and
 //! removes what identifies the person beyond what a tax record needs: the order's email
 //! address and phone numbers go; the billing and delivery addresses stay (they decide the
-//! tax of a distance sale). Baskets, saved addresses, reset and email-change links go with the
-//! account; the message log addressed to it is emptied, save the goodbye note.
+//! tax of a distance sale). Baskets, saved addresses, reset and email-change links and
+//! notifications go with the account; the message log addressed to it or in its email history
+//! is emptied, save the goodbye note (which is in no account's history).
 
 use std::net::IpAddr;
 
@@ -147,8 +148,10 @@ pub async fn change_password(
         ctx,
         &customer.email,
         &dedupe,
+        super::kept(id),
     )
     .await?;
+    super::notify_password_changed(&mut tx, id, false, &dedupe).await?;
     tx.commit().await?;
     end_sessions(cx.sessions, id).await;
     Ok(checked)
@@ -197,6 +200,8 @@ pub async fn request_email_change(
             ctx,
             &new_email,
             &dedupe,
+            // About another account's address: in nobody's history.
+            None,
         )
         .await?;
     } else {
@@ -216,6 +221,7 @@ pub async fn request_email_change(
             ctx,
             &new_email,
             &dedupe,
+            super::secret(id),
         )
         .await?
         {
@@ -335,7 +341,27 @@ pub async fn confirm_email_change(
         new_email => &new_email,
     };
     let dedupe = format!("email-changed:{id}:{now}");
-    super::notify(&mut tx, sender, "email_changed", ctx, &old_email, &dedupe).await?;
+    super::notify(
+        &mut tx,
+        sender,
+        "email_changed",
+        ctx,
+        &old_email,
+        &dedupe,
+        super::kept(id),
+    )
+    .await?;
+    let body = format!(
+        "Your account now signs in and receives its messages at {new_email} instead of \
+         {old_email}, and every browser signed in to it was signed out. If that wasn't you, \
+         tell us at once."
+    );
+    let notice = crate::communication::notifications::Notice {
+        subject: "Your email address was changed",
+        body: &body,
+        link: Some("/accounts/profile/"),
+    };
+    crate::communication::notifications::add(&mut tx, id, &notice, Some(&dedupe)).await?;
     tx.commit().await?;
     end_sessions(sessions, id).await;
     Ok(EmailChange::Changed {
@@ -405,8 +431,11 @@ pub async fn delete_account(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM mail_outbox WHERE recipient = $1")
+    // The messages of the account (its history, whichever address they went to) and any
+    // other message to its address; its notifications go with the account (ON DELETE CASCADE).
+    sqlx::query("DELETE FROM mail_outbox WHERE recipient = $1 OR customer_id = $2")
         .bind(&customer.email)
+        .bind(id)
         .execute(&mut *tx)
         .await?;
     // Reviews are the customer's own words: they go, and the ratings they were part of
@@ -429,6 +458,8 @@ pub async fn delete_account(
         ctx,
         &customer.email,
         &dedupe,
+        // The account is gone: the goodbye is in no history.
+        None,
     )
     .await?;
     tx.commit().await?;

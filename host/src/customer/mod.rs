@@ -244,14 +244,26 @@ pub async fn register(
         }
     };
     let ctx = minijinja::context! { shop_name => shop_name, email => &email };
+    // The welcome is the new account's; the note to an existing account's address is about
+    // the address, not the account, and stays out of any account's history.
+    let history = match &outcome {
+        Registered::New(customer) => Some(mail::History {
+            customer_id: customer.id,
+            keep_body: true,
+        }),
+        Registered::Existing => None,
+    };
     // A theme without the message, or an address that passed our check but not the
     // mailer's, costs the message, not the account: log it and go on.
-    match mail::render(templates, template, ctx) {
-        Ok(message) => match mail::enqueue(&mut tx, &message.to(&email), Some(&dedupe)).await {
-            Ok(_) => {}
-            Err(mail::MailError::Db(e)) => return Err(e.into()),
-            Err(e) => tracing::warn!(error = %e, template, "account message not queued"),
-        },
+    match mail::render_in(&mut tx, templates, template, ctx).await {
+        Ok(message) => {
+            match mail::enqueue_for(&mut tx, &message.to(&email), Some(&dedupe), history).await {
+                Ok(_) => {}
+                Err(mail::MailError::Db(e)) => return Err(e.into()),
+                Err(e) => tracing::warn!(error = %e, template, "account message not queued"),
+            }
+        }
+        Err(mail::MailError::Db(e)) => return Err(e.into()),
         Err(e) => tracing::error!(error = %e, template, "account message not rendered"),
     }
     tx.commit().await?;
@@ -300,9 +312,10 @@ impl<'a> Sender<'a> {
     }
 }
 
-/// Queues the account message `template` to `to` in the caller's transaction; false when it
-/// was not queued (already sent under `dedupe`, or a theme or address problem, which is
-/// logged: it costs the message, never the change it reports).
+/// Queues the account message `template` to `to` in the caller's transaction, in the email
+/// history of `history`'s account when given; false when it was not queued (already sent
+/// under `dedupe`, or a theme or address problem, which is logged: it costs the message,
+/// never the change it reports).
 pub(crate) async fn notify(
     conn: &mut sqlx::AnyConnection,
     sender: &Sender<'_>,
@@ -310,15 +323,17 @@ pub(crate) async fn notify(
     ctx: minijinja::Value,
     to: &str,
     dedupe: &str,
+    history: Option<mail::History>,
 ) -> Result<bool, CustomerError> {
-    let message = match mail::render(sender.templates, template, ctx) {
+    let message = match mail::render_in(conn, sender.templates, template, ctx).await {
         Ok(message) => message,
+        Err(mail::MailError::Db(e)) => return Err(e.into()),
         Err(e) => {
             tracing::error!(error = %e, template, "account message not rendered");
             return Ok(false);
         }
     };
-    match mail::enqueue(conn, &message.to(to), Some(dedupe)).await {
+    match mail::enqueue_for(conn, &message.to(to), Some(dedupe), history).await {
         Ok(queued) => Ok(queued.is_some()),
         Err(mail::MailError::Db(e)) => Err(e.into()),
         Err(e) => {
@@ -326,6 +341,46 @@ pub(crate) async fn notify(
             Ok(false)
         }
     }
+}
+
+/// In the account's history, with the text kept for the customer to read again.
+pub(crate) fn kept(customer_id: i64) -> Option<mail::History> {
+    Some(mail::History {
+        customer_id,
+        keep_body: true,
+    })
+}
+
+/// In the account's history by subject and date only: the message carries a secret link.
+pub(crate) fn secret(customer_id: i64) -> Option<mail::History> {
+    Some(mail::History {
+        customer_id,
+        keep_body: false,
+    })
+}
+
+/// Tells the customer in their notifications inbox that their password changed.
+pub(crate) async fn notify_password_changed(
+    conn: &mut sqlx::AnyConnection,
+    customer_id: i64,
+    by_link: bool,
+    dedupe: &str,
+) -> Result<(), CustomerError> {
+    let how = if by_link {
+        "with a reset link"
+    } else {
+        "from your account page"
+    };
+    let body = format!(
+        "The password of your account was changed {how}, and every other browser signed in to          it was signed out. If that wasn't you, reset your password at once."
+    );
+    let notice = crate::communication::notifications::Notice {
+        subject: "Your password was changed",
+        body: &body,
+        link: Some("/accounts/profile/"),
+    };
+    crate::communication::notifications::add(conn, customer_id, &notice, Some(dedupe)).await?;
+    Ok(())
 }
 
 /// The current hour as a number, for "at most once an hour" keys.

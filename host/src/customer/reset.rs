@@ -56,7 +56,17 @@ async fn issue(
     };
     let window = now.unix_timestamp() / RESEND_WINDOW_SECS;
     let dedupe = format!("password-reset:{customer_id}:{window}");
-    if !super::notify(conn, sender, "password_reset", ctx, email, &dedupe).await? {
+    if !super::notify(
+        conn,
+        sender,
+        "password_reset",
+        ctx,
+        email,
+        &dedupe,
+        super::secret(customer_id),
+    )
+    .await?
+    {
         return Ok(false);
     }
     sqlx::query(
@@ -203,7 +213,17 @@ pub async fn complete(
     let ctx =
         minijinja::context! { shop_name => sender.shop_name, email => &email, by_link => true };
     let dedupe = format!("password-changed:{customer_id}:{now}");
-    super::notify(&mut tx, sender, "password_changed", ctx, &email, &dedupe).await?;
+    super::notify(
+        &mut tx,
+        sender,
+        "password_changed",
+        ctx,
+        &email,
+        &dedupe,
+        super::kept(customer_id),
+    )
+    .await?;
+    super::notify_password_changed(&mut tx, customer_id, true, &dedupe).await?;
     tx.commit().await?;
     super::identity::end_sessions(sessions, customer_id).await;
     Ok(Some(Customer {

@@ -10,16 +10,23 @@
 //! with one conditional `UPDATE` (a lease in `claimed_until`) before it sends it, so each message
 //! goes out once.
 //!
+//! A message about an account is queued with [`enqueue_for`] and a [`History`] naming the
+//! account, so the customer finds it in their email history; one without a secret link keeps
+//! its text there after delivery. Messages are rendered with [`render_in`], which uses staff
+//! edits of the theme's email templates (`email_template_override`) before the theme's files.
+//!
 //! ```ignore
 //! let mut tx = state.db.begin_write().await?;
 //! // … write the order …
-//! let body = mail::render(&state.templates, "order_confirmation", ctx)?;
+//! let body = mail::render_in(&mut tx, &state.templates, "order_confirmation", ctx).await?;
 //! mail::enqueue(&mut tx, &body.to(&email), Some(&format!("order-confirmation:{number}"))).await?;
 //! tx.commit().await?;
 //! state.mailer.wake(); // deliver now rather than at the next poll
 //! ```
 
 mod sender;
+
+use std::collections::HashMap;
 
 pub use sender::{MailSettings, Mailer, spawn_sender};
 
@@ -98,14 +105,35 @@ pub async fn enqueue(
     email: &OutgoingEmail,
     dedupe_key: Option<&str>,
 ) -> Result<Option<i64>, MailError> {
+    enqueue_for(conn, email, dedupe_key, None).await
+}
+
+/// Which account's email history a message belongs to. Set by the code that sends a message
+/// about an account (it knows the account by id), never worked out from the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    pub customer_id: i64,
+    /// Whether the text body stays after delivery for the customer to read again; false for
+    /// a message carrying a secret link (a password reset, an email change), whose body goes
+    /// once it is delivered like any other.
+    pub keep_body: bool,
+}
+
+/// [`enqueue`], with the message in `history`'s account (when given).
+pub async fn enqueue_for(
+    conn: &mut AnyConnection,
+    email: &OutgoingEmail,
+    dedupe_key: Option<&str>,
+    history: Option<History>,
+) -> Result<Option<i64>, MailError> {
     parse_mailbox(&email.to)?;
     let subject = one_line(&email.subject);
     let now = now_text();
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO mail_outbox \
          (recipient, subject, body_text, body_html, dedupe_key, status, attempts, \
-          next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) \
+          next_attempt_at, created_at, customer_id, keep_body) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $7, $8) \
          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(email.to.trim())
@@ -114,19 +142,56 @@ pub async fn enqueue(
     .bind(email.html.as_deref())
     .bind(dedupe_key)
     .bind(&now)
+    .bind(history.map(|h| h.customer_id))
+    .bind(history.is_some_and(|h| h.keep_body))
     .fetch_optional(&mut *conn)
     .await?;
     Ok(id)
 }
 
-/// Renders `email/<name>/subject.txt`, `email/<name>/body.txt` and (if the theme chain has it)
-/// `email/<name>/body.html`, each resolved through the theme chain like any page template
-/// (`.html` is auto-escaped, `.txt` is not). The subject is folded onto one line.
-pub fn render(
+/// The files of a message a staff override may replace, in the order they are shown.
+pub const TEMPLATE_FILES: [&str; 3] = ["subject.txt", "body.txt", "body.html"];
+
+/// The staff overrides of message `name`: file (`subject.txt`, …) → template source.
+pub async fn overrides(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT file, source FROM email_template_override WHERE template = $1")
+            .bind(name)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Renders message `name` with the staff overrides read on `conn` (the caller's transaction),
+/// each used before the theme's file. Read at every message, so an edit made by any process
+/// is in the next message rendered anywhere. An override that fails to render (it was checked
+/// against sample data when saved, but real data can differ) is logged and the theme's own
+/// files are used instead: the message still goes.
+pub async fn render_in(
+    conn: &mut AnyConnection,
     templates: &Templates,
     name: &str,
     ctx: Value,
 ) -> Result<OutgoingEmailBody, MailError> {
+    check_name(name)?;
+    let overrides = overrides(conn, name).await?;
+    if overrides.is_empty() {
+        return render(templates, name, ctx);
+    }
+    match render_with(templates, name, ctx.clone(), &overrides) {
+        Ok(body) => Ok(body),
+        Err(e) => {
+            tracing::error!(error = %e, template = name,
+                "the staff edit of this email failed; sending the theme's version");
+            render(templates, name, ctx)
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), MailError> {
     if name.is_empty()
         || !name
             .chars()
@@ -134,26 +199,52 @@ pub fn render(
     {
         return Err(MailError::BadTemplateName(name.to_owned()));
     }
+    Ok(())
+}
+
+/// Renders `email/<name>/subject.txt`, `email/<name>/body.txt` and (if the theme chain has it)
+/// `email/<name>/body.html`, each resolved through the theme chain like any page template
+/// (`.html` is auto-escaped, `.txt` is not). The subject is folded onto one line. Staff
+/// overrides are not read here: see [`render_in`].
+pub fn render(
+    templates: &Templates,
+    name: &str,
+    ctx: Value,
+) -> Result<OutgoingEmailBody, MailError> {
+    render_with(templates, name, ctx, &HashMap::new())
+}
+
+/// [`render`], with `overrides` (file → source) used before the theme's files.
+pub fn render_with(
+    templates: &Templates,
+    name: &str,
+    ctx: Value,
+    overrides: &HashMap<String, String>,
+) -> Result<OutgoingEmailBody, MailError> {
+    check_name(name)?;
     let path = |file: &str| format!("email/{name}/{file}");
-    let required = |file: &str| -> Result<String, MailError> {
-        let template = path(file);
-        if templates
+    let in_theme = |file: &str| {
+        templates
             .chain
-            .find(&format!("templates/{template}"))
-            .is_none()
-        {
-            return Err(MailError::MissingTemplate(template));
+            .find(&format!("templates/{}", path(file)))
+            .is_some()
+    };
+    let part = |file: &str| -> Result<String, MailError> {
+        Ok(match overrides.get(file) {
+            Some(source) => templates.render_source(&path(file), source, &ctx)?,
+            None => templates.render(&path(file), &ctx)?,
+        })
+    };
+    let required = |file: &str| -> Result<String, MailError> {
+        if !in_theme(file) {
+            return Err(MailError::MissingTemplate(path(file)));
         }
-        Ok(templates.render(&template, &ctx)?)
+        part(file)
     };
     let subject = one_line(&required("subject.txt")?);
     let text = required("body.txt")?;
-    let html = if templates
-        .chain
-        .find(&format!("templates/{}", path("body.html")))
-        .is_some()
-    {
-        Some(templates.render(&path("body.html"), &ctx)?)
+    let html = if in_theme("body.html") {
+        Some(part("body.html")?)
     } else {
         None
     };

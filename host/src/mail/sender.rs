@@ -325,11 +325,14 @@ impl Mailer {
         match outcome {
             Ok(()) => {
                 // The body goes once it is delivered: an order confirmation carries a guest's
-                // order link, which the shop otherwise never stores. The history keeps who,
-                // what (the subject) and when.
+                // order link, which the shop otherwise never stores. The log keeps who, what
+                // (the subject) and when; a message in an account's history without a secret
+                // in it keeps its text for the customer to read again.
                 sqlx::query(
                     "UPDATE mail_outbox SET status = 'sent', sent_at = $1, attempts = $2, \
-                     last_error = NULL, claimed_until = NULL, body_text = '', body_html = NULL \
+                     last_error = NULL, claimed_until = NULL, \
+                     body_text = CASE WHEN keep_body AND customer_id IS NOT NULL \
+                                 THEN body_text ELSE '' END, body_html = NULL \
                      WHERE id = $3 AND claimed_by = $4",
                 )
                 .bind(stamp(OffsetDateTime::now_utc()))
@@ -349,7 +352,8 @@ impl Mailer {
                 sqlx::query(
                     "UPDATE mail_outbox SET status = $1, attempts = $2, last_error = $3, \
                      next_attempt_at = $4, claimed_until = NULL, \
-                     body_text = CASE WHEN $1 = 'failed' THEN '' ELSE body_text END, \
+                     body_text = CASE WHEN $1 = 'failed' AND NOT (keep_body AND \
+                                 customer_id IS NOT NULL) THEN '' ELSE body_text END, \
                      body_html = CASE WHEN $1 = 'failed' THEN NULL ELSE body_html END \
                      WHERE id = $5 AND claimed_by = $6",
                 )

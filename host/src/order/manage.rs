@@ -84,6 +84,7 @@ pub async fn search(
 pub async fn change_status(
     db: &Db,
     pipeline: &Pipeline,
+    notify: &Notify<'_>,
     staff: &Staff,
     number: &str,
     to: &str,
@@ -115,6 +116,27 @@ pub async fn change_status(
     }
     let mut tx = db.begin_write().await?;
     set_status(&mut tx, pipeline, order.id, to, note).await?;
+    super::tell_status(&mut tx, order.id, to).await?;
+    if to == SHIPPED {
+        // Shipped as a whole without a shipment recorded line by line: the customer is told
+        // about the lines not yet told of (all of them when none are left).
+        let unshipped: Vec<&super::OrderLine> = order
+            .lines
+            .iter()
+            .filter(|l| l.status != SHIPPED && l.status != super::payments::CANCELLED)
+            .collect();
+        let lines = if unshipped.is_empty() {
+            order
+                .lines
+                .iter()
+                .filter(|l| l.status != super::payments::CANCELLED)
+                .collect()
+        } else {
+            unshipped
+        };
+        let key = format!("order-shipped-{}-status", order.number);
+        queue_shipped_email(&mut tx, notify, &order, &lines, "", &key).await?;
+    }
     audit::record(
         &mut tx,
         Actor::from(staff),
@@ -128,8 +150,14 @@ pub async fn change_status(
     )
     .await?;
     tx.commit().await?;
+    if to == SHIPPED {
+        notify.mailer.wake();
+    }
     Ok(())
 }
+
+/// The status an order or line has once it has left.
+const SHIPPED: &str = "Shipped";
 
 /// A staff note on an order's timeline.
 #[derive(Debug, Clone, Serialize)]
@@ -329,7 +357,6 @@ pub async fn fulfil(
     line_ids: &[i64],
     tracking: &str,
 ) -> Result<(), OrderError> {
-    const SHIPPED: &str = "Shipped";
     let scope = staff.partner_scope();
     let order = find(&db.pool, scope, number)
         .await?
@@ -365,12 +392,33 @@ pub async fn fulfil(
     .bind(order.id)
     .fetch_one(&mut *tx)
     .await?;
+    let mut order_moved = false;
     if unshipped == 0
         && let Some(path) = pipeline.path(&order.status, SHIPPED)
     {
         for status in path {
             set_status(&mut tx, pipeline, order.id, &status, "all lines shipped").await?;
+            order_moved = true;
         }
+    }
+    if order_moved {
+        super::tell_status(&mut tx, order.id, SHIPPED).await?;
+    } else if let Some(customer_id) = order.customer_id {
+        // A part of the order shipped; the rest follows.
+        let subject = format!("Part of order {number} is on its way");
+        let units: i64 = chosen.iter().map(|l| l.quantity).sum();
+        let body = format!(
+            "{units} item{} of your order {number} {} been shipped; the rest follows.",
+            if units == 1 { "" } else { "s" },
+            if units == 1 { "has" } else { "have" }
+        );
+        let link = format!("/accounts/orders/{number}/");
+        let notice = crate::communication::notifications::Notice {
+            subject: &subject,
+            body: &body,
+            link: Some(&link),
+        };
+        crate::communication::notifications::add(&mut tx, customer_id, &notice, None).await?;
     }
     audit::record(
         &mut tx,
@@ -385,7 +433,9 @@ pub async fn fulfil(
         }))),
     )
     .await?;
-    queue_shipped_email(&mut tx, notify, &order, &chosen, tracking).await?;
+    let ids: Vec<String> = chosen.iter().map(|l| l.id.to_string()).collect();
+    let key = format!("order-shipped-{}-{}", order.number, ids.join("-"));
+    queue_shipped_email(&mut tx, notify, &order, &chosen, tracking, &key).await?;
     tx.commit().await?;
     notify.mailer.wake();
     Ok(())
@@ -399,6 +449,7 @@ async fn queue_shipped_email(
     order: &super::Order,
     lines: &[&super::OrderLine],
     tracking: &str,
+    key: &str,
 ) -> Result<(), OrderError> {
     let ctx = minijinja::context! {
         shop_name => notify.shop_name,
@@ -410,16 +461,23 @@ async fn queue_shipped_email(
             address => order.shipping_address_lines.clone(),
         },
     };
-    let email = match mail::render(notify.templates, "order_shipped", ctx) {
+    if order.email.is_empty() {
+        // The account that placed it was deleted: nobody to write to.
+        return Ok(());
+    }
+    let email = match mail::render_in(tx, notify.templates, "order_shipped", ctx).await {
         Ok(body) => body.to(&order.email),
+        Err(mail::MailError::Db(e)) => return Err(e.into()),
         Err(e) => {
             tracing::error!(order = %order.number, error = %e, "shipping email not rendered");
             return Ok(());
         }
     };
-    let ids: Vec<String> = lines.iter().map(|l| l.id.to_string()).collect();
-    let key = format!("order-shipped-{}-{}", order.number, ids.join("-"));
-    match mail::enqueue(tx, &email, Some(&key)).await {
+    let history = order.customer_id.map(|customer_id| mail::History {
+        customer_id,
+        keep_body: true,
+    });
+    match mail::enqueue_for(tx, &email, Some(key), history).await {
         Ok(_) => Ok(()),
         Err(mail::MailError::Db(e)) => Err(e.into()),
         Err(e) => {

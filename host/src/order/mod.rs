@@ -599,6 +599,46 @@ pub async fn set_status(
     Ok(())
 }
 
+/// Tells the order's customer (a guest has no inbox) in their notifications that the order
+/// moved to `status`, in the move's transaction (once per move staff make: a walk through
+/// several statuses at once tells only where it ended).
+pub(crate) async fn tell_status(
+    tx: &mut Transaction<'_, Any>,
+    order_id: i64,
+    status: &str,
+) -> Result<(), OrderError> {
+    let row = sqlx::query("SELECT number, customer_id FROM shop_order WHERE id = $1")
+        .bind(order_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let Some(customer_id) = row.try_get::<Option<i64>, _>("customer_id")? else {
+        return Ok(());
+    };
+    let number: String = row.try_get("number")?;
+    let (subject, body) = match status {
+        "Shipped" => (
+            format!("Order {number} is on its way"),
+            format!("Your order {number} has been shipped."),
+        ),
+        "Cancelled" => (
+            format!("Order {number} was cancelled"),
+            format!("Your order {number} was cancelled. Any payment taken for it is refunded."),
+        ),
+        other => (
+            format!("Order {number}: {other}"),
+            format!("Your order {number} is now “{other}”."),
+        ),
+    };
+    let link = format!("/accounts/orders/{number}/");
+    let notice = crate::communication::notifications::Notice {
+        subject: &subject,
+        body: &body,
+        link: Some(&link),
+    };
+    crate::communication::notifications::add(tx, customer_id, &notice, None).await?;
+    Ok(())
+}
+
 /// Line statuses whose stock has left the allocation: shipped (taken out of stock), returned
 /// after that, or cancelled (given back).
 const RELEASED: &str = "('Shipped', 'Returned', 'Cancelled')";

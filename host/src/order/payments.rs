@@ -382,6 +382,7 @@ pub async fn cancel(
     }
     let mut tx = db.begin_write().await?;
     set_status(&mut tx, pipeline, order.id, CANCELLED, note).await?;
+    super::tell_status(&mut tx, order.id, CANCELLED).await?;
     audit::record(
         &mut tx,
         Actor::from(staff),

@@ -236,6 +236,41 @@ impl Templates {
             }
         }
     }
+
+    /// Renders `source` as if it were the template `name` (its escaping follows the name;
+    /// what it extends or includes comes from the theme chain): a template kept elsewhere
+    /// than the theme's files, such as a staff override of an email.
+    pub fn render_source<S: serde::Serialize>(
+        &self,
+        name: &str,
+        source: &str,
+        ctx: S,
+    ) -> Result<String, TemplateError> {
+        match &self.envs {
+            Envs::Fixed(env) => env.render_named_str(name, source, ctx),
+            Envs::Reloading(reloader) => {
+                let env = reloader.acquire_env()?;
+                env.render_named_str(name, source, ctx)
+            }
+        }
+    }
+
+    /// Like [`Templates::render_source`], but strict: any variable or attribute the context
+    /// lacks is an error rather than an empty string. For checking an edited template against
+    /// a complete sample context before it is kept.
+    pub fn check_source<S: serde::Serialize>(
+        &self,
+        name: &str,
+        source: &str,
+        ctx: S,
+    ) -> Result<String, TemplateError> {
+        let mut env = match &self.envs {
+            Envs::Fixed(env) => (**env).clone(),
+            Envs::Reloading(reloader) => reloader.acquire_env()?.clone(),
+        };
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.render_named_str(name, source, ctx)
+    }
 }
 
 /// A URL as a template value: made of plain characters only (as every media URL the shop

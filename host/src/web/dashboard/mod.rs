@@ -18,6 +18,7 @@ mod catalogue_transfer;
 mod category_images;
 mod chart;
 mod customers;
+mod emails;
 mod home;
 mod images;
 mod lookups;
@@ -186,6 +187,15 @@ pub fn router() -> Router<AppState> {
             post(category_images::delete),
         )
         .merge(reviews::router())
+        .route("/dashboard/content/emails/", get(emails::list))
+        .route(
+            "/dashboard/content/emails/{template}/",
+            get(emails::detail).post(emails::save),
+        )
+        .route(
+            "/dashboard/content/emails/{template}/reset/",
+            post(emails::reset),
+        )
         .merge(catalogue::router())
         .merge(reports::router())
 }
@@ -317,6 +327,7 @@ fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
         ("Partners", PARTNERS_URL, Permission::ViewCatalogue),
         ("Reviews", reviews::REVIEWS_URL, Permission::ViewCatalogue),
         ("Reports", reports::REPORTS_URL, Permission::ViewReports),
+        ("Emails", emails::EMAILS_URL, Permission::ViewCustomers),
     ];
     items
         .into_iter()

@@ -223,9 +223,17 @@ pub(super) async fn change_status(
         );
     }
     if errors.is_empty() {
+        let site_url = state.config.site_url();
+        let notify = manage::Notify {
+            templates: &state.templates,
+            mailer: &state.mailer,
+            shop_name: &state.config.shop_name,
+            site_url: &site_url,
+        };
         match manage::change_status(
             &state.db,
             &state.pipeline,
+            &notify,
             &current.staff,
             &number,
             to,

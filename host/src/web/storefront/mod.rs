@@ -10,6 +10,7 @@ mod cards;
 pub mod checkout;
 mod files;
 mod listing;
+mod messages;
 mod orders;
 mod pages;
 mod profile;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(accounts::router())
         .merge(profile::router())
         .merge(alerts::router())
+        .merge(messages::router())
         .merge(addresses::router())
         .merge(checkout::router())
         .merge(orders::router())
@@ -112,8 +114,23 @@ pub async fn visitor(state: &AppState, session: &Session, take_messages: bool) -
             None
         }
     };
+    // Only a signed-in customer pays for the count (one index-only query); a visitor without
+    // an account costs nothing here, and their pages stay shareable.
+    let signed_in = session.signed_in();
+    let unread = match &signed_in {
+        Some(who) => {
+            match crate::communication::notifications::unread(&state.db.pool, who.id).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "unread notifications count failed");
+                    0
+                }
+            }
+        }
+        None => 0,
+    };
     minijinja::context! {
-        customer => session.signed_in().map(|c| minijinja::context! { email => c.email }),
+        customer => signed_in.map(|c| minijinja::context! { email => c.email, unread_notifications => unread }),
         csrf_token => session.csrf_token(),
         messages => (!messages.is_empty()).then_some(messages),
         basket => mini_basket,
