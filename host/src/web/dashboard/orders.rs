@@ -331,7 +331,6 @@ pub(super) async fn add_note(
 pub(super) async fn fulfil(
     State(state): State<AppState>,
     current: CurrentStaff,
-    headers: axum::http::HeaderMap,
     Path(number): Path<String>,
     axum::Form(fields): axum::Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
@@ -368,7 +367,8 @@ pub(super) async fn fulfil(
         );
     }
     if errors.is_empty() {
-        let site_url = crate::web::origin(&headers);
+        // Links in the customer's email: the configured address, never the request's.
+        let site_url = state.config.site_url();
         let notify = manage::Notify {
             templates: &state.templates,
             mailer: &state.mailer,

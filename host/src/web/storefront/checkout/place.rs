@@ -193,8 +193,14 @@ pub(super) async fn place(
     // Money moves from here on: the payment and the order run in a task of their own, so a
     // client that hangs up or a request timeout can't cut them off between the approval and
     // the order (the ledger would void it later; the customer would have no order now).
-    let site_url = origin(&headers);
-    let return_url = format!("{site_url}/checkout/payment/return/{}/", gateway.id);
+    // The provider sends the customer back to the address they are on; emails link to the
+    // configured site address, never to whatever `Host` a request claimed.
+    let return_url = format!(
+        "{}/checkout/payment/return/{}/",
+        origin(&headers),
+        gateway.id
+    );
+    let site_url = state.config.site_url();
     let billing = ctx.state.billing().unwrap_or(&address).clone();
     let (shop, basket, customer_id) = (state.clone(), ctx.basket.clone(), ctx.customer_id);
     let outcome = tokio::spawn(async move {

@@ -20,7 +20,6 @@ use crate::payment;
 use crate::plugins::calls::{Callback, CallbackKind, Header};
 use crate::session::Session;
 use crate::web::WebError;
-use crate::web::origin;
 
 /// The customer comes back from the provider's page. The query string is the provider's; the
 /// payment to check is the one this session started (never one named in the URL).
@@ -29,7 +28,6 @@ pub(super) async fn payment_return(
     session: Session,
     Path(gateway): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let checkout_state: CheckoutState = session.get(SESSION_KEY).unwrap_or_default();
     let Some(pending) = checkout_state
@@ -94,7 +92,8 @@ pub(super) async fn payment_return(
         },
         None => None,
     };
-    let site_url = origin(&headers);
+    // For the emails of the order: the configured address, not the request's `Host`.
+    let site_url = state.config.site_url();
     let fingerprint = match (&ctx, &method) {
         (Some(ctx), Some(method)) => checkout::fingerprint(&ctx.basket, method),
         _ => String::new(),
