@@ -549,6 +549,10 @@ pub struct OwnReview {
     pub product_url: String,
 }
 
+/// The product columns [`own_row`] reads, and the tables they come from.
+const OWN_FROM: &str = "p.title AS product_title, p.slug AS product_slug \
+     FROM product_review r JOIN product p ON p.id = r.product_id";
+
 fn own_row(row: &AnyRow) -> Result<OwnReview, sqlx::Error> {
     let slug: String = row.try_get("product_slug")?;
     let review = review_row(row)?;
@@ -562,9 +566,8 @@ fn own_row(row: &AnyRow) -> Result<OwnReview, sqlx::Error> {
 /// Every review `customer` wrote, newest first.
 pub async fn for_customer(pool: &AnyPool, customer: i64) -> Result<Vec<OwnReview>, ReviewError> {
     let sql = format!(
-        "SELECT {REVIEW_COLUMNS}, p.title AS product_title, p.slug AS product_slug \
-         FROM product_review r JOIN product p ON p.id = r.product_id \
-         WHERE r.customer_id = $1 ORDER BY r.created_at DESC, r.id DESC"
+        "SELECT {REVIEW_COLUMNS}, {OWN_FROM} WHERE r.customer_id = $1 \
+         ORDER BY r.created_at DESC, r.id DESC"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(customer)
@@ -575,11 +578,7 @@ pub async fn for_customer(pool: &AnyPool, customer: i64) -> Result<Vec<OwnReview
 
 /// Review `id` if `customer` wrote it.
 pub async fn own(pool: &AnyPool, customer: i64, id: i64) -> Result<Option<OwnReview>, ReviewError> {
-    let sql = format!(
-        "SELECT {REVIEW_COLUMNS}, p.title AS product_title, p.slug AS product_slug \
-         FROM product_review r JOIN product p ON p.id = r.product_id \
-         WHERE r.id = $1 AND r.customer_id = $2"
-    );
+    let sql = format!("SELECT {REVIEW_COLUMNS}, {OWN_FROM} WHERE r.id = $1 AND r.customer_id = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .bind(customer)
