@@ -1088,6 +1088,7 @@ both_backends!(
         emporium::plugins::lifecycle::service::configure(
             &app.state.db,
             &app.state.plugins,
+            emporium::audit::Actor::CommandLine,
             "tiered-pricing",
             &[("tiers".to_string(), "ten:five".to_string())],
         )
@@ -1102,6 +1103,7 @@ both_backends!(
         emporium::plugins::lifecycle::service::configure(
             &app.state.db,
             &app.state.plugins,
+            emporium::audit::Actor::CommandLine,
             "tiered-pricing",
             &[("tiers".to_string(), "1:0".to_string())],
         )
@@ -1112,6 +1114,7 @@ both_backends!(
         emporium::plugins::lifecycle::service::disable(
             &app.state.db,
             &app.state.plugins,
+            emporium::audit::Actor::CommandLine,
             "tiered-pricing",
         )
         .await

@@ -847,3 +847,96 @@ async fn a_customer_resets_a_password_keeps_a_wishlist_and_reorders_in_chromium(
     assert!(basket.contains("Stoneware teapot"), "{basket}");
     c.close().await.unwrap();
 }
+
+/// An administrator in Chromium installs a shipping plugin from the shop's signed directory,
+/// approving it with a charge of their own, and a shopper sees that method and price at
+/// checkout at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_install_a_shipping_plugin_from_the_directory_in_chromium() {
+    use emporium::plugins::distribution::publish::{PublisherKey, publish};
+    let dir = tempfile::tempdir().unwrap();
+    let key = PublisherKey::generate("shop-publisher").unwrap();
+    let out = dir.path().join("directory");
+    publish(
+        &[support::repo_root().join("target/plugins/flat-rate-shipping")],
+        Some(&key),
+        &out,
+    )
+    .unwrap();
+    let (location, trusted) = (out.display().to_string(), key.public_hex());
+    let app = TestApp::start_tweaked(Backend::Sqlite, support::Options::default(), move |c| {
+        c.plugin_directory = Some(location);
+        c.plugin_trusted_keys
+            .insert("shop-publisher".into(), trusted);
+    })
+    .await;
+    app.install_plugin("test-card-gateway", &[], &[]).await;
+    support::staff::add_staff(&app, "admin@example.com", emporium::staff::Role::Admin, &[]).await;
+    let product = ProductBuilder::new().create(&app.state.db).await.unwrap();
+
+    let driver = start_chromedriver();
+    let c = browser(&driver).await;
+    dashboard_sign_in(&c, &app.base, "admin@example.com").await;
+    click_to(
+        &c,
+        "nav a[href=\"/dashboard/plugins/\"]",
+        "/dashboard/plugins/",
+    )
+    .await;
+    click_to(
+        &c,
+        "a[href=\"/dashboard/plugins/directory/\"]",
+        "/dashboard/plugins/directory/",
+    )
+    .await;
+    click_to(
+        &c,
+        "#directory-flat-rate-shipping a[href$=\"/0.1.0/\"]",
+        "/dashboard/plugins/directory/flat-rate-shipping/0.1.0/",
+    )
+    .await;
+    let signer = c
+        .find(Locator::Css("#signer"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(signer.contains("shop-publisher"), "{signer}");
+    fill(&c, "#id-cfg_charge", "7.25").await;
+    fill(&c, "#id-cfg_method_name", "Courier").await;
+    // Without the approval nothing is installed.
+    click_to(&c, "#install-plugin", "/dashboard/plugins/install/").await;
+    assert!(
+        c.source()
+            .await
+            .unwrap()
+            .contains("to confirm the permissions")
+    );
+    click(&c, "#approve").await;
+    click_to(
+        &c,
+        "#install-plugin",
+        "/dashboard/plugins/flat-rate-shipping/",
+    )
+    .await;
+    let state = c
+        .find(Locator::Css("#plugin-state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(state, "enabled");
+    screenshot(&c, "plugin-installed").await;
+
+    // A shopper's checkout offers the new method at its charge.
+    let b = app.browser();
+    support::shopper::add(&b, product.id, 1).await;
+    let page =
+        support::shopper::to_preview(&b, Some("walker@example.com"), None, "test-card-gateway")
+            .await;
+    assert!(page.body.contains("Courier"), "{}", page.body);
+    assert!(page.body.contains("7.25"), "{}", page.body);
+    c.close().await.unwrap();
+}

@@ -95,6 +95,16 @@ const STATE_CHANGING: &[&str] = &[
     "/accounts/notifications/{notification_id}/delete/",
     "/dashboard/content/emails/{template}/",
     "/dashboard/content/emails/{template}/reset/",
+    // The flat-rate plugin installed below: its settings, hosts, off and on again; nothing to
+    // roll back to and no directory to install or upgrade from; removed last.
+    "/dashboard/plugins/install/",
+    "/dashboard/plugins/{plugin_id}/config/",
+    "/dashboard/plugins/{plugin_id}/permissions/",
+    "/dashboard/plugins/{plugin_id}/disable/",
+    "/dashboard/plugins/{plugin_id}/enable/",
+    "/dashboard/plugins/{plugin_id}/upgrade/",
+    "/dashboard/plugins/{plugin_id}/rollback/",
+    "/dashboard/plugins/{plugin_id}/remove/",
     "/dashboard/logout/",
     "/dashboard/login/",
     // The customer's own order and lists (made below); the list is deleted last.
@@ -294,6 +304,7 @@ fn fill(route: &str, ids: &Ids) -> String {
         // So is the notification.
         .replace("{notification_id}", "1")
         .replace("{template}", "order_shipped")
+        .replace("{plugin_id}", "flat-rate-shipping")
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");
@@ -416,6 +427,8 @@ fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
             ("name", "Walker"),
         ],
         "/dashboard/reviews/moderate/" => vec![("decision", "approve"), ("review", "1")],
+        "/dashboard/plugins/{plugin_id}/config/" => vec![("cfg_charge", "4.95")],
+        "/dashboard/plugins/{plugin_id}/upgrade/" => vec![("version", "0.2.0"), ("approve", "1")],
         r if r.ends_with("/caption/") => vec![("caption", "changed")],
         r if r.ends_with("/move/") => vec![("direction", "down")],
         _ => vec![],

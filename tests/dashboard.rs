@@ -1425,6 +1425,7 @@ both_backends!(
         emporium::plugins::lifecycle::service::configure(
             &app.state.db,
             &app.state.plugins,
+            emporium::audit::Actor::CommandLine,
             "test-card-gateway",
             &[("refuse".to_owned(), "capture,void".to_owned())],
         )
@@ -1495,6 +1496,7 @@ both_backends!(
         emporium::plugins::lifecycle::service::configure(
             &app.state.db,
             &app.state.plugins,
+            emporium::audit::Actor::CommandLine,
             "test-card-gateway",
             &[("refuse".to_owned(), String::new())],
         )

@@ -64,6 +64,7 @@ fn publish(signed: bool) -> PathBuf {
             name: "Flat rate shipping".into(),
             world: "shipping-method".into(),
             description: "One charge per order".into(),
+            author: String::new(),
             versions: vec![version],
         }],
     };

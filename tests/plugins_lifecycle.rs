@@ -103,6 +103,7 @@ async fn lifecycle(backend: DbKind) {
     let err = service::install_from_directory(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &publisher.directory(),
         flat,
         &any(),
@@ -125,6 +126,7 @@ async fn lifecycle(backend: DbKind) {
     let err = service::install_from_directory(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &publisher.directory(),
         flat,
         &any(),
@@ -147,6 +149,7 @@ async fn lifecycle(backend: DbKind) {
     let err = service::install_from_directory(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &wrong.directory(),
         "not-pricing",
         &any(),
@@ -166,6 +169,7 @@ async fn lifecycle(backend: DbKind) {
     let status = service::install_from_directory(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &publisher.directory(),
         flat,
         &any(),
@@ -187,6 +191,7 @@ async fn lifecycle(backend: DbKind) {
     let err = service::install_from_directory(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &publisher.directory(),
         flat,
         &any(),
@@ -204,6 +209,7 @@ async fn lifecycle(backend: DbKind) {
     let err = service::configure(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         flat,
         &[
             ("charge".into(), "lots".into()),
@@ -222,9 +228,15 @@ async fn lifecycle(backend: DbKind) {
     assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "3.50");
 
     // Valid configuration applies at once and is stored.
-    service::configure(&s.db, &s.host, flat, &[("charge".into(), "4.00".into())])
-        .await
-        .unwrap();
+    service::configure(
+        &s.db,
+        &s.host,
+        emporium::audit::Actor::CommandLine,
+        flat,
+        &[("charge".into(), "4.00".into())],
+    )
+    .await
+    .unwrap();
     assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "4.00");
     let view = service::config_view(&s.db, &s.host, flat).await.unwrap();
     let charge = view.iter().find(|e| e.name == "charge").unwrap();
@@ -233,7 +245,9 @@ async fn lifecycle(backend: DbKind) {
     assert!(matches!(method.shown, Shown::Default(_)));
 
     // Disable and enable.
-    service::disable(&s.db, &s.host, flat).await.unwrap();
+    service::disable(&s.db, &s.host, emporium::audit::Actor::CommandLine, flat)
+        .await
+        .unwrap();
     assert!(matches!(
         flat_rate_request_charge(s.host.registry()),
         Err(PluginError::Disabled { .. })
@@ -243,7 +257,9 @@ async fn lifecycle(backend: DbKind) {
             .stored
             .enabled
     );
-    service::enable(&s.db, &s.host, flat).await.unwrap();
+    service::enable(&s.db, &s.host, emporium::audit::Actor::CommandLine, flat)
+        .await
+        .unwrap();
     assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "4.00");
 
     // Upgrade: the new version replaces the old, configuration and state kept.
@@ -251,6 +267,7 @@ async fn lifecycle(backend: DbKind) {
     let up = service::upgrade(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &publisher.directory(),
         flat,
         &any(),
@@ -284,6 +301,7 @@ async fn lifecycle(backend: DbKind) {
     let err = service::upgrade(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &publisher.directory(),
         flat,
         &any(),
@@ -303,6 +321,7 @@ async fn lifecycle(backend: DbKind) {
     let err = service::upgrade(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &publisher.directory(),
         flat,
         &any(),
@@ -333,6 +352,7 @@ async fn lifecycle(backend: DbKind) {
     let err = service::upgrade(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &publisher.directory(),
         flat,
         &any(),
@@ -357,7 +377,9 @@ async fn lifecycle(backend: DbKind) {
     );
 
     // Remove: row, config and package gone, calls refused.
-    service::remove(&s.db, &s.host, flat).await.unwrap();
+    service::remove(&s.db, &s.host, emporium::audit::Actor::CommandLine, flat)
+        .await
+        .unwrap();
     assert!(service::list(&s.db, &s.host).await.unwrap().is_empty());
     assert!(matches!(
         flat_rate_request_charge(s.host.registry()),
@@ -417,6 +439,7 @@ async fn secrets(backend: DbKind) {
     service::install_package(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &plugin_dir("redirect-gateway"),
         InstallOptions {
             config: ConfigValues::new()
@@ -453,6 +476,7 @@ async fn secrets(backend: DbKind) {
     service::configure(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         "redirect-gateway",
         &[("base_url".into(), "http://127.0.0.1:9/other".into())],
     )
@@ -496,12 +520,24 @@ async fn archives(backend: DbKind) {
     let archive = scratch.join("flat.tar.gz");
     emporium::plugins::distribution::package::pack(&plugin_dir("flat-rate-shipping"), &archive)
         .unwrap();
-    service::install_package(&s.db, &s.host, &archive, InstallOptions::default())
-        .await
-        .unwrap();
-    service::install_package(&s.db, &s.host, &archive, InstallOptions::default())
-        .await
-        .expect("installing the same package again changes nothing");
+    service::install_package(
+        &s.db,
+        &s.host,
+        emporium::audit::Actor::CommandLine,
+        &archive,
+        InstallOptions::default(),
+    )
+    .await
+    .unwrap();
+    service::install_package(
+        &s.db,
+        &s.host,
+        emporium::audit::Actor::CommandLine,
+        &archive,
+        InstallOptions::default(),
+    )
+    .await
+    .expect("installing the same package again changes nothing");
     assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "5.00");
 
     // A directory entry pointing at a signed .tar.gz.
@@ -515,6 +551,7 @@ async fn archives(backend: DbKind) {
     let status = service::install_from_directory(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &publisher.directory(),
         "weight-band-shipping",
         &any(),
@@ -539,6 +576,7 @@ async fn archives(backend: DbKind) {
     let err = service::upgrade(
         &s.db,
         &s.host,
+        emporium::audit::Actor::CommandLine,
         &publisher.directory(),
         "weight-band-shipping",
         &any(),
@@ -571,7 +609,7 @@ async fn archives(backend: DbKind) {
         std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
         std::fs::write(&evil, gz.finish().unwrap()).unwrap();
     }
-    let err = service::upgrade_package(&s.db, &s.host, &evil)
+    let err = service::upgrade_package(&s.db, &s.host, emporium::audit::Actor::CommandLine, &evil)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("`..`"), "{err}");
@@ -596,7 +634,7 @@ async fn archives(backend: DbKind) {
         std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
         std::fs::write(&link, gz.finish().unwrap()).unwrap();
     }
-    let err = service::upgrade_package(&s.db, &s.host, &link)
+    let err = service::upgrade_package(&s.db, &s.host, emporium::audit::Actor::CommandLine, &link)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("symbolic link"), "{err}");
@@ -633,29 +671,45 @@ async fn two_processes(backend: DbKind) {
     let b = process(&db_b, a.data.path()).await;
     let flat = "flat-rate-shipping";
 
-    service::install_package(&a.db, &a.host, &plugin_dir(flat), InstallOptions::default())
-        .await
-        .unwrap();
+    service::install_package(
+        &a.db,
+        &a.host,
+        emporium::audit::Actor::CommandLine,
+        &plugin_dir(flat),
+        InstallOptions::default(),
+    )
+    .await
+    .unwrap();
     wait_for("B to load the plugin A installed", || {
         b.registry().status(flat).is_ok_and(|s| s.enabled)
     })
     .await;
     assert_eq!(flat_rate_request_charge(b.registry()).unwrap(), "5.00");
 
-    service::disable(&db_b, &b, flat).await.unwrap();
+    service::disable(&db_b, &b, emporium::audit::Actor::CommandLine, flat)
+        .await
+        .unwrap();
     wait_for("A to see B's disable", || {
         a.host.registry().status(flat).is_ok_and(|s| !s.enabled)
     })
     .await;
-    service::enable(&a.db, &a.host, flat).await.unwrap();
+    service::enable(&a.db, &a.host, emporium::audit::Actor::CommandLine, flat)
+        .await
+        .unwrap();
     wait_for("B to see A's enable", || {
         b.registry().status(flat).is_ok_and(|s| s.enabled)
     })
     .await;
 
-    service::configure(&a.db, &a.host, flat, &[("charge".into(), "7.25".into())])
-        .await
-        .unwrap();
+    service::configure(
+        &a.db,
+        &a.host,
+        emporium::audit::Actor::CommandLine,
+        flat,
+        &[("charge".into(), "7.25".into())],
+    )
+    .await
+    .unwrap();
     wait_for("B to see A's configuration", || {
         flat_rate_request_charge(b.registry()).is_ok_and(|c| c == "7.25")
     })
@@ -665,6 +719,7 @@ async fn two_processes(backend: DbKind) {
     service::install_package(
         &a.db,
         &a.host,
+        emporium::audit::Actor::CommandLine,
         &plugin_dir("hostile"),
         InstallOptions {
             config: ConfigValues::new().with("mode", "panic"),
@@ -710,7 +765,9 @@ async fn two_processes(backend: DbKind) {
     assert_eq!(flat_rate_request_charge(c.registry()).unwrap(), "7.25");
     assert!(!c.registry().status("hostile").unwrap().enabled);
 
-    service::remove(&db_b, &b, flat).await.unwrap();
+    service::remove(&db_b, &b, emporium::audit::Actor::CommandLine, flat)
+        .await
+        .unwrap();
     wait_for("A to see B's removal", || {
         a.host.registry().status(flat).is_err()
     })
@@ -745,14 +802,22 @@ async fn postgres_peers_follow_at_once() {
     // announced to it (one made earlier would only be picked up by the poll).
     wait_for("B to listen for changes", || b.listening()).await;
     let flat = "flat-rate-shipping";
-    service::install_package(&a.db, &a.host, &plugin_dir(flat), InstallOptions::default())
-        .await
-        .unwrap();
+    service::install_package(
+        &a.db,
+        &a.host,
+        emporium::audit::Actor::CommandLine,
+        &plugin_dir(flat),
+        InstallOptions::default(),
+    )
+    .await
+    .unwrap();
     wait_for("B to load the plugin A installed", || {
         b.registry().status(flat).is_ok_and(|s| s.enabled)
     })
     .await;
-    service::disable(&a.db, &a.host, flat).await.unwrap();
+    service::disable(&a.db, &a.host, emporium::audit::Actor::CommandLine, flat)
+        .await
+        .unwrap();
     wait_for("B to see A's disable", || {
         b.registry().status(flat).is_ok_and(|s| !s.enabled)
     })

@@ -110,8 +110,39 @@ enum PluginCommand {
         #[arg(long = "version", value_name = "REQ")]
         version_req: Option<String>,
     },
+    /// Go back to the version the last upgrade replaced (kept on disk); a second rollback is
+    /// the upgrade again.
+    Rollback { id: String },
     /// Uninstall a plugin, its configuration and its secrets.
     Remove { id: String },
+    /// Approve outgoing HTTP to the hosts given (they must be ones the plugin declares);
+    /// without hosts, withdraws every approval.
+    Approve {
+        id: String,
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allow_host: Vec<String>,
+    },
+    /// Build or extend a plugin directory from built plugins (folders with plugin.toml and
+    /// plugin.wasm, or .tar.gz packages), signing every version with KEY.
+    Publish {
+        #[arg(required = true)]
+        packages: Vec<PathBuf>,
+        /// Key file from `plugin keygen` (omit to publish unsigned).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The name merchants trust the key under (default: the key file's name).
+        #[arg(long = "key-name")]
+        key_name: Option<String>,
+        /// The directory folder to write (its index.json is created or extended).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a signing key for `plugin publish`; prints the public key merchants trust.
+    Keygen {
+        /// Where to write the secret key (readable by you only).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Switch a plugin on (in every process sharing the database).
     Enable { id: String },
     /// Switch a plugin off (in every process sharing the database).
@@ -210,6 +241,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 println!("loaded {added} demo products");
             }
             install_bundled(&config, &db, &plugins).await?;
+            publish_demo_directory(&config, &plugins)?;
             staff::add_demo_users(&db).await
         }
         Command::Plugin { command } => plugin(command, config).await,
@@ -266,6 +298,49 @@ const BUNDLED: &[Bundled] = &[
     ),
 ];
 
+/// The demo shop's plugin directory: every built plugin (the bundled ones and those the demo
+/// does not install, such as the pricing and offer examples), under `<data dir>/`
+/// [`DEMO_DIRECTORY`], signed with a key made for this data folder (`demo-publisher.key`, never
+/// shared between shops). `cargo xtask demo` serves the shop with the directory configured and
+/// the key trusted, reading [`DEMO_TRUST`]; run by hand, the lines printed say how.
+pub const DEMO_DIRECTORY: &str = "plugin-directory";
+/// The file in the demo directory naming the key that signs it: `name=public hex`.
+pub const DEMO_TRUST: &str = "TRUSTED_KEY";
+
+fn publish_demo_directory(config: &Config, built: &std::path::Path) -> anyhow::Result<()> {
+    use crate::plugins::distribution::publish::{PublisherKey, publish};
+    let Ok(entries) = std::fs::read_dir(built) else {
+        return Ok(());
+    };
+    let mut packages: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("plugin.wasm").is_file() && p.join("plugin.toml").is_file())
+        .collect();
+    packages.sort();
+    if packages.is_empty() {
+        return Ok(());
+    }
+    let key_file = config.data_dir.join("demo-publisher.key");
+    let key = if key_file.is_file() {
+        PublisherKey::read(&key_file, Some("demo"))?
+    } else {
+        let key = PublisherKey::generate("demo")?;
+        key.write(&key_file)?;
+        key
+    };
+    let out = config.data_dir.join(DEMO_DIRECTORY);
+    let published = publish(&packages, Some(&key), &out)?;
+    let trust = format!("{}={}", key.name, key.public_hex());
+    std::fs::write(out.join(DEMO_TRUST), format!("{trust}\n"))?;
+    println!(
+        "published {} plugins to the demo directory {}; serve with EMPORIUM_PLUGIN_DIRECTORY={} EMPORIUM_PLUGIN_TRUSTED_KEYS={trust}",
+        published.len(),
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
 /// Installs and enables the bundled plugins through the same path as `plugin install`;
 /// idempotent (an unchanged plugin is left alone, a rebuilt one is upgraded). A missing
 /// plugins folder or plugin is a warning, not a failure.
@@ -298,11 +373,26 @@ async fn install_bundled(config: &Config, db: &Db, dir: &std::path::Path) -> any
             ..Default::default()
         };
         let before = crate::plugins::lifecycle::store::get(&db.pool, id).await?;
-        let outcome = match service::install_package(db, &plugins, &package, options).await {
+        let outcome = match service::install_package(
+            db,
+            &plugins,
+            crate::audit::Actor::CommandLine,
+            &package,
+            options,
+        )
+        .await
+        {
             Ok(status) if before.is_some() => format!("{} already installed", status.plugin),
             Ok(status) => format!("installed {}", status.plugin),
             Err(ServiceError::AlreadyInstalled { .. }) => {
-                match service::upgrade_package(db, &plugins, &package).await {
+                match service::upgrade_package(
+                    db,
+                    &plugins,
+                    crate::audit::Actor::CommandLine,
+                    &package,
+                )
+                .await
+                {
                     Ok(up) => format!("upgraded {} to {}", up.from, up.to.version),
                     Err(ServiceError::UpToDate { installed, .. }) => {
                         format!("{id}@{installed} already installed")
@@ -318,7 +408,7 @@ async fn install_bundled(config: &Config, db: &Db, dir: &std::path::Path) -> any
                 continue;
             }
         };
-        if let Err(e) = service::enable(db, &plugins, id).await {
+        if let Err(e) = service::enable(db, &plugins, crate::audit::Actor::CommandLine, id).await {
             eprintln!("warning: enabling {id}: {e}");
             continue;
         }
@@ -433,6 +523,53 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
             print!("{report}");
             return Ok(());
         }
+        PluginCommand::Publish {
+            packages,
+            key,
+            key_name,
+            out,
+        } => {
+            use crate::plugins::distribution::publish::{PublisherKey, publish};
+            let key = match &key {
+                Some(path) => Some(PublisherKey::read(path, key_name.as_deref())?),
+                None => None,
+            };
+            for p in publish(&packages, key.as_ref(), &out)? {
+                println!(
+                    "{} {}@{} (sha256 {})",
+                    if p.replaced { "replaced" } else { "published" },
+                    p.id,
+                    p.version,
+                    p.wasm_sha256
+                );
+            }
+            match &key {
+                Some(k) => println!(
+                    "signed with {:?}; shops trust it with EMPORIUM_PLUGIN_TRUSTED_KEYS={}={}",
+                    k.name,
+                    k.name,
+                    k.public_hex()
+                ),
+                None => println!("unsigned: shops that require signatures will refuse it"),
+            }
+            return Ok(());
+        }
+        PluginCommand::Keygen { out } => {
+            use crate::plugins::distribution::publish::PublisherKey;
+            if out.exists() {
+                anyhow::bail!("{} exists; not overwriting a key", out.display());
+            }
+            let name = out
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("publisher")
+                .to_string();
+            let key = PublisherKey::generate(&name)?;
+            key.write(&out)?;
+            println!("wrote {} (keep it secret)", out.display());
+            println!("public key {}: {}", key.name, key.public_hex());
+            return Ok(());
+        }
         PluginCommand::Search { query, directory } => {
             let directory = directory_of(&config, directory)?;
             let q = query.unwrap_or_default();
@@ -495,15 +632,22 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
             };
             let path = std::path::Path::new(&target);
             let status = if path.exists() {
-                service::install_package(&db, &plugins, path, options)
-                    .await
-                    .map_err(explain)?
+                service::install_package(
+                    &db,
+                    &plugins,
+                    crate::audit::Actor::CommandLine,
+                    path,
+                    options,
+                )
+                .await
+                .map_err(explain)?
             } else {
                 let directory = directory_of(&config, directory)?;
                 let trust = service::trust_policy(&config)?;
                 service::install_from_directory(
                     &db,
                     &plugins,
+                    crate::audit::Actor::CommandLine,
                     &directory,
                     &target,
                     &version_req(req)?,
@@ -531,7 +675,7 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
         } => {
             let path = std::path::Path::new(&target);
             let done = if path.exists() {
-                service::upgrade_package(&db, &plugins, path)
+                service::upgrade_package(&db, &plugins, crate::audit::Actor::CommandLine, path)
                     .await
                     .map_err(explain)?
             } else {
@@ -540,6 +684,7 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
                 service::upgrade(
                     &db,
                     &plugins,
+                    crate::audit::Actor::CommandLine,
                     &directory,
                     &target,
                     &version_req(req)?,
@@ -550,16 +695,41 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
             };
             println!("upgraded {} to {}", done.from, done.to.version);
         }
+        PluginCommand::Rollback { id } => {
+            let done = service::rollback(&db, &plugins, crate::audit::Actor::CommandLine, &id)
+                .await
+                .map_err(explain)?;
+            println!("rolled {} back to {}", done.from, done.to.version);
+        }
+        PluginCommand::Approve { id, allow_host } => {
+            service::approve_hosts(
+                &db,
+                &plugins,
+                crate::audit::Actor::CommandLine,
+                &id,
+                allow_host.clone(),
+            )
+            .await
+            .map_err(explain)?;
+            if allow_host.is_empty() {
+                println!("{id} may call no host");
+            } else {
+                println!("{id} may call {}", allow_host.join(", "));
+            }
+        }
         PluginCommand::Remove { id } => {
-            let removed = service::remove(&db, &plugins, &id).await?;
+            let removed =
+                service::remove(&db, &plugins, crate::audit::Actor::CommandLine, &id).await?;
             println!("removed {removed}");
         }
         PluginCommand::Enable { id } => {
-            service::enable(&db, &plugins, &id).await.map_err(explain)?;
+            service::enable(&db, &plugins, crate::audit::Actor::CommandLine, &id)
+                .await
+                .map_err(explain)?;
             println!("enabled {id}");
         }
         PluginCommand::Disable { id } => {
-            service::disable(&db, &plugins, &id).await?;
+            service::disable(&db, &plugins, crate::audit::Actor::CommandLine, &id).await?;
             println!("disabled {id}");
         }
         PluginCommand::Config { id, settings } => {
@@ -575,13 +745,23 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
                     );
                 }
             } else {
-                service::configure(&db, &plugins, &id, &key_values(&settings)?)
-                    .await
-                    .map_err(explain)?;
+                service::configure(
+                    &db,
+                    &plugins,
+                    crate::audit::Actor::CommandLine,
+                    &id,
+                    &key_values(&settings)?,
+                )
+                .await
+                .map_err(explain)?;
                 println!("configured {id}");
             }
         }
-        PluginCommand::New { .. } | PluginCommand::Test { .. } | PluginCommand::Search { .. } => {
+        PluginCommand::New { .. }
+        | PluginCommand::Test { .. }
+        | PluginCommand::Search { .. }
+        | PluginCommand::Publish { .. }
+        | PluginCommand::Keygen { .. } => {
             unreachable!("handled above")
         }
     }

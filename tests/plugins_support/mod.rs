@@ -297,6 +297,7 @@ impl Publisher {
                 name: parsed.name.clone(),
                 world: parsed.world.name().into(),
                 description: parsed.description.clone(),
+                author: parsed.author.clone(),
                 versions: vec![entry],
             }),
         }

@@ -216,6 +216,7 @@ impl TestApp {
         service::install_package(
             &self.state.db,
             &self.state.plugins,
+            emporium::audit::Actor::CommandLine,
             &dir,
             emporium::plugins::InstallOptions {
                 config: values,
@@ -229,9 +230,15 @@ impl TestApp {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        service::configure(&self.state.db, &self.state.plugins, id, &pairs)
-            .await
-            .unwrap_or_else(|e| panic!("configuring plugin {id}: {e}"));
+        service::configure(
+            &self.state.db,
+            &self.state.plugins,
+            emporium::audit::Actor::CommandLine,
+            id,
+            &pairs,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("configuring plugin {id}: {e}"));
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {

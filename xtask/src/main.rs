@@ -80,10 +80,23 @@ fn run_task(task: Task) -> Result<()> {
                 &products.to_string(),
             ]))?;
             // The redirect gateway's sandbox provider (a stand-in for a hosted payment page).
-            run(Command::new(&bin)
+            let mut serve = Command::new(&bin);
+            serve
                 .current_dir(&root)
                 .env("EMPORIUM_SANDBOX_PROVIDER_ADDR", "127.0.0.1:8001")
-                .args(["serve", "--addr", &addr]))
+                .args(["serve", "--addr", &addr]);
+            // The plugin directory `emporium demo` published and signed (see its
+            // `publish_demo_directory`), browsable from the dashboard, unless the environment
+            // names another.
+            let directory = root.join("data/plugin-directory");
+            if std::env::var_os("EMPORIUM_PLUGIN_DIRECTORY").is_none()
+                && let Ok(trust) = std::fs::read_to_string(directory.join("TRUSTED_KEY"))
+            {
+                serve
+                    .env("EMPORIUM_PLUGIN_DIRECTORY", &directory)
+                    .env("EMPORIUM_PLUGIN_TRUSTED_KEYS", trust.trim());
+            }
+            run(&mut serve)
         }
         Task::Test { args } => {
             setup::rust_target(setup::WASM_TARGET)?;

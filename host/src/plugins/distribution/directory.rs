@@ -79,6 +79,9 @@ pub struct IndexPlugin {
     pub world: String,
     #[serde(default)]
     pub description: String,
+    /// Who publishes it (the manifest's `author`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub author: String,
     pub versions: Vec<IndexVersion>,
 }
 
@@ -365,6 +368,45 @@ impl Directory {
         }
         std::fs::rename(&tmp, &final_dir).map_err(io)?;
         Ok(final_dir)
+    }
+}
+
+/// What a shop can say about a directory entry's signature before fetching it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureState {
+    /// Signed with a key this shop trusts, and the signature matches the entry.
+    Trusted {
+        key: String,
+    },
+    /// Signed with a key this shop does not trust: fetching it fails (a signature that cannot
+    /// be checked is refused even when signatures are optional).
+    UntrustedKey {
+        key: String,
+    },
+    /// Signed with a trusted key, but the signature does not match (tampered with).
+    Invalid {
+        key: String,
+    },
+    Unsigned,
+}
+
+/// The signature state of `id`'s `entry` under `trust` (the same check [`Directory::fetch`]
+/// makes; the checksums of the files are checked only when fetching).
+pub fn signature_state(id: &str, entry: &IndexVersion, trust: &TrustPolicy) -> SignatureState {
+    let Some(key) = entry.key.clone() else {
+        return SignatureState::Unsigned;
+    };
+    if !trust.keys.contains_key(&key) {
+        return SignatureState::UntrustedKey { key };
+    }
+    let version = Version::parse(&entry.version).unwrap_or(Version::new(0, 0, 0));
+    let lenient = TrustPolicy {
+        keys: trust.keys.clone(),
+        require_signature: false,
+    };
+    match verify_signature(id, &version, entry, &lenient) {
+        Ok(()) => SignatureState::Trusted { key },
+        Err(_) => SignatureState::Invalid { key },
     }
 }
 

@@ -110,6 +110,9 @@ pub struct ConfigField {
     pub secret: bool,
     #[serde(default)]
     pub help: String,
+    /// The only values allowed, when the setting is a choice (the dashboard shows a list).
+    #[serde(default)]
+    pub choices: Vec<String>,
 }
 
 /// HTTP permission: the hosts a plugin may call (`[permissions.http] hosts = [...]`). An entry
@@ -315,6 +318,18 @@ impl Manifest {
             if f.secret && f.default.as_deref().is_some_and(|d| !d.is_empty()) {
                 return Err(field(&at, "a secret cannot have a default"));
             }
+            if let Some(bad) = f.choices.iter().find(|c| check_value(f.kind, c).is_err()) {
+                return Err(field(
+                    &at,
+                    format!("choice {bad:?} is not a valid {:?}", f.kind),
+                ));
+            }
+            if let Some(default) = f.default.as_deref().filter(|d| !d.is_empty())
+                && !f.choices.is_empty()
+                && !f.choices.iter().any(|c| c == default)
+            {
+                return Err(field(&at, "the default must be one of the choices"));
+            }
         }
         Ok(Manifest {
             id: raw.id,
@@ -347,6 +362,12 @@ impl Manifest {
         }
         for f in &self.config {
             match values.values.get(&f.name).filter(|v| !v.is_empty()) {
+                Some(value) if !f.choices.is_empty() && !f.choices.iter().any(|c| c == value) => {
+                    errors.push(FieldError {
+                        field: f.name.clone(),
+                        message: format!("must be one of: {}", f.choices.join(", ")),
+                    });
+                }
                 Some(value) => {
                     if let Err(message) = check_value(f.kind, value) {
                         errors.push(FieldError {

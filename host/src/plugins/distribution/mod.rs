@@ -9,5 +9,6 @@
 pub mod directory;
 pub mod manifest;
 pub mod package;
+pub mod publish;
 pub mod scaffold;
 pub mod template_render;

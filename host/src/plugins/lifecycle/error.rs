@@ -34,6 +34,19 @@ pub enum ServiceError {
         #[source]
         source: Box<ServiceError>,
     },
+    #[error("plugin {0} has no earlier version to roll back to")]
+    NothingToRollBack(String),
+    /// A plugin that asks for outgoing HTTP runs only once an administrator approved at least
+    /// one of the hosts it declares.
+    #[error(
+        "plugin {id} calls {}: approve its hosts before enabling it (`--allow-host`, or the \
+         dashboard's permissions form)",
+        hosts.join(", ")
+    )]
+    PermissionsNotApproved { id: String, hosts: Vec<String> },
+    /// The shop prices with one strategy at a time.
+    #[error("pricing strategy {enabled} is already enabled; disable it before enabling {id}")]
+    OnePricingStrategy { id: String, enabled: String },
     #[error("{0}")]
     Other(String),
 }

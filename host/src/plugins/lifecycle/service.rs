@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 
 use semver::{Version, VersionReq};
 
-use super::store::{self, StoredPlugin};
+use super::store::{self, PreviousPackage, StoredPlugin};
 use super::sync::{apply_row, load_verified, read_manifest};
 use super::{PluginHost, ServiceError};
+use crate::audit::Actor;
 use crate::infra::config::Config;
 use crate::infra::db::Db;
 use crate::plugins::distribution::directory::{Directory, TrustPolicy, sha256_hex};
@@ -150,6 +151,7 @@ async fn blocking<T: Send + 'static>(
 pub async fn install_from_directory(
     db: &Db,
     host: &PluginHost,
+    actor: Actor<'_>,
     directory: &Directory,
     id: &str,
     wanted: &VersionReq,
@@ -166,7 +168,90 @@ pub async fn install_from_directory(
     let staged = fetch(host, directory, id, wanted, trust).await?;
     let manifest = read_manifest(&staged)?;
     let (dir, rel) = place(host, &staged, &manifest)?;
-    finish_install(db, host, dir, rel, options).await
+    finish_install(db, host, actor, dir, rel, options).await
+}
+
+/// What an administrator approves before a plugin from a directory is installed: the
+/// verified package's manifest (world, permissions, limits, configuration schema), its
+/// checksum and who signed it.
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub manifest: Manifest,
+    pub wasm_sha256: String,
+    /// The trusted key that signed it; `None` for an unsigned package (allowed only when the
+    /// shop does not require signatures).
+    pub signed_by: Option<String>,
+}
+
+/// Fetches and verifies `id@version` from a directory (checksums, signature, manifest) without
+/// installing it, for the approval page.
+pub async fn review(
+    host: &PluginHost,
+    directory: &Directory,
+    id: &str,
+    version: &Version,
+    trust: &TrustPolicy,
+) -> Result<Review, ServiceError> {
+    let wanted = exactly(version);
+    let staged = fetch(host, directory, id, &wanted, trust).await?;
+    let described = (|| {
+        let manifest = read_manifest(&staged)?;
+        let wasm = std::fs::read(staged.join("plugin.wasm")).map_err(|e| PackageError::Io {
+            path: staged.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok::<_, ServiceError>((manifest, sha256_hex(&wasm)))
+    })();
+    let _ = std::fs::remove_dir_all(&staged);
+    let (manifest, wasm_sha256) = described?;
+    let (d, i, w) = (directory.clone(), id.to_string(), wanted.clone());
+    let (_, _, entry) = blocking(move || Ok(d.resolve(&i, &w)?)).await?;
+    Ok(Review {
+        manifest,
+        wasm_sha256,
+        signed_by: entry.key,
+    })
+}
+
+fn exactly(version: &Version) -> VersionReq {
+    VersionReq::parse(&format!("={version}")).unwrap_or(VersionReq::STAR)
+}
+
+/// Installs exactly the package an administrator reviewed: `id@version` whose component has
+/// `wasm_sha256`. A directory that now serves other bytes under that version is refused.
+#[allow(clippy::too_many_arguments)]
+pub async fn install_reviewed(
+    db: &Db,
+    host: &PluginHost,
+    actor: Actor<'_>,
+    directory: &Directory,
+    id: &str,
+    version: &Version,
+    wasm_sha256: &str,
+    trust: &TrustPolicy,
+    options: InstallOptions,
+) -> Result<PluginStatus, ServiceError> {
+    let _guard = host.lock.lock().await;
+    if let Some(existing) = store::get(&db.pool, id).await? {
+        return Err(ServiceError::AlreadyInstalled {
+            id: id.to_string(),
+            installed: existing.version,
+        });
+    }
+    let staged = fetch(host, directory, id, &exactly(version), trust).await?;
+    let checked = std::fs::read(staged.join("plugin.wasm"))
+        .map(|b| sha256_hex(&b).eq_ignore_ascii_case(wasm_sha256))
+        .unwrap_or(false);
+    if !checked {
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(ServiceError::Other(format!(
+            "{id}@{version} in the directory is not the package you approved (its checksum \
+             changed); review it again"
+        )));
+    }
+    let manifest = read_manifest(&staged)?;
+    let (dir, rel) = place(host, &staged, &manifest)?;
+    finish_install(db, host, actor, dir, rel, options).await
 }
 
 /// Fetches into a private staging folder; returns the verified package folder.
@@ -221,6 +306,7 @@ async fn fetch(
 pub async fn install_package(
     db: &Db,
     host: &PluginHost,
+    actor: Actor<'_>,
     source: &Path,
     options: InstallOptions,
 ) -> Result<PluginStatus, ServiceError> {
@@ -238,7 +324,7 @@ pub async fn install_package(
         });
     }
     let (dir, rel) = place(host, &staged, &manifest)?;
-    finish_install(db, host, dir, rel, options).await
+    finish_install(db, host, actor, dir, rel, options).await
 }
 
 async fn stage(
@@ -271,11 +357,12 @@ async fn stage(
 async fn finish_install(
     db: &Db,
     host: &PluginHost,
+    actor: Actor<'_>,
     dir: PathBuf,
     rel: String,
     options: InstallOptions,
 ) -> Result<PluginStatus, ServiceError> {
-    let result = install_loaded(db, host, &dir, rel, options).await;
+    let result = install_loaded(db, host, actor, &dir, rel, options).await;
     if result.is_err() {
         discard(&dir);
     }
@@ -285,6 +372,7 @@ async fn finish_install(
 async fn install_loaded(
     db: &Db,
     host: &PluginHost,
+    actor: Actor<'_>,
     dir: &Path,
     rel: String,
     options: InstallOptions,
@@ -309,11 +397,16 @@ async fn install_loaded(
             approved_hosts: options.approved_hosts.clone(),
             installed_at: String::new(),
             updated_at: String::new(),
+            previous: None,
         };
+        if row.enabled {
+            check_can_enable(db, &loaded.manifest, &row.approved_hosts).await?;
+        }
         let mut tx = db.begin_write().await?;
         store::insert(&mut tx, &row).await?;
         store::write_config(&mut tx, &row.id, &loaded.manifest, &options.config).await?;
         store::bump(&mut tx).await?;
+        record(&mut tx, actor, "plugin.install", &row.id, None, Some(&row)).await?;
         tx.commit().await?;
         match host.registry().install(loaded, options) {
             Ok(status) => Ok(status),
@@ -355,6 +448,7 @@ fn validate_config(loaded: &LoadedPlugin, config: &ConfigValues) -> Result<(), P
 pub async fn upgrade(
     db: &Db,
     host: &PluginHost,
+    actor: Actor<'_>,
     directory: &Directory,
     id: &str,
     wanted: &VersionReq,
@@ -396,7 +490,7 @@ pub async fn upgrade(
             return Err(failed(available.to_string(), e));
         }
     };
-    finish_upgrade(db, host, existing, dir, rel).await
+    finish_upgrade(db, host, actor, existing, dir, rel, None).await
 }
 
 /// Upgrades a plugin from a local package (folder or `.tar.gz`), with the same rollback as
@@ -405,6 +499,7 @@ pub async fn upgrade(
 pub async fn upgrade_package(
     db: &Db,
     host: &PluginHost,
+    actor: Actor<'_>,
     source: &Path,
 ) -> Result<Upgraded, ServiceError> {
     let _guard = host.lock.lock().await;
@@ -424,31 +519,54 @@ pub async fn upgrade_package(
         });
     }
     let (dir, rel) = place(host, &staged, &manifest)?;
-    finish_upgrade(db, host, existing, dir, rel).await
+    finish_upgrade(db, host, actor, existing, dir, rel, None).await
 }
 
 async fn finish_upgrade(
     db: &Db,
     host: &PluginHost,
+    actor: Actor<'_>,
     existing: StoredPlugin,
     dir: PathBuf,
     rel: String,
+    expected_sha: Option<String>,
 ) -> Result<Upgraded, ServiceError> {
     let data_dir = host.data_dir().to_path_buf();
     let old_dir = data_dir.join(&existing.package_path);
+    let kept_dir = existing
+        .previous
+        .as_ref()
+        .map(|p| data_dir.join(&p.package_path));
     let mut to = read_manifest(&dir)
         .map(|m| m.version.to_string())
         .unwrap_or_else(|_| "the new version".into());
-    let result = upgrade_loaded(db, host, &existing, &dir, &old_dir, rel, &mut to).await;
+    let result = upgrade_loaded(
+        db,
+        host,
+        actor,
+        &existing,
+        &dir,
+        &old_dir,
+        rel,
+        expected_sha,
+        &mut to,
+    )
+    .await;
     match result {
         Ok(done) => {
-            if old_dir != dir {
-                discard(&old_dir);
+            // The replaced package stays for a rollback; the one kept before it goes (unless
+            // it is the one now running: a rollback swaps the two).
+            if let Some(kept) = kept_dir
+                && kept != dir
+                && kept != old_dir
+            {
+                discard(&kept);
             }
             Ok(done)
         }
         Err(e) => {
-            if old_dir != dir {
+            // A failed rollback leaves the kept package where it was.
+            if old_dir != dir && kept_dir.as_ref() != Some(&dir) {
                 discard(&dir);
             }
             Err(ServiceError::UpgradeFailed {
@@ -461,18 +579,61 @@ async fn finish_upgrade(
     }
 }
 
+/// Rolls a plugin back to the version its last upgrade replaced (kept on disk), with the same
+/// checks and the same "the running version stays on failure" rule as an upgrade. The version
+/// rolled back from is kept in turn, so a second rollback is the upgrade again.
+pub async fn rollback(
+    db: &Db,
+    host: &PluginHost,
+    actor: Actor<'_>,
+    id: &str,
+) -> Result<Upgraded, ServiceError> {
+    let _guard = host.lock.lock().await;
+    let existing = store::get(&db.pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
+    let previous = existing
+        .previous
+        .clone()
+        .ok_or_else(|| ServiceError::NothingToRollBack(id.to_string()))?;
+    let dir = host.data_dir().join(&previous.package_path);
+    if !dir.join("plugin.wasm").is_file() {
+        return Err(ServiceError::Other(format!(
+            "the package of {id}@{} is no longer at {}",
+            previous.version,
+            dir.display()
+        )));
+    }
+    finish_upgrade(
+        db,
+        host,
+        actor,
+        existing,
+        dir,
+        previous.package_path,
+        Some(previous.sha256),
+    )
+    .await
+}
+
 async fn upgrade_loaded(
     db: &Db,
     host: &PluginHost,
+    actor: Actor<'_>,
     existing: &StoredPlugin,
     dir: &Path,
     old_dir: &Path,
     rel: String,
+    expected_sha: Option<String>,
     to: &mut String,
 ) -> Result<Upgraded, ServiceError> {
     {
-        let loaded =
-            load_verified(host.registry().runtime().clone(), dir.to_path_buf(), None).await?;
+        let loaded = load_verified(
+            host.registry().runtime().clone(),
+            dir.to_path_buf(),
+            expected_sha,
+        )
+        .await?;
         *to = loaded.plugin.version.to_string();
         if loaded.plugin.id != existing.id {
             return Err(ServiceError::Other(format!(
@@ -499,6 +660,11 @@ async fn upgrade_loaded(
             .plugin_ref()
             .ok_or_else(|| ServiceError::Other("bad installed version".into()))?;
         let new_ref = loaded.plugin.clone();
+        let replaced = (rel != existing.package_path).then(|| PreviousPackage {
+            version: existing.version.clone(),
+            package_path: existing.package_path.clone(),
+            sha256: existing.sha256.clone(),
+        });
         let mut tx = db.begin_write().await?;
         store::set_package(
             &mut tx,
@@ -507,10 +673,30 @@ async fn upgrade_loaded(
             world,
             &rel,
             &loaded.sha256,
+            replaced.as_ref().or(existing.previous.as_ref()),
         )
         .await?;
         store::write_config(&mut tx, &existing.id, &loaded.manifest, &config).await?;
         store::bump(&mut tx).await?;
+        let after = StoredPlugin {
+            version: new_ref.version.to_string(),
+            sha256: loaded.sha256.clone(),
+            ..existing.clone()
+        };
+        let action = if existing.previous.as_ref().map(|p| &p.package_path) == Some(&rel) {
+            "plugin.rollback"
+        } else {
+            "plugin.upgrade"
+        };
+        record(
+            &mut tx,
+            actor,
+            action,
+            &existing.id,
+            Some(existing),
+            Some(&after),
+        )
+        .await?;
         tx.commit().await?;
         let options = InstallOptions {
             config,
@@ -529,6 +715,7 @@ async fn upgrade_loaded(
                 &existing.world,
                 &existing.package_path,
                 &existing.sha256,
+                existing.previous.as_ref(),
             )
             .await?;
             store::write_config(&mut tx, &existing.id, &old_manifest, &old_config).await?;
@@ -545,7 +732,12 @@ async fn upgrade_loaded(
 }
 
 /// Uninstalls a plugin: its row, configuration, secrets and package.
-pub async fn remove(db: &Db, host: &PluginHost, id: &str) -> Result<PluginRef, ServiceError> {
+pub async fn remove(
+    db: &Db,
+    host: &PluginHost,
+    actor: Actor<'_>,
+    id: &str,
+) -> Result<PluginRef, ServiceError> {
     let _guard = host.lock.lock().await;
     let existing = store::get(&db.pool, id)
         .await?
@@ -553,27 +745,42 @@ pub async fn remove(db: &Db, host: &PluginHost, id: &str) -> Result<PluginRef, S
     let mut tx = db.begin_write().await?;
     store::delete(&mut tx, id).await?;
     store::bump(&mut tx).await?;
+    record(&mut tx, actor, "plugin.remove", id, Some(&existing), None).await?;
     tx.commit().await?;
     let _ = host.registry().remove(id);
     discard(&host.data_dir().join(&existing.package_path));
+    if let Some(previous) = &existing.previous {
+        discard(&host.data_dir().join(&previous.package_path));
+    }
     existing
         .plugin_ref()
         .ok_or_else(|| ServiceError::Other("bad installed version".into()))
 }
 
 /// Switches a plugin on (loading it here first, so a plugin that cannot load is refused).
-pub async fn enable(db: &Db, host: &PluginHost, id: &str) -> Result<(), ServiceError> {
-    set_enabled(db, host, id, true).await
+pub async fn enable(
+    db: &Db,
+    host: &PluginHost,
+    actor: Actor<'_>,
+    id: &str,
+) -> Result<(), ServiceError> {
+    set_enabled(db, host, actor, id, true).await
 }
 
 /// Switches a plugin off, in every process.
-pub async fn disable(db: &Db, host: &PluginHost, id: &str) -> Result<(), ServiceError> {
-    set_enabled(db, host, id, false).await
+pub async fn disable(
+    db: &Db,
+    host: &PluginHost,
+    actor: Actor<'_>,
+    id: &str,
+) -> Result<(), ServiceError> {
+    set_enabled(db, host, actor, id, false).await
 }
 
 async fn set_enabled(
     db: &Db,
     host: &PluginHost,
+    actor: Actor<'_>,
     id: &str,
     enabled: bool,
 ) -> Result<(), ServiceError> {
@@ -582,15 +789,85 @@ async fn set_enabled(
         .await?
         .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
     if enabled {
+        check_can_enable(db, &manifest_of(host, &existing)?, &existing.approved_hosts).await?;
         // Loads it (if this process lacks it) as it is now: still disabled.
         apply_row(db, host, &existing).await?;
     }
     let mut tx = db.begin_write().await?;
     store::set_enabled(&mut tx, id, enabled, None).await?;
     store::bump(&mut tx).await?;
+    let after = StoredPlugin {
+        enabled,
+        disabled_reason: (!enabled).then_some(DisabledReason::Admin),
+        ..existing.clone()
+    };
+    let action = if enabled {
+        "plugin.enable"
+    } else {
+        "plugin.disable"
+    };
+    record(&mut tx, actor, action, id, Some(&existing), Some(&after)).await?;
     tx.commit().await?;
     if host.registry().installed(id).is_some() {
         host.registry().set_state(id, enabled, None)?;
+    }
+    Ok(())
+}
+
+/// Records a plugin change in the audit log, in the change's transaction: the installed
+/// version, package checksum, state and approved hosts (never configuration values).
+async fn record(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: Actor<'_>,
+    action: &str,
+    id: &str,
+    before: Option<&StoredPlugin>,
+    after: Option<&StoredPlugin>,
+) -> Result<(), sqlx::Error> {
+    let snapshot = |p: &StoredPlugin| {
+        crate::audit::json(&serde_json::json!({
+            "version": p.version,
+            "sha256": p.sha256,
+            "enabled": p.enabled,
+            "approved_hosts": p.approved_hosts,
+        }))
+    };
+    crate::audit::record(
+        tx,
+        actor,
+        action,
+        "plugin",
+        id,
+        before.map(snapshot).as_deref(),
+        after.map(snapshot).as_deref(),
+    )
+    .await
+}
+
+/// The rules a plugin must meet to be switched on: its HTTP permission approved (when it asks
+/// for one) and, for a pricing strategy, no other strategy enabled.
+async fn check_can_enable(
+    db: &Db,
+    manifest: &Manifest,
+    approved_hosts: &[String],
+) -> Result<(), ServiceError> {
+    let declared = &manifest.permissions.http.hosts;
+    if !declared.is_empty() && !declared.iter().any(|h| approved_hosts.contains(h)) {
+        return Err(ServiceError::PermissionsNotApproved {
+            id: manifest.id.clone(),
+            hosts: declared.clone(),
+        });
+    }
+    if manifest.world == World::PricingStrategy
+        && let Some(other) = store::list(&db.pool)
+            .await?
+            .into_iter()
+            .find(|p| p.enabled && p.id != manifest.id && p.world == World::PricingStrategy.name())
+    {
+        return Err(ServiceError::OnePricingStrategy {
+            id: manifest.id.clone(),
+            enabled: other.id,
+        });
     }
     Ok(())
 }
@@ -609,6 +886,7 @@ fn manifest_of(host: &PluginHost, row: &StoredPlugin) -> Result<Manifest, Servic
 pub async fn configure(
     db: &Db,
     host: &PluginHost,
+    actor: Actor<'_>,
     id: &str,
     changes: &[(String, String)],
 ) -> Result<(), ServiceError> {
@@ -631,6 +909,29 @@ pub async fn configure(
     let mut tx = db.begin_write().await?;
     store::write_config(&mut tx, id, &manifest, &config).await?;
     store::bump(&mut tx).await?;
+    // The values changed, never a secret's: those show as "********".
+    let shown = |k: &str, v: &str| {
+        let secret = manifest.config.iter().any(|f| f.name == k && f.secret);
+        match (secret, v.is_empty()) {
+            (_, true) => "(default)".to_string(),
+            (true, false) => "********".to_string(),
+            (false, false) => v.to_string(),
+        }
+    };
+    let changed: std::collections::BTreeMap<&str, String> = changes
+        .iter()
+        .map(|(k, v)| (k.as_str(), shown(k, v)))
+        .collect();
+    crate::audit::record(
+        &mut tx,
+        actor,
+        "plugin.configure",
+        "plugin",
+        id,
+        None,
+        Some(&crate::audit::json(&changed)),
+    )
+    .await?;
     tx.commit().await?;
     if host.registry().installed(id).is_some() {
         host.registry()
@@ -644,16 +945,41 @@ pub async fn configure(
 pub async fn approve_hosts(
     db: &Db,
     host: &PluginHost,
+    actor: Actor<'_>,
     id: &str,
     hosts: Vec<String>,
 ) -> Result<(), ServiceError> {
     let _guard = host.lock.lock().await;
-    if store::get(&db.pool, id).await?.is_none() {
-        return Err(ServiceError::NotInstalled(id.to_string()));
+    let existing = store::get(&db.pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
+    let declared = manifest_of(host, &existing)?.permissions.http.hosts;
+    if let Some(stray) = hosts.iter().find(|h| !declared.contains(h)) {
+        return Err(ServiceError::Other(format!(
+            "{stray} is not a host {id} declares (it declares: {})",
+            if declared.is_empty() {
+                "none".to_string()
+            } else {
+                declared.join(", ")
+            }
+        )));
     }
     let mut tx = db.begin_write().await?;
     store::set_approved_hosts(&mut tx, id, &hosts).await?;
     store::bump(&mut tx).await?;
+    let after = StoredPlugin {
+        approved_hosts: hosts.clone(),
+        ..existing.clone()
+    };
+    record(
+        &mut tx,
+        actor,
+        "plugin.approve",
+        id,
+        Some(&existing),
+        Some(&after),
+    )
+    .await?;
     tx.commit().await?;
     if let Some(current) = host.registry().installed(id) {
         host.registry().reconfigure(id, current.config, hosts)?;

@@ -25,6 +25,16 @@ pub struct StoredPlugin {
     pub approved_hosts: Vec<String>,
     pub installed_at: String,
     pub updated_at: String,
+    /// The package the last upgrade replaced, kept for a rollback.
+    pub previous: Option<PreviousPackage>,
+}
+
+/// The version a plugin had before its last upgrade (or rollback), still on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousPackage {
+    pub version: String,
+    pub package_path: String,
+    pub sha256: String,
 }
 
 impl StoredPlugin {
@@ -37,7 +47,8 @@ impl StoredPlugin {
 }
 
 const COLUMNS: &str = "id, version, world, package_path, sha256, enabled, disabled_reason, \
-                       failure_count, last_error, approved_hosts, installed_at, updated_at";
+                       failure_count, last_error, approved_hosts, installed_at, updated_at, \
+                       previous_version, previous_package_path, previous_sha256";
 
 fn from_row(row: &AnyRow) -> Result<StoredPlugin, sqlx::Error> {
     let reason: Option<String> = row.try_get("disabled_reason")?;
@@ -68,6 +79,18 @@ fn from_row(row: &AnyRow) -> Result<StoredPlugin, sqlx::Error> {
             .collect(),
         installed_at: row.try_get("installed_at")?,
         updated_at: row.try_get("updated_at")?,
+        previous: match (
+            row.try_get::<Option<String>, _>("previous_version")?,
+            row.try_get::<Option<String>, _>("previous_package_path")?,
+            row.try_get::<Option<String>, _>("previous_sha256")?,
+        ) {
+            (Some(version), Some(package_path), Some(sha256)) => Some(PreviousPackage {
+                version,
+                package_path,
+                sha256,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -158,7 +181,8 @@ pub async fn insert(conn: &mut AnyConnection, p: &StoredPlugin) -> Result<(), sq
     Ok(())
 }
 
-/// Points an installed plugin at a new version's package (an upgrade).
+/// Points an installed plugin at a new version's package (an upgrade or a rollback), and
+/// records the package it had before (`None` forgets it).
 pub async fn set_package(
     conn: &mut AnyConnection,
     id: &str,
@@ -166,10 +190,12 @@ pub async fn set_package(
     world: &str,
     package_path: &str,
     sha256: &str,
+    previous: Option<&PreviousPackage>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE plugin_installed SET version = $2, world = $3, package_path = $4, sha256 = $5, \
-         updated_at = $6 WHERE id = $1",
+         updated_at = $6, previous_version = $7, previous_package_path = $8, \
+         previous_sha256 = $9 WHERE id = $1",
     )
     .bind(id)
     .bind(version)
@@ -177,6 +203,9 @@ pub async fn set_package(
     .bind(package_path)
     .bind(sha256)
     .bind(now_text())
+    .bind(previous.map(|p| p.version.clone()))
+    .bind(previous.map(|p| p.package_path.clone()))
+    .bind(previous.map(|p| p.sha256.clone()))
     .execute(&mut *conn)
     .await?;
     Ok(())

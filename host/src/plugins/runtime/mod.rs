@@ -14,6 +14,7 @@
 pub mod bindings;
 pub mod engine;
 mod error;
+pub mod health;
 pub mod registry;
 pub mod samples;
 pub mod sandbox;
@@ -21,6 +22,7 @@ pub mod wit_v0_1;
 
 pub use engine::{LoadedPlugin, PluginRuntime, RuntimeConfig};
 pub use error::{GuestErrorKind, PluginError, PluginRef};
+pub use health::{HourSummary, RecentError};
 pub use registry::{
     Decision, DisabledReason, ExtensionPoint, FailurePolicy, InstallOptions, PluginRegistry,
     PluginStatus, StateChange,

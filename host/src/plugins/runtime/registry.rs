@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 
 use super::engine::{LoadedPlugin, PluginRuntime, WorldPre};
 use super::error::{PluginError, PluginRef};
+use super::health::{CallWindow, HourSummary};
 use super::sandbox::{CallContext, CallState, host_allowed};
 use super::wit_v0_1::{self, Answer, Check, PaymentCall};
 use crate::money::Money;
@@ -150,6 +151,8 @@ pub struct PluginStatus {
     pub calls: u64,
     pub failures: u64,
     pub sha256: String,
+    /// This process's calls of the last hour: counts, p50/p99 and the last errors.
+    pub last_hour: HourSummary,
 }
 
 /// A snapshot of one installation (see [`PluginRegistry::installed`]).
@@ -170,6 +173,8 @@ struct Health {
     consecutive: AtomicU32,
     calls: AtomicU64,
     failures: AtomicU64,
+    /// The last hour's calls, times and errors (see [`super::health`]).
+    window: Mutex<CallWindow>,
 }
 
 struct Entry {
@@ -553,6 +558,7 @@ impl PluginRegistry {
             });
         }
         entry.health.calls.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let check = Check { plugin };
         // The closure returns the guest's result wrapped twice: the outer `Result` carries
         // validation errors, the inner one wasmtime errors (traps) which `call` classifies.
@@ -572,9 +578,21 @@ impl PluginRegistry {
             (_, Some(e)) => Err(e),
             (r, None) => r,
         };
+        let took = started.elapsed();
+        let window = |failure: Option<&str>| {
+            if let Ok(mut w) = entry.health.window.lock() {
+                w.record(took, failure);
+            }
+        };
         match &result {
-            Ok(_) => entry.health.consecutive.store(0, Ordering::SeqCst),
-            Err(e) if e.counts_as_failure() => self.record_failure(&entry, e),
+            Ok(_) => {
+                window(None);
+                entry.health.consecutive.store(0, Ordering::SeqCst)
+            }
+            Err(e) if e.counts_as_failure() => {
+                window(Some(&e.to_string()));
+                self.record_failure(&entry, e)
+            }
             // The plugin did not get to run: neither a failure nor a success of its own.
             Err(e @ PluginError::Capacity { .. }) => {
                 tracing::warn!(
@@ -761,6 +779,12 @@ fn status_of(e: &Entry) -> PluginStatus {
         calls: e.health.calls.load(Ordering::Relaxed),
         failures: e.health.failures.load(Ordering::Relaxed),
         sha256: e.loaded.sha256.clone(),
+        last_hour: e
+            .health
+            .window
+            .lock()
+            .map(|w| w.summary())
+            .unwrap_or_default(),
     }
 }
 

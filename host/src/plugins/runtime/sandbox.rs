@@ -168,6 +168,35 @@ pub fn host_allowed(allowed: &[String], host: &str, port: Option<u16>) -> bool {
     })
 }
 
+/// Whether `host` is this machine (a sandbox provider or a test server), the only place a
+/// plugin may reach over plain `http://`.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a request may not leave, or `None`: its host must be allowed, and anything but
+/// loopback must be `https://` (a payment provider's API key and the customer's payment never
+/// cross the network in clear).
+pub fn refusal(allowed: &[String], https: bool, host: &str, port: Option<u16>) -> Option<String> {
+    let target = match port {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    if !host_allowed(allowed, host, port) {
+        return Some(format!("HTTP request to {target}"));
+    }
+    if !https && !is_loopback(host) {
+        return Some(format!(
+            "plain http:// request to {target} (only https:// leaves this machine)"
+        ));
+    }
+    None
+}
+
 type SendFuture = Box<
     dyn std::future::Future<
             Output = wasmtime_wasi_http::Result<(
@@ -188,13 +217,10 @@ impl WasiHttpHooks for HttpGate {
         let uri = request.uri();
         let host = uri.host().unwrap_or_default().to_string();
         let port = uri.port_u16();
-        if !host_allowed(&self.allowed, &host, port) {
-            let target = match port {
-                Some(p) => format!("{host}:{p}"),
-                None => host,
-            };
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        if let Some(refusal) = refusal(&self.allowed, https, &host, port) {
             if let Ok(mut d) = self.denied.lock() {
-                d.push(format!("HTTP request to {target}"));
+                d.push(refusal);
             }
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
@@ -543,5 +569,33 @@ impl host::Host for CallState {
 
     fn now(&mut self) -> Timestamp {
         self.now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal;
+
+    #[test]
+    fn only_allowed_hosts_and_only_https_beyond_loopback() {
+        let allowed = vec![
+            "api.provider.test".to_string(),
+            "127.0.0.1".to_string(),
+            "localhost:9000".to_string(),
+        ];
+        assert_eq!(refusal(&allowed, true, "api.provider.test", None), None);
+        assert!(
+            refusal(&allowed, false, "api.provider.test", None)
+                .unwrap()
+                .contains("plain http://")
+        );
+        assert_eq!(refusal(&allowed, false, "127.0.0.1", Some(8001)), None);
+        assert_eq!(refusal(&allowed, false, "localhost", Some(9000)), None);
+        assert!(
+            refusal(&allowed, true, "evil.test", None)
+                .unwrap()
+                .starts_with("HTTP request to evil.test")
+        );
+        assert!(refusal(&allowed, true, "localhost", Some(9001)).is_some());
     }
 }

@@ -27,6 +27,7 @@ mod order_tools;
 mod orders;
 mod params;
 mod partners;
+mod plugins;
 mod reports;
 mod reviews;
 mod search;
@@ -187,6 +188,7 @@ pub fn router() -> Router<AppState> {
             post(category_images::delete),
         )
         .merge(reviews::router())
+        .merge(plugins::router())
         .route("/dashboard/content/emails/", get(emails::list))
         .route(
             "/dashboard/content/emails/{template}/",
@@ -314,7 +316,7 @@ struct NavItem {
 }
 
 fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
-    let items: [(&str, &str, Permission); 9] = [
+    let items: [(&str, &str, Permission); 10] = [
         ("Home", HOME_URL, Permission::ViewDashboard),
         ("Orders", ORDERS_URL, Permission::ViewOrders),
         (
@@ -328,6 +330,7 @@ fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
         ("Reviews", reviews::REVIEWS_URL, Permission::ViewCatalogue),
         ("Reports", reports::REPORTS_URL, Permission::ViewReports),
         ("Emails", emails::EMAILS_URL, Permission::ViewCustomers),
+        ("Plugins", plugins::PLUGINS_URL, Permission::Administer),
     ];
     items
         .into_iter()
