@@ -2091,6 +2091,9 @@ both_backends!(
                     .to_string(),
             ),
             ("template", "order_shipped".into()),
+            // No plugin is installed and no directory configured: those pages are 404s.
+            ("plugin_id", "no-such-plugin".into()),
+            ("version", "1.0.0".into()),
         ];
         let routes = dashboard_routes();
         let audited = || app.scalar_i64("SELECT COUNT(*) FROM audit_log");

@@ -294,9 +294,19 @@ async fn lifecycle(backend: DbKind) {
             .version,
         "0.2.0"
     );
-    let dirs = package_dirs(s.data.path(), flat);
-    assert_eq!(dirs.len(), 1, "the old package is removed: {dirs:?}");
-    assert!(dirs[0].starts_with("0.2.0-"), "{dirs:?}");
+    // The replaced package is kept for a rollback, and recorded.
+    let mut dirs = package_dirs(s.data.path(), flat);
+    dirs.sort();
+    assert_eq!(dirs.len(), 2, "the old package is kept: {dirs:?}");
+    assert!(
+        dirs[0].starts_with("0.1.0-") && dirs[1].starts_with("0.2.0-"),
+        "{dirs:?}"
+    );
+    let row = &service::list(&s.db, &s.host).await.unwrap()[0].stored;
+    assert_eq!(
+        row.previous.as_ref().map(|p| p.version.as_str()),
+        Some("0.1.0")
+    );
     // Nothing newer: up to date.
     let err = service::upgrade(
         &s.db,
@@ -340,7 +350,8 @@ async fn lifecycle(backend: DbKind) {
     assert_eq!(flat_rate_request_charge(s.host.registry()).unwrap(), "4.00");
     let row = &service::list(&s.db, &s.host).await.unwrap()[0].stored;
     assert_eq!((row.version.as_str(), row.enabled), ("0.2.0", true));
-    assert_eq!(package_dirs(s.data.path(), flat).len(), 1);
+    // The failed upgrade left the running package and the kept one, nothing else.
+    assert_eq!(package_dirs(s.data.path(), flat).len(), 2);
 
     // An upgrade whose new schema needs a setting the shop has not set rolls back too.
     let needs_more = manifest_text(flat, "0.4.0").replacen(

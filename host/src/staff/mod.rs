@@ -90,7 +90,12 @@ impl Role {
             Role::Admin => true,
             Role::ReadOnly => matches!(
                 permission,
-                ViewDashboard | ViewOrders | ViewCatalogue | ViewCustomers | ViewReports
+                ViewDashboard
+                    | ViewOrders
+                    | ViewCatalogue
+                    | ViewCustomers
+                    | ViewReports
+                    | ViewPlugins
             ),
             Role::CatalogueManager => matches!(
                 permission,
@@ -144,6 +149,9 @@ pub enum Permission {
     ViewReports,
     /// Approve, reject and delete product reviews.
     ModerateReviews,
+    /// See the installed plugins, their health and the plugin directory (changing them is
+    /// `Administer`).
+    ViewPlugins,
     /// Staff accounts, plugins, themes, settings.
     Administer,
 }

@@ -330,7 +330,7 @@ fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
         ("Reviews", reviews::REVIEWS_URL, Permission::ViewCatalogue),
         ("Reports", reports::REPORTS_URL, Permission::ViewReports),
         ("Emails", emails::EMAILS_URL, Permission::ViewCustomers),
-        ("Plugins", plugins::PLUGINS_URL, Permission::Administer),
+        ("Plugins", plugins::PLUGINS_URL, Permission::ViewPlugins),
     ];
     items
         .into_iter()

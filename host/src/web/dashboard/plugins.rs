@@ -5,7 +5,7 @@
 //! configure with a form generated from the plugin's schema, approve hosts, upgrade, roll back
 //! and remove. Each action is one call of `plugins::lifecycle::service`, the functions the CLI
 //! calls, which records it in the audit log and reaches every process sharing the database.
-//! Administrators only: a plugin runs code in the shop.
+//! Administrators change them (a plugin runs code in the shop); read-only staff see them.
 //!
 //! Secrets are write-only: a secret field is never filled in, shown or echoed in an error; a
 //! blank secret field keeps the stored value.
@@ -172,7 +172,7 @@ pub(super) async fn list(
     current: CurrentStaff,
     uri: Uri,
 ) -> Result<Response, WebError> {
-    current.require(Permission::Administer)?;
+    current.require(Permission::ViewPlugins)?;
     let plugins = installed(&state).await?;
     let ctx = minijinja::context! {
         plugins => plugins,
@@ -246,7 +246,7 @@ pub(super) async fn directory(
     uri: Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    current.require(Permission::Administer)?;
+    current.require(Permission::ViewPlugins)?;
     let q = super::params::search_text(&query, "q")?;
     let trust = trust(&state)?;
     let installed = installed(&state).await?;
@@ -496,6 +496,7 @@ fn render_review(
             None => INSTALL_URL.to_string(),
         },
         directory_url => DIRECTORY_URL,
+        can_manage => current.staff.can(Permission::Administer),
     };
     render(
         state,
@@ -531,8 +532,9 @@ pub(super) async fn review(
     uri: Uri,
     Path((id, version)): Path<(String, String)>,
 ) -> Result<Response, WebError> {
-    current.require(Permission::Administer)?;
-    let directory = need_directory(&state)?;
+    current.require(Permission::ViewPlugins)?;
+    // Without a directory there is nothing to review.
+    let directory = configured_directory(&state).ok_or(WebError::NotFound)?;
     let version = parse_version(&version)?;
     let trust = trust(&state)?;
     let reviewed = match service::review(&state.plugins, &directory, &id, &version, &trust).await {
@@ -765,6 +767,7 @@ async fn render_detail(
         rollback_url => url(ROLLBACK_URL, id),
         remove_url => url(REMOVE_URL, id),
         plugins_url => PLUGINS_URL,
+        can_manage => current.staff.can(Permission::Administer),
     };
     render(
         state,
@@ -781,7 +784,7 @@ pub(super) async fn detail(
     current: CurrentStaff,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    current.require(Permission::Administer)?;
+    current.require(Permission::ViewPlugins)?;
     render_detail(&state, &current, &id, StatusCode::OK, None).await
 }
 
