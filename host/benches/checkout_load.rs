@@ -241,6 +241,7 @@ fn main() {
             emporium::plugins::lifecycle::service::install_package(
                 &state.db,
                 &state.plugins,
+                emporium::audit::Actor::CommandLine,
                 &root().join("target/plugins").join(id),
                 InstallOptions { config, ..Default::default() },
             )

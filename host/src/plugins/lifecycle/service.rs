@@ -148,6 +148,7 @@ async fn blocking<T: Send + 'static>(
 
 /// Fetches `id` from a directory (verifying checksums and signature before anything is
 /// written where it loads from), loads and validates it, records it and installs it.
+#[allow(clippy::too_many_arguments)] // the use case's inputs, each from a different place
 pub async fn install_from_directory(
     db: &Db,
     host: &PluginHost,
@@ -616,6 +617,7 @@ pub async fn rollback(
     .await
 }
 
+#[allow(clippy::too_many_arguments)] // shared by upgrade and rollback, which differ in each
 async fn upgrade_loaded(
     db: &Db,
     host: &PluginHost,

@@ -660,6 +660,9 @@ pub(super) async fn install(
     }
 }
 
+/// A refused settings form: what was typed, and the error of each field.
+type Submitted<'a> = (&'a [(String, String)], HashMap<String, String>);
+
 #[derive(Serialize)]
 struct Detail {
     installed: Installed,
@@ -682,7 +685,7 @@ async fn render_detail(
     current: &CurrentStaff,
     id: &str,
     status: StatusCode,
-    submitted: Option<(&[(String, String)], HashMap<String, String>)>,
+    submitted: Option<Submitted<'_>>,
 ) -> Result<Response, WebError> {
     let Some(row) = crate::plugins::lifecycle::store::get(&state.db.pool, id).await? else {
         return Err(WebError::NotFound);
