@@ -940,3 +940,48 @@ async fn staff_install_a_shipping_plugin_from_the_directory_in_chromium() {
     assert!(page.body.contains("7.25"), "{}", page.body);
     c.close().await.unwrap();
 }
+
+/// Issue 11: a staff user previews the bundled Harbour theme (only their browser shows it),
+/// then activates it, and every visitor sees the storefront change with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_preview_and_switch_the_theme_in_chromium() {
+    const HARBOUR: &str = "Harbour theme";
+    let app = TestApp::start(Backend::Sqlite).await;
+    support::staff::add_staff(&app, "admin@example.com", emporium::staff::Role::Admin, &[]).await;
+
+    let driver = start_chromedriver();
+    let c = browser(&driver).await;
+    dashboard_sign_in(&c, &app.base, "admin@example.com").await;
+    click_to(
+        &c,
+        "nav a[href=\"/dashboard/themes/\"]",
+        "/dashboard/themes/",
+    )
+    .await;
+    screenshot(&c, "themes").await;
+    click_to(&c, "#theme-harbour form[action$=\"/preview/\"] button", "/").await;
+    let previewed = c.source().await.unwrap();
+    assert!(previewed.contains(HARBOUR), "the preview shows Harbour");
+    assert!(previewed.contains("only you see this theme"), "the bar");
+    screenshot(&c, "theme-preview").await;
+    let (_, others) = app.get("/").await;
+    assert!(!others.contains(HARBOUR), "other visitors keep Default");
+
+    c.goto(&format!("{}/dashboard/themes/", app.base))
+        .await
+        .unwrap();
+    click_to(
+        &c,
+        "#theme-harbour form[action$=\"/activate/\"] button",
+        "/dashboard/themes/",
+    )
+    .await;
+    let (_, others) = app.get("/").await;
+    assert!(others.contains(HARBOUR), "every visitor sees Harbour now");
+    c.goto(&format!("{}/", app.base)).await.unwrap();
+    let live = c.source().await.unwrap();
+    assert!(live.contains(HARBOUR));
+    assert!(!live.contains("only you see this theme"), "no preview bar");
+    screenshot(&c, "theme-harbour").await;
+    c.close().await.unwrap();
+}

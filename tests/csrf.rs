@@ -105,6 +105,14 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/plugins/{plugin_id}/upgrade/",
     "/dashboard/plugins/{plugin_id}/rollback/",
     "/dashboard/plugins/{plugin_id}/remove/",
+    // Previewed, then made active and rolled back (a bundled theme: removing it is refused).
+    "/dashboard/themes/{theme}/preview/",
+    "/dashboard/themes/stop-preview/",
+    "/dashboard/themes/{theme}/activate/",
+    "/dashboard/themes/rollback/",
+    // Not a multipart body: refused by the handler (400), after the token was accepted.
+    "/dashboard/themes/install/",
+    "/dashboard/themes/{theme}/remove/",
     "/dashboard/logout/",
     "/dashboard/login/",
     // The customer's own order and lists (made below); the list is deleted last.
@@ -305,6 +313,7 @@ fn fill(route: &str, ids: &Ids) -> String {
         .replace("{notification_id}", "1")
         .replace("{template}", "order_shipped")
         .replace("{plugin_id}", "flat-rate-shipping")
+        .replace("{theme}", "harbour")
 }
 
 const STAFF: (&str, &str) = ("staff@example.com", "staff password");

@@ -1998,6 +1998,12 @@ const OWN: [&str; 5] = [
     "/dashboard/catalogue/export/",
 ];
 
+/// Pages only administrators see (the shop's themes).
+const ADMIN_ONLY: [&str; 2] = [
+    "/dashboard/themes/",
+    "/dashboard/themes/{theme}/screenshot/",
+];
+
 both_backends!(
     every_dashboard_route_keeps_out_whoever_may_not_use_it,
     |app: TestApp| async move {
@@ -2094,6 +2100,7 @@ both_backends!(
             // No plugin is installed and no directory configured: those pages are 404s.
             ("plugin_id", "no-such-plugin".into()),
             ("version", "1.0.0".into()),
+            ("theme", "harbour".into()),
         ];
         let routes = dashboard_routes();
         let audited = || app.scalar_i64("SELECT COUNT(*) FROM audit_log");
@@ -2163,6 +2170,9 @@ both_backends!(
                 _ => viewer.post(&path, &[("csrf_token", &t)]).await,
             };
             match *method {
+                "GET" if ADMIN_ONLY.contains(&route.as_str()) => {
+                    assert_eq!(page.status, 403, "GET {path}")
+                }
                 "GET" => assert!(
                     [200, 404].contains(&page.status),
                     "GET {path}: {}",

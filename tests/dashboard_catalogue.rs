@@ -1490,40 +1490,6 @@ async fn import_of_10000_rows_postgres() {
     import_of_10000_rows(Backend::Postgres).await;
 }
 
-/// A `multipart/form-data` body as a browser sends it: the token first, then `fields`, then
-/// the file as the field `file_field`.
-fn multipart(
-    token: &str,
-    fields: &[(&str, &str)],
-    file_field: &str,
-    file: (&str, &str, &[u8]),
-) -> (String, Vec<u8>) {
-    let boundary = "----emporiumTestBoundaryCatalogue0gW";
-    let mut body = Vec::new();
-    let mut text = |name: &str, value: &str| {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    };
-    text("csrf_token", token);
-    for (name, value) in fields {
-        text(name, value);
-    }
-    let (filename, content_type, bytes) = file;
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 /// Posts a multipart form with the browser's token; the answer as a page.
 async fn post_multipart(
     b: &Browser,
@@ -1533,27 +1499,7 @@ async fn post_multipart(
     file: (&str, &str, &[u8]),
 ) -> Page {
     let t = token(b).await;
-    let (content_type, body) = multipart(&t, fields, file_field, file);
-    let response = b
-        .client
-        .post(format!("{}{path}", b.base))
-        .header("origin", &b.base)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned());
-    Page {
-        status,
-        location,
-        set_cookie: Vec::new(),
-        body: response.text().await.unwrap(),
-    }
+    b.post_multipart(path, &t, fields, file_field, file).await
 }
 
 /// Imports `csv` from the dashboard (a dry run or for real); the job page's address.

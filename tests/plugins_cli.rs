@@ -1,8 +1,10 @@
 //! The `emporium plugin ...` commands end to end, by running the built binary: search, install
 //! from a directory folder, list, config (masked secrets, field errors), enable/disable seen by
-//! another process on the same database, upgrade, remove; `plugin new` for every language
-//! (building the Rust projects, and the Python/JS ones when their toolchains are installed)
-//! and `plugin test`; `emporium demo` installing the bundled plugins idempotently.
+//! another process on the same database, upgrade, remove; `plugin new` for every world in
+//! every language and `plugin test` printing each template's decisions (the Rust projects are
+//! built here; the Python/JS ones are compared with what `cargo xtask build-plugins` built from
+//! the same templates, and that build is tested); `emporium demo` installing the bundled
+//! plugins idempotently.
 
 mod plugins_support;
 
@@ -17,6 +19,8 @@ use plugins_support::*;
 struct Cli {
     data: PathBuf,
     directory: PathBuf,
+    /// TMPDIR for the binary (`plugin test` keeps its compiled components there).
+    tmp: Option<PathBuf>,
 }
 
 impl Cli {
@@ -34,6 +38,9 @@ impl Cli {
             .env_remove("EMPORIUM_DATABASE_URL")
             .env_remove("EMPORIUM_CONFIG")
             .env_remove("EMPORIUM_DATA_DIR");
+        if let Some(tmp) = &self.tmp {
+            cmd.env("TMPDIR", tmp);
+        }
         cmd
     }
 
@@ -109,6 +116,7 @@ async fn cli_installs_configures_and_another_process_follows() {
     let cli = Cli {
         data: data.clone(),
         directory: publisher.dir.clone(),
+        tmp: None,
     };
 
     let found = cli.ok(&["plugin", "search", "flat"]);
@@ -260,6 +268,7 @@ async fn demo_installs_the_bundled_plugins_idempotently() {
     let cli = Cli {
         data: data.clone(),
         directory: data.join("no-directory"),
+        tmp: None,
     };
     let plugins = root().join("target/plugins");
     let args = [
@@ -303,137 +312,247 @@ async fn demo_installs_the_bundled_plugins_idempotently() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
 
-fn toolchain(path: &str) -> Option<PathBuf> {
-    let p = root().join(path);
-    p.exists().then_some(p)
+/// Every world a plugin can target with `plugin new`, and every language: the promise
+/// is a template for each pair.
+const WORLDS: [&str; 5] = [
+    "pricing-strategy",
+    "offer-condition",
+    "shipping-method",
+    "payment-gateway",
+    "theme-extension",
+];
+const LANGUAGES: [&str; 3] = ["rust", "python", "js"];
+
+/// What the template's rule answers on `plugin test`'s samples of its world
+/// (host/src/plugins/runtime/samples.rs). The three languages' templates of a world implement
+/// the same rule, so they must print the same decisions.
+fn expected_decisions(world: &str) -> &'static [&'static str] {
+    match world {
+        // 4.95 flat, free_over unset.
+        "shipping-method" => &[
+            "1 line, 1 item, 0.5 kg, to GB: flat \"Standard delivery\" 4.95 GBP (incl. tax 4.95)",
+            "1 line, 1 item, 0.5 kg, to US: flat \"Standard delivery\" 4.95 GBP",
+        ],
+        // 10.00 a unit; 5 % off from 10 units; then 20 % tax.
+        "pricing-strategy" => &[
+            "quantity 1: p1: 10.00 GBP (incl. tax 12.00), InStock",
+            "quantity 10: p1: 9.50 GBP (incl. tax 11.40), InStock; p2: 9.50 GBP (incl. tax 11.40)",
+        ],
+        // min_total 50 incl. tax; the samples' units cost 12.00 incl. tax.
+        "offer-condition" => &[
+            "1 line, 1 item: satisfied=false consumed=[] upsell=\"Spend 38.00 GBP more to qualify\"",
+            "4 lines, 12 items: satisfied=true consumed=[line-0x3, line-1x3, line-2x3, line-3x3]",
+        ],
+        "payment-gateway" => &[
+            "card 4242 4242 4242 4242, 25.00 GBP: approved 25.00 GBP (reference sandbox-SAMPLE-1)",
+            "card 4000 0000 0000 0002, 25.00 GBP: declined: Your card was declined.",
+            "card 4242 4242 4242 4242, 5000.00 GBP: approved 5000.00 GBP",
+        ],
+        "theme-extension" => &[
+            "functions: format_amount (Filter), percent_off (Filter)",
+            "format_amount: \"1234.5\" | format_amount(\"GBP\") = \"£1,234.50\"",
+            "percent_off: \"20.00\" | percent_off(\"15.00\") = \"25%\"",
+        ],
+        other => panic!("no expected decisions for {other}"),
+    }
 }
 
-/// Builds a generated project the way its README says; returns whether it was built.
-fn build_project(lang: &str, dir: &Path) -> bool {
-    let mut cmd;
-    match lang {
-        "rust" => {
-            // Reuse one target dir for every generated Rust project (wit-bindgen compiles once),
-            // and the plugins workspace's lock file (versions known to build here).
-            std::fs::copy(root().join("plugins/Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-            cmd = Command::new("bash");
-            cmd.arg("build.sh")
-                .env("CARGO_TARGET_DIR", root().join("target/template-projects"))
-                .env_remove("RUSTFLAGS")
-                .env_remove("CARGO_BUILD_TARGET");
-        }
-        "python" => {
-            let Some(cpy) = toolchain("target/toolchains/venv/bin/componentize-py") else {
-                // CI installs every toolchain (cargo xtask test does): a skip there would
-                // hide a broken install, so it fails instead.
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "componentize-py is not installed in CI (cargo xtask test installs it)"
-                );
-                eprintln!(
-                    "componentize-py not installed (bash plugins/toolchains.sh): not building"
-                );
-                return false;
-            };
-            cmd = Command::new("bash");
-            cmd.arg("build.sh").env("COMPONENTIZE_PY", cpy);
-        }
-        _ => {
-            let Some(bin) = toolchain("plugins/js/node_modules/.bin") else {
-                // CI installs every toolchain (cargo xtask test does): a skip there would
-                // hide a broken install, so it fails instead.
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "componentize-js is not installed in CI (cargo xtask test installs it)"
-                );
-                eprintln!(
-                    "componentize-js not installed (bash plugins/toolchains.sh): not building"
-                );
-                return false;
-            };
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            let mut paths = vec![bin];
-            paths.extend(std::env::split_paths(&path));
-            cmd = Command::new("npm");
-            cmd.args(["run", "--silent", "build"])
-                .env("PATH", std::env::join_paths(paths).unwrap());
-        }
-    }
-    let out = cmd.current_dir(dir).output().expect("running the build");
+/// Builds a generated Rust project the way its README says.
+fn build_rust_project(dir: &Path) {
+    // Reuse one target dir for every generated Rust project (wit-bindgen compiles once), and
+    // the plugins workspace's lock file (versions known to build here).
+    std::fs::copy(root().join("plugins/Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let out = Command::new("bash")
+        .arg("build.sh")
+        .env("CARGO_TARGET_DIR", root().join("target/template-projects"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .current_dir(dir)
+        .output()
+        .expect("running the build");
     assert!(
         out.status.success(),
-        "{lang} project build failed:\n{}{}",
+        "rust project build failed:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(dir.join("plugin.wasm").is_file());
-    true
+}
+
+/// Where `cargo xtask build-plugins` rendered and built the Python/JS template of `world`
+/// (with id `tpl-<lang>-<world>`, see xtask/src/plugins/templates.rs).
+fn built_template(lang: &str, world: &str) -> PathBuf {
+    root()
+        .join("target/templates")
+        .join(format!("{lang}-{world}"))
+}
+
+/// Runs `cargo xtask build-plugins` when a Python/JS template has not been built yet (a bare
+/// `cargo test`); `cargo xtask test`, and so CI, has built them before the tests start.
+fn ensure_templates_built() {
+    let missing = LANGUAGES[1..].iter().any(|lang| {
+        WORLDS
+            .iter()
+            .any(|world| !built_template(lang, world).join("plugin.wasm").is_file())
+    });
+    if !missing {
+        return;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root())
+        .args(["run", "--quiet", "--package", "xtask", "--target-dir"])
+        .arg(root().join("target/xtask-for-tests"))
+        .args(["--", "build-plugins"])
+        .status()
+        .expect("running cargo xtask build-plugins");
+    assert!(status.success(), "building the plugins failed");
+}
+
+/// The project `plugin new` generated has exactly the files (names and contents) of the one
+/// xtask rendered and built, so `plugin test` on the built one tests what a plugin author
+/// gets, without building the same 12-19 MB Python/JS component twice per run.
+fn assert_same_project(generated: &Path, built: &Path) {
+    let rel = |dir: &Path| -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = walk_all(dir)
+            .into_iter()
+            .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
+            .collect();
+        files.sort();
+        files
+    };
+    let files = rel(generated);
+    assert_eq!(
+        files,
+        rel(built),
+        "{} differs from {}: the template changed since `cargo xtask build-plugins` ran",
+        generated.display(),
+        built.display()
+    );
+    for f in files {
+        assert!(
+            std::fs::read(generated.join(&f)).unwrap() == std::fs::read(built.join(&f)).unwrap(),
+            "{} differs from the built template: run `cargo xtask build-plugins`",
+            f.display()
+        );
+    }
+}
+
+/// A TMPDIR for `plugin test`, which caches compiled components in
+/// `$TMPDIR/emporium-plugin-test-cache`: there it finds the cache the other plugin test
+/// binaries share (target/plugin-test-cache, keyed by content, wasmtime version and engine
+/// settings), so each 12-19 MB Python/JS template is compiled once per run (seconds each), by
+/// this test or by tests/plugins_polyglot.rs, whichever comes first.
+fn shared_compile_cache() -> PathBuf {
+    let tmp = root().join("target/plugin-cli-tmp");
+    let shared = root().join("target/plugin-test-cache");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::create_dir_all(&shared).unwrap();
+    let link = tmp.join("emporium-plugin-test-cache");
+    if !link.exists() {
+        #[cfg(unix)]
+        if let Err(e) = std::os::unix::fs::symlink(&shared, &link) {
+            // Another test process made it first.
+            assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{e}");
+        }
+    }
+    tmp
+}
+
+/// True when `text` holds a placeholder `plugin new` should have replaced (`{{id}}`); a theme
+/// template's own `{{ price | filter }}` is not one.
+fn has_placeholder(text: &str) -> bool {
+    text.split("{{").skip(1).any(|rest| {
+        rest.split_once("}}").is_some_and(|(name, _)| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        })
+    })
 }
 
 #[test]
-fn plugin_new_for_every_language_builds_and_plugin_test_prints_decisions() {
+fn plugin_new_for_every_world_and_language_builds_and_plugin_test_prints_decisions() {
     ensure_built();
+    ensure_templates_built();
     let work = scratch("plugin-new");
     let cli = Cli {
         data: work.join("data"),
         directory: work.join("none"),
+        tmp: Some(shared_compile_cache()),
     };
-    let cases = [
-        (
-            "rust",
-            "shipping-method",
-            "flat \"Standard delivery\" 4.95 GBP",
-        ),
-        (
-            "rust",
-            "pricing-strategy",
-            "quantity 10: p1: 9.50 GBP (incl. tax 11.40)",
-        ),
-        (
-            "rust",
-            "payment-gateway",
-            "card 4000 0000 0000 0002, 25.00 GBP: declined",
-        ),
-        (
-            "python",
-            "shipping-method",
-            "flat \"Standard delivery\" 4.95 GBP",
-        ),
-        (
-            "js",
-            "shipping-method",
-            "flat \"Standard delivery\" 4.95 GBP",
-        ),
-    ];
-    for (lang, world, expected) in cases {
-        let name = format!("my-{lang}-{world}");
-        let out = cli.ok(&[
-            "plugin",
-            "new",
-            &name,
-            "--world",
-            world,
-            "--lang",
-            lang,
-            "--dir",
-            work.to_str().unwrap(),
-        ]);
-        assert!(out.contains("created"), "{out}");
-        let dir = work.join(&name);
-        let manifest = std::fs::read_to_string(dir.join("plugin.toml")).unwrap();
-        assert!(manifest.contains(&format!("id = \"{name}\"")), "{manifest}");
-        assert!(dir.join("wit/worlds.wit").is_file());
-        for file in walk(&dir) {
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                assert!(!text.contains("{{"), "unrendered placeholder in {file:?}");
+    for lang in LANGUAGES {
+        for world in WORLDS {
+            // The id and name xtask renders the template with, so the two projects are equal.
+            let name = format!("tpl-{lang}-{world}");
+            let out = cli.ok(&[
+                "plugin",
+                "new",
+                &name,
+                "--display-name",
+                &format!("Template {lang} {world}"),
+                "--world",
+                world,
+                "--lang",
+                lang,
+                "--dir",
+                work.to_str().unwrap(),
+            ]);
+            assert!(out.contains("created"), "{out}");
+            let dir = work.join(&name);
+            let manifest = std::fs::read_to_string(dir.join("plugin.toml")).unwrap();
+            assert!(manifest.contains(&format!("id = \"{name}\"")), "{manifest}");
+            assert!(
+                manifest.contains(&format!("world = \"{world}\"")),
+                "{manifest}"
+            );
+            assert!(dir.join("wit/worlds.wit").is_file());
+            assert!(dir.join("README.md").is_file());
+            let sdk = match lang {
+                "python" => Some("plugins/sdk-python/emporium_sdk.py"),
+                "js" => Some("plugins/sdk-js/emporium-sdk.js"),
+                _ => None,
+            };
+            if let Some(sdk) = sdk {
+                let file = Path::new(sdk).file_name().unwrap();
+                assert_eq!(
+                    std::fs::read(dir.join(file)).unwrap(),
+                    std::fs::read(root().join(sdk)).unwrap(),
+                    "{lang}/{world}: the SDK module is copied into the project"
+                );
+                // Interpreted guests ask for a budget of their own.
+                assert!(manifest.contains("time_budget_ms"), "{manifest}");
+            }
+            for file in walk(&dir) {
+                if let Ok(text) = std::fs::read_to_string(&file) {
+                    assert!(
+                        !has_placeholder(&text),
+                        "unrendered placeholder in {file:?}"
+                    );
+                }
+            }
+            let built = if lang == "rust" {
+                build_rust_project(&dir);
+                dir.clone()
+            } else {
+                let built = built_template(lang, world);
+                assert_same_project(&dir, &built);
+                built
+            };
+            let report = cli.ok(&["plugin", "test", built.to_str().unwrap()]);
+            // (Warnings the host logs go to the same output, before the report.)
+            assert!(
+                report.contains(&format!("{name}@0.1.0 ({world})")),
+                "{report}"
+            );
+            assert!(!report.contains("ERROR"), "{lang}/{world}: {report}");
+            for expected in expected_decisions(world) {
+                assert!(
+                    report.contains(expected),
+                    "{lang}/{world}: expected {expected:?} in\n{report}"
+                );
             }
         }
-        if build_project(lang, &dir) {
-            let report = cli.ok(&["plugin", "test", dir.to_str().unwrap()]);
-            assert!(report.contains(expected), "{lang}/{world}: {report}");
-        }
     }
-    // A world without a template, and a name that is not an id, are clear errors.
+    // A language without templates, and a name that is not an id, are clear errors.
     let err = cli.fails(&[
         "plugin",
         "new",
@@ -441,14 +560,11 @@ fn plugin_new_for_every_language_builds_and_plugin_test_prints_decisions() {
         "--world",
         "theme-extension",
         "--lang",
-        "python",
+        "cobol",
         "--dir",
         work.to_str().unwrap(),
     ]);
-    assert!(
-        err.contains("no python template for the theme-extension world"),
-        "{err}"
-    );
+    assert!(err.contains("unknown language \"cobol\""), "{err}");
     let err = cli.fails(&[
         "plugin",
         "new",
@@ -468,8 +584,27 @@ fn plugin_new_for_every_language_builds_and_plugin_test_prints_decisions() {
         plugin_dir("weight-band-shipping").to_str().unwrap(),
     ]);
     assert!(report.contains("to GB:"), "{report}");
+    // A bundled theme extension's helpers are each shown on the samples they accept.
+    let report = cli.ok(&[
+        "plugin",
+        "test",
+        plugin_dir("text-helpers").to_str().unwrap(),
+    ]);
+    assert!(
+        report.contains("initials: \"Ada Lovelace\" | initials = \"AL\""),
+        "{report}"
+    );
+    assert!(
+        report.contains("pluralize: 3 | pluralize(\"item\") = \"3 items\""),
+        "{report}"
+    );
+    assert!(
+        report.contains("stars: stars(3, \"item\") = \"★★★☆☆\""),
+        "{report}"
+    );
 }
 
+/// The files of a generated project a person edits (no wit/, no build outputs).
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
@@ -480,6 +615,35 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
         if p.is_dir() {
             out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every file of a project except what its build writes (so a generated project and a built
+/// one compare equal).
+fn walk_all(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if [
+            "node_modules",
+            ".venv",
+            "build",
+            "__pycache__",
+            "plugin.wasm",
+            ".build-hash",
+        ]
+        .contains(&&*name)
+        {
+            continue;
+        }
+        if p.is_dir() {
+            out.extend(walk_all(&p));
         } else {
             out.push(p);
         }

@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use emporium::plugins::calls::ShippingRequest;
+use emporium::plugins::calls::{
+    Card, ConditionInput, ConsumedLine, FunctionKind, PaymentOutcome, PaymentRequest,
+    PricingContext, PricingItem, ShippingRequest, StockRecord, StockStatus,
+};
 use emporium::plugins::runtime::wit_v0_1;
 use emporium::plugins::*;
 use plugins_support::*;
@@ -19,6 +22,21 @@ const PYTHON: &str = "py-zone-shipping";
 const JS: &str = "js-express-shipping";
 const TEMPLATE_PY: &str = "tpl-python-shipping-method";
 const TEMPLATE_JS: &str = "tpl-js-shipping-method";
+/// The other worlds' templates, Python and JavaScript: each world's pair implements the same
+/// rule, so one test checks both.
+const PRICING: [&str; 2] = ["tpl-python-pricing-strategy", "tpl-js-pricing-strategy"];
+const OFFER: [&str; 2] = ["tpl-python-offer-condition", "tpl-js-offer-condition"];
+const PAYMENT: [&str; 2] = ["tpl-python-payment-gateway", "tpl-js-payment-gateway"];
+const THEME: [&str; 2] = ["tpl-python-theme-extension", "tpl-js-theme-extension"];
+
+/// Every component this test binary loads.
+fn all_ids() -> Vec<&'static str> {
+    let mut ids = vec![PYTHON, JS, TEMPLATE_PY, TEMPLATE_JS];
+    for pair in [PRICING, OFFER, PAYMENT, THEME] {
+        ids.extend(pair);
+    }
+    ids
+}
 
 /// Where a component was built: bundled plugins in target/plugins/, rendered templates in
 /// target/templates/<lang>-<world>/.
@@ -34,7 +52,7 @@ fn dir_of(id: &str) -> PathBuf {
 fn ensure_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        if [PYTHON, JS, TEMPLATE_PY, TEMPLATE_JS]
+        if all_ids()
             .iter()
             .all(|id| dir_of(id).join("plugin.wasm").exists())
         {
@@ -69,31 +87,32 @@ fn runtime() -> Arc<PluginRuntime> {
     .clone()
 }
 
-/// Each component is compiled once per test binary (a Python or JS component takes seconds;
-/// the two compile side by side), then every test installs the same loaded plugin into a fresh
-/// registry of its own.
+/// Each component is compiled once per test binary (a Python or JS component takes seconds),
+/// two at a time (the machine has two cores; more threads only add memory), then every test
+/// installs the same loaded plugin into a fresh registry of its own.
 fn loaded(id: &str) -> Arc<LoadedPlugin> {
     static LOADED: OnceLock<HashMap<&'static str, Arc<LoadedPlugin>>> = OnceLock::new();
     LOADED
         .get_or_init(|| {
             ensure_built();
+            let ids = all_ids();
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let done = std::sync::Mutex::new(HashMap::new());
             std::thread::scope(|s| {
-                let handles: Vec<_> = [PYTHON, JS, TEMPLATE_PY, TEMPLATE_JS]
-                    .into_iter()
-                    .map(|id| {
-                        s.spawn(move || {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        while let Some(&id) =
+                            ids.get(next.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+                        {
                             let plugin = runtime()
                                 .load_dir(&dir_of(id))
                                 .unwrap_or_else(|e| panic!("loading {id}: {e}"));
-                            (id, plugin)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("loading panicked"))
-                    .collect()
-            })
+                            done.lock().unwrap().insert(id, plugin);
+                        }
+                    });
+                }
+            });
+            done.into_inner().unwrap()
         })
         .get(id)
         .unwrap_or_else(|| panic!("{id} is not one of this test's plugins"))
@@ -433,6 +452,280 @@ fn scaffolded_plugins_load_and_quote() {
             charges(&reg.quote_shipping(id, &shipping_request(5)).unwrap()),
             pair("2.5", "2.5"),
             "{id}"
+        );
+    }
+}
+
+fn guest_error(result: Result<impl std::fmt::Debug, PluginError>) -> (GuestErrorKind, String) {
+    match result {
+        Err(PluginError::Guest { kind, message, .. }) => (kind, message),
+        other => panic!("expected the plugin's own error, got {other:?}"),
+    }
+}
+
+fn pricing_item(id: &str, amount: Option<&str>, currency: &str, in_stock: u32) -> PricingItem {
+    PricingItem {
+        product: product(id, "Books", 250),
+        stock_records: vec![StockRecord {
+            partner_id: "warehouse".into(),
+            partner_sku: format!("W-{id}"),
+            price_excl_tax: amount.map(|a| money(a, currency)),
+            num_in_stock: Some(in_stock),
+            num_allocated: 0,
+        }],
+    }
+}
+
+#[test]
+fn scaffolded_pricing_strategies_discount_by_volume_then_add_tax() {
+    let items = [
+        pricing_item("p1", Some("10.00"), "GBP", 20),
+        pricing_item("p2", Some("19.99"), "GBP", 0),
+        pricing_item("p3", Some("5.00"), "EUR", 5),
+        pricing_item("p4", None, "GBP", 5),
+    ];
+    let context = |quantity| PricingContext {
+        customer: customer(),
+        currency: currency("GBP"),
+        quantity,
+    };
+    let price = |p: &Priced| p.unit_price.map(|(e, i)| (e.to_string(), i.to_string()));
+    for id in PRICING {
+        let reg = install(id, ConfigValues::new());
+        let one = reg.price(id, &context(1), &items).unwrap();
+        assert_eq!(
+            price(&one[0]),
+            Some(("10.00".into(), "12.00".into())),
+            "{id}"
+        );
+        assert_eq!(one[0].status, StockStatus::InStock, "{id}");
+        assert_eq!(one[0].partner_id.as_deref(), Some("warehouse"), "{id}");
+        // 19.99 has no stock left: priced, but out of stock.
+        assert_eq!(
+            price(&one[1]),
+            Some(("19.99".into(), "23.99".into())),
+            "{id}"
+        );
+        assert_eq!(
+            (one[1].status, one[1].num_available),
+            (StockStatus::OutOfStock, Some(0)),
+            "{id}"
+        );
+        // No record in the requested currency, or no price: not for sale.
+        for p in &one[2..] {
+            assert_eq!(
+                (p.status, p.unit_price),
+                (StockStatus::Unavailable, None),
+                "{id}"
+            );
+        }
+        // From 10 units, 5 % off: 19.99 - 1.00 = 18.99; + 20 % tax = 22.79 (half up).
+        let ten = reg.price(id, &context(10), &items).unwrap();
+        assert_eq!(
+            price(&ten[0]),
+            Some(("9.50".into(), "11.40".into())),
+            "{id}"
+        );
+        assert_eq!(
+            price(&ten[1]),
+            Some(("18.99".into(), "22.79".into())),
+            "{id}"
+        );
+
+        // The schema says "integer"; the rule says 0 to 100, and says so naming the key.
+        let reg = install(id, ConfigValues::new().with("discount_percent", "200"));
+        let (kind, message) = guest_error(reg.price(id, &context(1), &items));
+        assert_eq!(kind, GuestErrorKind::Config, "{id}");
+        assert!(message.starts_with("discount_percent:"), "{id}: {message}");
+    }
+}
+
+#[test]
+fn scaffolded_offer_conditions_use_up_the_lines_that_reach_the_threshold() {
+    // Lines of 2 units at 12.00 incl. tax; even lines in "Books > Fiction", odd ones in "Music".
+    let input = |lines, already: &[(&str, u32)]| ConditionInput {
+        already_consumed: already
+            .iter()
+            .map(|(line_id, quantity)| ConsumedLine {
+                line_id: line_id.to_string(),
+                quantity: *quantity,
+            })
+            .collect(),
+        ..condition_input(lines)
+    };
+    let consumed = |r: &emporium::plugins::calls::ConditionResult| {
+        r.consumed
+            .iter()
+            .map(|c| format!("{}x{}", c.line_id, c.quantity))
+            .collect::<Vec<_>>()
+    };
+    for id in OFFER {
+        let reg = install(id, ConfigValues::new());
+        // 3 lines: 72.00, over the default 50.
+        let r = reg.check_condition(id, &input(3, &[])).unwrap();
+        assert!(r.is_satisfied, "{id}");
+        assert_eq!(consumed(&r), ["l0x2", "l1x2", "l2x2"], "{id}");
+        assert_eq!(r.upsell_message, None, "{id}");
+        // 2 lines: 48.00.
+        let r = reg.check_condition(id, &input(2, &[])).unwrap();
+        assert!(!r.is_satisfied && r.consumed.is_empty(), "{id}");
+        assert_eq!(
+            r.upsell_message.as_deref(),
+            Some("Spend 2.00 EUR more to qualify"),
+            "{id}"
+        );
+        // Units an earlier offer used up do not count: 3 lines less 2 units = 48.00.
+        let r = reg.check_condition(id, &input(3, &[("l0", 2)])).unwrap();
+        assert!(!r.is_satisfied, "{id}");
+        let r = reg
+            .check_condition(id, &input(5, &[("l0", 1), ("l4", 2)]))
+            .unwrap();
+        assert_eq!(consumed(&r), ["l0x1", "l1x2", "l2x2", "l3x2"], "{id}");
+
+        // Only one category counts, its subcategories included.
+        let reg = install(
+            id,
+            ConfigValues::new()
+                .with("min_total", "24")
+                .with("category", "Books"),
+        );
+        let r = reg.check_condition(id, &input(4, &[])).unwrap();
+        assert_eq!(consumed(&r), ["l0x2", "l2x2"], "{id}");
+        let reg = install(id, ConfigValues::new().with("category", "Music"));
+        let r = reg.check_condition(id, &input(4, &[])).unwrap();
+        assert_eq!(
+            r.upsell_message.as_deref(),
+            Some("Spend 2.00 EUR more on Music to qualify"),
+            "{id}"
+        );
+    }
+}
+
+fn card_request(number: Option<&str>, amount: &str) -> PaymentRequest {
+    PaymentRequest {
+        order_number: "100042".into(),
+        amount: money(amount, "EUR"),
+        customer: customer(),
+        billing_address: Some(address("FR")),
+        card: number.map(|n| Card {
+            number: n.into(),
+            expiry_month: 12,
+            expiry_year: 2099,
+            cvc: "123".into(),
+            holder_name: "Ada Lovelace".into(),
+        }),
+        return_url: "http://127.0.0.1/checkout/return".into(),
+        idempotency_key: "idem-42".into(),
+    }
+}
+
+#[test]
+fn scaffolded_payment_gateways_decide_by_test_card() {
+    let declined = |o: PaymentOutcome| match o {
+        PaymentOutcome::Declined { message } => message,
+        other => panic!("expected a decline, got {other:?}"),
+    };
+    for id in PAYMENT {
+        let reg = install(id, ConfigValues::new().with("limit", "100"));
+        match reg
+            .authorize(id, &card_request(Some("4242 4242 4242 4242"), "99.99"))
+            .unwrap()
+        {
+            PaymentOutcome::Approved {
+                reference,
+                amount,
+                currency,
+            } => {
+                assert_eq!(reference, "sandbox-100042", "{id}");
+                assert_eq!(
+                    (amount.to_string(), currency.as_str()),
+                    ("99.99".into(), "EUR")
+                );
+            }
+            other => panic!("{id}: expected approval, got {other:?}"),
+        }
+        let auth = |number, amount| reg.authorize(id, &card_request(number, amount)).unwrap();
+        assert_eq!(
+            declined(auth(Some("4000000000000002"), "10.00")),
+            "Your card was declined."
+        );
+        assert_eq!(
+            declined(auth(Some("4242424242424241"), "10.00")),
+            "The card number is invalid."
+        );
+        assert_eq!(declined(auth(None, "10.00")), "A card is required.");
+        assert_eq!(
+            declined(auth(Some("4242424242424242"), "100.01")),
+            "The amount is over this card's limit."
+        );
+        assert!(matches!(
+            reg.capture(id, "sandbox-100042", &money("99.99", "EUR")).unwrap(),
+            PaymentOutcome::Approved { reference, .. } if reference == "sandbox-100042"
+        ));
+        // A bad setting is the gateway's fault, never shown to the customer as a decline.
+        let reg = install(id, ConfigValues::new().with("limit", "-5"));
+        match reg
+            .authorize(id, &card_request(Some("4242424242424242"), "1.00"))
+            .unwrap()
+        {
+            PaymentOutcome::Error { message } => {
+                assert!(message.starts_with("limit:"), "{message}")
+            }
+            other => panic!("{id}: expected a gateway error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn scaffolded_theme_extensions_format_prices() {
+    for id in THEME {
+        let reg = install(id, ConfigValues::new());
+        let functions = reg.theme_functions(id).unwrap();
+        let names: Vec<_> = functions
+            .iter()
+            .map(|f| (f.name.as_str(), f.kind))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("format_amount", FunctionKind::Filter),
+                ("percent_off", FunctionKind::Filter)
+            ],
+            "{id}"
+        );
+        let call = |reg: &PluginRegistry, name: &str, args: serde_json::Value| {
+            reg.theme_call(id, name, &args)
+        };
+        let ok = |reg: &PluginRegistry, name: &str, args: serde_json::Value| {
+            call(reg, name, args).unwrap()
+        };
+        assert_eq!(
+            ok(
+                &reg,
+                "format_amount",
+                serde_json::json!(["1234567.5", "GBP"])
+            ),
+            "£1,234,567.50"
+        );
+        assert_eq!(
+            ok(&reg, "format_amount", serde_json::json!(["0.5", "CHF"])),
+            "0.50 CHF"
+        );
+        assert_eq!(
+            ok(&reg, "percent_off", serde_json::json!(["49.99", "39.99"])),
+            "20%"
+        );
+        // A JSON number is refused: it may have lost cents through a float already.
+        let (kind, message) = guest_error(call(&reg, "format_amount", serde_json::json!([12.5])));
+        assert_eq!(kind, GuestErrorKind::InvalidInput, "{id}");
+        assert!(message.starts_with("format_amount:"), "{id}: {message}");
+        let (kind, _) = guest_error(call(&reg, "no_such_helper", serde_json::json!([])));
+        assert_eq!(kind, GuestErrorKind::InvalidInput, "{id}");
+
+        let reg = install(id, ConfigValues::new().with("thousands_separator", "."));
+        assert_eq!(
+            ok(&reg, "format_amount", serde_json::json!(["1234", "EUR"])),
+            "€1.234.00"
         );
     }
 }

@@ -65,6 +65,18 @@ pub struct Shop {
 
 pub type AppState = Arc<Shop>;
 
+impl Shop {
+    /// The shop's themes, for the theme use cases (`themes::manage`).
+    pub fn themes(&self) -> crate::themes::manage::Themes<'_> {
+        crate::themes::manage::Themes {
+            db: &self.db,
+            templates: &self.templates,
+            installed: crate::themes::manage::installed_dir(&self.config.data_dir),
+            configured: &self.config.theme,
+        }
+    }
+}
+
 impl FromRef<AppState> for SessionSettings {
     fn from_ref(shop: &AppState) -> SessionSettings {
         SessionSettings {
@@ -86,8 +98,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
                 crate::infra::redact(&config.database_url())
             )
         })?;
-    let templates = Templates::load(&config.themes_dir, &config.theme, vec![], config.dev)
-        .with_context(|| {
+    let roots = crate::themes::manage::roots(&config.data_dir, &config.themes_dir);
+    let templates =
+        Templates::load_from(roots, &config.theme, vec![], config.dev).with_context(|| {
             format!(
                 "loading theme {:?} from {}",
                 config.theme,
@@ -109,9 +122,61 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         crate::mail::MailSettings::from_config(&config),
     )
     .context("setting up outgoing mail")?;
-    Ok(Arc::new(Shop::new(
+    let shop = Arc::new(Shop::new(
         db, config, templates, strategy, sessions, plugins, mailer,
-    )?))
+    )?);
+    // The theme the database names (a switch made while this process was down), then every
+    // later switch, whichever process makes it.
+    let installed = crate::themes::manage::installed_dir(&shop.config.data_dir);
+    let seen = shop
+        .themes()
+        .sync()
+        .await
+        .context("reading the active theme")?;
+    crate::themes::manage::follow(
+        shop.db.clone(),
+        installed,
+        shop.config.theme.clone(),
+        Arc::downgrade(&shop),
+        |shop: &Shop| &shop.templates,
+        seen,
+    );
+    Ok(shop)
+}
+
+/// The enabled theme-extension plugins as the templates' helpers. Weak: the registry's change
+/// hook holds the templates' helpers, so a strong reference here would be a cycle that keeps the
+/// registry (and its engine's reserved memory) alive after the shop is dropped.
+struct ThemeExtensions(std::sync::Weak<crate::plugins::PluginRegistry>);
+
+impl crate::themes::HelperSource for ThemeExtensions {
+    fn offered(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let Some(registry) = self.0.upgrade() else {
+            return out;
+        };
+        for id in registry.enabled_ids(crate::plugins::ExtensionPoint::Theme) {
+            match registry.theme_functions(&id) {
+                Ok(functions) => out.extend(functions.into_iter().map(|f| (id.clone(), f.name))),
+                Err(e) => {
+                    tracing::warn!(plugin = %id, error = %e, "listing a theme extension's helpers failed")
+                }
+            }
+        }
+        out
+    }
+
+    fn call(
+        &self,
+        plugin: &str,
+        name: &str,
+        args: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let registry = self.0.upgrade().ok_or("the shop is shutting down")?;
+        registry
+            .theme_call(plugin, name, args)
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl Shop {
@@ -180,9 +245,15 @@ impl Shop {
         // Cached pages carry prices (pricing plugins) and plugin-rendered text (theme
         // extensions): any plugin change, here or in another process, starts them afresh.
         let plugin_changes = changes.clone();
-        plugins
-            .registry()
-            .on_change(move |_| plugin_changes.announce(Change::Catalogue));
+        let helpers = templates.helpers();
+        plugins.registry().on_change(move |_| {
+            // Which helpers exist and what they answer may have changed.
+            helpers.changed();
+            plugin_changes.announce(Change::Catalogue);
+        });
+        templates.attach_helpers(Arc::new(ThemeExtensions(Arc::downgrade(
+            plugins.registry(),
+        ))));
         let sign_in = crate::customer::throttle::SignInThrottle::new(config.sign_in_lock_secs);
         let media =
             Arc::new(crate::media::MediaStore::open(&config).context("opening the media storage")?);

@@ -11,6 +11,7 @@ use crate::infra::db::Db;
 
 mod catalogue;
 mod staff;
+mod theme;
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +68,11 @@ enum Command {
     Catalogue {
         #[command(subcommand)]
         command: catalogue::CatalogueCommand,
+    },
+    /// Manage themes: list, install, activate, rollback, remove.
+    Theme {
+        #[command(subcommand)]
+        command: theme::ThemeCommand,
     },
 }
 
@@ -158,7 +164,8 @@ enum PluginCommand {
     New {
         /// The plugin id and folder name, e.g. `my-shipping`.
         name: String,
-        /// The world (extension point), e.g. shipping-method, pricing-strategy, payment-gateway.
+        /// The world (extension point): pricing-strategy, offer-condition, shipping-method,
+        /// payment-gateway or theme-extension.
         #[arg(long)]
         world: String,
         /// rust, python or js.
@@ -247,6 +254,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         Command::Plugin { command } => plugin(command, config).await,
         Command::Staff { command } => staff::run(command, config).await,
         Command::Catalogue { command } => catalogue::run(command, config).await,
+        Command::Theme { command } => theme::run(command, config).await,
     }
 }
 

@@ -383,6 +383,28 @@ impl Browser {
         Browser::page(response).await
     }
 
+    /// Posts a multipart form (see [`multipart`]) from this browser's origin.
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        token: &str,
+        fields: &[(&str, &str)],
+        file_field: &str,
+        file: (&str, &str, &[u8]),
+    ) -> Page {
+        let (content_type, body) = multipart(token, fields, file_field, file);
+        let response = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .header("origin", &self.base)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        Browser::page(response).await
+    }
+
     /// Posts, then follows the redirect (if any) and returns the page it leads to.
     pub async fn post_and_follow(&self, path: &str, form: &[(&str, &str)]) -> Page {
         let page = self.post(path, form).await;
@@ -430,4 +452,38 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+/// A `multipart/form-data` body as a browser sends it: the token first, then `fields`, then
+/// the file (`name`, content type, bytes) as the field `file_field`.
+pub fn multipart(
+    token: &str,
+    fields: &[(&str, &str)],
+    file_field: &str,
+    file: (&str, &str, &[u8]),
+) -> (String, Vec<u8>) {
+    let boundary = "----emporiumTestBoundary0gW";
+    let mut body = Vec::new();
+    let mut text = |name: &str, value: &str| {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    };
+    text("csrf_token", token);
+    for (name, value) in fields {
+        text(name, value);
+    }
+    let (filename, content_type, bytes) = file;
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }

@@ -265,7 +265,7 @@ fn known(name: &str) -> Option<&'static (&'static str, &'static str, &'static st
 /// The theme's source of `email/<name>/<file>`, if the theme chain has the file.
 fn theme_source(templates: &Templates, name: &str, file: &str) -> Option<String> {
     let path = templates
-        .chain
+        .chain()
         .find(&format!("templates/email/{name}/{file}"))?;
     std::fs::read_to_string(path).ok()
 }

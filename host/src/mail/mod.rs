@@ -225,7 +225,7 @@ pub fn render_with(
     let path = |file: &str| format!("email/{name}/{file}");
     let in_theme = |file: &str| {
         templates
-            .chain
+            .chain()
             .find(&format!("templates/{}", path(file)))
             .is_some()
     };

@@ -2,11 +2,22 @@
 //! up in the active theme, then its parent, and so on, then `default`, one file at a time, so a
 //! designer overrides exactly the files they change. Templates are compiled once; in
 //! development mode they are re-read when a file under the themes folder changes.
+//!
+//! Themes are found in several folders ("roots"): the installed themes (`<data dir>/themes`)
+//! first, then the bundled ones (`themes_dir`). The active theme can change while the shop runs
+//! ([`manage`] keeps it in the database and every process follows); a staff user may preview
+//! another theme for their own requests only ([`with_preview`]). The enabled theme-extension
+//! plugins add template filters and functions ([`HelperSource`]); a helper that fails renders
+//! its fallback, never an error.
 
-use std::collections::{BTreeMap, HashMap};
+pub mod manage;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
+use minijinja::value::Rest;
 use minijinja::{AutoEscape, Environment, Error as TemplateError, ErrorKind, Value};
 use minijinja_autoreload::AutoReloader;
 use serde::Deserialize;
@@ -27,14 +38,153 @@ pub enum ThemeError {
     Template(#[from] TemplateError),
 }
 
-#[derive(Debug, Deserialize)]
-struct ThemeManifest {
-    #[allow(dead_code)]
-    name: String,
-    parent: Option<String>,
+/// `theme.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThemeManifest {
+    /// The theme's folder name when installed; by default the folder or archive it came from.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Display name.
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub author: Option<String>,
+    pub parent: Option<String>,
+    /// A picture of the theme for the dashboard (`screenshot.svg`, `.png`, `.jpg`, `.webp`),
+    /// relative to the theme's folder.
+    #[serde(default)]
+    pub screenshot: Option<String>,
     /// `[thumbnails]`: name → size (`"200x200"`, `"300x300 crop"`), see `media::thumbs`.
     #[serde(default)]
-    thumbnails: BTreeMap<String, String>,
+    pub thumbnails: BTreeMap<String, String>,
+    /// `[extension]`: the template helpers the theme uses from a theme-extension plugin.
+    #[serde(default)]
+    pub extension: Option<ExtensionManifest>,
+}
+
+/// `[extension]` in `theme.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionManifest {
+    /// The plugin the theme is made for (shown in the dashboard; any enabled theme extension
+    /// offering the helpers serves them).
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// Helper names the templates call. They are always defined, so a template using one
+    /// renders (with the fallback) when no enabled plugin offers it.
+    #[serde(default)]
+    pub helpers: Vec<String>,
+}
+
+impl ThemeManifest {
+    /// Reads and checks `dir/theme.toml`; `name` is the theme's id, for messages.
+    pub fn read(dir: &Path, name: &str) -> Result<ThemeManifest, ThemeError> {
+        let text = std::fs::read_to_string(dir.join("theme.toml")).map_err(|e| {
+            ThemeError::BadManifest {
+                name: name.into(),
+                message: format!("cannot read {}: {e}", dir.join("theme.toml").display()),
+            }
+        })?;
+        ThemeManifest::parse(&text, name)
+    }
+
+    pub fn parse(text: &str, name: &str) -> Result<ThemeManifest, ThemeError> {
+        let bad = |message: String| ThemeError::BadManifest {
+            name: name.into(),
+            message,
+        };
+        let manifest: ThemeManifest = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if manifest.name.trim().is_empty() {
+            return Err(bad("`name` is empty".into()));
+        }
+        if let Some(v) = &manifest.version
+            && semver::Version::parse(v).is_err()
+        {
+            return Err(bad(format!(
+                "`version` {v:?} is not a version like \"1.2.0\""
+            )));
+        }
+        if let Some(id) = &manifest.id {
+            valid_id(id).map_err(bad)?;
+        }
+        if let Some(parent) = &manifest.parent {
+            valid_id(parent).map_err(|m| bad(format!("parent: {m}")))?;
+        }
+        if let Some(shot) = &manifest.screenshot {
+            let ok_ext = [".svg", ".png", ".jpg", ".jpeg", ".webp"]
+                .iter()
+                .any(|e| shot.to_ascii_lowercase().ends_with(e));
+            if !ok_ext || !safe_relative(shot) {
+                return Err(bad(format!(
+                    "screenshot {shot:?} must be a .svg, .png, .jpg or .webp file inside the theme"
+                )));
+            }
+        }
+        for (size_name, size) in &manifest.thumbnails {
+            size.parse::<ThumbnailSize>()
+                .map_err(|message| bad(format!("thumbnails.{size_name}: {message}")))?;
+        }
+        if let Some(ext) = &manifest.extension {
+            for h in &ext.helpers {
+                if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    return Err(bad(format!(
+                        "extension.helpers: {h:?} is not a template name (letters, digits, _)"
+                    )));
+                }
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// The helper names the manifest declares.
+    fn helpers(&self) -> impl Iterator<Item = &String> {
+        self.extension.iter().flat_map(|e| e.helpers.iter())
+    }
+}
+
+/// Theme ids are folder names: lower-case letters, digits, `-` and `_`. A few words are kept
+/// for the dashboard's own addresses (`/dashboard/themes/rollback/`, `/install/` ...).
+pub fn valid_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && id.as_bytes()[0].is_ascii_alphanumeric();
+    if !ok {
+        return Err(format!(
+            "{id:?} is not a theme id (lower-case letters, digits, - and _, up to 64)"
+        ));
+    }
+    if ["rollback", "stop-preview", "install"].contains(&id) {
+        return Err(format!("{id:?} is reserved"));
+    }
+    Ok(())
+}
+
+/// A relative path without `..`, empty parts, backslashes or a leading `/`.
+fn safe_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && !path
+            .split('/')
+            .any(|p| p == ".." || p.is_empty() || p == ".")
+}
+
+/// The folder of theme `name`: the first root that has it.
+pub fn theme_dir(roots: &[PathBuf], name: &str) -> Option<PathBuf> {
+    if valid_id(name).is_err() && name != "default" {
+        return None;
+    }
+    roots
+        .iter()
+        .map(|r| r.join(name))
+        .find(|d| d.join("theme.toml").is_file())
 }
 
 /// The folders searched for a template or static file, most specific first.
@@ -44,48 +194,77 @@ pub struct ThemeChain {
     /// The thumbnail sizes the themes declare by name; a theme's own entries win over its
     /// parent's.
     pub thumbnails: BTreeMap<String, ThumbnailSize>,
+    /// The extension helpers the themes of the chain declare.
+    pub helpers: BTreeSet<String>,
+    /// The first theme's manifest.
+    pub manifest: Arc<ThemeManifest>,
 }
 
 impl ThemeChain {
     pub fn resolve(themes_dir: &Path, active: &str) -> Result<ThemeChain, ThemeError> {
+        ThemeChain::resolve_in(&[themes_dir.to_path_buf()], active)
+    }
+
+    /// The chain of `active` with its parents looked up in `roots`, in order.
+    pub fn resolve_in(roots: &[PathBuf], active: &str) -> Result<ThemeChain, ThemeError> {
+        ThemeChain::resolve_from(roots, active, None)
+    }
+
+    /// Like [`ThemeChain::resolve_in`], with the first theme's folder given (a theme being
+    /// installed, not yet in a root).
+    pub fn resolve_from(
+        roots: &[PathBuf],
+        active: &str,
+        first_dir: Option<&Path>,
+    ) -> Result<ThemeChain, ThemeError> {
+        let shown_root = roots.first().cloned().unwrap_or_default();
         let mut dirs = Vec::new();
         let mut seen = Vec::new();
         let mut declared = Vec::new();
+        let mut helpers = BTreeSet::new();
+        let mut first = None;
         let mut next = Some(active.to_owned());
         while let Some(name) = next.take() {
             if seen.contains(&name) {
                 return Err(ThemeError::Cycle(name));
             }
-            if name.contains('/') || name.contains("..") {
-                return Err(ThemeError::NotFound(name, themes_dir.into()));
+            if name.contains('/') || name.contains("..") || name.contains('\\') {
+                return Err(ThemeError::NotFound(name, shown_root));
             }
-            let dir = themes_dir.join(&name);
-            let manifest_path = dir.join("theme.toml");
-            let text = std::fs::read_to_string(&manifest_path)
-                .map_err(|_| ThemeError::NotFound(name.clone(), themes_dir.into()))?;
-            let manifest: ThemeManifest =
-                toml::from_str(&text).map_err(|e| ThemeError::BadManifest {
-                    name: name.clone(),
-                    message: e.to_string(),
-                })?;
+            let dir = match (first_dir, dirs.is_empty()) {
+                (Some(d), true) => d.to_path_buf(),
+                _ => theme_dir(roots, &name)
+                    .ok_or_else(|| ThemeError::NotFound(name.clone(), shown_root.clone()))?,
+            };
+            let manifest = ThemeManifest::read(&dir, &name)?;
             let mut sizes = BTreeMap::new();
             for (size_name, text) in &manifest.thumbnails {
-                let size = text.parse().map_err(|message| ThemeError::BadManifest {
-                    name: name.clone(),
-                    message: format!("thumbnails.{size_name}: {message}"),
-                })?;
-                sizes.insert(size_name.clone(), size);
+                // Checked by `parse`.
+                if let Ok(size) = text.parse() {
+                    sizes.insert(size_name.clone(), size);
+                }
             }
+            helpers.extend(manifest.helpers().cloned());
             declared.push(sizes);
             dirs.push(dir);
             seen.push(name.clone());
             next = manifest
                 .parent
+                .clone()
                 .or_else(|| (name != "default").then(|| "default".into()));
+            if first.is_none() {
+                first = Some(Arc::new(manifest));
+            }
         }
         // Most general first, so the active theme's sizes are inserted last and win.
         let thumbnails = declared.into_iter().rev().flatten().collect();
-        Ok(ThemeChain { dirs, thumbnails })
+        let manifest = first.ok_or_else(|| ThemeError::NotFound(active.into(), shown_root))?;
+        Ok(ThemeChain {
+            dirs,
+            thumbnails,
+            helpers,
+            manifest,
+        })
     }
 
     /// Every size the themes declare (what the shop makes thumbnails in).
@@ -135,28 +314,169 @@ impl StaticVersions {
     }
 }
 
+/// Where template helpers come from: the enabled theme-extension plugins. Implemented over the
+/// plugin registry by the composition root (`app.rs`), so this module does not depend on the
+/// plugin runtime.
+pub trait HelperSource: Send + Sync {
+    /// `(plugin id, helper name)` of every helper the enabled theme extensions offer.
+    fn offered(&self) -> Vec<(String, String)>;
+    /// Calls one helper with its arguments as a JSON array.
+    fn call(
+        &self,
+        plugin: &str,
+        name: &str,
+        args: &serde_json::Value,
+    ) -> Result<serde_json::Value, String>;
+}
+
+/// The theme-extension helpers as the templates see them: which plugin serves each name, read
+/// again after every plugin change, and the answers already given (helpers are pure functions
+/// of their arguments, and a page calls the same one many times).
+pub struct Helpers {
+    source: RwLock<Option<Arc<dyn HelperSource>>>,
+    generation: AtomicU64,
+    offered: RwLock<(u64, Arc<BTreeMap<String, String>>)>,
+    answers: moka::sync::Cache<(u64, String, String), serde_json::Value>,
+}
+
+impl Default for Helpers {
+    fn default() -> Self {
+        Helpers {
+            source: RwLock::new(None),
+            generation: AtomicU64::new(1),
+            offered: RwLock::new((0, Arc::new(BTreeMap::new()))),
+            answers: moka::sync::Cache::new(10_000),
+        }
+    }
+}
+
+impl Helpers {
+    /// Plugins changed (enabled, disabled, installed, configured): helpers are looked up
+    /// again and earlier answers are not reused.
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn set_source(&self, source: Arc<dyn HelperSource>) {
+        if let Ok(mut s) = self.source.write() {
+            *s = Some(source);
+        }
+        self.changed();
+    }
+
+    fn source(&self) -> Option<Arc<dyn HelperSource>> {
+        self.source.read().ok().and_then(|s| s.clone())
+    }
+
+    /// Helper name → plugin id, as of the current generation.
+    fn offered(&self) -> (u64, Arc<BTreeMap<String, String>>) {
+        let generation = self.generation();
+        if let Ok(o) = self.offered.read()
+            && o.0 == generation
+        {
+            return (generation, o.1.clone());
+        }
+        let mut map = BTreeMap::new();
+        if let Some(source) = self.source() {
+            for (plugin, name) in source.offered() {
+                // The first plugin (by id) that offers a name serves it.
+                map.entry(name).or_insert(plugin);
+            }
+        }
+        let map = Arc::new(map);
+        if let Ok(mut o) = self.offered.write() {
+            *o = (generation, map.clone());
+        }
+        (generation, map)
+    }
+
+    /// Calls helper `name`; on any failure, or when no enabled plugin offers it, the
+    /// fallback: the first argument unchanged (a filter's input), or an empty string.
+    fn call(&self, name: &str, args: &[Value]) -> Value {
+        let fallback = || args.first().cloned().unwrap_or_else(|| Value::from(""));
+        let (generation, offered) = self.offered();
+        let (Some(plugin), Some(source)) = (offered.get(name), self.source()) else {
+            return fallback();
+        };
+        let json = match serde_json::to_value(args) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::warn!(helper = name, error = %e, "template helper arguments are not JSON");
+                return fallback();
+            }
+        };
+        let key = (generation, name.to_owned(), json.to_string());
+        if let Some(answer) = self.answers.get(&key) {
+            return Value::from_serialize(&answer);
+        }
+        match source.call(plugin, name, &json) {
+            // The answer is data like any other: escaped when the template prints it.
+            Ok(answer) => {
+                let value = Value::from_serialize(&answer);
+                self.answers.insert(key, answer);
+                value
+            }
+            Err(e) => {
+                tracing::warn!(helper = name, %plugin, error = %e, "template helper failed; rendering its fallback");
+                fallback()
+            }
+        }
+    }
+}
+
 enum Envs {
     Fixed(Arc<Environment<'static>>),
     Reloading(Box<AutoReloader>),
 }
 
-/// The compiled templates of the active theme chain.
-pub struct Templates {
-    envs: Envs,
+/// One theme chain, compiled.
+pub struct Theme {
+    /// The theme's id (its folder name).
+    pub id: String,
     pub chain: ThemeChain,
+    envs: Envs,
+    /// The helper names registered in `envs`.
+    registered: BTreeSet<String>,
+    /// Set for a preview: what the preview bar shows.
+    preview: bool,
 }
 
-impl Templates {
-    pub fn load(
-        themes_dir: &Path,
-        active: &str,
-        globals: Vec<(&'static str, Value)>,
-        dev: bool,
-    ) -> Result<Templates, ThemeError> {
-        let chain = ThemeChain::resolve(themes_dir, active)?;
+/// How a theme is built: where themes are, the globals and the mode every build shares.
+#[derive(Clone)]
+struct Builder {
+    roots: Vec<PathBuf>,
+    globals: Vec<(&'static str, Value)>,
+    dev: bool,
+    helpers: Arc<Helpers>,
+}
+
+impl Builder {
+    fn build(&self, id: &str, preview: bool) -> Result<Theme, ThemeError> {
+        let chain = ThemeChain::resolve_in(&self.roots, id)?;
+        self.build_chain(id, chain, preview)
+    }
+
+    fn build_chain(&self, id: &str, chain: ThemeChain, preview: bool) -> Result<Theme, ThemeError> {
+        let mut registered = chain.helpers.clone();
+        registered.extend(self.helpers.offered().1.keys().cloned());
         let versions = Arc::new(StaticVersions::default());
+        let preview_global = preview.then(|| {
+            minijinja::context! {
+                id => id,
+                name => chain.manifest.name.clone(),
+                stop_url => "/dashboard/themes/stop-preview/",
+            }
+        });
         let build = {
             let chain = chain.clone();
+            let globals = self.globals.clone();
+            let dev = self.dev;
+            let helpers = self.helpers.clone();
+            let names = registered.clone();
             move || -> Environment<'static> {
                 let mut env = Environment::new();
                 let loader_chain = chain.clone();
@@ -177,6 +497,13 @@ impl Templates {
                     }
                 });
                 env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+                // Extension helpers first, so the shop's own functions below win a name clash.
+                for name in &names {
+                    let (h, n) = (helpers.clone(), name.clone());
+                    env.add_filter(name.clone(), move |args: Rest<Value>| h.call(&n, &args));
+                    let (h, n) = (helpers.clone(), name.clone());
+                    env.add_function(name.clone(), move |args: Rest<Value>| h.call(&n, &args));
+                }
                 let static_chain = chain.clone();
                 let versions = versions.clone();
                 // The URL is built from a file name and a hex digest: safe to emit unescaped.
@@ -202,10 +529,14 @@ impl Templates {
                 for (name, value) in &globals {
                     env.add_global(*name, value.clone());
                 }
+                // Only a preview's environment has it: the storefront's "previewing" bar.
+                if let Some(p) = &preview_global {
+                    env.add_global("theme_preview", p.clone());
+                }
                 env
             }
         };
-        let envs = if dev {
+        let envs = if self.dev {
             let watched: Vec<PathBuf> = chain.dirs.clone();
             Envs::Reloading(Box::new(AutoReloader::new(move |notifier| {
                 for dir in &watched {
@@ -215,18 +546,24 @@ impl Templates {
             })))
         } else {
             let env = build();
-            // Compile every template now so a syntax error stops start-up, not a request.
-            Envs::Fixed(Arc::new(env))
-        };
-        let templates = Templates { envs, chain };
-        if let Envs::Fixed(env) = &templates.envs {
+            // Compile the layout now so a syntax error stops start-up (or a switch), not a
+            // request.
             for name in ["base.html", "error.html"] {
                 env.get_template(name)?;
             }
-        }
-        Ok(templates)
+            Envs::Fixed(Arc::new(env))
+        };
+        Ok(Theme {
+            id: id.to_owned(),
+            chain,
+            envs,
+            registered,
+            preview,
+        })
     }
+}
 
+impl Theme {
     pub fn render<S: serde::Serialize>(&self, name: &str, ctx: S) -> Result<String, TemplateError> {
         match &self.envs {
             Envs::Fixed(env) => env.get_template(name)?.render(ctx),
@@ -237,10 +574,7 @@ impl Templates {
         }
     }
 
-    /// Renders `source` as if it were the template `name` (its escaping follows the name;
-    /// what it extends or includes comes from the theme chain): a template kept elsewhere
-    /// than the theme's files, such as a staff override of an email.
-    pub fn render_source<S: serde::Serialize>(
+    fn render_source<S: serde::Serialize>(
         &self,
         name: &str,
         source: &str,
@@ -255,6 +589,259 @@ impl Templates {
         }
     }
 
+    fn environment(&self) -> Result<Environment<'static>, TemplateError> {
+        Ok(match &self.envs {
+            Envs::Fixed(env) => (**env).clone(),
+            Envs::Reloading(reloader) => reloader.acquire_env()?.clone(),
+        })
+    }
+
+    /// Compiles every template of the first theme of the chain (the theme's own files), so a
+    /// syntax error is reported when the theme is installed, not on a page.
+    pub fn check_own_templates(&self) -> Result<(), ThemeError> {
+        let Some(dir) = self.chain.dirs.first() else {
+            return Ok(());
+        };
+        let root = dir.join("templates");
+        let mut files = Vec::new();
+        collect_files(&root, &mut files);
+        let env = self.environment()?;
+        for file in files {
+            let Ok(relative) = file.strip_prefix(&root) else {
+                continue;
+            };
+            let name = relative.to_string_lossy().replace('\\', "/");
+            if name.ends_with(".html") || name.ends_with(".txt") {
+                env.get_template(&name)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The theme a staff user is previewing, for the request being handled (see
+    /// [`with_preview`]).
+    static PREVIEW: Arc<Theme>;
+}
+
+/// Runs `request` (a request's handling) with `theme` instead of the active theme, for that
+/// request only: every template it renders and every static file it asks for comes from the
+/// previewed theme. A task-local rather than an argument, so the storefront's handlers, its
+/// error pages and its static files follow without each one being told.
+pub async fn with_preview<F: std::future::Future>(theme: Arc<Theme>, request: F) -> F::Output {
+    PREVIEW.scope(theme, request).await
+}
+
+/// Whether the current request renders a preview.
+pub fn previewing() -> bool {
+    PREVIEW.try_with(|t| t.preview).unwrap_or(false)
+}
+
+/// The shop's templates: the active theme (which can change while the shop runs), the
+/// previews staff users asked for, and the extension helpers.
+pub struct Templates {
+    builder: Builder,
+    active: RwLock<Arc<Theme>>,
+    previews: Mutex<HashMap<String, Arc<Theme>>>,
+    /// Bumped whenever what a page looks like may change (another theme, other helpers): part
+    /// of the rendered-page cache's key.
+    switches: AtomicU64,
+}
+
+impl Templates {
+    /// The templates of theme `active` in `themes_dir` (the bundled themes only).
+    pub fn load(
+        themes_dir: &Path,
+        active: &str,
+        globals: Vec<(&'static str, Value)>,
+        dev: bool,
+    ) -> Result<Templates, ThemeError> {
+        Templates::load_from(vec![themes_dir.to_path_buf()], active, globals, dev)
+    }
+
+    /// The templates of theme `active`, looking for themes in `roots` in order.
+    pub fn load_from(
+        roots: Vec<PathBuf>,
+        active: &str,
+        globals: Vec<(&'static str, Value)>,
+        dev: bool,
+    ) -> Result<Templates, ThemeError> {
+        let builder = Builder {
+            roots,
+            globals,
+            dev,
+            helpers: Arc::new(Helpers::default()),
+        };
+        let theme = builder.build(active, false)?;
+        Ok(Templates {
+            builder,
+            active: RwLock::new(Arc::new(theme)),
+            previews: Mutex::new(HashMap::new()),
+            switches: AtomicU64::new(0),
+        })
+    }
+
+    /// Where themes are looked for, in order (installed, then bundled).
+    pub fn roots(&self) -> &[PathBuf] {
+        &self.builder.roots
+    }
+
+    /// Serves template helpers from `source` from now on.
+    pub fn attach_helpers(&self, source: Arc<dyn HelperSource>) {
+        self.builder.helpers.set_source(source);
+    }
+
+    /// The extension helpers (for announcing plugin changes: [`Helpers::changed`]).
+    pub fn helpers(&self) -> Arc<Helpers> {
+        self.builder.helpers.clone()
+    }
+
+    /// Part of a rendered-page cache key: changes whenever pages may look different.
+    pub fn generation(&self) -> String {
+        format!(
+            "{}.{}",
+            self.switches.load(Ordering::SeqCst),
+            self.builder.helpers.generation()
+        )
+    }
+
+    /// The active theme, rebuilt first when an enabled plugin now offers a helper it lacks.
+    pub fn active(&self) -> Arc<Theme> {
+        let theme = self
+            .active
+            .read()
+            .map(|t| t.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        match self.refreshed(&theme) {
+            Some(fresh) => {
+                if let Ok(mut slot) = self.active.write()
+                    && Arc::ptr_eq(&slot, &theme)
+                {
+                    *slot = fresh.clone();
+                }
+                fresh
+            }
+            None => theme,
+        }
+    }
+
+    /// A rebuild of `theme` when helpers appeared that it has not registered.
+    fn refreshed(&self, theme: &Arc<Theme>) -> Option<Arc<Theme>> {
+        let (_, offered) = self.builder.helpers.offered();
+        if offered.keys().all(|k| theme.registered.contains(k)) {
+            return None;
+        }
+        match self
+            .builder
+            .build_chain(&theme.id, theme.chain.clone(), theme.preview)
+        {
+            Ok(t) => Some(Arc::new(t)),
+            Err(e) => {
+                tracing::error!(theme = %theme.id, error = %e, "rebuilding the theme for new helpers failed");
+                None
+            }
+        }
+    }
+
+    /// The theme this request renders with: a preview when one is set (see
+    /// [`with_preview`]), else the active theme.
+    pub fn current(&self) -> Arc<Theme> {
+        PREVIEW
+            .try_with(|t| t.clone())
+            .unwrap_or_else(|_| self.active())
+    }
+
+    /// The id of the active theme.
+    pub fn active_id(&self) -> String {
+        self.active().id.clone()
+    }
+
+    /// Compiles theme `id` (checking it) without making it active.
+    pub fn build(&self, id: &str) -> Result<Theme, ThemeError> {
+        self.builder.build(id, false)
+    }
+
+    /// Compiles a theme whose first folder is `dir` (not yet installed) to check it.
+    pub fn build_at(&self, id: &str, dir: &Path) -> Result<Theme, ThemeError> {
+        let chain = ThemeChain::resolve_from(&self.builder.roots, id, Some(dir))?;
+        self.builder.build_chain(id, chain, false)
+    }
+
+    /// Makes `theme` (built with [`Templates::build`]) the active theme of this process.
+    pub fn switch_to(&self, theme: Theme) {
+        if let Ok(mut slot) = self.active.write() {
+            *slot = Arc::new(theme);
+        }
+        self.switches.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Theme `id` compiled for previews (with the preview bar), kept for the next request.
+    pub fn preview(&self, id: &str) -> Result<Arc<Theme>, ThemeError> {
+        if let Ok(previews) = self.previews.lock()
+            && let Some(theme) = previews.get(id)
+        {
+            let theme = theme.clone();
+            drop(previews);
+            return Ok(match self.refreshed(&theme) {
+                Some(fresh) => {
+                    if let Ok(mut previews) = self.previews.lock() {
+                        previews.insert(id.to_owned(), fresh.clone());
+                    }
+                    fresh
+                }
+                None => theme,
+            });
+        }
+        let theme = Arc::new(self.builder.build(id, true)?);
+        if let Ok(mut previews) = self.previews.lock() {
+            previews.insert(id.to_owned(), theme.clone());
+        }
+        Ok(theme)
+    }
+
+    /// Forgets the compiled previews (themes were installed or removed).
+    pub fn forget_previews(&self) {
+        if let Ok(mut previews) = self.previews.lock() {
+            previews.clear();
+        }
+    }
+
+    /// The current theme's chain (its folders and thumbnail sizes).
+    pub fn chain(&self) -> ThemeChain {
+        self.current().chain.clone()
+    }
+
+    pub fn render<S: serde::Serialize>(&self, name: &str, ctx: S) -> Result<String, TemplateError> {
+        self.current().render(name, ctx)
+    }
+
+    /// Renders `source` as if it were the template `name` (its escaping follows the name;
+    /// what it extends or includes comes from the theme chain): a template kept elsewhere
+    /// than the theme's files, such as a staff override of an email.
+    pub fn render_source<S: serde::Serialize>(
+        &self,
+        name: &str,
+        source: &str,
+        ctx: S,
+    ) -> Result<String, TemplateError> {
+        self.current().render_source(name, source, ctx)
+    }
+
     /// Like [`Templates::render_source`], but strict: any variable or attribute the context
     /// lacks is an error rather than an empty string. For checking an edited template against
     /// a complete sample context before it is kept.
@@ -264,10 +851,7 @@ impl Templates {
         source: &str,
         ctx: S,
     ) -> Result<String, TemplateError> {
-        let mut env = match &self.envs {
-            Envs::Fixed(env) => (**env).clone(),
-            Envs::Reloading(reloader) => reloader.acquire_env()?.clone(),
-        };
+        let mut env = self.current().environment()?;
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.render_named_str(name, source, ctx)
     }
@@ -387,7 +971,7 @@ mod tests {
             html.starts_with("<i>default &lt;&amp;&gt;</i> /static/css/shop.css?v="),
             "{html}"
         );
-        assert_eq!(t.chain.dirs.len(), 2);
+        assert_eq!(t.chain().dirs.len(), 2);
     }
 
     #[test]
@@ -438,6 +1022,79 @@ mod tests {
             ThemeChain::resolve(root.path(), "../etc"),
             Err(ThemeError::NotFound(..))
         ));
+    }
+
+    struct Shouting;
+
+    impl HelperSource for Shouting {
+        fn offered(&self) -> Vec<(String, String)> {
+            vec![("loud".into(), "shout".into())]
+        }
+
+        fn call(
+            &self,
+            _plugin: &str,
+            _name: &str,
+            args: &serde_json::Value,
+        ) -> Result<serde_json::Value, String> {
+            match args[0].as_str() {
+                Some("boom") => Err("the plugin failed".into()),
+                Some(text) => Ok(text.to_uppercase().into()),
+                None => Err("not text".into()),
+            }
+        }
+    }
+
+    #[test]
+    fn extension_helpers_answer_or_fall_back() {
+        let root = tempfile::tempdir().unwrap();
+        theme(
+            root.path(),
+            "default",
+            None,
+            &[
+                ("templates/base.html", "base"),
+                ("templates/error.html", "error"),
+                (
+                    "templates/page.html",
+                    "{{ 'hi'|shout }} {{ shout('boom') }} {{ '<b>'|shout }} {{ whisper('x') }} {{ 'y'|whisper }}",
+                ),
+            ],
+        );
+        // A declared helper no plugin offers is defined all the same.
+        std::fs::write(
+            root.path().join("default/theme.toml"),
+            "name = \"default\"\n[extension]\nhelpers = [\"whisper\"]\n",
+        )
+        .unwrap();
+        let t = Templates::load(root.path(), "default", vec![], false).unwrap();
+        let before = t.generation();
+        t.attach_helpers(Arc::new(Shouting));
+        assert_ne!(t.generation(), before, "cached pages are not reused");
+        assert_eq!(
+            t.render("page.html", ()).unwrap(),
+            "HI boom &lt;B&gt; x y",
+            "answers (escaped), and fallbacks for a failure and a missing plugin"
+        );
+    }
+
+    #[test]
+    fn manifests_are_checked() {
+        for (text, wanted) in [
+            ("name = \"\"", "empty"),
+            ("name = \"A\"\nversion = \"soon\"", "version"),
+            ("name = \"A\"\ncolour = \"red\"", "colour"),
+            ("name = \"A\"\nscreenshot = \"../x.png\"", "screenshot"),
+            (
+                "name = \"A\"\n[thumbnails]\ncard = \"huge\"",
+                "thumbnails.card",
+            ),
+            ("name = \"A\"\nid = \"Not Valid\"", "theme id"),
+        ] {
+            let e = ThemeManifest::parse(text, "t").unwrap_err().to_string();
+            assert!(e.contains(wanted), "{text}: {e}");
+        }
+        assert!(ThemeManifest::parse("name = \"A\"\nversion = \"1.0.0\"", "t").is_ok());
     }
 
     #[test]

@@ -50,7 +50,7 @@ async fn serve(
     }
     let response = if name.starts_with(media::THUMBS_PREFIX) {
         let (original, size) = thumbs::parse_thumbnail_name(&name).ok_or(WebError::NotFound)?;
-        if !state.templates.chain.thumbnail_sizes().contains(&size) {
+        if !state.templates.chain().thumbnail_sizes().contains(&size) {
             return Err(WebError::NotFound);
         }
         let bytes = state

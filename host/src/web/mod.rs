@@ -103,7 +103,10 @@ async fn page_cache(State(state): State<AppState>, request: Request, next: Next)
     if !cacheable_request {
         return next.run(request).await;
     }
-    let key = request.uri().to_string();
+    // The theme generation is part of the key: after a theme switch or a change of the
+    // extension helpers, pages rendered before it are never shown again (even one whose
+    // render was still running when the change happened).
+    let key = format!("{}|{}", state.templates.generation(), request.uri());
     if let Some((body, event)) = state.pages.get(&key).await {
         // The handler that rendered the page recorded its view; this showing counts too.
         if let Some(event) = event {
@@ -154,9 +157,13 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(media::router())
         .merge(extra)
         .fallback(|| async { WebError::NotFound })
-        // Inner to outer: CSRF needs the session; a cached page needs neither; error pages
-        // need the session's header.
+        // Inner to outer: CSRF needs the session; so does a staff user's theme preview; a
+        // cached page needs neither; error pages need the session's header.
         .layer(middleware::from_fn(csrf::protect))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            dashboard::themes::preview,
+        ))
         .layer(middleware::from_fn_with_state(
             SessionSettings::from_ref(&state),
             crate::session::middleware,

@@ -1,8 +1,13 @@
 //! Proves the `emporium plugin new` templates (`plugins/templates/<lang>/<world>/`): renders each
 //! one the way the CLI does (see plugins/templates/README.md) into
-//! `target/templates/<lang>-<world>/`, copies `wit/` beside it, and runs the project's own build
-//! (`./build.sh` for Python, `npm run build` for JS), which runs its generated test and writes
-//! `plugin.wasm`. Skipped when the template, `wit/` and the toolchain pins are unchanged.
+//! `target/templates/<lang>-<world>/`, copies `wit/` and the language's SDK module beside it
+//! (plugins/sdk-python, plugins/sdk-js), and runs the project's own build (`./build.sh` for
+//! Python, `npm run build` for JS), which runs its generated test and writes `plugin.wasm`.
+//! Skipped when the template, `wit/`, the SDK module and the toolchain pins are unchanged.
+//! The SDK's own unit tests run first (well under a second).
+//!
+//! Rust templates are not built here: tests/plugins_cli.rs builds them from `emporium plugin
+//! new` output, sharing one target folder. Each template is built once per test run either way.
 
 use std::fs;
 use std::path::Path;
@@ -12,12 +17,13 @@ use anyhow::{Context, Result};
 
 use super::guest;
 
-const RECIPE: &str = "templates-1";
+const RECIPE: &str = "templates-2: with the SDK module";
 /// The WIT version the templates are rendered for.
 const WIT_VERSION: &str = "0.1.0";
 
 /// Checks every template of `lang` ("python" or "js").
 pub fn build_lang(root: &Path, lang: &str) -> Result<()> {
+    sdk_tests(root, lang)?;
     let dir = root.join("plugins/templates").join(lang);
     if dir.is_dir() {
         let mut worlds: Vec<_> = fs::read_dir(&dir)?
@@ -34,11 +40,36 @@ pub fn build_lang(root: &Path, lang: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs the unit tests of the SDK module the templates of `lang` use, with the interpreter
+/// the generated projects test with.
+fn sdk_tests(root: &Path, lang: &str) -> Result<()> {
+    let Some((path, _)) = sdk_file(lang) else {
+        return Ok(());
+    };
+    let dir = root.join("plugins").join(path);
+    let dir = dir.parent().context("an SDK file has a folder")?;
+    let mut cmd = match lang {
+        "python" => {
+            let mut c = Command::new("python3");
+            c.env("PYTHONDONTWRITEBYTECODE", "1")
+                .args(["-m", "unittest", "-q"]);
+            c
+        }
+        _ => {
+            let mut c = Command::new("node");
+            c.args(["--test", "--test-reporter=dot"]);
+            c
+        }
+    };
+    cmd.current_dir(dir);
+    guest::timed(&format!("{lang} SDK unit tests"), &mut cmd)
+}
+
 // The substitution is the host's own (`emporium plugin new`), shared so both render alike.
 #[path = "../../../host/src/plugins/distribution/template_render.rs"]
 #[allow(dead_code)]
 mod template_render;
-use template_render::render;
+use template_render::{render, sdk_file};
 
 fn build(root: &Path, lang: &str, template: &Path) -> Result<()> {
     let world = template
@@ -53,14 +84,14 @@ fn build(root: &Path, lang: &str, template: &Path) -> Result<()> {
     let out = root
         .join("target/templates")
         .join(format!("{lang}-{world}"));
-    let hash = guest::hash_inputs(
-        &[template, &wit],
-        &[
-            &root.join("plugins/toolchains.sh"),
-            &js.join("package-lock.json"),
-        ],
-        &[RECIPE, WIT_VERSION],
-    )?;
+    let sdk = sdk_file(lang).map(|(path, name)| (root.join("plugins").join(path), name));
+    let mut extra_files = vec![
+        root.join("plugins/toolchains.sh"),
+        js.join("package-lock.json"),
+    ];
+    extra_files.extend(sdk.iter().map(|(path, _)| path.clone()));
+    let extra_files: Vec<&Path> = extra_files.iter().map(|p| p.as_path()).collect();
+    let hash = guest::hash_inputs(&[template, &wit], &extra_files, &[RECIPE, WIT_VERSION])?;
     if guest::up_to_date(&out, &hash) {
         eprintln!("template {lang}/{world}: up to date");
         return Ok(());
@@ -79,6 +110,9 @@ fn build(root: &Path, lang: &str, template: &Path) -> Result<()> {
         fs::write(&to, render(&text, &id, &name, &world, WIT_VERSION))?;
     }
     guest::stage(&wit, &out.join("wit"), |_| true)?;
+    if let Some((path, name)) = &sdk {
+        fs::copy(path, out.join(name)).with_context(|| format!("copying {}", path.display()))?;
+    }
 
     let mut cmd;
     match lang {

@@ -1,11 +1,12 @@
 //! `emporium plugin new`: a project from plugins/templates/<lang>/<world>/ with the host's WIT
-//! package beside it. (`emporium plugin test` runs plugins, so it lives in
+//! package and, for Python and JavaScript, the SDK module (plugins/sdk-python, plugins/sdk-js)
+//! beside it. (`emporium plugin test` runs plugins, so it lives in
 //! [`crate::plugins::runtime::samples`].)
 
 use std::path::{Path, PathBuf};
 
 use super::manifest::World;
-use super::template_render::{display_name, render};
+use super::template_render::{display_name, render, sdk_file};
 
 /// The languages `plugin new` knows.
 pub const LANGUAGES: [&str; 3] = ["rust", "python", "js"];
@@ -92,7 +93,8 @@ pub fn available(templates: &Path) -> Vec<(String, String)> {
     out
 }
 
-/// Creates `parent/NAME/` from the template of `lang`/`world`, with `wit/` copied in.
+/// Creates `parent/NAME/` from the template of `lang`/`world`, with `wit/` (and the language's
+/// SDK module) copied in.
 pub fn new_project(
     templates: &Path,
     wit: &Path,
@@ -138,6 +140,11 @@ pub fn new_project(
         render(text, id, &name, world.name(), WIT_VERSION)
     })?;
     copy_tree(wit, &dest.join("wit"), &|text: &str| text.to_string())?;
+    if let Some((path, name)) = sdk_file(lang) {
+        // The templates folder is plugins/templates, so the SDKs are its siblings.
+        let sdk = templates.parent().unwrap_or(templates).join(path);
+        std::fs::copy(&sdk, dest.join(name)).map_err(io(&sdk))?;
+    }
     Ok(dest)
 }
 

@@ -19,3 +19,14 @@ pub fn display_name(id: &str) -> String {
         None => String::new(),
     }
 }
+
+/// The SDK module `emporium plugin new` copies, unchanged, into a new project of `lang` beside
+/// its `wit/`, so the project builds on its own: (path below the repository's `plugins/`
+/// folder, file name in the project). Rust projects have none: they depend on wit-bindgen only.
+pub fn sdk_file(lang: &str) -> Option<(&'static str, &'static str)> {
+    match lang {
+        "python" => Some(("sdk-python/emporium_sdk.py", "emporium_sdk.py")),
+        "js" => Some(("sdk-js/emporium-sdk.js", "emporium-sdk.js")),
+        _ => None,
+    }
+}

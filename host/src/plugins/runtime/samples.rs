@@ -94,6 +94,9 @@ pub fn run_samples(dir: &Path, config: ConfigValues) -> Result<String, PluginErr
     let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
         cache_dir: cache,
         pool_instances: 4,
+        // A report shows every sample's answer: failed samples (and the theme helpers' probes
+        // below) must not switch the plugin off half way through.
+        failure_threshold: u32::MAX,
         ..RuntimeConfig::default()
     })?);
     let registry = PluginRegistry::new(runtime.clone());
@@ -288,15 +291,71 @@ pub fn run_samples(dir: &Path, config: ConfigValues) -> Result<String, PluginErr
                 show(&mut out, label, result);
             }
         }
-        World::ThemeExtension => {
-            let result = registry.theme_functions(&id).map(|fs| {
-                fs.iter()
+        World::ThemeExtension => match registry.theme_functions(&id) {
+            Ok(functions) => {
+                let listed = functions
+                    .iter()
                     .map(|f| format!("{} ({:?})", f.name, f.kind))
                     .collect::<Vec<_>>()
-                    .join(", ")
-            });
-            show(&mut out, "functions", result);
-        }
+                    .join(", ");
+                show(&mut out, "functions", Ok(listed));
+                for f in &functions {
+                    show(&mut out, &f.name, theme_sample(&registry, &id, f));
+                }
+            }
+            Err(e) => show(&mut out, "functions", Err(e)),
+        },
     }
     Ok(out)
+}
+
+/// Argument lists a theme helper is tried with, in order, since the WIT does not say what a
+/// helper expects: the first one it accepts shows what it does. They cover the usual shapes
+/// of template values: text, a count with a word, an amount with a currency, two amounts.
+const THEME_SAMPLE_ARGS: [&str; 6] = [
+    r#"["Ada Lovelace"]"#,
+    r#"[3, "item"]"#,
+    r#"["1234.5", "GBP"]"#,
+    r#"["20.00", "15.00"]"#,
+    "[3]",
+    "[]",
+];
+
+/// The helper called on the first sample arguments it accepts, written the way a template
+/// calls it (`"1234.5" | format_amount("GBP") = "£1,234.50"`), or the last error when it
+/// accepts none.
+fn theme_sample(
+    registry: &PluginRegistry,
+    id: &str,
+    f: &crate::plugins::calls::FunctionInfo,
+) -> Result<String, PluginError> {
+    let mut last = None;
+    for args in THEME_SAMPLE_ARGS {
+        let Ok(serde_json::Value::Array(args)) = serde_json::from_str::<serde_json::Value>(args)
+        else {
+            continue;
+        };
+        match registry.theme_call(id, &f.name, &serde_json::Value::Array(args.clone())) {
+            Ok(result) => {
+                let text = |v: &[serde_json::Value]| {
+                    v.iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let call = match (&f.kind, args.split_first()) {
+                    (crate::plugins::calls::FunctionKind::Filter, Some((value, []))) => {
+                        format!("{value} | {}", f.name)
+                    }
+                    (crate::plugins::calls::FunctionKind::Filter, Some((value, rest))) => {
+                        format!("{value} | {}({})", f.name, text(rest))
+                    }
+                    _ => format!("{}({})", f.name, text(&args)),
+                };
+                return Ok(format!("{call} = {result}"));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| PluginError::NotFound(f.name.clone())))
 }

@@ -141,7 +141,7 @@ pub(super) async fn upload(
             &state.db,
             &state.changes,
             &state.media,
-            &state.templates.chain.thumbnail_sizes(),
+            &state.templates.chain().thumbnail_sizes(),
             &current.staff,
             id,
             file,
@@ -217,7 +217,7 @@ pub(super) async fn delete(
         &state.db,
         &state.changes,
         &state.media,
-        &state.templates.chain.thumbnail_sizes(),
+        &state.templates.chain().thumbnail_sizes(),
         &current.staff,
         id,
     )

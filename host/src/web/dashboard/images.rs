@@ -326,7 +326,7 @@ pub(super) async fn delete(
         &state.db,
         &state.changes,
         &state.media,
-        &state.templates.chain.thumbnail_sizes(),
+        &state.templates.chain().thumbnail_sizes(),
         &current.staff,
         product_id,
         image_id,

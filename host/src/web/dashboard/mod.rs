@@ -32,6 +32,7 @@ mod reports;
 mod reviews;
 mod search;
 mod stock;
+pub(crate) mod themes;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -189,6 +190,7 @@ pub fn router() -> Router<AppState> {
         )
         .merge(reviews::router())
         .merge(plugins::router())
+        .merge(themes::router())
         .route("/dashboard/content/emails/", get(emails::list))
         .route(
             "/dashboard/content/emails/{template}/",
@@ -316,7 +318,7 @@ struct NavItem {
 }
 
 fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
-    let items: [(&str, &str, Permission); 10] = [
+    let items: [(&str, &str, Permission); 11] = [
         ("Home", HOME_URL, Permission::ViewDashboard),
         ("Orders", ORDERS_URL, Permission::ViewOrders),
         (
@@ -331,6 +333,7 @@ fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
         ("Reports", reports::REPORTS_URL, Permission::ViewReports),
         ("Emails", emails::EMAILS_URL, Permission::ViewCustomers),
         ("Plugins", plugins::PLUGINS_URL, Permission::ViewPlugins),
+        ("Themes", themes::THEMES_URL, Permission::Administer),
     ];
     items
         .into_iter()

@@ -18,7 +18,7 @@ pub(super) async fn static_file(
 ) -> Result<Response, WebError> {
     let file = state
         .templates
-        .chain
+        .chain()
         .find(&format!("static/{path}"))
         .ok_or(WebError::NotFound)?;
     let versioned = request.uri().query().is_some_and(|q| q.starts_with("v="));

@@ -147,7 +147,7 @@ pub(crate) async fn render(
     let visitor = visitor(state, session, true).await;
     let ctx = minijinja::context! { ..page, ..visitor, ..globals(state, uri.path()) };
     let mut response = Html(state.templates.render(template, ctx)?).into_response();
-    if session.is_blank() {
+    if session.is_blank() && !crate::themes::previewing() {
         // Nothing on the page is this visitor's own: any cookie-less visitor may be shown it.
         response.extensions_mut().insert(crate::web::SharedPage);
     }

@@ -1,19 +1,22 @@
 // WIT glue: componentize-js calls the object exported under each exported interface's name.
 // WIT names are camelCase here; throwing { tag, val } returns the `err` case of a `result`.
 import { log, configGet } from 'emporium:plugin/host@{{wit_version}}';
-import { ConfigError, quote } from './logic.js';
+import { Config, Logger, toPluginError } from './emporium-sdk.js';
+import { quote } from './logic.js';
+
+const config = new Config(configGet);
+const logger = new Logger(log);
 
 export const shipping = {
   quote(request) {
     let quotes;
     try {
-      quotes = quote(configGet, request);
+      quotes = quote(config, request);
     } catch (e) {
-      if (e instanceof ConfigError) throw { tag: 'config', val: e.message };
-      throw e;
+      throw toPluginError(e);
     }
     const currency = request.basket.currency;
-    log('debug', `${quotes.length} quote(s)`);
+    logger.debug(`${quotes.length} quote(s)`);
     return quotes.map((q) => ({
       code: q.code,
       name: q.name,

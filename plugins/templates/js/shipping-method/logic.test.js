@@ -1,9 +1,10 @@
 // Generated test for {{id}}: `npm test` (or `node --test`) in this folder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, quote } from './logic.js';
+import { Config, ConfigError } from './emporium-sdk.js';
+import { quote } from './logic.js';
 
-const config = (values = {}) => (key) => ({ charge: '4.95', ...values })[key];
+const config = (values = {}) => new Config((key) => ({ charge: '4.95', ...values })[key]);
 const request = ({ total = '20.00', country = 'GB' } = {}) => ({
   basket: { currency: 'GBP', lines: [], totalInclTax: { amount: total, currency: 'GBP' } },
   customer: {},
@@ -24,5 +25,7 @@ test('no address, no quote', () => {
 });
 
 test('bad config names the key', () => {
-  assert.throws(() => quote(config({ charge: 'cheap' }), request()), (e) => e instanceof ConfigError && e.message.startsWith('charge:'));
+  for (const charge of ['cheap', '-1']) {
+    assert.throws(() => quote(config({ charge }), request()), (e) => e instanceof ConfigError && e.message.startsWith('charge:'));
+  }
 });

@@ -1,13 +1,11 @@
 """The plugin's logic, in plain Python (no WIT imports), so `python3 -m unittest` tests it
-without WebAssembly. Money is decimal.Decimal, never float; amounts go back as strings."""
+without WebAssembly. Money is decimal.Decimal, never float; amounts go back as strings.
+`emporium_sdk` (copied beside this file) holds the money and config helpers."""
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Callable, Optional
+from decimal import Decimal
 
-
-class ConfigError(Exception):
-    """A setting is missing or invalid; the message starts with its key."""
+from emporium_sdk import Config, ConfigError, amount_of, format_amount
 
 
 @dataclass(frozen=True)
@@ -18,27 +16,17 @@ class Quote:
     charge: str
 
 
-def decimal_setting(config: Callable[[str], Optional[str]], key: str) -> Optional[Decimal]:
-    text = config(key)
-    if text is None or not text.strip():
-        return None
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise ConfigError(f"{key}: {text!r} is not a decimal number") from None
-    if not value.is_finite() or value < 0:
-        raise ConfigError(f"{key}: {text!r} must be a decimal number, 0 or more")
+def non_negative(config: Config, key: str, value):
+    if value is not None and value < 0:
+        raise ConfigError(f"{key}: {config.get(key)!r} must be a decimal number, 0 or more")
     return value
 
 
-def quote(config, request) -> list[Quote]:
-    charge = decimal_setting(config, "charge")
-    if charge is None:
-        raise ConfigError("charge: required but not set")
-    free_over = decimal_setting(config, "free_over")
+def quote(config: Config, request) -> list[Quote]:
+    charge = non_negative(config, "charge", config.decimal("charge"))
+    free_over = non_negative(config, "free_over", config.decimal_or("free_over", None))
     if request.address is None:
         return []
-    total = Decimal(request.basket.total_incl_tax.amount)
-    if free_over is not None and total >= free_over:
+    if free_over is not None and amount_of(request.basket.total_incl_tax) >= free_over:
         charge = Decimal(0)
-    return [Quote("flat", "Standard delivery", "Delivered in 2 to 4 working days", format(charge, "f"))]
+    return [Quote("flat", "Standard delivery", "Delivered in 2 to 4 working days", format_amount(charge))]

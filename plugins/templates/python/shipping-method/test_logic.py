@@ -4,6 +4,7 @@ import unittest
 from types import SimpleNamespace as NS
 
 import logic
+from emporium_sdk import Config, ConfigError
 
 
 def request(total="20.00", country="GB"):
@@ -13,7 +14,7 @@ def request(total="20.00", country="GB"):
 
 def config(**values):
     values = {"charge": "4.95", **values}
-    return lambda key: values.get(key)
+    return Config(values.get)
 
 
 class QuoteTest(unittest.TestCase):
@@ -24,13 +25,16 @@ class QuoteTest(unittest.TestCase):
     def test_free_over(self):
         (q,) = logic.quote(config(free_over="50"), request(total="50.00"))
         self.assertEqual(q.charge, "0")
+        (q,) = logic.quote(config(free_over="50"), request(total="49.99"))
+        self.assertEqual(q.charge, "4.95")
 
     def test_no_address_no_quote(self):
         self.assertEqual(logic.quote(config(), request(country=None)), [])
 
     def test_bad_config_names_the_key(self):
-        with self.assertRaisesRegex(logic.ConfigError, "^charge:"):
-            logic.quote(config(charge="cheap"), request())
+        for bad in ["cheap", "-1"]:
+            with self.assertRaisesRegex(ConfigError, "^charge:"):
+                logic.quote(config(charge=bad), request())
 
 
 if __name__ == "__main__":
