@@ -303,7 +303,9 @@ async fn postgres_schema(db: &Db) -> Schema {
             nullable: c.try_get("nullable").unwrap(),
         });
     }
-    // Column lists in key order; an expression (attnum 0) has no attribute row.
+    // Column lists in key order; an expression (attnum 0) has no attribute row. B-tree
+    // indexes only: PostgreSQL's trigram (GIN) search indexes (0027) have no SQLite
+    // counterpart; they make the same queries faster and change no result.
     let indexes = sqlx::query(
         "SELECT t.relname::text AS tbl, ix.indisunique AS is_unique, \
            ix.indisprimary AS is_primary, (ix.indpred IS NOT NULL) AS partial, \
@@ -312,8 +314,10 @@ async fn postgres_schema(db: &Db) -> Schema {
              LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum \
              ORDER BY k.ord), ',') AS cols \
          FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid \
+         JOIN pg_class i ON i.oid = ix.indexrelid JOIN pg_am am ON am.oid = i.relam \
          JOIN pg_namespace n ON n.oid = t.relnamespace \
-         WHERE n.nspname = current_schema() AND t.relname <> '_sqlx_migrations'",
+         WHERE n.nspname = current_schema() AND t.relname <> '_sqlx_migrations' \
+         AND am.amname = 'btree'",
     )
     .fetch_all(pool)
     .await

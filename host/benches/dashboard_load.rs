@@ -242,56 +242,62 @@ fn main() {
             let statuses = ["Pending", "Being processed", "Shipped", "Complete", "Cancelled"];
             let payments = ["captured", "authorised", "refunded"];
             match rng.below(7) {
-                5 => format!("/dashboard/orders/?payment={}", payments[rng.below(3) as usize]),
-                6 => format!(
+                5 => ("payment state", format!("/dashboard/orders/?payment={}", payments[rng.below(3) as usize])),
+                6 => ("total range", format!(
                     "/dashboard/orders/?min_total={}&max_total={}",
                     20 + rng.below(40),
                     70 + rng.below(30)
-                ),
-                0 => format!(
+                )),
+                0 => ("status", format!(
                     "/dashboard/orders/?status={}",
                     statuses[rng.below(5) as usize].replace(' ', "+")
-                ),
-                1 => format!("/dashboard/orders/?q=shopper{}%40example.com", rng.below(5000)),
-                2 => format!("/dashboard/orders/?q={}", 100_001 + rng.below(orders as u64)),
+                )),
+                1 => ("email search", format!("/dashboard/orders/?q=shopper{}%40example.com", rng.below(5000))),
+                2 => ("number search", format!("/dashboard/orders/?q={}", 100_001 + rng.below(orders as u64))),
                 3 => {
                     let day = 1 + rng.below(28);
-                    format!(
+                    ("date range", format!(
                         "/dashboard/orders/?from=2026-11-{day:02}&to=2026-11-{:02}",
                         (day + 2).min(30)
-                    )
+                    ))
                 }
-                _ => format!("/dashboard/orders/?page={}", 1 + rng.below(200)),
+                _ => ("page", format!("/dashboard/orders/?page={}", 1 + rng.below(200))),
             }
         };
         let product_pages = (top_level as u64).div_ceil(50).max(1);
         let product_paths = move |rng: &mut Rng| {
             let words = ["Classic", "Harbour", "Midnight", "linen", "Vintage", "by"];
             match rng.below(6) {
-                0 => format!("/dashboard/catalogue/?q={}", words[rng.below(6) as usize]),
+                0 => ("title search", format!("/dashboard/catalogue/?q={}", words[rng.below(6) as usize])),
                 // The demo's UPCs: 5, the product's number in 7 digits, the variant in 4.
-                1 => format!(
+                1 => ("upc search", format!(
                     "/dashboard/catalogue/?q=5{:07}0000",
                     1 + rng.below(u64::from(products))
-                ),
-                2 => format!(
+                )),
+                2 => ("class", format!(
                     "/dashboard/catalogue/?class={}&page={}",
                     classes[rng.below(classes.len() as u64) as usize],
                     1 + rng.below(20)
-                ),
-                3 => format!("/dashboard/catalogue/?structure=child&page={}", 1 + rng.below(50)),
-                _ => format!("/dashboard/catalogue/?page={}", 1 + rng.below(product_pages)),
+                )),
+                3 => ("children", format!("/dashboard/catalogue/?structure=child&page={}", 1 + rng.below(50))),
+                _ => ("page", format!("/dashboard/catalogue/?page={}", 1 + rng.below(product_pages))),
             }
         };
-        let (rate, p50, p99) = load(&clients, &base, seconds, order_paths).await;
+        let (rate, p50, p99, kinds) = load(&clients, &base, seconds, order_paths).await;
         println!(
             "dashboard order list, {orders} orders, {staff} staff: {rate:.0} req/s, p50 {p50:.1} ms, p99 {p99:.1} ms"
         );
-        let (rate, p50, p99) = load(&clients, &base, seconds, product_paths).await;
+        print!("{kinds}");
+        let (rate, p50, p99, kinds) = load(&clients, &base, seconds, product_paths).await;
         println!(
             "dashboard product list, {products} products, {staff} staff: {rate:.0} req/s, p50 {p50:.1} ms, p99 {p99:.1} ms"
         );
+        print!("{kinds}");
         state.db.pool.close().await;
+        if std::env::var_os("KEEP_DB").is_some() {
+            println!("kept the database {base_url}/{name}");
+            return;
+        }
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
             .execute(&mut conn)
             .await
@@ -299,11 +305,16 @@ fn main() {
     });
 }
 
-/// Every client asks for `paths` one request after another for `seconds`: (requests/s, p50
-/// ms, p99 ms).
-async fn load<F>(clients: &[reqwest::Client], base: &str, seconds: u64, paths: F) -> (f64, f64, f64)
+/// Every client asks for `paths` (a kind of request and its path) one request after another
+/// for `seconds`: (requests/s, p50 ms, p99 ms, a line per kind with its own p50 and p99).
+async fn load<F>(
+    clients: &[reqwest::Client],
+    base: &str,
+    seconds: u64,
+    paths: F,
+) -> (f64, f64, f64, String)
 where
-    F: Fn(&mut Rng) -> String + Clone + Send + 'static,
+    F: Fn(&mut Rng) -> (&'static str, String) + Clone + Send + 'static,
 {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -313,24 +324,39 @@ where
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1));
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
-                let path = paths(&mut rng);
+                let (kind, path) = paths(&mut rng);
                 let at = Instant::now();
                 let r = client.get(format!("{base}{path}")).send().await.unwrap();
                 assert_eq!(r.status().as_u16(), 200, "{path}");
                 r.bytes().await.unwrap();
-                latencies.push(at.elapsed());
+                latencies.push((kind, at.elapsed()));
             }
             latencies
         }));
     }
+    let mut by_kind: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
     let mut all = Vec::new();
     for task in tasks {
-        all.extend(task.await.unwrap());
+        for (kind, latency) in task.await.unwrap() {
+            by_kind.entry(kind).or_default().push(latency);
+            all.push(latency);
+        }
     }
     all.sort_unstable();
+    let mut kinds = String::new();
+    for (kind, mut latencies) in by_kind {
+        latencies.sort_unstable();
+        kinds.push_str(&format!(
+            "  {kind:<14} {:>5} requests, p50 {:.1} ms, p99 {:.1} ms\n",
+            latencies.len(),
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.99)
+        ));
+    }
     (
         all.len() as f64 / seconds as f64,
         percentile(&all, 0.50),
         percentile(&all, 0.99),
+        kinds,
     )
 }

@@ -131,6 +131,19 @@ fn create_sqlite_dir(url: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Lists count their matches up to this many, then say "more than": an exact count of every
+/// order or product on each page of a big shop would read them all, every time.
+pub const COUNT_CAP: i64 = 10_000;
+
+/// `SELECT COUNT(*)` of the rows `from_where` ("table alias WHERE …") selects, stopping at
+/// [`COUNT_CAP`] + 1, so a count past the cap costs the same whatever the table's size.
+pub fn capped_count_sql(from_where: &str) -> String {
+    format!(
+        "SELECT COUNT(*) FROM (SELECT 1 AS one FROM {from_where} LIMIT {}) capped",
+        COUNT_CAP + 1
+    )
+}
+
 /// `"$1, $2, …, $n"` starting at `$start`: placeholders for an `IN (…)` list. Only numbers are
 /// formatted into the SQL; the values are always bound.
 pub fn placeholders(start: usize, n: usize) -> String {

@@ -11,7 +11,7 @@ use super::filter::where_sql;
 pub use super::find_within as find;
 use super::{OrderError, Pipeline, add_shipping_event, currency_of, money, set_status};
 use crate::audit::{self, Actor};
-use crate::infra::db::{Db, now_text};
+use crate::infra::db::{Db, capped_count_sql, now_text};
 use crate::mail::{self, Mailer};
 use crate::money::Money;
 use crate::staff::Staff;
@@ -32,7 +32,7 @@ pub struct Listed {
 }
 
 /// The orders matching `filter` within `scope`, newest first: one page of `page_size` and
-/// the number of matches.
+/// the number of matches, counted up to [`crate::infra::db::COUNT_CAP`] + 1 (past the cap: "more than").
 pub async fn search(
     pool: &AnyPool,
     scope: Option<&[i64]>,
@@ -41,8 +41,11 @@ pub async fn search(
     page_size: u32,
 ) -> Result<(Vec<Listed>, i64), sqlx::Error> {
     let (condition, binds) = where_sql(scope, filter);
-    let count_sql = format!("SELECT COUNT(*) FROM shop_order o WHERE {condition}");
-    let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
+    let count_sql = capped_count_sql(&format!("shop_order o WHERE {condition}"));
+    // Not kept as a prepared statement: PostgreSQL then plans each search with its own
+    // values (a generic plan of `LIKE $1` cannot know the trigram index fits, and reads every
+    // order).
+    let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)).persistent(false);
     for b in &binds {
         count = count.bind(b.clone());
     }
@@ -57,7 +60,7 @@ pub async fn search(
          ORDER BY o.placed_at DESC, o.id DESC LIMIT {page_size} OFFSET {offset}) \
          ORDER BY o.placed_at DESC, o.id DESC"
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
     for b in binds {
         query = query.bind(b);
     }

@@ -12,7 +12,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::scope_condition;
 use crate::catalogue::Structure;
-use crate::infra::db::{flag, placeholders};
+use crate::infra::db::{COUNT_CAP, capped_count_sql, flag, placeholders};
 
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -48,7 +48,8 @@ pub(crate) fn like_literal(term: &str) -> String {
     out
 }
 
-/// One page of the list (1-based, `page_size` rows) and the number of matches.
+/// One page of the list (1-based, `page_size` rows) and the number of matches, counted up to
+/// [`COUNT_CAP`] + 1.
 pub async fn products(
     pool: &AnyPool,
     scope: Option<&[i64]>,
@@ -86,8 +87,9 @@ pub async fn products(
     condition.push_str(" AND ");
     condition.push_str(&scope_condition(scope, "p"));
 
-    let count_sql = format!("SELECT COUNT(*) FROM product p WHERE {condition}");
-    let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
+    let count_sql = capped_count_sql(&format!("product p WHERE {condition}"));
+    // Planned with each search's own values, not kept prepared: see `order::manage::search`.
+    let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)).persistent(false);
     for b in &binds {
         count = count.bind(b.clone());
     }
@@ -96,14 +98,14 @@ pub async fn products(
     }
     let total: i64 = count.fetch_one(pool).await?;
     let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
-    if total == 0 || offset >= total {
+    if total == 0 || (offset >= total && total <= COUNT_CAP) {
         return Ok((Vec::new(), total));
     }
     let ids_sql = format!(
         "SELECT p.id FROM product p WHERE {condition} ORDER BY p.id DESC \
          LIMIT {page_size} OFFSET {offset}"
     );
-    let mut ids_query = sqlx::query_scalar(sqlx::AssertSqlSafe(ids_sql));
+    let mut ids_query = sqlx::query_scalar(sqlx::AssertSqlSafe(ids_sql)).persistent(false);
     for b in binds {
         ids_query = ids_query.bind(b);
     }

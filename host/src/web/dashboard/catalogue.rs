@@ -12,7 +12,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use super::params::{page_number, pages, search_text};
+use super::params::{capped_pages, page_number, search_text};
 use super::{
     CurrentStaff, catalogue_categories, catalogue_classes, catalogue_products, catalogue_transfer,
     render,
@@ -245,7 +245,7 @@ async fn list(
     let classes = list::classes(&state.db.pool).await?;
     let categories = manage::categories::tree(&state.db.pool).await?;
     let class_param = class_id.map(|c| c.to_string()).unwrap_or_default();
-    let pages = pages(
+    let pages = capped_pages(
         CATALOGUE_URL,
         &[
             ("q", &q),
@@ -255,6 +255,7 @@ async fn list(
         page,
         total,
         PAGE_SIZE,
+        rows.len(),
     );
     let ctx = minijinja::context! {
         products => rows,

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::params::{page_number, pages};
+use super::params::{capped_pages, page_number};
 use super::{CurrentStaff, ORDERS_URL, render};
 use crate::app::AppState;
 use crate::order::OrderError;
@@ -62,7 +62,7 @@ pub(super) async fn list_page(
         .iter()
         .map(|k| (*k, query.get(*k).map(|v| v.trim()).unwrap_or_default()))
         .collect();
-    let pages = pages(ORDERS_URL, &typed, page, total, PAGE_SIZE);
+    let pages = capped_pages(ORDERS_URL, &typed, page, total, PAGE_SIZE, orders.len());
     // The partner filter is for the shop's staff; a partner user's list is theirs already.
     let partners = if current.staff.partner_scope().is_none() {
         crate::partner::manage::list(&state.db.pool, None).await?

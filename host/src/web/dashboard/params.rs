@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use minijinja::Value;
 
+use crate::infra::db::COUNT_CAP;
 use crate::web::WebError;
 
 /// Longest search text any list accepts.
@@ -39,6 +40,26 @@ pub(super) fn page_number(query: &HashMap<String, String>) -> Result<u32, WebErr
             .filter(|n| *n >= 1)
             .ok_or_else(|| WebError::BadRequest("That is not a page number.".into())),
     }
+}
+
+/// The pages of a list whose count stopped at the cap ([`COUNT_CAP`] + 1 means "more"): as
+/// [`pages`], but past the cap a full page always has a next one, and the context says the
+/// count is a floor (`capped`).
+pub(super) fn capped_pages(
+    base: &str,
+    params: &[(&str, &str)],
+    page: u32,
+    total: i64,
+    page_size: u32,
+    shown: usize,
+) -> Value {
+    if total <= COUNT_CAP {
+        return pages(base, params, page, total, page_size);
+    }
+    let full = shown >= usize::try_from(page_size).unwrap_or(usize::MAX);
+    let counted = i64::from(page) * i64::from(page_size) + i64::from(full);
+    let pages = pages(base, params, page, total.max(counted), page_size);
+    minijinja::context! { capped => true, cap => COUNT_CAP, ..pages }
 }
 
 /// The pages of a list of `total` rows, `page_size` a page, for the `dashboard/partials/
