@@ -31,6 +31,7 @@
 //! | `EMPORIUM_PLUGIN_DIRECTORY` | plugin directory (folder or http(s) URL) for `emporium plugin` | unset |
 //! | `EMPORIUM_PLUGIN_TRUSTED_KEYS` | `name=hex,name=hex`: ed25519 keys plugin signatures may use | none |
 //! | `EMPORIUM_PLUGIN_REQUIRE_SIGNATURES` | refuse unsigned plugins from a directory | `false` |
+//! | `EMPORIUM_PLUGIN_CA_FILE` | a PEM file of root certificates plugins' `https://` requests trust beside the system's (a provider's private CA) | unset |
 //! | `EMPORIUM_MEDIA_URL` | keep uploaded media in S3-compatible storage: `s3://bucket[/prefix]`, with the usual `AWS_*` variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP=true` for a server of your own); more options in the file's `[media_s3]` table; unset = files in `<data dir>/media/` | unset |
 //! | `EMPORIUM_MAX_UPLOAD_BYTES` | largest image file the dashboard accepts | `10485760` (10 MiB) |
 //! | `EMPORIUM_MAX_IMAGE_PIXELS` | most pixels (width × height) of an uploaded image | `40000000` |
@@ -141,6 +142,8 @@ pub struct Config {
     pub plugin_trusted_keys: std::collections::BTreeMap<String, String>,
     /// Refuse unsigned plugins from a directory.
     pub plugin_require_signatures: bool,
+    /// Root certificates (PEM) plugins' `https://` requests trust beside the system's.
+    pub plugin_ca_file: Option<PathBuf>,
     /// Seconds a client has to send a request's head; also how long an idle keep-alive
     /// connection stays open. Bounds what a slow client (slowloris) can hold.
     pub header_read_timeout_secs: u64,
@@ -208,6 +211,7 @@ impl Default for Config {
             site_url: None,
             plugin_directory: None,
             plugin_trusted_keys: std::collections::BTreeMap::new(),
+            plugin_ca_file: None,
             plugin_require_signatures: false,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 10,
@@ -352,6 +356,10 @@ impl Config {
         }
         if let Some(v) = get("EMPORIUM_MAIL_FROM") {
             self.mail_from = v.trim().to_owned();
+        }
+        if let Some(v) = get("EMPORIUM_PLUGIN_CA_FILE") {
+            let v = v.trim();
+            self.plugin_ca_file = (!v.is_empty()).then(|| PathBuf::from(v));
         }
         if let Some(v) = get("EMPORIUM_PLUGIN_DIRECTORY") {
             let v = v.trim().to_owned();

@@ -33,6 +33,7 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
     RuntimeConfig {
         cache_dir: config.data_dir.join("plugin-cache"),
         call_budget: std::time::Duration::from_millis(config.plugin_call_budget_ms),
+        extra_ca_file: config.plugin_ca_file.clone(),
         ..RuntimeConfig::default()
     }
 }

@@ -57,6 +57,9 @@ pub struct RuntimeConfig {
     pub pool_instances: u32,
     /// Consecutive failures after which a plugin is switched off.
     pub failure_threshold: u32,
+    /// A PEM file of root certificates trusted for plugins' `https://` requests beside the
+    /// system's (`EMPORIUM_PLUGIN_CA_FILE`).
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -73,6 +76,7 @@ impl Default for RuntimeConfig {
             fuel: None,
             pool_instances: 64,
             failure_threshold: 5,
+            extra_ca_file: None,
         }
     }
 }
@@ -81,6 +85,8 @@ impl Default for RuntimeConfig {
 pub struct PluginRuntime {
     pub(crate) engine: Engine,
     pub(crate) config: RuntimeConfig,
+    /// How allowed HTTP requests leave (TLS roots), shared by every call.
+    outbound: Arc<super::outbound::Outbound>,
     settings_hash: String,
     stop: Arc<AtomicBool>,
     ticker: Mutex<Option<JoinHandle<()>>>,
@@ -124,6 +130,10 @@ impl PluginRuntime {
             .pagemap_scan(wasmtime::Enabled::Auto);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+        let outbound = Arc::new(
+            super::outbound::Outbound::new(config.extra_ca_file.as_deref())
+                .map_err(PluginError::Runtime)?,
+        );
         let mut h = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         let settings_hash = format!("{:016x}", h.finish());
@@ -149,6 +159,7 @@ impl PluginRuntime {
         Ok(PluginRuntime {
             engine,
             config,
+            outbound,
             settings_hash,
             stop,
             ticker: Mutex::new(ticker),
@@ -318,6 +329,7 @@ impl PluginRuntime {
                 allowed: call.http_allowed.clone(),
                 denied: denied.clone(),
                 timeout: self.config.http_timeout,
+                outbound: self.outbound.clone(),
             },
             limiter: MemoryLimiter {
                 limit: call.memory_limit,

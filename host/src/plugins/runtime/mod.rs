@@ -15,6 +15,7 @@ pub mod bindings;
 pub mod engine;
 mod error;
 pub mod health;
+pub mod outbound;
 pub mod registry;
 pub mod samples;
 pub mod sandbox;

@@ -158,6 +158,8 @@ pub struct HttpGate {
     pub allowed: Arc<Vec<String>>,
     pub denied: Arc<Mutex<Vec<String>>>,
     pub timeout: std::time::Duration,
+    /// Sends what the gate lets through.
+    pub outbound: Arc<super::outbound::Outbound>,
 }
 
 /// Whether `host[:port]` matches an allow-list entry (`host` matches any port).
@@ -230,15 +232,8 @@ impl WasiHttpHooks for HttpGate {
         options.connect_timeout.get_or_insert(self.timeout);
         options.first_byte_timeout.get_or_insert(self.timeout);
         options.between_bytes_timeout.get_or_insert(self.timeout);
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (res, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((
-                res.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
-            ))
-        })
+        let outbound = self.outbound.clone();
+        Box::new(async move { outbound.send(request, options).await })
     }
 }
 
