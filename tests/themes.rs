@@ -148,7 +148,10 @@ async fn bundled_theme_inherits_and_switches_for_everyone(app: TestApp) {
     // Default's stylesheet is still there, before it.
     let (status, css) = app.get(&css_url("shop.css")).await;
     assert_eq!(status, 200);
-    assert!(css.contains("Emporium default theme"), "Default's stylesheet");
+    assert!(
+        css.contains("Emporium default theme"),
+        "Default's stylesheet"
+    );
     let (status, missing) = app.get("/no-such-page/").await;
     assert_eq!(status, 404);
     assert!(

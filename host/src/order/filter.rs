@@ -226,6 +226,21 @@ pub(super) fn scope_condition(scope: Option<&[i64]>) -> String {
     }
 }
 
+/// Whether a search is a whole email address (`local@domain.tld`, no spaces).
+fn is_whole_email(q: &str) -> bool {
+    match q.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !q.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
 /// The condition for `filter` within `scope`, and the text values it binds (`$1`, `$2`, …
 /// in order). Numbers are parsed integers and are written into the statement.
 pub(super) fn where_sql(scope: Option<&[i64]>, filter: &OrderFilter) -> (String, Vec<String>) {
@@ -236,11 +251,18 @@ pub(super) fn where_sql(scope: Option<&[i64]>, filter: &OrderFilter) -> (String,
         format!("${}", binds.len())
     };
     if let Some(q) = &filter.query {
-        let number = bind(q.clone(), &mut binds);
-        let text = bind(format!("%{}%", q.to_lowercase()), &mut binds);
-        conditions.push(format!(
-            "(o.number = {number} OR o.email LIKE {text} OR LOWER(o.shipping_address) LIKE {text})"
-        ));
+        if is_whole_email(q) {
+            // A whole address is that customer's orders, read from the email index; a part
+            // of one ("ada@", "example.com") is searched for anywhere below.
+            let email = bind(q.to_lowercase(), &mut binds);
+            conditions.push(format!("o.email = {email}"));
+        } else {
+            let number = bind(q.clone(), &mut binds);
+            let text = bind(format!("%{}%", q.to_lowercase()), &mut binds);
+            conditions.push(format!(
+                "(o.number = {number} OR o.email LIKE {text} OR LOWER(o.shipping_address) LIKE {text})"
+            ));
+        }
     }
     if let Some(status) = &filter.status {
         conditions.push(format!("o.status = {}", bind(status.clone(), &mut binds)));
@@ -332,5 +354,28 @@ mod tests {
         assert!(sql.contains("ss.partner_id IN (3)"));
         assert!(sql.contains("pp.code = $3"));
         assert!(sql.contains("o.total_incl_minor >= 500"));
+    }
+
+    #[test]
+    fn a_whole_email_is_matched_exactly_and_a_part_anywhere() {
+        let search = |q: &str| {
+            where_sql(
+                None,
+                &OrderFilter {
+                    query: Some(q.into()),
+                    ..OrderFilter::default()
+                },
+            )
+        };
+        let (sql, binds) = search("Ada@Example.com");
+        assert!(
+            sql.contains("o.email = $1") && !sql.contains("LIKE"),
+            "{sql}"
+        );
+        assert_eq!(binds, ["ada@example.com"]);
+        for part in ["ada@", "@example.com", "example.com", "ada smith", "a@b"] {
+            let (sql, _) = search(part);
+            assert!(sql.contains("o.email LIKE"), "{part}: {sql}");
+        }
     }
 }

@@ -243,7 +243,7 @@ async fn list(
         .map(|r| minijinja::context! { url => product_url(r.id), ..minijinja::Value::from_serialize(&r) })
         .collect();
     let classes = list::classes(&state.db.pool).await?;
-    let categories = manage::categories::tree(&state.db.pool).await?;
+    let categories = manage::categories::choices(&state.db.pool).await?;
     let class_param = class_id.map(|c| c.to_string()).unwrap_or_default();
     let pages = capped_pages(
         CATALOGUE_URL,

@@ -65,7 +65,7 @@ pub(super) async fn list_page(
     let pages = capped_pages(ORDERS_URL, &typed, page, total, PAGE_SIZE, orders.len());
     // The partner filter is for the shop's staff; a partner user's list is theirs already.
     let partners = if current.staff.partner_scope().is_none() {
-        crate::partner::manage::list(&state.db.pool, None).await?
+        crate::partner::manage::choices(&state.db.pool).await?
     } else {
         Vec::new()
     };
