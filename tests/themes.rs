@@ -492,30 +492,22 @@ async fn bad_packages_are_refused_with_a_clear_error(app: TestApp) {
         }
         other => panic!("a bad version: {other:?}"),
     }
-    let unknown = bad(
-        "unknownkey",
-        &[
-            ("theme.toml", "name = \"Bad\"\ncolour = \"red\"\n"),
-            ("templates/home.html", "x"),
-        ],
-    );
-    let e = themes
-        .install(Actor::CommandLine, &unknown)
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("colour"), "{e}");
-    let orphan = bad(
-        "orphan",
-        &[
-            ("theme.toml", "name = \"Orphan\"\nparent = \"nobody\"\n"),
-            ("templates/home.html", "x"),
-        ],
-    );
-    let e = themes
-        .install(Actor::CommandLine, &orphan)
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("nobody"), "{e}");
+    // The refusal names what is wrong: an unknown key, a parent that does not exist.
+    for (name, manifest, named) in [
+        ("unknownkey", "name = \"Bad\"\ncolour = \"red\"\n", "colour"),
+        (
+            "orphan",
+            "name = \"Orphan\"\nparent = \"nobody\"\n",
+            "nobody",
+        ),
+    ] {
+        let dir = bad(
+            name,
+            &[("theme.toml", manifest), ("templates/home.html", "x")],
+        );
+        let e = themes.install(Actor::CommandLine, &dir).await.unwrap_err();
+        assert!(e.to_string().contains(named), "{e}");
+    }
     let broken = bad(
         "broken",
         &[
