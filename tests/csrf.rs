@@ -105,6 +105,8 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/plugins/{plugin_id}/upgrade/",
     "/dashboard/plugins/{plugin_id}/rollback/",
     "/dashboard/plugins/{plugin_id}/remove/",
+    "/dashboard/plugins/{plugin_id}/trace/",
+    "/dashboard/plugins/{plugin_id}/replay/",
     // Previewed, then made active and rolled back (a bundled theme: removing it is refused).
     "/dashboard/themes/{theme}/preview/",
     "/dashboard/themes/stop-preview/",

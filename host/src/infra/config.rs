@@ -32,6 +32,9 @@
 //! | `EMPORIUM_PLUGIN_TRUSTED_KEYS` | `name=hex,name=hex`: ed25519 keys plugin signatures may use | none |
 //! | `EMPORIUM_PLUGIN_REQUIRE_SIGNATURES` | refuse unsigned plugins from a directory | `false` |
 //! | `EMPORIUM_PLUGIN_CA_FILE` | a PEM file of root certificates plugins' `https://` requests trust beside the system's (a provider's private CA) | unset |
+//! | `EMPORIUM_PLUGIN_TRACE_SAMPLE_PERCENT` | percent of baskets whose calls are recorded for plugins in `sampled` trace mode | `10` |
+//! | `EMPORIUM_PLUGIN_TRACE_RETENTION_HOURS` | hours decision traces are kept | `168` |
+//! | `EMPORIUM_PLUGIN_TRACE_MAX_MB` | size bound of the decision-trace store; the oldest go first | `64` |
 //! | `EMPORIUM_MEDIA_URL` | keep uploaded media in S3-compatible storage: `s3://bucket[/prefix]`, with the usual `AWS_*` variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP=true` for a server of your own); more options in the file's `[media_s3]` table; unset = files in `<data dir>/media/` | unset |
 //! | `EMPORIUM_MAX_UPLOAD_BYTES` | largest image file the dashboard accepts | `10485760` (10 MiB) |
 //! | `EMPORIUM_MAX_IMAGE_PIXELS` | most pixels (width × height) of an uploaded image | `40000000` |
@@ -144,6 +147,12 @@ pub struct Config {
     pub plugin_require_signatures: bool,
     /// Root certificates (PEM) plugins' `https://` requests trust beside the system's.
     pub plugin_ca_file: Option<PathBuf>,
+    /// Percent of baskets whose plugin calls are recorded for plugins in sampled trace mode.
+    pub plugin_trace_sample_percent: u8,
+    /// Hours decision traces are kept.
+    pub plugin_trace_retention_hours: u64,
+    /// Size bound of the decision-trace store, in MiB (the oldest records go first).
+    pub plugin_trace_max_mb: u64,
     /// Seconds a client has to send a request's head; also how long an idle keep-alive
     /// connection stays open. Bounds what a slow client (slowloris) can hold.
     pub header_read_timeout_secs: u64,
@@ -212,6 +221,9 @@ impl Default for Config {
             plugin_directory: None,
             plugin_trusted_keys: std::collections::BTreeMap::new(),
             plugin_ca_file: None,
+            plugin_trace_sample_percent: 10,
+            plugin_trace_retention_hours: 7 * 24,
+            plugin_trace_max_mb: 64,
             plugin_require_signatures: false,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 10,
@@ -361,6 +373,15 @@ impl Config {
             let v = v.trim();
             self.plugin_ca_file = (!v.is_empty()).then(|| PathBuf::from(v));
         }
+        if let Some(v) = get("EMPORIUM_PLUGIN_TRACE_SAMPLE_PERCENT") {
+            self.plugin_trace_sample_percent = parse("EMPORIUM_PLUGIN_TRACE_SAMPLE_PERCENT", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_PLUGIN_TRACE_RETENTION_HOURS") {
+            self.plugin_trace_retention_hours = parse("EMPORIUM_PLUGIN_TRACE_RETENTION_HOURS", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_PLUGIN_TRACE_MAX_MB") {
+            self.plugin_trace_max_mb = parse("EMPORIUM_PLUGIN_TRACE_MAX_MB", v)?;
+        }
         if let Some(v) = get("EMPORIUM_PLUGIN_DIRECTORY") {
             let v = v.trim().to_owned();
             self.plugin_directory = (!v.is_empty()).then_some(v);
@@ -424,6 +445,24 @@ impl Config {
             return Err(invalid(
                 "EMPORIUM_SITE_URL",
                 "must start with http:// or https://",
+            ));
+        }
+        if self.plugin_trace_sample_percent > 100 {
+            return Err(invalid(
+                "plugin_trace_sample_percent",
+                "must be a percentage from 0 to 100",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.plugin_trace_max_mb) {
+            return Err(invalid(
+                "plugin_trace_max_mb",
+                "must be from 1 to 1000000 MiB",
+            ));
+        }
+        if self.plugin_trace_retention_hours == 0 || self.plugin_trace_retention_hours > 24 * 3660 {
+            return Err(invalid(
+                "plugin_trace_retention_hours",
+                "must be from 1 hour to about ten years",
             ));
         }
         if !(1..=10_000).contains(&self.plugin_call_budget_ms) {

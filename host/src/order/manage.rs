@@ -14,8 +14,31 @@ use crate::audit::{self, Actor};
 use crate::infra::db::{Db, capped_count_sql, now_text};
 use crate::mail::{self, Mailer};
 use crate::money::Money;
+use crate::plugins::lifecycle::trace::{self, StoredTrace};
 use crate::staff::Staff;
 use crate::themes::Templates;
+
+/// The plugin decisions recorded for an order (see `plugins::lifecycle::trace`): its basket's
+/// shipping quotes and offer conditions, the payment's authorisation, and the captures,
+/// refunds and voids of its payments, oldest first. Only what the plugins' trace modes chose
+/// to record is there.
+pub async fn decisions(
+    db: &Db,
+    scope: Option<&[i64]>,
+    number: &str,
+) -> Result<Option<(super::Order, Vec<StoredTrace>)>, sqlx::Error> {
+    let Some(order) = find(&db.pool, scope, number).await? else {
+        return Ok(None);
+    };
+    let references: Vec<String> =
+        sqlx::query_scalar("SELECT reference FROM payment_source WHERE order_id = $1")
+            .bind(order.id)
+            .fetch_all(&db.pool)
+            .await?;
+    let traces =
+        trace::for_subjects(db, Some(order.basket_id), Some(&order.number), &references).await?;
+    Ok(Some((order, traces)))
+}
 
 /// Longest note staff may keep on an order.
 pub const MAX_NOTE_CHARS: usize = 2000;

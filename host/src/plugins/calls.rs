@@ -10,20 +10,21 @@
 //! that was asked for.
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use crate::money::{Currency, Money};
 
 // ---- shared snapshots ----
 
 /// A product attribute as shown to customers (typed values formatted as text).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attribute {
     pub name: String,
     pub value: String,
 }
 
 /// A product (or one variant) as a plugin sees it. Ids are opaque to plugins.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Product {
     pub id: String,
     pub parent_id: Option<String>,
@@ -38,7 +39,7 @@ pub struct Product {
 }
 
 /// A partner's offer of a product: its price before tax and its stock level.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockRecord {
     pub partner_id: String,
     pub partner_sku: String,
@@ -49,7 +50,7 @@ pub struct StockRecord {
 }
 
 /// What the shop knows about the customer: never passwords, tokens or payment data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     pub id: Option<String>,
     pub email: Option<String>,
@@ -70,7 +71,7 @@ impl Customer {
 }
 
 /// A postal address: an ISO 3166-1 alpha-2 country and one to four street lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
     pub country: String,
     pub postcode: Option<String>,
@@ -80,7 +81,7 @@ pub struct Address {
 }
 
 /// One basket line with the prices the shop's pricing gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BasketLine {
     pub line_id: String,
     pub product: Product,
@@ -94,7 +95,7 @@ pub struct BasketLine {
 }
 
 /// A basket as it stands at the moment of the call; every amount is in `currency`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Basket {
     pub id: Option<String>,
     pub currency: Currency,
@@ -108,7 +109,7 @@ pub struct Basket {
 // ---- shipping ----
 
 /// What a shipping method quotes for; no address yet means an estimate (or nothing).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShippingRequest {
     pub basket: Basket,
     pub customer: Customer,
@@ -116,7 +117,7 @@ pub struct ShippingRequest {
 }
 
 /// A validated shipping quote. The currency is the basket's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quote {
     pub code: String,
     pub name: String,
@@ -129,7 +130,7 @@ pub struct Quote {
 // ---- pricing ----
 
 /// Who is buying, in which currency, and how many units (1 on a listing).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PricingContext {
     pub customer: Customer,
     pub currency: Currency,
@@ -137,14 +138,14 @@ pub struct PricingContext {
 }
 
 /// A product with every stock record the shop has for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PricingItem {
     pub product: Product,
     pub stock_records: Vec<StockRecord>,
 }
 
 /// Whether a product can be bought, as a pricing strategy decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StockStatus {
     InStock,
     AvailableToOrder,
@@ -153,7 +154,7 @@ pub enum StockStatus {
 }
 
 /// A validated price decision for one product.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Priced {
     pub product_id: String,
     pub partner_id: Option<String>,
@@ -167,14 +168,14 @@ pub struct Priced {
 // ---- offers ----
 
 /// Units of one basket line used up by an offer condition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumedLine {
     pub line_id: String,
     pub quantity: u32,
 }
 
 /// What an offer condition is evaluated against.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConditionInput {
     pub basket: Basket,
     pub customer: Customer,
@@ -183,7 +184,7 @@ pub struct ConditionInput {
 }
 
 /// A validated condition decision: the lines it consumes exist and are not over-consumed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConditionResult {
     pub is_satisfied: bool,
     pub consumed: Vec<ConsumedLine>,
@@ -210,12 +211,14 @@ impl std::fmt::Debug for Card {
 }
 
 /// A request to authorize (reserve) money for an order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentRequest {
     pub order_number: String,
     pub amount: Money,
     pub customer: Customer,
     pub billing_address: Option<Address>,
+    /// Never serialized: a trace of the call must not hold card data.
+    #[serde(skip)]
     pub card: Option<Card>,
     /// Where the provider sends the customer back after a redirect.
     pub return_url: String,
@@ -224,7 +227,7 @@ pub struct PaymentRequest {
 }
 
 /// Where a payment callback came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CallbackKind {
     /// The customer's browser returning from a redirect.
     BrowserReturn,
@@ -233,7 +236,7 @@ pub enum CallbackKind {
 }
 
 /// An HTTP header of a callback.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     pub name: String,
     pub value: String,
@@ -241,7 +244,7 @@ pub struct Header {
 
 /// A request the provider (or the customer's browser coming back from it) made to the shop,
 /// passed through as received.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Callback {
     pub kind: CallbackKind,
     pub method: String,
@@ -254,7 +257,7 @@ pub struct Callback {
 }
 
 /// A validated payment outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PaymentOutcome {
     Approved {
         reference: String,
@@ -278,14 +281,14 @@ pub enum PaymentOutcome {
 // ---- theme extensions ----
 
 /// Whether a template helper is a filter or a function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FunctionKind {
     Filter,
     Function,
 }
 
 /// One validated template helper a theme extension offers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionInfo {
     pub name: String,
     pub kind: FunctionKind,

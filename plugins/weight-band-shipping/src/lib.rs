@@ -40,7 +40,10 @@ pub fn parse_bands(text: &str) -> Result<Vec<Band>, PluginError> {
 pub fn quote(bands: &[Band], tax_rate: Decimal, request: &ShippingRequest) -> Vec<ShippingQuote> {
     let weight = request.basket.total_weight_grams;
     let currency = &request.basket.currency;
-    match bands.iter().find(|b| weight <= b.max_grams) {
+    let band = bands.iter().find(|b| weight <= b.max_grams);
+    #[cfg(feature = "heavy-parcels")]
+    let band = band.or(bands.last());
+    match band {
         Some(band) => vec![ShippingQuote {
             code: "weight-band".into(),
             name: "Standard delivery".into(),

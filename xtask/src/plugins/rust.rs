@@ -14,6 +14,14 @@ use anyhow::{Context, Result, bail};
 /// Guests that exist only to attack the sandbox in tests; built, but never put in target/plugins.
 const TEST_ONLY: &[&str] = &["hostile", "hostile-gateway"];
 
+/// Bundled plugins built a second time with a cargo feature, as test-only guests: a changed
+/// rule for the shadow-run test. (package, feature, folder under target/test-plugins/)
+const TEST_VARIANTS: &[(&str, &str, &str)] = &[(
+    "weight-band-shipping",
+    "heavy-parcels",
+    "weight-band-shipping-heavy",
+)];
+
 struct Guest {
     dir: PathBuf,
     /// The cargo package name (= folder name) and the plugin id from plugin.toml.
@@ -110,6 +118,31 @@ pub fn build_all(root: &Path, out: &Path, test_out: &Path) -> Result<()> {
         std::fs::copy(&wasm, dest.join("plugin.wasm"))
             .with_context(|| format!("copying {wasm:?}"))?;
         std::fs::copy(g.dir.join("plugin.toml"), dest.join("plugin.toml"))?;
+    }
+    // After the copies above: a variant's build overwrites the package's artifact.
+    for (package, feature, folder) in TEST_VARIANTS {
+        eprintln!("building test variant {folder} ({package} with feature {feature})");
+        let mut cmd = Command::new(crate::cargo());
+        cmd.current_dir(&plugins)
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .args(["-p", package, "--features", feature])
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("RUSTFLAGS");
+        crate::run(&mut cmd)?;
+        let wasm = target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        let dest = test_out.join(folder);
+        std::fs::create_dir_all(&dest)?;
+        std::fs::copy(&wasm, dest.join("plugin.wasm"))
+            .with_context(|| format!("copying {wasm:?}"))?;
+        std::fs::copy(
+            plugins.join(package).join("plugin.toml"),
+            dest.join("plugin.toml"),
+        )?;
     }
     Ok(())
 }

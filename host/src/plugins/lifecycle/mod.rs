@@ -1,15 +1,18 @@
 //! What is installed, and keeping it so: the installed set, configuration and secrets in the
 //! database ([`store`]), the operations the CLI and the dashboard perform on it ([`service`]),
-//! and following other processes' changes ([`sync`]). Everything that touches the database or
+//! following other processes' changes ([`sync`]), and the decision traces with their replay
+//! ([`trace`], [`replay`]). Everything that touches the database or
 //! the data directory for plugins is here; [`super::runtime`] only runs what it is handed.
 //!
 //! [`PluginHost`] ties the two together: the registry the shop calls plus the state that keeps
 //! it in step with the database. It is what the application state holds.
 
 mod error;
+pub mod replay;
 pub mod service;
 pub mod store;
 pub mod sync;
+pub mod trace;
 
 pub use error::ServiceError;
 
@@ -33,6 +36,8 @@ pub struct PluginHost {
     listening: AtomicBool,
     /// Serialises this process's writers with its reconciler.
     lock: tokio::sync::Mutex<()>,
+    /// Where a serving process writes decision traces (one-shot commands have none).
+    traces: std::sync::OnceLock<Arc<trace::TraceStore>>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -52,7 +57,13 @@ impl PluginHost {
             seen_version: AtomicI64::new(0),
             listening: AtomicBool::new(false),
             lock: tokio::sync::Mutex::new(()),
+            traces: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The decision-trace store of a serving process.
+    pub fn traces(&self) -> Option<&Arc<trace::TraceStore>> {
+        self.traces.get()
     }
 
     /// The registry the shop's calls go through.

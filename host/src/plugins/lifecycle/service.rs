@@ -22,7 +22,7 @@ use crate::plugins::distribution::manifest::{ConfigType, ConfigValues, Manifest,
 use crate::plugins::distribution::package::{self, PackageError};
 use crate::plugins::runtime::engine::plugin_ref;
 use crate::plugins::runtime::{
-    DisabledReason, InstallOptions, LoadedPlugin, PluginError, PluginRef, PluginStatus,
+    DisabledReason, InstallOptions, LoadedPlugin, PluginError, PluginRef, PluginStatus, TraceMode,
 };
 
 /// The result of an upgrade.
@@ -256,7 +256,7 @@ pub async fn install_reviewed(
 }
 
 /// Fetches into a private staging folder; returns the verified package folder.
-async fn fetch(
+pub(super) async fn fetch(
     host: &PluginHost,
     directory: &Directory,
     id: &str,
@@ -328,7 +328,7 @@ pub async fn install_package(
     finish_install(db, host, actor, dir, rel, options).await
 }
 
-async fn stage(
+pub(super) async fn stage(
     host: &PluginHost,
     source: &Path,
 ) -> Result<(PathBuf, Manifest, String), ServiceError> {
@@ -399,6 +399,7 @@ async fn install_loaded(
             installed_at: String::new(),
             updated_at: String::new(),
             previous: None,
+            trace_mode: TraceMode::Off,
         };
         if row.enabled {
             check_can_enable(db, &loaded.manifest, &row.approved_hosts).await?;
@@ -816,6 +817,44 @@ async fn set_enabled(
     Ok(())
 }
 
+/// Chooses which of a plugin's calls are recorded as decision traces, in every process.
+pub async fn set_trace_mode(
+    db: &Db,
+    host: &PluginHost,
+    actor: Actor<'_>,
+    id: &str,
+    mode: TraceMode,
+) -> Result<(), ServiceError> {
+    let _guard = host.lock.lock().await;
+    let existing = store::get(&db.pool, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotInstalled(id.to_string()))?;
+    if existing.trace_mode == mode {
+        return Ok(());
+    }
+    let mut tx = db.begin_write().await?;
+    store::set_trace_mode(&mut tx, id, mode).await?;
+    store::bump(&mut tx).await?;
+    let after = StoredPlugin {
+        trace_mode: mode,
+        ..existing.clone()
+    };
+    record(
+        &mut tx,
+        actor,
+        "plugin.trace",
+        id,
+        Some(&existing),
+        Some(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    if host.registry().installed(id).is_some() {
+        host.registry().set_trace_mode(id, mode)?;
+    }
+    Ok(())
+}
+
 /// Records a plugin change in the audit log, in the change's transaction: the installed
 /// version, package checksum, state and approved hosts (never configuration values).
 async fn record(
@@ -832,6 +871,7 @@ async fn record(
             "sha256": p.sha256,
             "enabled": p.enabled,
             "approved_hosts": p.approved_hosts,
+            "trace_mode": p.trace_mode.as_str(),
         }))
     };
     crate::audit::record(

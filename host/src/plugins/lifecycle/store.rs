@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::infra::db::{flag, now_text};
 use crate::plugins::distribution::manifest::{ConfigValues, Manifest};
-use crate::plugins::runtime::{DisabledReason, PluginRef};
+use crate::plugins::runtime::{DisabledReason, PluginRef, TraceMode};
 
 /// One installed plugin as the database records it. Holds no configuration values, so it can
 /// be listed, logged and rendered freely.
@@ -27,6 +27,8 @@ pub struct StoredPlugin {
     pub updated_at: String,
     /// The package the last upgrade replaced, kept for a rollback.
     pub previous: Option<PreviousPackage>,
+    /// Which of its calls are recorded as decision traces.
+    pub trace_mode: TraceMode,
 }
 
 /// The version a plugin had before its last upgrade (or rollback), still on disk.
@@ -48,7 +50,7 @@ impl StoredPlugin {
 
 const COLUMNS: &str = "id, version, world, package_path, sha256, enabled, disabled_reason, \
                        failure_count, last_error, approved_hosts, installed_at, updated_at, \
-                       previous_version, previous_package_path, previous_sha256";
+                       previous_version, previous_package_path, previous_sha256, trace_mode";
 
 fn from_row(row: &AnyRow) -> Result<StoredPlugin, sqlx::Error> {
     let reason: Option<String> = row.try_get("disabled_reason")?;
@@ -91,6 +93,7 @@ fn from_row(row: &AnyRow) -> Result<StoredPlugin, sqlx::Error> {
             }),
             _ => None,
         },
+        trace_mode: TraceMode::parse(&row.try_get::<String, _>("trace_mode")?).unwrap_or_default(),
     })
 }
 
@@ -321,6 +324,22 @@ pub const CHANNEL: &str = "emporium_plugins";
 /// Tells every process sharing the database that the plugin tables changed: the version row
 /// (which every process polls) and, on PostgreSQL, a notification delivered when the
 /// transaction commits, so listening processes follow at once.
+/// Changes which of a plugin's calls are recorded; `false` when it is not installed.
+pub async fn set_trace_mode(
+    conn: &mut AnyConnection,
+    id: &str,
+    mode: TraceMode,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE plugin_installed SET trace_mode = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(mode.as_str())
+            .bind(now_text())
+            .execute(&mut *conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn bump(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE plugin_state SET version = version + 1 WHERE id = 1")
         .execute(&mut *conn)

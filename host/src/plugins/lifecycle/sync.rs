@@ -34,6 +34,11 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
         cache_dir: config.data_dir.join("plugin-cache"),
         call_budget: std::time::Duration::from_millis(config.plugin_call_budget_ms),
         extra_ca_file: config.plugin_ca_file.clone(),
+        trace: crate::plugins::runtime::TraceSettings {
+            sample_percent: config.plugin_trace_sample_percent,
+            retention: std::time::Duration::from_secs(config.plugin_trace_retention_hours * 3600),
+            max_bytes: config.plugin_trace_max_mb << 20,
+        },
         ..RuntimeConfig::default()
     }
 }
@@ -64,7 +69,11 @@ impl PluginHost {
         db: &Db,
         poll: Duration,
     ) -> Result<Arc<PluginHost>, PluginError> {
+        let trace_settings = runtime.trace.clone();
         let host = PluginHost::for_commands(data_dir, runtime)?;
+        let traces = super::trace::TraceStore::spawn(db.clone(), trace_settings);
+        host.registry.set_trace_sink(traces.clone());
+        let _ = host.traces.set(traces);
         // Automatic switch-off (the registry's on_change runs on the calling thread, possibly
         // inside a blocking call): hand it to a task that writes it to the database.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -219,6 +228,7 @@ pub(crate) async fn apply_row(
         if current.enabled != row.enabled || current.reason != row.disabled_reason {
             registry.set_state(&row.id, row.enabled, row.disabled_reason.clone())?;
         }
+        registry.set_trace_mode(&row.id, row.trace_mode)?;
         return Ok(());
     }
     let dir = host.data_dir().join(&row.package_path);
@@ -235,6 +245,7 @@ pub(crate) async fn apply_row(
     if !row.enabled {
         registry.set_state(&row.id, false, row.disabled_reason.clone())?;
     }
+    registry.set_trace_mode(&row.id, row.trace_mode)?;
     Ok(())
 }
 

@@ -24,6 +24,7 @@ use super::sandbox::{
     BudgetSpent, CallContext, CallState, CappedOutput, HasBoundedIo, HasTable, HttpGate,
     MemoryLimiter,
 };
+use super::trace::Usage;
 use crate::plugins::distribution::manifest::{ACCEPTED_WIT, Manifest, ManifestError, World};
 
 /// The wasmtime release line this host is built against (pinned in host/Cargo.toml). The
@@ -60,6 +61,31 @@ pub struct RuntimeConfig {
     /// A PEM file of root certificates trusted for plugins' `https://` requests beside the
     /// system's (`EMPORIUM_PLUGIN_CA_FILE`).
     pub extra_ca_file: Option<PathBuf>,
+    /// How decision traces are sampled and kept.
+    pub trace: TraceSettings,
+}
+
+/// Decision traces (see [`super::trace`]): the registry uses the share, the lifecycle's store
+/// the bounds.
+#[derive(Debug, Clone)]
+pub struct TraceSettings {
+    /// Percent of baskets (orders) recorded for plugins in sampled mode
+    /// (`EMPORIUM_PLUGIN_TRACE_SAMPLE_PERCENT`).
+    pub sample_percent: u8,
+    /// Records older than this are deleted (`EMPORIUM_PLUGIN_TRACE_RETENTION_HOURS`).
+    pub retention: Duration,
+    /// The store's size bound: the oldest records go first (`EMPORIUM_PLUGIN_TRACE_MAX_MB`).
+    pub max_bytes: u64,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        TraceSettings {
+            sample_percent: 10,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            max_bytes: 64 << 20,
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -77,6 +103,7 @@ impl Default for RuntimeConfig {
             pool_instances: 64,
             failure_threshold: 5,
             extra_ca_file: None,
+            trace: TraceSettings::default(),
         }
     }
 }
@@ -305,6 +332,7 @@ impl PluginRuntime {
         &self,
         plugin: &LoadedPlugin,
         call: Arc<CallContext>,
+        usage: &mut Usage,
         f: impl FnOnce(&WorldPre, &mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let now = SystemTime::now()
@@ -334,6 +362,7 @@ impl PluginRuntime {
             limiter: MemoryLimiter {
                 limit: call.memory_limit,
                 hit: false,
+                peak: 0,
             },
             call: call.clone(),
             now: Timestamp {
@@ -367,6 +396,13 @@ impl PluginRuntime {
                 tokio::task::block_in_place(|| f(&plugin.pre, &mut store))
             }
             _ => f(&plugin.pre, &mut store),
+        };
+        *usage = Usage {
+            fuel_used: self
+                .config
+                .fuel
+                .map(|given| given.saturating_sub(store.get_fuel().unwrap_or(0))),
+            memory_peak_bytes: u64::try_from(store.data().limiter.peak).unwrap_or(u64::MAX),
         };
         let state = store.data();
         for (name, out) in [("stdout", &stdout), ("stderr", &stderr)] {

@@ -9,7 +9,8 @@
 //! - [`bindings`]: the one place that runs `bindgen!` over `wit/`; [`wit_v0_1`]: the adapter
 //!   between those bindings and the shop's [`super::calls`] types.
 //! - [`registry`]: [`PluginRegistry`], installed plugins in memory with hot swap, health and
-//!   failure policies; [`samples`]: `emporium plugin test`.
+//!   failure policies; [`samples`]: `emporium plugin test`; [`trace`]: decision traces, masked,
+//!   handed to a sink the lifecycle provides.
 
 pub mod bindings;
 pub mod engine;
@@ -19,12 +20,14 @@ pub mod outbound;
 pub mod registry;
 pub mod samples;
 pub mod sandbox;
+pub mod trace;
 pub mod wit_v0_1;
 
-pub use engine::{LoadedPlugin, PluginRuntime, RuntimeConfig};
+pub use engine::{LoadedPlugin, PluginRuntime, RuntimeConfig, TraceSettings};
 pub use error::{GuestErrorKind, PluginError, PluginRef};
 pub use health::{HourSummary, RecentError};
 pub use registry::{
     Decision, DisabledReason, ExtensionPoint, FailurePolicy, InstallOptions, PluginRegistry,
     PluginStatus, StateChange,
 };
+pub use trace::{Subject, TraceMode, TraceRecord, TraceSink, TracedCall};

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use arc_swap::ArcSwap;
@@ -18,6 +18,7 @@ use super::engine::{LoadedPlugin, PluginRuntime, WorldPre};
 use super::error::{PluginError, PluginRef};
 use super::health::{CallWindow, HourSummary};
 use super::sandbox::{CallContext, CallState, host_allowed};
+use super::trace::{self, Subject, TraceMode, TraceRecord, TraceSink, TracedCall, Usage};
 use super::wit_v0_1::{self, Answer, Check, PaymentCall};
 use crate::money::Money;
 use crate::plugins::calls::{
@@ -153,6 +154,8 @@ pub struct PluginStatus {
     pub sha256: String,
     /// This process's calls of the last hour: counts, p50/p99 and the last errors.
     pub last_hour: HourSummary,
+    /// Which of its calls are recorded as decision traces.
+    pub trace_mode: TraceMode,
 }
 
 /// A snapshot of one installation (see [`PluginRegistry::installed`]).
@@ -175,6 +178,8 @@ struct Health {
     failures: AtomicU64,
     /// The last hour's calls, times and errors (see [`super::health`]).
     window: Mutex<CallWindow>,
+    /// [`TraceMode`] as a number: read on every call, so an atomic rather than a lock.
+    trace_mode: AtomicU8,
 }
 
 struct Entry {
@@ -193,6 +198,18 @@ pub struct PluginRegistry {
     write: Mutex<()>,
     listeners: RwLock<Vec<Listener>>,
     policies: RwLock<BTreeMap<ExtensionPoint, FailurePolicy>>,
+    /// Where decision traces go; none means nothing is recorded whatever the modes say.
+    traces: RwLock<Option<Arc<dyn TraceSink>>>,
+    /// Picks calls without a basket or order in sampled mode (see [`trace::chosen`]).
+    unkeyed_calls: AtomicU64,
+}
+
+/// What a typed call tells [`PluginRegistry::run`] so it can record the call: the function,
+/// what it was about, and its input as JSON (masked; built only when the call is recorded).
+struct Traced<'a> {
+    call: TracedCall,
+    subject: Subject,
+    input: &'a dyn Fn(&[&str]) -> String,
 }
 
 impl std::fmt::Debug for PluginRegistry {
@@ -222,7 +239,26 @@ impl PluginRegistry {
             write: Mutex::new(()),
             listeners: RwLock::new(Vec::new()),
             policies: RwLock::new(policies.into_iter().collect()),
+            traces: RwLock::new(None),
+            unkeyed_calls: AtomicU64::new(0),
         }
+    }
+
+    /// Sends decision traces of plugins whose mode is not off to `sink`.
+    pub fn set_trace_sink(&self, sink: Arc<dyn TraceSink>) {
+        if let Ok(mut t) = self.traces.write() {
+            *t = Some(sink);
+        }
+    }
+
+    /// Chooses which of a plugin's calls are recorded (kept across reconfiguration; the
+    /// lifecycle sets it again after an upgrade from what the database says).
+    pub fn set_trace_mode(&self, id: &str, mode: TraceMode) -> Result<(), PluginError> {
+        self.entry(id)?
+            .health
+            .trace_mode
+            .store(mode.to_u8(), Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn runtime(&self) -> &Arc<PluginRuntime> {
@@ -537,10 +573,11 @@ impl PluginRegistry {
 
     /// Runs one call: checks the plugin is enabled and of the right extension point, runs it,
     /// validates, and keeps the failure count (switching the plugin off at the threshold).
-    fn run<R>(
+    fn run<R: serde::Serialize>(
         &self,
         id: &str,
         point: ExtensionPoint,
+        traced: Traced<'_>,
         f: impl FnOnce(&Check<'_>, &WorldPre, &mut wasmtime::Store<CallState>) -> Answer<R>,
     ) -> Result<R, PluginError> {
         let entry = self.entry(id)?;
@@ -563,17 +600,20 @@ impl PluginRegistry {
         // The closure returns the guest's result wrapped twice: the outer `Result` carries
         // validation errors, the inner one wasmtime errors (traps) which `call` classifies.
         let mut validation = None;
-        let result = self
-            .runtime
-            .call(&entry.loaded, entry.call.clone(), |pre, store| {
-                match f(&check, pre, store) {
-                    Ok(inner) => inner,
-                    Err(e) => {
-                        validation = Some(e);
-                        Err(wasmtime::format_err!("output rejected"))
-                    }
+        let mut usage = Usage::default();
+        let recorded_at = std::time::SystemTime::now();
+        let result = self.runtime.call(
+            &entry.loaded,
+            entry.call.clone(),
+            &mut usage,
+            |pre, store| match f(&check, pre, store) {
+                Ok(inner) => inner,
+                Err(e) => {
+                    validation = Some(e);
+                    Err(wasmtime::format_err!("output rejected"))
                 }
-            });
+            },
+        );
         let result = match (result, validation) {
             (_, Some(e)) => Err(e),
             (r, None) => r,
@@ -601,7 +641,61 @@ impl PluginRegistry {
             }
             Err(_) => {}
         }
+        if !matches!(result, Err(PluginError::Capacity { .. })) {
+            self.trace(&entry, traced, &result, recorded_at, took, usage);
+        }
         result
+    }
+
+    /// Hands the call to the trace sink when the plugin's mode chooses it.
+    fn trace<R: serde::Serialize>(
+        &self,
+        entry: &Entry,
+        traced: Traced<'_>,
+        result: &Result<R, PluginError>,
+        recorded_at: std::time::SystemTime,
+        duration: std::time::Duration,
+        usage: Usage,
+    ) {
+        let mode = TraceMode::from_u8(entry.health.trace_mode.load(Ordering::Relaxed));
+        if mode == TraceMode::Off {
+            return;
+        }
+        let Some(sink) = self.traces.read().ok().and_then(|t| t.clone()) else {
+            return;
+        };
+        let counter = if traced.subject == Subject::default() {
+            self.unkeyed_calls.fetch_add(1, Ordering::Relaxed)
+        } else {
+            0
+        };
+        let percent = self.runtime.config.trace.sample_percent;
+        if !trace::chosen(mode, percent, &traced.subject, counter) {
+            return;
+        }
+        let manifest = &entry.loaded.manifest;
+        let secrets: Vec<&str> = manifest
+            .config
+            .iter()
+            .filter(|f| f.secret)
+            .filter_map(|f| entry.options.config.get(&f.name))
+            .collect();
+        let output = match result {
+            Ok(answer) => Ok(trace::to_json_scrubbed(answer, &secrets)),
+            Err(e) => Err(trace::scrub(e.to_string(), &secrets)),
+        };
+        sink.record(TraceRecord {
+            plugin: entry.loaded.plugin.clone(),
+            world: manifest.world,
+            call: traced.call,
+            subject: traced.subject,
+            recorded_at,
+            input: (traced.input)(&secrets),
+            output,
+            duration,
+            fuel_used: usage.fuel_used,
+            memory_peak_bytes: usage.memory_peak_bytes,
+        });
     }
 
     fn record_failure(&self, entry: &Entry, error: &PluginError) {
@@ -634,7 +728,17 @@ impl PluginRegistry {
         id: &str,
         request: &ShippingRequest,
     ) -> Result<Vec<Quote>, PluginError> {
-        self.quote_shipping_v0_1(id, &wit_v0_1::shipping_request(request))
+        let input =
+            |secrets: &[&str]| trace::to_json_scrubbed(&trace::mask_shipping(request), secrets);
+        let traced = Traced {
+            call: TracedCall::Quote,
+            subject: Subject::basket(&request.basket),
+            input: &input,
+        };
+        let request = wit_v0_1::shipping_request(request);
+        self.run(id, ExtensionPoint::Shipping, traced, |check, pre, store| {
+            wit_v0_1::quote(check, pre, store, &request)
+        })
     }
 
     /// [`Self::quote_shipping`] with the request exactly as it crosses WIT 0.1, which can hold
@@ -645,7 +749,13 @@ impl PluginRegistry {
         id: &str,
         request: &super::bindings::shipping::ShippingRequest,
     ) -> Result<Vec<Quote>, PluginError> {
-        self.run(id, ExtensionPoint::Shipping, |check, pre, store| {
+        let input = |_: &[&str]| "\"a raw WIT 0.1 request\"".to_string();
+        let traced = Traced {
+            call: TracedCall::Quote,
+            subject: Subject::default(),
+            input: &input,
+        };
+        self.run(id, ExtensionPoint::Shipping, traced, |check, pre, store| {
             wit_v0_1::quote(check, pre, store, request)
         })
     }
@@ -657,9 +767,18 @@ impl PluginRegistry {
         context: &PricingContext,
         items: &[PricingItem],
     ) -> Result<Vec<Priced>, PluginError> {
+        let input = |secrets: &[&str]| {
+            let masked = trace::mask_pricing(context);
+            trace::to_json_scrubbed(&(masked, items), secrets)
+        };
+        let traced = Traced {
+            call: TracedCall::Price,
+            subject: Subject::default(),
+            input: &input,
+        };
         let context = wit_v0_1::pricing_context(context);
         let items = wit_v0_1::pricing_items(items);
-        self.run(id, ExtensionPoint::Pricing, |check, pre, store| {
+        self.run(id, ExtensionPoint::Pricing, traced, |check, pre, store| {
             wit_v0_1::price(check, pre, store, &context, &items)
         })
     }
@@ -670,8 +789,15 @@ impl PluginRegistry {
         id: &str,
         input: &ConditionInput,
     ) -> Result<ConditionResult, PluginError> {
+        let json =
+            |secrets: &[&str]| trace::to_json_scrubbed(&trace::mask_condition(input), secrets);
+        let traced = Traced {
+            call: TracedCall::CheckCondition,
+            subject: Subject::basket(&input.basket),
+            input: &json,
+        };
         let input = wit_v0_1::condition_input(input);
-        self.run(id, ExtensionPoint::Offer, |check, pre, store| {
+        self.run(id, ExtensionPoint::Offer, traced, |check, pre, store| {
             wit_v0_1::check_condition(check, pre, store, &input)
         })
     }
@@ -680,10 +806,11 @@ impl PluginRegistry {
         &self,
         id: &str,
         call: PaymentCall,
+        traced: Traced<'_>,
         currency: Option<&str>,
         limit: Option<Decimal>,
     ) -> Result<PaymentOutcome, PluginError> {
-        self.run(id, ExtensionPoint::Payment, |check, pre, store| {
+        self.run(id, ExtensionPoint::Payment, traced, |check, pre, store| {
             wit_v0_1::pay(check, pre, store, &call, currency, limit)
         })
     }
@@ -697,7 +824,14 @@ impl PluginRegistry {
         id: &str,
         request: &PaymentRequest,
     ) -> Result<PaymentOutcome, PluginError> {
-        self.payment_call(id, PaymentCall::authorize(request), None, None)
+        let input =
+            |secrets: &[&str]| trace::to_json_scrubbed(&trace::mask_payment(request), secrets);
+        let traced = Traced {
+            call: TracedCall::Authorize,
+            subject: Subject::order(&request.order_number),
+            input: &input,
+        };
+        self.payment_call(id, PaymentCall::authorize(request), traced, None, None)
     }
 
     pub fn capture(
@@ -707,9 +841,16 @@ impl PluginRegistry {
         amount: &Money,
     ) -> Result<PaymentOutcome, PluginError> {
         let currency = amount.currency().code();
+        let input = |secrets: &[&str]| money_call_json(reference, amount, secrets);
+        let traced = Traced {
+            call: TracedCall::Capture,
+            subject: Subject::payment(reference),
+            input: &input,
+        };
         self.payment_call(
             id,
             PaymentCall::capture(reference, amount),
+            traced,
             Some(currency),
             None,
         )
@@ -722,16 +863,31 @@ impl PluginRegistry {
         amount: &Money,
     ) -> Result<PaymentOutcome, PluginError> {
         let currency = amount.currency().code();
+        let input = |secrets: &[&str]| money_call_json(reference, amount, secrets);
+        let traced = Traced {
+            call: TracedCall::Refund,
+            subject: Subject::payment(reference),
+            input: &input,
+        };
         self.payment_call(
             id,
             PaymentCall::refund(reference, amount),
+            traced,
             Some(currency),
             None,
         )
     }
 
     pub fn void(&self, id: &str, reference: &str) -> Result<PaymentOutcome, PluginError> {
-        self.payment_call(id, PaymentCall::void(reference), None, None)
+        let input = |secrets: &[&str]| {
+            trace::to_json_scrubbed(&serde_json::json!({ "reference": reference }), secrets)
+        };
+        let traced = Traced {
+            call: TracedCall::Void,
+            subject: Subject::payment(reference),
+            input: &input,
+        };
+        self.payment_call(id, PaymentCall::void(reference), traced, None, None)
     }
 
     /// Finishes a redirect flow or handles a provider webhook.
@@ -740,12 +896,31 @@ impl PluginRegistry {
         id: &str,
         callback: &Callback,
     ) -> Result<PaymentOutcome, PluginError> {
-        self.payment_call(id, PaymentCall::handle_callback(callback), None, None)
+        let input =
+            |secrets: &[&str]| trace::to_json_scrubbed(&trace::mask_callback(callback), secrets);
+        let traced = Traced {
+            call: TracedCall::HandleCallback,
+            subject: Subject::default(),
+            input: &input,
+        };
+        self.payment_call(
+            id,
+            PaymentCall::handle_callback(callback),
+            traced,
+            None,
+            None,
+        )
     }
 
     /// The template filters and functions a theme extension offers.
     pub fn theme_functions(&self, id: &str) -> Result<Vec<FunctionInfo>, PluginError> {
-        self.run(id, ExtensionPoint::Theme, wit_v0_1::theme_functions)
+        let input = |_: &[&str]| "null".to_string();
+        let traced = Traced {
+            call: TracedCall::ThemeFunctions,
+            subject: Subject::default(),
+            input: &input,
+        };
+        self.run(id, ExtensionPoint::Theme, traced, wit_v0_1::theme_functions)
     }
 
     /// Calls a template helper with JSON arguments; returns its JSON result.
@@ -755,11 +930,27 @@ impl PluginRegistry {
         name: &str,
         args: &serde_json::Value,
     ) -> Result<serde_json::Value, PluginError> {
+        let input = |secrets: &[&str]| {
+            trace::to_json_scrubbed(&serde_json::json!({ "name": name, "args": args }), secrets)
+        };
+        let traced = Traced {
+            call: TracedCall::ThemeCall,
+            subject: Subject::default(),
+            input: &input,
+        };
         let args = args.to_string();
-        self.run(id, ExtensionPoint::Theme, |check, pre, store| {
+        self.run(id, ExtensionPoint::Theme, traced, |check, pre, store| {
             wit_v0_1::theme_call(check, pre, store, name, &args)
         })
     }
+}
+
+/// The input of a capture or refund: the approval's reference and the amount.
+fn money_call_json(reference: &str, amount: &Money, secrets: &[&str]) -> String {
+    trace::to_json_scrubbed(
+        &serde_json::json!({ "reference": reference, "amount": amount }),
+        secrets,
+    )
 }
 
 fn set_reason(health: &Health, reason: Option<DisabledReason>) {
@@ -785,6 +976,7 @@ fn status_of(e: &Entry) -> PluginStatus {
             .lock()
             .map(|w| w.summary())
             .unwrap_or_default(),
+        trace_mode: TraceMode::from_u8(e.health.trace_mode.load(Ordering::Relaxed)),
     }
 }
 

@@ -47,6 +47,8 @@ pub struct CallContext {
 pub struct MemoryLimiter {
     pub limit: usize,
     pub hit: bool,
+    /// The largest size a memory asked for (its initial size included), for traces.
+    pub peak: usize,
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
@@ -56,6 +58,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        self.peak = self.peak.max(desired);
         if desired > self.limit {
             self.hit = true;
             // Trapping (instead of returning false) stops the guest right here, rather than

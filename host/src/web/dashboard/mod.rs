@@ -33,6 +33,7 @@ mod reviews;
 mod search;
 mod stock;
 pub(crate) mod themes;
+mod traces;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -91,6 +92,10 @@ pub fn router() -> Router<AppState> {
             post(orders::change_status),
         )
         .route("/dashboard/orders/{number}/notes/", post(orders::add_note))
+        .route(
+            "/dashboard/orders/{number}/decisions/",
+            get(orders::decisions),
+        )
         .route("/dashboard/orders/{number}/fulfil/", post(orders::fulfil))
         .route(
             "/dashboard/orders/{number}/lines/status/",

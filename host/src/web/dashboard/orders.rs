@@ -103,6 +103,45 @@ pub(super) async fn list_page(
     )
 }
 
+/// The plugin decisions recorded for an order: "why was this shipping price 4.95?".
+pub(super) async fn decisions(
+    State(state): State<AppState>,
+    current: CurrentStaff,
+    uri: Uri,
+    Path(number): Path<String>,
+) -> Result<Response, WebError> {
+    current.require(Permission::ViewOrders)?;
+    // A trace holds the whole basket, other partners' lines included.
+    if current.staff.partner_scope().is_some() {
+        return Err(WebError::Forbidden(
+            "Plugin decisions cover the whole basket; partner users cannot see them.".into(),
+        ));
+    }
+    if let Some(traces) = state.plugins.traces() {
+        // Calls of the last moments may still be queued for the writer.
+        traces.flush().await;
+    }
+    let (order, traces) = manage::decisions(&state.db, None, &number)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let calls: Vec<_> = traces.iter().map(super::traces::view).collect();
+    let page = minijinja::context! {
+        order => order,
+        calls => calls,
+        limit => crate::plugins::lifecycle::trace::ORDER_LIMIT,
+        order_url => order_url(&number),
+        plugins_url => super::plugins::PLUGINS_URL,
+    };
+    render(
+        &state,
+        &current,
+        uri.path(),
+        "dashboard/orders/decisions.html",
+        StatusCode::OK,
+        page,
+    )
+}
+
 pub(super) async fn detail(
     State(state): State<AppState>,
     current: CurrentStaff,
@@ -184,6 +223,7 @@ pub(super) async fn detail_page(
         status_url => format!("{}status/", order_url(number)),
         notes_url => format!("{}notes/", order_url(number)),
         fulfil_url => format!("{}fulfil/", order_url(number)),
+        decisions_url => format!("{}decisions/", order_url(number)),
         lines_url => format!("{}lines/status/", order_url(number)),
         // Shipping a line is the Ship form's (it records the parcel and emails the customer).
         line_statuses => state.pipeline.line_statuses.keys().filter(|s| *s != "Shipped").cloned().collect::<Vec<_>>(),

@@ -44,6 +44,8 @@ pub const DISABLE_URL: &str = "/dashboard/plugins/{plugin_id}/disable/";
 pub const UPGRADE_URL: &str = "/dashboard/plugins/{plugin_id}/upgrade/";
 pub const ROLLBACK_URL: &str = "/dashboard/plugins/{plugin_id}/rollback/";
 pub const REMOVE_URL: &str = "/dashboard/plugins/{plugin_id}/remove/";
+pub const TRACE_URL: &str = "/dashboard/plugins/{plugin_id}/trace/";
+pub const REPLAY_URL: &str = "/dashboard/plugins/{plugin_id}/replay/";
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -59,13 +61,15 @@ pub(super) fn router() -> Router<AppState> {
         .route(UPGRADE_URL, post(upgrade))
         .route(ROLLBACK_URL, post(rollback))
         .route(REMOVE_URL, post(remove))
+        .route(TRACE_URL, post(super::traces::set_mode))
+        .route(REPLAY_URL, post(super::traces::replay))
 }
 
-fn url(template: &str, id: &str) -> String {
+pub(super) fn url(template: &str, id: &str) -> String {
     template.replace("{plugin_id}", id)
 }
 
-fn review_url(id: &str, version: &str) -> String {
+pub(super) fn review_url(id: &str, version: &str) -> String {
     url(REVIEW_URL, id).replace("{version}", version)
 }
 
@@ -189,7 +193,7 @@ pub(super) async fn list(
     )
 }
 
-fn configured_directory(state: &AppState) -> Option<Directory> {
+pub(super) fn configured_directory(state: &AppState) -> Option<Directory> {
     state
         .config
         .plugin_directory
@@ -197,7 +201,7 @@ fn configured_directory(state: &AppState) -> Option<Directory> {
         .map(Directory::open)
 }
 
-fn trust(state: &AppState) -> Result<TrustPolicy, WebError> {
+pub(super) fn trust(state: &AppState) -> Result<TrustPolicy, WebError> {
     service::trust_policy(&state.config).map_err(WebError::internal)
 }
 
@@ -233,7 +237,10 @@ struct ListedVersion {
     review_url: String,
 }
 
-async fn read_directory(directory: Directory, q: String) -> Result<Vec<IndexPlugin>, String> {
+pub(super) async fn read_directory(
+    directory: Directory,
+    q: String,
+) -> Result<Vec<IndexPlugin>, String> {
     tokio::task::spawn_blocking(move || directory.search(&q))
         .await
         .map_err(|e| e.to_string())?
@@ -393,7 +400,7 @@ fn submitted_config(schema: &[ConfigField], fields: &[(String, String)]) -> Vec<
         .collect()
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields
         .iter()
         .find(|(k, _)| k == name)
@@ -508,12 +515,12 @@ fn render_review(
     )
 }
 
-fn parse_version(v: &str) -> Result<Version, WebError> {
+pub(super) fn parse_version(v: &str) -> Result<Version, WebError> {
     Version::parse(v.trim())
         .map_err(|_| WebError::BadRequest(format!("{v:?} is not a version number.")))
 }
 
-fn need_directory(state: &AppState) -> Result<Directory, WebError> {
+pub(super) fn need_directory(state: &AppState) -> Result<Directory, WebError> {
     configured_directory(state).ok_or_else(|| {
         WebError::BadRequest(
             "No plugin directory is configured (EMPORIUM_PLUGIN_DIRECTORY).".into(),
@@ -522,7 +529,7 @@ fn need_directory(state: &AppState) -> Result<Directory, WebError> {
 }
 
 /// A service failure shown to the administrator: the service's own sentence.
-fn refused(e: &ServiceError) -> String {
+pub(super) fn refused(e: &ServiceError) -> String {
     e.to_string()
 }
 
@@ -678,6 +685,11 @@ struct Detail {
     memory_mib: Option<u64>,
     newest: Option<String>,
     newest_review_url: Option<String>,
+    /// Every version the directory offers other than this one (candidates for a shadow run).
+    other_versions: Vec<String>,
+    trace_mode: String,
+    traces_recorded: i64,
+    newest_trace: Option<String>,
 }
 
 async fn render_detail(
@@ -730,21 +742,26 @@ async fn render_detail(
         .filter(|e| e.shown == service::Shown::SecretSet)
         .map(|e| e.name.clone())
         .collect();
-    // The newest version the directory offers, if newer than this one.
-    let newest = match configured_directory(state) {
+    // The versions the directory offers; the newest, if newer than this one, is an upgrade.
+    let mut offered: Vec<Version> = match configured_directory(state) {
         Some(d) => read_directory(d, String::new())
             .await
             .ok()
             .and_then(|all| all.into_iter().find(|p| p.id == id))
-            .and_then(|p| {
+            .map(|p| {
                 p.versions
                     .iter()
                     .filter_map(|v| Version::parse(&v.version).ok())
-                    .max()
+                    .collect()
             })
-            .filter(|v| *v > manifest.version),
-        None => None,
+            .unwrap_or_default(),
+        None => Vec::new(),
     };
+    offered.sort();
+    offered.retain(|v| *v != manifest.version);
+    let newest = offered.last().filter(|v| **v > manifest.version).cloned();
+    let (traces_recorded, newest_trace) =
+        crate::plugins::lifecycle::trace::summary(&state.db, id).await?;
     let detail = Detail {
         sha256: row.sha256.clone(),
         package_path: row.package_path.clone(),
@@ -758,6 +775,10 @@ async fn render_detail(
         memory_mib: manifest.limits.memory_mib,
         newest_review_url: newest.as_ref().map(|v| review_url(id, &v.to_string())),
         newest: newest.map(|v| v.to_string()),
+        other_versions: offered.iter().rev().map(Version::to_string).collect(),
+        trace_mode: row.trace_mode.to_string(),
+        traces_recorded,
+        newest_trace,
         installed,
     };
     let ctx = minijinja::context! {
@@ -769,6 +790,10 @@ async fn render_detail(
         disable_url => url(DISABLE_URL, id),
         rollback_url => url(ROLLBACK_URL, id),
         remove_url => url(REMOVE_URL, id),
+        trace_url => url(TRACE_URL, id),
+        replay_url => url(REPLAY_URL, id),
+        trace_modes => crate::plugins::runtime::TraceMode::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        sample_percent => state.config.plugin_trace_sample_percent,
         plugins_url => PLUGINS_URL,
         can_manage => current.staff.can(Permission::Administer),
     };
