@@ -104,9 +104,9 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/plugins/{plugin_id}/enable/",
     "/dashboard/plugins/{plugin_id}/upgrade/",
     "/dashboard/plugins/{plugin_id}/rollback/",
-    "/dashboard/plugins/{plugin_id}/remove/",
     "/dashboard/plugins/{plugin_id}/trace/",
     "/dashboard/plugins/{plugin_id}/replay/",
+    "/dashboard/plugins/{plugin_id}/remove/",
     // Previewed, then made active and rolled back (a bundled theme: removing it is refused).
     "/dashboard/themes/{theme}/preview/",
     "/dashboard/themes/stop-preview/",

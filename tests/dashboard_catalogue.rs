@@ -189,6 +189,26 @@ both_backends!(
 
         let found = b.get("/dashboard/catalogue/?q=dune").await;
         assert!(found.body.contains("2 products"), "{}", found.body);
+        // One or two characters match the start of a title; three or more, any part of it.
+        let dune_row = format!("data-product=\"{}\"", dune.id);
+        assert!(
+            b.get("/dashboard/catalogue/?q=Du")
+                .await
+                .body
+                .contains(&dune_row)
+        );
+        assert!(
+            !b.get("/dashboard/catalogue/?q=un")
+                .await
+                .body
+                .contains(&dune_row)
+        );
+        assert!(
+            b.get("/dashboard/catalogue/?q=une")
+                .await
+                .body
+                .contains(&dune_row)
+        );
         let by_upc = b.get("/dashboard/catalogue/?q=978-0441172696").await;
         assert!(by_upc.body.contains("1 product<"), "{}", by_upc.body);
         assert!(

@@ -650,3 +650,74 @@ fn walk_all(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// `plugin trace` switches recording on for every process; a serving process on the same
+/// database records its quotes; `plugin replay --package` runs a changed rule against them and
+/// prints exactly the changed decision (text and `--json`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_switches_tracing_on_and_replays_a_candidate() {
+    ensure_built();
+    let data = scratch("cli-trace");
+    share_cache(&data);
+    let cli = Cli {
+        data: data.clone(),
+        directory: data.join("no-directory"),
+        tmp: None,
+    };
+    let shipped = root().join("target/plugins/weight-band-shipping");
+    cli.ok(&[
+        "plugin",
+        "install",
+        shipped.to_str().unwrap(),
+        "--set",
+        "bands=1000:3.50, 20000:15.00",
+    ]);
+    let refused = cli.fails(&["plugin", "trace", "weight-band-shipping", "loud"]);
+    assert!(refused.contains("not a trace mode"), "{refused}");
+    let said = cli.ok(&["plugin", "trace", "weight-band-shipping", "all"]);
+    assert!(said.contains("trace mode all"), "{said}");
+
+    let db = Db::connect(&database_url(&data), 2).await.unwrap();
+    let host = PluginHost::open_with(&data, lifecycle_runtime(), &db, Duration::from_millis(100))
+        .await
+        .unwrap();
+    for (basket, grams) in [(1, 500), (2, 30_000), (3, 2_000)] {
+        let mut request = shipping_request(1);
+        request.basket.id = Some(basket.to_string());
+        request.basket.total_weight_grams = grams;
+        host.registry()
+            .quote_shipping("weight-band-shipping", &request)
+            .unwrap();
+    }
+    host.traces().unwrap().flush().await;
+
+    let heavy = root().join("target/test-plugins/weight-band-shipping-heavy");
+    let args = [
+        "plugin",
+        "replay",
+        "weight-band-shipping",
+        "--from-trace",
+        "--package",
+        heavy.to_str().unwrap(),
+    ];
+    let out = cli.ok(&args);
+    assert!(
+        out.contains(
+            "Replayed 3 of 3 recorded calls of weight-band-shipping (recorded by 0.1.0) against \
+             weight-band-shipping@0.1.0: 2 unchanged, 1 changed, 0 skipped."
+        ),
+        "{out}"
+    );
+    assert!(out.contains("basket 2):"), "{out}");
+    assert!(
+        !out.contains("basket 1)") && !out.contains("basket 3)"),
+        "{out}"
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let report: serde_json::Value = serde_json::from_str(&cli.ok(&json_args)).unwrap();
+    assert_eq!(report["changed"].as_array().unwrap().len(), 1);
+    assert_eq!(report["changed"][0]["trace"]["basket_id"], 2);
+    let unnamed = cli.fails(&["plugin", "replay", "weight-band-shipping", "--from-trace"]);
+    assert!(unnamed.contains("name the candidate"), "{unnamed}");
+}

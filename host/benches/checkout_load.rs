@@ -7,6 +7,8 @@
 //! Run from the repo root (after `cargo xtask build-plugins`):
 //!   cargo bench -p emporium --bench checkout_load
 //! env: BACKEND=sqlite|postgres  SHOPPERS=32  SECONDS=10
+//!      TRACE_MODES=all,sampled,off,all,sampled (the checkout rows repeated with decision
+//!      traces recorded in each mode, after one run with traces off)
 //!      PG_ADMIN=postgres://postgres@127.0.0.1:5432/postgres
 
 use std::sync::Arc;
@@ -306,35 +308,47 @@ fn main() {
         let adds = lat.len();
         report("add to basket (POST, 303)", shoppers, started.elapsed(), lat, adds);
 
-        // 2. Full checkouts: every shopper checks out again and again as a new guest.
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..shoppers {
-            let base = base.clone();
-            tasks.push(tokio::spawn(async move {
-                let (mut lat, mut reqs) = (Vec::new(), 0);
-                while Instant::now() < deadline {
-                    let mut s = Shopper::new(&base);
-                    let t0 = Instant::now();
-                    s.checkout(product).await;
-                    lat.push(t0.elapsed());
-                    reqs += s.requests;
-                }
-                (lat, reqs)
-            }));
-        }
-        let (mut lat, mut reqs) = (Vec::new(), 0);
-        for t in tasks {
-            let (l, r) = t.await.unwrap();
-            lat.extend(l);
-            reqs += r;
-        }
-        let elapsed = started.elapsed();
-        let checkouts = lat.len();
+        // 2. Full checkouts: every shopper checks out again and again as a new guest; then again
+        // with decision traces recorded (issue 11), alternating modes so drift hits each alike.
+        let (lat, reqs, elapsed) = checkouts(&base, shoppers, seconds, product).await;
+        let checkouts_placed = lat.len();
         let mut sorted = lat.clone();
         sorted.sort_unstable();
         report("full checkout (11 requests each)", shoppers, elapsed, lat, reqs);
+        let modes: String = env_or("TRACE_MODES", "all,sampled,off,all,sampled".to_string());
+        let mut p50s: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+        p50s.entry("off".into()).or_default().push(percentile(&sorted, 0.5));
+        for mode in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            set_trace_mode(&state, mode).await;
+            let (mut lat, reqs, elapsed) = checkouts(&base, shoppers, seconds, product).await;
+            lat.sort_unstable();
+            p50s.entry(mode.to_string()).or_default().push(percentile(&lat, 0.5));
+            report(&format!("full checkout, trace {mode}"), shoppers, elapsed, lat, reqs);
+        }
+        set_trace_mode(&state, "off").await;
+        if let Some(traces) = state.plugins.traces() {
+            traces.flush().await;
+        }
+        let median = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let off = median(&p50s["off"]);
+        for (mode, runs) in &p50s {
+            println!(
+                "trace {mode:<8} p50 {:>8.2} ms (median of {} runs) = {:+.1}% vs off",
+                median(runs),
+                runs.len(),
+                100.0 * (median(runs) / off - 1.0)
+            );
+        }
+        let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plugin_trace")
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap();
+        println!("{recorded} calls recorded in the trace store");
+        let checkouts = checkouts_placed;
 
         // 3. The plugin calls one checkout makes (3 shipping quotes, 1 authorization), alone.
         let calls = measure_plugin_calls(&state, product).await;
@@ -346,7 +360,68 @@ fn main() {
             calls.1,
             100.0 * (calls.0 * 3.0 + calls.1) / per_checkout_ms.max(1e-9),
         );
+        // The same calls recorded (input masked and serialised, queued for the writer).
+        set_trace_mode(&state, "all").await;
+        let traced = measure_plugin_calls(&state, product).await;
+        set_trace_mode(&state, "off").await;
+        println!(
+            "traced (mode all): quote {:.3} ms, authorize {:.3} ms: +{:.3} ms per checkout",
+            traced.0,
+            traced.1,
+            (traced.0 - calls.0) * 3.0 + (traced.1 - calls.1),
+        );
     });
+}
+
+/// Every shopper checks out again and again as a new guest until `seconds` have passed:
+/// (latency per checkout, requests, elapsed).
+async fn checkouts(
+    base: &str,
+    shoppers: usize,
+    seconds: u64,
+    product: i64,
+) -> (Vec<Duration>, usize, Duration) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..shoppers {
+        let base = base.to_string();
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut reqs) = (Vec::new(), 0);
+            while Instant::now() < deadline {
+                let mut s = Shopper::new(&base);
+                let t0 = Instant::now();
+                s.checkout(product).await;
+                lat.push(t0.elapsed());
+                reqs += s.requests;
+            }
+            (lat, reqs)
+        }));
+    }
+    let (mut lat, mut reqs) = (Vec::new(), 0);
+    for t in tasks {
+        let (l, r) = t.await.unwrap();
+        lat.extend(l);
+        reqs += r;
+    }
+    (lat, reqs, started.elapsed())
+}
+
+/// Records both plugins' calls in `mode` (off, sampled, all).
+async fn set_trace_mode(state: &emporium::app::AppState, mode: &str) {
+    let mode = emporium::plugins::runtime::TraceMode::parse(mode)
+        .unwrap_or_else(|| panic!("TRACE_MODES: {mode:?} is not off, sampled or all"));
+    for id in ["flat-rate-shipping", "test-card-gateway"] {
+        emporium::plugins::lifecycle::service::set_trace_mode(
+            &state.db,
+            &state.plugins,
+            emporium::audit::Actor::CommandLine,
+            id,
+            mode,
+        )
+        .await
+        .unwrap();
+    }
 }
 
 /// Median time of one shipping quote and one authorization, through the registry as checkout

@@ -121,6 +121,34 @@ enum PluginCommand {
     Rollback { id: String },
     /// Uninstall a plugin, its configuration and its secrets.
     Remove { id: String },
+    /// Choose which of a plugin's calls are recorded as decision traces: off, sampled (a
+    /// share of baskets, `plugin_trace_sample_percent`) or all.
+    Trace { id: String, mode: String },
+    /// Shadow run: replay a plugin's recorded calls against another version (ID@VERSION from
+    /// the directory, or `--package PATH`) and print every decision it makes differently.
+    /// Nothing is installed.
+    Replay {
+        /// The plugin and the candidate version, e.g. `weight-band-shipping@0.2.0`.
+        target: String,
+        /// Replay the calls in the trace store (the only source today; kept for clarity in
+        /// scripts).
+        #[arg(long = "from-trace")]
+        from_trace: bool,
+        /// Only calls recorded at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many calls, oldest first.
+        #[arg(long, default_value_t = 10_000)]
+        limit: i64,
+        /// The candidate from a local package (folder or .tar.gz) instead of the directory.
+        #[arg(long)]
+        package: Option<PathBuf>,
+        #[arg(long)]
+        directory: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Approve outgoing HTTP to the hosts given (they must be ones the plugin declares);
     /// without hosts, withdraws every approval.
     Approve {
@@ -729,6 +757,57 @@ async fn plugin(command: PluginCommand, config: Config) -> anyhow::Result<()> {
             let removed =
                 service::remove(&db, &plugins, crate::audit::Actor::CommandLine, &id).await?;
             println!("removed {removed}");
+        }
+        PluginCommand::Trace { id, mode } => {
+            let mode = crate::plugins::runtime::TraceMode::parse(&mode).ok_or_else(|| {
+                anyhow::anyhow!("{mode:?} is not a trace mode: use off, sampled or all")
+            })?;
+            service::set_trace_mode(&db, &plugins, crate::audit::Actor::CommandLine, &id, mode)
+                .await
+                .map_err(explain)?;
+            println!("{id}: trace mode {mode}");
+        }
+        PluginCommand::Replay {
+            target,
+            from_trace: _,
+            since,
+            limit,
+            package,
+            directory,
+            json,
+        } => {
+            use crate::plugins::lifecycle::replay::{self, Candidate, ReplayScope};
+            let (id, version) = match target.split_once('@') {
+                Some((id, v)) => (id.to_string(), Some(v.to_string())),
+                None => (target.clone(), None),
+            };
+            let scope = ReplayScope { since, limit };
+            let report = match (&package, version) {
+                (Some(path), _) => {
+                    replay::replay(&db, &plugins, &id, Candidate::Package(path), &scope).await
+                }
+                (None, Some(v)) => {
+                    let directory = directory_of(&config, directory)?;
+                    let trust = service::trust_policy(&config)?;
+                    let wanted = semver::VersionReq::parse(&format!("={v}"))
+                        .with_context(|| format!("{v:?} is not a version"))?;
+                    let candidate = Candidate::Directory {
+                        directory: &directory,
+                        version: wanted,
+                        trust: &trust,
+                    };
+                    replay::replay(&db, &plugins, &id, candidate, &scope).await
+                }
+                (None, None) => anyhow::bail!(
+                    "name the candidate: ID@VERSION (from the directory) or --package PATH"
+                ),
+            }
+            .map_err(explain)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
         }
         PluginCommand::Enable { id } => {
             service::enable(&db, &plugins, crate::audit::Actor::CommandLine, &id)

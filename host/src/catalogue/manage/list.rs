@@ -16,7 +16,8 @@ use crate::infra::db::{COUNT_CAP, capped_count_sql, flag, placeholders};
 
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// Part of the title (any case), or the whole UPC.
+    /// Part of the title (any case), or the whole UPC. One or two characters match the start
+    /// of the title (see [`SHORT_QUERY`]).
     pub query: String,
     pub class_id: Option<i64>,
     pub structure: Option<Structure>,
@@ -35,6 +36,12 @@ pub struct Listed {
     pub stock_records: i64,
     pub updated_at: String,
 }
+
+/// Queries shorter than this match the start of a title, not any part of it. A substring of
+/// one or two letters is in most titles and no index can find it (PostgreSQL's trigram index
+/// needs three), so every title would be read on each keystroke of a 100,000-product
+/// catalogue; a prefix is a range of the `product_title_prefix` index (0029).
+pub const SHORT_QUERY: usize = 3;
 
 /// Escapes `%`, `_` and `\` for `LIKE … ESCAPE '\'`.
 pub(crate) fn like_literal(term: &str) -> String {
@@ -69,7 +76,12 @@ pub async fn products(
     };
     let q = filter.query.trim();
     if !q.is_empty() {
-        binds.push(format!("%{}%", like_literal(&q.to_lowercase())));
+        let term = like_literal(&q.to_lowercase());
+        binds.push(if q.chars().count() < SHORT_QUERY {
+            format!("{term}%")
+        } else {
+            format!("%{term}%")
+        });
         binds.push(q.to_owned());
         condition.push_str(" AND (LOWER(p.title) LIKE $1 ESCAPE '\\' OR p.upc = $2)");
     }

@@ -129,16 +129,15 @@ pub async fn replay(
 ) -> Result<ReplayReport, ServiceError> {
     let loaded = load_candidate(host, id, candidate).await?;
     let traces = trace::for_plugin(db, id, scope.since.as_deref(), scope.limit.max(1)).await?;
-    let installed = host.registry().installed(id);
+    // The installed plugin's settings, from the database (a one-shot command has nothing
+    // loaded); a plugin removed since its calls were recorded runs on its defaults.
+    let stored = super::store::get(&db.pool, id).await?;
     let options = InstallOptions {
-        config: installed
-            .as_ref()
-            .map(|i| i.config.clone())
-            .unwrap_or_default(),
-        approved_hosts: installed
-            .as_ref()
-            .map(|i| i.approved_hosts.clone())
-            .unwrap_or_default(),
+        config: match &stored {
+            Some(_) => super::store::full_config(&db.pool, id).await?,
+            None => Default::default(),
+        },
+        approved_hosts: stored.map(|s| s.approved_hosts).unwrap_or_default(),
         ..InstallOptions::default()
     };
     let secrets: Vec<String> = loaded

@@ -111,7 +111,14 @@ pub(super) async fn decisions(
     Path(number): Path<String>,
 ) -> Result<Response, WebError> {
     current.require(Permission::ViewOrders)?;
-    // A trace holds the whole basket, other partners' lines included.
+    // Another partner's order is not found, as on every order page; one of their own is
+    // refused: a trace holds the whole basket, other partners' lines included.
+    if manage::find(&state.db.pool, current.staff.partner_scope(), &number)
+        .await?
+        .is_none()
+    {
+        return Err(WebError::NotFound);
+    }
     if current.staff.partner_scope().is_some() {
         return Err(WebError::Forbidden(
             "Plugin decisions cover the whole basket; partner users cannot see them.".into(),
