@@ -21,6 +21,7 @@ pub mod infra;
 pub mod mail;
 pub mod media;
 pub mod money;
+pub mod offer;
 pub mod order;
 pub mod partner;
 pub mod payment;

@@ -211,7 +211,7 @@ pub(crate) fn chosen(mode: TraceMode, percent: u8, subject: &Subject, counter: u
             let percent = u64::from(percent.min(100));
             let bucket = match subject.sampling_key() {
                 Some(key) => {
-                    // A fixed hasher, so every process samples the same baskets.
+                    // Unkeyed SipHash: every process of one build samples the same baskets.
                     let mut h = std::hash::DefaultHasher::new();
                     key.hash(&mut h);
                     h.finish() % 100
