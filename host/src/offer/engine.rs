@@ -217,13 +217,12 @@ struct Unit {
     line_id: i64,
 }
 
-/// Applies `offers` to `lines`. `plugin` answers plugin conditions for the units still
-/// available (line id, quantity).
-pub fn apply(
-    offers: &[Offer],
-    lines: &[Line],
-    plugin: &mut dyn FnMut(&str, &[(i64, u32)]) -> PluginVerdict,
-) -> Applied {
+/// Answers a plugin condition (the plugin's id) for the units still available in its range,
+/// as (line id, quantity).
+pub type PluginCheck<'a> = dyn FnMut(&str, &[(i64, u32)]) -> PluginVerdict + 'a;
+
+/// Applies `offers` to `lines`; `plugin` answers plugin conditions.
+pub fn apply(offers: &[Offer], lines: &[Line], plugin: &mut PluginCheck<'_>) -> Applied {
     let mut lines: Vec<&Line> = lines.iter().filter(|l| l.quantity > 0).collect();
     lines.sort_by_key(|l| l.line_id);
     let product_of: BTreeMap<i64, i64> = lines.iter().map(|l| (l.line_id, l.product_id)).collect();
@@ -727,7 +726,7 @@ mod tests {
             Condition::Value(5_000),
             Benefit::ShippingPercentage(Decimal::ONE_HUNDRED),
         );
-        let under = run(&[free.clone()], &[line(1, 1, 3_800, 1)]);
+        let under = run(std::slice::from_ref(&free), &[line(1, 1, 3_800, 1)]);
         assert!(under.shipping.is_empty());
         assert_eq!(
             under.offers[0].stopped,
@@ -803,17 +802,21 @@ mod tests {
             Benefit::Percentage(Decimal::from(50)),
         );
         let mut calls = 0;
-        let applied = apply(&[by_plugin.clone()], &lines, &mut |id, offered| {
-            calls += 1;
-            assert_eq!(id, "min-quantity");
-            if offered.iter().map(|(_, n)| n).sum::<u32>() >= 2 {
-                PluginVerdict::Satisfied(vec![(1, 2)])
-            } else {
-                PluginVerdict::NotSatisfied {
-                    upsell: Some("Add 1 more".into()),
+        let applied = apply(
+            std::slice::from_ref(&by_plugin),
+            &lines,
+            &mut |id, offered| {
+                calls += 1;
+                assert_eq!(id, "min-quantity");
+                if offered.iter().map(|(_, n)| n).sum::<u32>() >= 2 {
+                    PluginVerdict::Satisfied(vec![(1, 2)])
+                } else {
+                    PluginVerdict::NotSatisfied {
+                        upsell: Some("Add 1 more".into()),
+                    }
                 }
-            }
-        });
+            },
+        );
         // 50% off every unit; the plugin was asked again for what was left, and said no.
         assert_eq!(applied.total_line_discount(), 1_300);
         assert!(calls >= 1);
