@@ -421,6 +421,17 @@ async fn account_deletion(backend: Backend) {
     app.install_plugin("flat-rate-shipping", &[("charge", "4.95")], &[])
         .await;
     app.install_plugin("test-card-gateway", &[], &[]).await;
+    for id in ["flat-rate-shipping", "test-card-gateway"] {
+        emporium::plugins::lifecycle::service::set_trace_mode(
+            &app.state.db,
+            &app.state.plugins,
+            emporium::audit::Actor::CommandLine,
+            id,
+            emporium::plugins::runtime::TraceMode::All,
+        )
+        .await
+        .unwrap();
+    }
     let eve = customer(&app, "eve@example.com").await;
     let b = signed_in(&app, "eve@example.com", &eve.password).await;
     let elsewhere = signed_in(&app, "eve@example.com", &eve.password).await;
@@ -445,6 +456,13 @@ async fn account_deletion(backend: Backend) {
     assert_eq!(wrong.status, 422, "{}", wrong.body);
     let customers = "SELECT COUNT(*) FROM customer WHERE id = $1";
     assert_eq!(count(&app, customers, eve.id).await, 1);
+    let traces = app.state.plugins.traces().unwrap();
+    traces.flush().await;
+    let recorded = "SELECT COUNT(*) FROM plugin_trace";
+    assert!(
+        app.scalar_i64(recorded).await > 0,
+        "her checkout's quotes and payment were recorded"
+    );
 
     let done = submit(
         &b,
@@ -472,6 +490,9 @@ async fn account_deletion(backend: Backend) {
     assert!(kept.2.contains("SW1Y 4JH"), "the address stays: {}", kept.2);
     let baskets = "SELECT COUNT(*) FROM basket WHERE owner_id = $1";
     assert_eq!(count(&app, baskets, eve.id).await, 0);
+    // Her recorded plugin decisions went with the account.
+    traces.flush().await;
+    assert_eq!(app.scalar_i64(recorded).await, 0);
     // The order confirmation and the goodbye: waiting for one alone can see only the first.
     let mail = smtp.wait_for(2, WAIT).await;
     let goodbye = mail.iter().find(|m| m.subject.contains("has been deleted"));

@@ -398,6 +398,15 @@ pub async fn delete_account(
         return Ok(checked);
     };
     let mut tx = cx.db.begin_write().await?;
+    // The plugin decisions recorded for the account's baskets and orders name the customer
+    // (see plugins::lifecycle::trace): they go, before the links to them are cut below.
+    sqlx::query(
+        "DELETE FROM plugin_trace WHERE basket_id IN (SELECT id FROM basket WHERE owner_id = $1) \
+         OR order_number IN (SELECT number FROM shop_order WHERE customer_id = $1)",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     // Baskets that became orders stay with the orders; the rest go with the account.
     sqlx::query(
         "UPDATE basket SET owner_id = NULL WHERE owner_id = $1 \

@@ -6,7 +6,9 @@
 //! installed plugin's configuration and approved hosts, and nothing it answers is recorded.
 //! Inputs are the recorded ones, masked as they were stored: a rule that reads a customer's
 //! street line or the local part of an email sees `***` in both runs. Payment calls are never
-//! replayed: they move money at a provider.
+//! replayed: they move money at a provider. A live-rates shipping candidate
+//! (`shipping-method-http`) does make its requests, to the hosts approved for the installed
+//! version.
 
 use std::path::Path;
 use std::sync::Arc;
