@@ -27,6 +27,7 @@ pub mod partner;
 pub mod payment;
 pub mod plugins;
 pub mod pricing;
+pub mod privacy;
 pub mod reports;
 pub mod review;
 pub mod server;

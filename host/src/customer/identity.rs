@@ -1,6 +1,6 @@
 //! What a signed-in customer does to their own account: change the password, change the email
 //! address (confirmed from the new address, the old one told), sign out of every session, and
-//! delete the account.
+//! this module's part of deleting the account (the use case is [`crate::privacy`]).
 //!
 //! Each change that needs the current password checks it through the sign-in throttle
 //! ([`super::throttled`]), so a session left open on a shared computer is no oracle for
@@ -70,7 +70,7 @@ async fn password_holder(
 
 /// Checks that `password` is the current password of customer `id`, through the sign-in
 /// throttle of their address.
-async fn check_password(
+pub(crate) async fn check_password(
     pool: &AnyPool,
     throttle: &SignInThrottle,
     id: i64,
@@ -385,28 +385,16 @@ pub async fn sign_out_everywhere(
         .map_err(CustomerError::from)
 }
 
-/// Deletes customer `id`'s account when `password` is right (see the module's note for what
-/// is kept), says goodbye by email and ends every session of the account, in one
-/// transaction but for the sessions.
-pub async fn delete_account(
-    cx: &Context<'_>,
-    id: i64,
-    password: &str,
-) -> Result<Checked, CustomerError> {
-    let checked = check_password(&cx.db.pool, cx.throttle, id, password, cx.address).await?;
-    let SignInAttempt::Welcome(customer) = &checked else {
-        return Ok(checked);
-    };
-    let mut tx = cx.db.begin_write().await?;
-    // The plugin decisions recorded for the account's baskets and orders name the customer
-    // (see plugins::lifecycle::trace): they go, before the links to them are cut below.
-    sqlx::query(
-        "DELETE FROM plugin_trace WHERE basket_id IN (SELECT id FROM basket WHERE owner_id = $1) \
-         OR order_number IN (SELECT number FROM shop_order WHERE customer_id = $1)",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+/// The customer module's part of deleting an account, in the caller's transaction (see
+/// [`crate::privacy::delete_account`], which also forgets what other modules keep about the
+/// customer, before this): unlinks and strips their orders, drops their baskets, messages and
+/// the account itself, and queues the goodbye. Returns how many orders were kept.
+pub(crate) async fn erase_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sender: &Sender<'_>,
+    customer: &Customer,
+) -> Result<usize, CustomerError> {
+    let id = customer.id;
     // Baskets that became orders stay with the orders; the rest go with the account.
     sqlx::query(
         "UPDATE basket SET owner_id = NULL WHERE owner_id = $1 \
@@ -414,13 +402,13 @@ pub async fn delete_account(
               OR id IN (SELECT basket_id FROM pending_payment))",
     )
     .bind(id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     let orders = sqlx::query(
         "SELECT id, shipping_address, billing_address FROM shop_order WHERE customer_id = $1",
     )
     .bind(id)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?;
     for order in &orders {
         let order_id: i64 = order.try_get("id")?;
@@ -433,36 +421,33 @@ pub async fn delete_account(
         .bind(order_id)
         .bind(shipping)
         .bind(billing)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     sqlx::query("UPDATE pending_payment SET email = '', customer_id = NULL WHERE customer_id = $1")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     // The messages of the account (its history, whichever address they went to) and any
     // other message to its address; its notifications go with the account (ON DELETE CASCADE).
     sqlx::query("DELETE FROM mail_outbox WHERE recipient = $1 OR customer_id = $2")
         .bind(&customer.email)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    // Reviews are the customer's own words: they go, and the ratings they were part of
-    // are recounted (product pages catch up within the cache's lifetime).
-    crate::review::forget_customer(&mut tx, id).await?;
     sqlx::query("DELETE FROM analytics_customer WHERE customer_id = $1")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     sqlx::query("DELETE FROM customer WHERE id = $1")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    let ctx = minijinja::context! { shop_name => cx.sender.shop_name, email => &customer.email };
+    let ctx = minijinja::context! { shop_name => sender.shop_name, email => &customer.email };
     let dedupe = format!("account-deleted:{id}");
     super::notify(
-        &mut tx,
-        cx.sender,
+        tx,
+        sender,
         "account_deleted",
         ctx,
         &customer.email,
@@ -471,10 +456,7 @@ pub async fn delete_account(
         None,
     )
     .await?;
-    tx.commit().await?;
-    end_sessions(cx.sessions, id).await;
-    tracing::info!(customer = id, orders = orders.len(), "account deleted");
-    Ok(checked)
+    Ok(orders.len())
 }
 
 /// An address (JSON, as orders keep it) with its phone number removed.

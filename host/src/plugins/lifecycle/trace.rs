@@ -346,6 +346,22 @@ pub async fn for_plugin(
         .collect()
 }
 
+/// Deletes the calls recorded for customer `id`'s baskets and orders (their account is being
+/// deleted: the inputs name them). Run before the baskets and orders are unlinked.
+pub async fn forget_customer(
+    conn: &mut sqlx::AnyConnection,
+    customer_id: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "DELETE FROM plugin_trace WHERE basket_id IN (SELECT id FROM basket WHERE owner_id = $1) \
+         OR order_number IN (SELECT number FROM shop_order WHERE customer_id = $1)",
+    )
+    .bind(customer_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 /// How many calls of a plugin are recorded, and the newest one's time.
 pub async fn summary(db: &Db, plugin_id: &str) -> Result<(i64, Option<String>), sqlx::Error> {
     let row = sqlx::query(

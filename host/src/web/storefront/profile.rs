@@ -506,7 +506,7 @@ async fn delete_account(
     if errors.is_empty() {
         let sender = customer::Sender::new(&state.templates, &state.config);
         let checked =
-            identity::delete_account(&cx(&state, &sender, &peer), who.id, password).await?;
+            crate::privacy::delete_account(&cx(&state, &sender, &peer), who.id, password).await?;
         if let SignInAttempt::Welcome(_) = checked {
             state.mailer.wake();
             session.flush();
