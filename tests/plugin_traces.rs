@@ -318,6 +318,31 @@ async fn a_day_of_quotes_replayed(backend: Backend) {
             .contains("not a version of flat-rate-shipping"),
         "{wrong}"
     );
+
+    // The upgrade goes live after the shadow run; recording carries on with the new version.
+    service::upgrade(
+        &app.state.db,
+        &app.state.plugins,
+        emporium::audit::Actor::CommandLine,
+        &directory,
+        PLUGIN,
+        &semver::VersionReq::parse("=0.2.0").unwrap(),
+        &trust,
+    )
+    .await
+    .unwrap();
+    let status = app.state.plugins.registry().status(PLUGIN).unwrap();
+    assert_eq!(status.plugin.version.to_string(), "0.2.0");
+    assert_eq!(status.trace_mode, TraceMode::All);
+    let heavy = registry
+        .quote_shipping(PLUGIN, &request(500, 30_000))
+        .unwrap();
+    assert_eq!(heavy[0].charge_excl_tax.to_string(), "15.00");
+    flush(&app).await;
+    let newest = trace::for_plugin(&app.state.db, PLUGIN, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(newest.last().unwrap().plugin_version, "0.2.0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

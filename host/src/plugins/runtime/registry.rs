@@ -251,8 +251,8 @@ impl PluginRegistry {
         }
     }
 
-    /// Chooses which of a plugin's calls are recorded (kept across reconfiguration; the
-    /// lifecycle sets it again after an upgrade from what the database says).
+    /// Chooses which of a plugin's calls are recorded (kept across reconfiguration and
+    /// upgrades; the lifecycle mirrors what the database says).
     pub fn set_trace_mode(&self, id: &str, mode: TraceMode) -> Result<(), PluginError> {
         self.entry(id)?
             .health
@@ -354,6 +354,11 @@ impl PluginRegistry {
         }
         let id = entry.loaded.plugin.id.clone();
         let new_ref = entry.loaded.plugin.clone();
+        // An upgrade keeps recording as the version before did (its health starts afresh).
+        if let Some(before) = self.plugins.load().get(&id) {
+            let mode = before.health.trace_mode.load(Ordering::Relaxed);
+            entry.health.trace_mode.store(mode, Ordering::Relaxed);
+        }
         let status = status_of(&entry);
         let mut map = BTreeMap::clone(&self.plugins.load());
         let old = map.insert(id, Arc::new(entry));
