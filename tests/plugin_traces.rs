@@ -359,7 +359,8 @@ async fn a_day_of_quotes_replayed_postgres() {
 async fn an_orders_decisions_page_explains_its_shipping_price() {
     let Shop { app, admin, .. } = shop(Backend::Sqlite, 0, |_| {}).await;
     app.install_plugin("test-card-gateway", &[], &[]).await;
-    for id in [PLUGIN, "test-card-gateway"] {
+    app.install_plugin("tiered-pricing", &[], &[]).await;
+    for id in [PLUGIN, "test-card-gateway", "tiered-pricing"] {
         service::set_trace_mode(
             &app.state.db,
             &app.state.plugins,
@@ -413,6 +414,9 @@ async fn an_orders_decisions_page_explains_its_shipping_price() {
         page.body.contains("<code>authorize</code>"),
         "the payment's decision too"
     );
+    // The prices the basket's lines were given, by the pricing strategy.
+    assert!(page.body.contains("tiered-pricing@0.1.0"), "{}", page.body);
+    assert!(page.body.contains("<code>price</code>"));
     // Masked: no card number, no street line, no mailbox.
     assert!(!page.body.contains(GOOD_CARD));
     assert!(!page.body.contains("St James"));

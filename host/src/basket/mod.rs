@@ -255,6 +255,7 @@ pub fn line_reference(product_id: i64, options: &[LineOption]) -> String {
 /// wanted): volume pricing plugins price on the quantity.
 pub async fn price(
     pricer: Pricer<'_>,
+    basket_id: Option<i64>,
     products: &[(i64, bool, u32)],
 ) -> Result<HashMap<i64, PurchaseInfo>, BasketError> {
     if products.is_empty() {
@@ -282,6 +283,7 @@ pub async fn price(
     let ctx = PricingContext {
         currency: pricer.currency,
         customer_id: pricer.customer_id,
+        basket_id,
     };
     let results = pricer.pricing.price_all(pricer.pool, &ctx, &items).await?;
     Ok(ids.into_iter().zip(results).collect())
@@ -316,7 +318,7 @@ pub async fn prepare_line(
     }
     let specs = option_specs(pricer.pool, &product).await?;
     let options = choose_options(&specs, fields)?;
-    let info = price(pricer, &[(product.id, product.track_stock, 1)])
+    let info = price(pricer, None, &[(product.id, product.track_stock, 1)])
         .await?
         .remove(&product.id);
     let unavailable = || {
@@ -615,7 +617,7 @@ async fn availability_of(
         .await?
         .remove(&product_id)
         .ok_or_else(|| BasketError::Refused("Sorry, that product is no longer sold.".into()))?;
-    let availability = price(pricer, &[(product.id, product.track_stock, 1)])
+    let availability = price(pricer, None, &[(product.id, product.track_stock, 1)])
         .await?
         .remove(&product.id)
         .map(|i| i.availability)
@@ -958,7 +960,7 @@ pub async fn priced(
             )
         })
         .collect();
-    let infos = price(pricer, &to_price).await?;
+    let infos = price(pricer, Some(basket_id), &to_price).await?;
     let images = if with_images {
         let mut wanted: Vec<(i64, &str)> = Vec::new();
         for p in products.values() {

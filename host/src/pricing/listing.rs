@@ -46,6 +46,7 @@ pub async fn price_listing(
     let ctx = PricingContext {
         currency,
         customer_id: None,
+        basket_id: None,
     };
     let results = pricing.price_all(pool, &ctx, &items).await?;
     let mut infos: HashMap<i64, PurchaseInfo> = HashMap::with_capacity(results.len() + ids.len());

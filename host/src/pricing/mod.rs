@@ -23,6 +23,9 @@ use crate::partner::StockRecord;
 pub struct PricingContext {
     pub currency: Currency,
     pub customer_id: Option<i64>,
+    /// The basket being priced, if any: not for the strategy, for the record of its decision
+    /// (an order's decisions page shows the prices its lines were given).
+    pub basket_id: Option<i64>,
 }
 
 /// One product to price: its id, the stock records that can fulfil it, and how many the
@@ -241,6 +244,7 @@ mod tests {
         PricingContext {
             currency: gbp(),
             customer_id: None,
+            basket_id: None,
         }
     }
 

@@ -110,11 +110,12 @@ impl Pricing {
             .collect();
         let registry = self.plugins.clone();
         let id = plugin.clone();
+        let basket_id = ctx.basket_id;
         let answers = tokio::task::spawn_blocking(move || {
             calls
                 .into_iter()
                 .map(|(positions, context, plugin_items)| {
-                    let result = registry.price(&id, &context, &plugin_items);
+                    let result = registry.price_for_basket(&id, basket_id, &context, &plugin_items);
                     registry
                         .decide(ExtensionPoint::Pricing, result)
                         .map(|d| (positions, d))

@@ -772,13 +772,28 @@ impl PluginRegistry {
         context: &PricingContext,
         items: &[PricingItem],
     ) -> Result<Vec<Priced>, PluginError> {
+        self.price_for_basket(id, None, context, items)
+    }
+
+    /// [`Self::price`] for the lines of basket `basket_id`, so a decision trace of the call
+    /// belongs to the basket (and to the order it becomes).
+    pub fn price_for_basket(
+        &self,
+        id: &str,
+        basket_id: Option<i64>,
+        context: &PricingContext,
+        items: &[PricingItem],
+    ) -> Result<Vec<Priced>, PluginError> {
         let input = |secrets: &[&str]| {
             let masked = trace::mask_pricing(context);
             trace::to_json_scrubbed(&(masked, items), secrets)
         };
         let traced = Traced {
             call: TracedCall::Price,
-            subject: Subject::default(),
+            subject: Subject {
+                basket_id,
+                ..Subject::default()
+            },
             input: &input,
         };
         let context = wit_v0_1::pricing_context(context);
