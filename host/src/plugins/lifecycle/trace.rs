@@ -80,6 +80,17 @@ impl TraceStore {
         }
     }
 
+    /// [`Self::flush`], but a page waits at most `limit` for it: a slow database shows the
+    /// page without the newest calls rather than not at all.
+    pub async fn flush_within(&self, limit: Duration) {
+        if tokio::time::timeout(limit, self.flush()).await.is_err() {
+            tracing::warn!(
+                ?limit,
+                "the decision-trace writer is behind; showing what is written"
+            );
+        }
+    }
+
     /// Records dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

@@ -126,7 +126,7 @@ pub(super) async fn decisions(
     }
     if let Some(traces) = state.plugins.traces() {
         // Calls of the last moments may still be queued for the writer.
-        traces.flush().await;
+        traces.flush_within(std::time::Duration::from_secs(2)).await;
     }
     let (order, traces) = manage::decisions(&state.db, None, &number)
         .await?

@@ -148,7 +148,7 @@ pub(super) async fn replay(
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
     let trust = trust(&state)?;
     if let Some(traces) = state.plugins.traces() {
-        traces.flush().await;
+        traces.flush_within(std::time::Duration::from_secs(2)).await;
     }
     let candidate = Candidate::Directory {
         directory: &directory,
