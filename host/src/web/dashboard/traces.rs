@@ -18,6 +18,9 @@ use crate::plugins::runtime::TraceMode;
 use crate::staff::Permission;
 use crate::web::WebError;
 
+/// Most changed decisions a shadow-run page lists.
+const SHOWN_CHANGES: usize = 200;
+
 /// A recorded call as the templates show it: the answer in a line, input and answer in full.
 pub(super) fn view(t: &StoredTrace) -> minijinja::Value {
     let pretty = |json: &str| {
@@ -173,9 +176,12 @@ pub(super) async fn replay(
             return Ok(Redirect::to(&url(PLUGIN_URL, &id)).into_response());
         }
     };
+    // A page of the first changes; the counts above it cover them all (the CLI's `--json`
+    // has every one).
     let changed: Vec<_> = report
         .changed
         .iter()
+        .take(SHOWN_CHANGES)
         .map(|c| {
             let (candidate_answer, candidate_error) = match &c.candidate {
                 Ok(a) => (Some(a.clone()), None),
@@ -191,6 +197,8 @@ pub(super) async fn replay(
         })
         .collect();
     let page = minijinja::context! {
+        changed_count => report.changed.len(),
+        not_shown => report.changed.len().saturating_sub(SHOWN_CHANGES),
         report => report,
         changed => changed,
         plugin_url => url(PLUGIN_URL, &id),
