@@ -860,7 +860,7 @@ pub(super) async fn configure(
 }
 
 /// Runs one lifecycle action and goes back to the plugin's page with its outcome.
-async fn act<F, T>(
+pub(super) async fn act<F, T>(
     current: &CurrentStaff,
     id: &str,
     action: F,

@@ -7,13 +7,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::plugins::{PLUGIN_URL, field, need_directory, parse_version, refused, trust, url};
+use super::plugins::{PLUGIN_URL, act, field, need_directory, parse_version, refused, trust, url};
 use super::{CurrentStaff, render};
 use crate::app::AppState;
 use crate::audit::Actor;
 use crate::plugins::lifecycle::replay::{self, Candidate, ReplayScope};
+use crate::plugins::lifecycle::service;
 use crate::plugins::lifecycle::trace::StoredTrace;
-use crate::plugins::lifecycle::{ServiceError, service};
 use crate::plugins::runtime::TraceMode;
 use crate::staff::Permission;
 use crate::web::WebError;
@@ -114,23 +114,22 @@ pub(super) async fn set_mode(
         );
         return Ok(Redirect::to(&url(PLUGIN_URL, &id)).into_response());
     };
-    let actor = Actor::from(&current.staff);
-    match service::set_trace_mode(&state.db, &state.plugins, actor, &id, mode).await {
-        Ok(()) => current.session.flash(
-            "success",
-            match mode {
-                TraceMode::Off => format!("{id}'s calls are no longer recorded."),
-                TraceMode::Sampled => format!(
-                    "{id}'s calls are recorded for {} % of baskets.",
-                    state.config.plugin_trace_sample_percent
-                ),
-                TraceMode::All => format!("Every call of {id} is recorded."),
-            },
+    let said = match mode {
+        TraceMode::Off => format!("{id}'s calls are no longer recorded."),
+        TraceMode::Sampled => format!(
+            "{id}'s calls are recorded for {} % of baskets.",
+            state.config.plugin_trace_sample_percent
         ),
-        Err(ServiceError::NotInstalled(_)) => return Err(WebError::NotFound),
-        Err(e) => current.session.flash("error", refused(&e)),
-    }
-    Ok(Redirect::to(&url(PLUGIN_URL, &id)).into_response())
+        TraceMode::All => format!("Every call of {id} is recorded."),
+    };
+    let actor = Actor::from(&current.staff);
+    act(
+        &current,
+        &id,
+        service::set_trace_mode(&state.db, &state.plugins, actor, &id, mode),
+        |()| said,
+    )
+    .await
 }
 
 /// Runs a version from the directory against the plugin's recorded calls and shows what it
