@@ -388,7 +388,12 @@ async fn merged_basket_keeps_the_total_limit(app: TestApp) {
         .unwrap();
     BasketBuilder::for_customer(customer.id)
         .line(&a, 5)
-        .create(&app.state.db, &app.state.pricing, app.state.currency)
+        .create(
+            &app.state.db,
+            &app.state.pricing,
+            &app.state.offers,
+            app.state.currency,
+        )
         .await
         .unwrap();
     // …and they come back signed out and put 5 of another in an anonymous basket.

@@ -1063,6 +1063,7 @@ both_backends!(
                 db: &app.state.db,
                 pool: &app.state.db.pool,
                 pricing: &app.state.pricing,
+                offers: &app.state.offers,
                 currency: app.state.currency,
                 customer_id: None,
             },

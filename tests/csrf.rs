@@ -20,6 +20,8 @@ const STATE_CHANGING: &[&str] = &[
     "/basket/lines/{line_id}/quantity/",
     "/basket/lines/{line_id}/save/",
     "/basket/lines/{line_id}/restore/",
+    "/basket/vouchers/add/",
+    "/basket/vouchers/remove/",
     "/checkout/gateway/",
     "/checkout/shipping-address/",
     "/checkout/shipping-method/",

@@ -34,7 +34,12 @@ async fn simple_product(app: &TestApp) -> CreatedProduct {
 async fn basket_of(app: &TestApp, product: &CreatedProduct) -> i64 {
     BasketBuilder::new()
         .line(product, 1)
-        .create(&app.state.db, &app.state.pricing, app.state.currency)
+        .create(
+            &app.state.db,
+            &app.state.pricing,
+            &app.state.offers,
+            app.state.currency,
+        )
         .await
         .unwrap()
 }

@@ -27,6 +27,8 @@ pub struct Shop {
     pub templates: Templates,
     /// Prices and availability: the enabled pricing plugin, or the built-in strategy.
     pub pricing: Arc<Pricing>,
+    /// Offers and vouchers: the discounts every priced basket gets.
+    pub offers: Arc<crate::offer::Offers>,
     /// Order and line statuses, built from the configuration at start-up.
     pub pipeline: Pipeline,
     /// Where session data lives (database or Redis).
@@ -199,6 +201,12 @@ impl Shop {
             plugins.registry().clone(),
             categories.clone(),
         ));
+        let offers = Arc::new(crate::offer::Offers::new(
+            plugins.registry().clone(),
+            categories.clone(),
+            config.offers_incl_tax,
+            currency,
+        ));
         let cache = moka::future::Cache::builder()
             .max_capacity(20_000)
             .time_to_live(ttl)
@@ -266,6 +274,7 @@ impl Shop {
             config,
             templates,
             pricing,
+            offers,
             pipeline,
             sessions,
             plugins,

@@ -10,6 +10,7 @@ use crate::infra::config::Config;
 use crate::infra::db::Db;
 
 mod catalogue;
+mod offer;
 mod staff;
 mod theme;
 
@@ -73,6 +74,12 @@ enum Command {
     Theme {
         #[command(subcommand)]
         command: theme::ThemeCommand,
+    },
+    /// Offers and vouchers: ranges, offers, voucher codes and sets, and why a basket got
+    /// (or did not get) each offer.
+    Offer {
+        #[command(subcommand)]
+        command: offer::OfferCommand,
     },
 }
 
@@ -277,12 +284,14 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             install_bundled(&config, &db, &plugins).await?;
             publish_demo_directory(&config, &plugins)?;
+            offer::add_demo_offers(&db, config.default_currency()?).await?;
             staff::add_demo_users(&db).await
         }
         Command::Plugin { command } => plugin(command, config).await,
         Command::Staff { command } => staff::run(command, config).await,
         Command::Catalogue { command } => catalogue::run(command, config).await,
         Command::Theme { command } => theme::run(command, config).await,
+        Command::Offer { command } => offer::run(command, config).await,
     }
 }
 

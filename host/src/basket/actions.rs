@@ -129,4 +129,67 @@ impl Baskets<'_> {
         self.changes.announce(Change::Basket(into));
         moved
     }
+
+    /// Puts a voucher on `basket_id` and keeps it only when the basket gets something from
+    /// it: `Ok(message)` says what it gives, `Err(reason)` why it was refused (unknown,
+    /// expired, used up, for signed-in customers, or the basket does not qualify — and by
+    /// how much). A refused code leaves the basket as it was.
+    pub async fn add_voucher(
+        &self,
+        basket_id: i64,
+        code: &str,
+    ) -> Result<Result<String, String>, BasketError> {
+        let pricer = self.pricer;
+        let now = crate::infra::db::now_text();
+        let added =
+            crate::offer::voucher::add(pricer.db, basket_id, pricer.customer_id, code, &now)
+                .await?;
+        let voucher = match added {
+            Ok(v) => v,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let priced = super::priced(pricer, basket_id, false).await?;
+        let d = &priced.discounts;
+        let gives = d
+            .offers
+            .iter()
+            .any(|o| o.voucher.as_ref().is_some_and(|v| v.id == voucher.id))
+            || d.shipping
+                .iter()
+                .any(|s| s.voucher.as_ref().is_some_and(|v| v.id == voucher.id));
+        self.changes.announce(Change::Basket(basket_id));
+        if gives {
+            return Ok(Ok(format!(
+                "Voucher {} was added to your basket.",
+                voucher.code
+            )));
+        }
+        crate::offer::voucher::remove(pricer.db, basket_id, &voucher.code).await?;
+        let mine: Vec<&crate::offer::Explained> = d
+            .explained
+            .iter()
+            .filter(|e| e.voucher.as_deref() == Some(voucher.code.as_str()))
+            .collect();
+        let why = mine.iter().find_map(|e| e.reason.clone());
+        let upsell = mine.iter().find_map(|e| e.upsell.clone());
+        Ok(Err(match (why, upsell) {
+            (_, Some(hint)) => format!(
+                "Your basket does not qualify for voucher {} yet. {hint}",
+                voucher.code
+            ),
+            (Some(reason), None) => format!(
+                "Your basket does not qualify for voucher {}: {}.",
+                voucher.code,
+                reason.to_lowercase()
+            ),
+            (None, None) => format!("Your basket does not qualify for voucher {}.", voucher.code),
+        }))
+    }
+
+    /// Takes a voucher off `basket_id`; `false` when the basket did not hold it.
+    pub async fn remove_voucher(&self, basket_id: i64, code: &str) -> Result<bool, BasketError> {
+        let removed = crate::offer::voucher::remove(self.pricer.db, basket_id, code).await?;
+        self.changes.announce(Change::Basket(basket_id));
+        Ok(removed)
+    }
 }

@@ -22,6 +22,9 @@ pub mod snapshot;
 use crate::catalogue::{self, Image, Structure, product_url};
 use crate::infra::db::{Db, flag, now_text, placeholders};
 use crate::money::{Currency, Money};
+use crate::offer::discounts::{OfferLine, PluginBasket};
+use crate::offer::live::{self, Shopper};
+use crate::offer::{BasketDiscounts, OfferError, Offers};
 use crate::partner::{self, StockRecord};
 use crate::pricing::{
     Availability, AvailabilityCode, Price, Pricing, PricingContext, PricingError, PricingItem,
@@ -51,6 +54,8 @@ pub enum BasketError {
     Catalogue(#[from] catalogue::CatalogueError),
     #[error("pricing: {0}")]
     Pricing(#[from] PricingError),
+    #[error("offers: {0}")]
+    Offer(#[from] OfferError),
 }
 
 /// What the basket needs to price: the catalogue database and the shop's pricing.
@@ -59,6 +64,8 @@ pub struct Pricer<'a> {
     pub db: &'a Db,
     pub pool: &'a AnyPool,
     pub pricing: &'a Pricing,
+    /// The offers the basket may get (discounts are worked out whenever it is priced).
+    pub offers: &'a Offers,
     pub currency: Currency,
     pub customer_id: Option<i64>,
 }
@@ -829,6 +836,8 @@ pub async fn merge(db: &Db, from: i64, into: i64, limits: Limits) -> Result<u64,
         .bind(from)
         .execute(&mut *tx)
         .await?;
+    // The vouchers the shopper entered before signing in stay with their basket.
+    crate::offer::voucher::move_to(&mut tx, from, into).await?;
     sqlx::query("UPDATE basket SET status = 'merged', updated_at = $1 WHERE id = $2")
         .bind(now_text())
         .bind(from)
@@ -912,6 +921,9 @@ pub struct PricedLine {
     /// The unit price now (none when it can no longer be bought).
     pub unit_price: Option<Price>,
     pub line_total: Option<Money>,
+    /// What offers take off this line (incl. tax), and the line's total after it.
+    pub discount: Option<Money>,
+    pub discounted_total: Option<Money>,
     pub price_when_added: Money,
     pub availability: Availability,
     pub warnings: Vec<String>,
@@ -930,6 +942,26 @@ pub struct PricedBasket {
     pub total_tax: Money,
     /// Whether every line can be bought as it stands.
     pub is_purchasable: bool,
+    /// The offers' discounts on the lines (shipping discounts follow the chosen method).
+    pub discounts: BasketDiscounts,
+    /// The lines' total after their discounts.
+    pub due_incl_tax: Money,
+    pub due_excl_tax: Money,
+}
+
+impl PricedBasket {
+    /// The shipping discounts on a method's charge: (offer id, incl. tax, excl. tax) each.
+    pub fn shipping_discounts(
+        &self,
+        charge_incl: Money,
+        charge_excl: Money,
+    ) -> Vec<(i64, Money, Money)> {
+        self.discounts
+            .on_shipping(charge_incl, charge_excl)
+            .into_iter()
+            .map(|(s, i, e)| (s.offer_id, i, e))
+            .collect()
+    }
 }
 
 /// The basket with every line re-priced by the strategy in one call.
@@ -1052,6 +1084,8 @@ pub async fn priced(
             options: line.options,
             unit_price,
             line_total,
+            discount: None,
+            discounted_total: line_total,
             price_when_added: line.price_incl_tax,
             availability,
             warnings,
@@ -1064,7 +1098,7 @@ pub async fn priced(
         }
     }
     let total_tax = Money::new(total_incl.amount() - total_excl.amount(), currency);
-    Ok(PricedBasket {
+    let mut basket = PricedBasket {
         id: basket_id,
         is_purchasable: purchasable && !open.is_empty(),
         lines: open,
@@ -1073,7 +1107,80 @@ pub async fn priced(
         total_incl_tax: total_incl,
         total_excl_tax: total_excl,
         total_tax,
-    })
+        discounts: BasketDiscounts::none(currency),
+        due_incl_tax: total_incl,
+        due_excl_tax: total_excl,
+    };
+    apply_offers(pricer, &mut basket).await?;
+    Ok(basket)
+}
+
+/// Works out the basket's discounts and writes them onto its lines and totals.
+async fn apply_offers(pricer: Pricer<'_>, basket: &mut PricedBasket) -> Result<(), BasketError> {
+    let lines: Vec<OfferLine> = basket
+        .lines
+        .iter()
+        .filter(|l| l.availability.is_available)
+        .filter_map(|l| {
+            let price = l.unit_price?;
+            Some(OfferLine {
+                line_id: l.id,
+                product_id: l.product_id,
+                quantity: u32::try_from(l.quantity).ok()?,
+                unit_incl_tax: price.incl_tax,
+                unit_excl_tax: price.excl_tax,
+            })
+        })
+        .collect();
+    let mut ids: Vec<i64> = lines.iter().map(|l| l.product_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let shopper = Shopper {
+        basket_id: Some(basket.id),
+        customer_id: pricer.customer_id,
+    };
+    let (offers, vouchers) =
+        live::for_basket(pricer.pool, pricer.currency, shopper, &ids, &now_text()).await?;
+    let plugin_basket = if offers.iter().any(|o| {
+        matches!(
+            o.offer.condition,
+            crate::offer::engine::Condition::Plugin(_)
+        )
+    }) {
+        let tree = match pricer.offers.categories.get(&()) {
+            Some(tree) => tree,
+            None => std::sync::Arc::new(catalogue::load_category_tree(pricer.pool).await?),
+        };
+        let facts = catalogue::snapshot::facts(pricer.pool, &tree, &ids).await?;
+        Some(PluginBasket {
+            basket: snapshot::basket(basket, &facts),
+            customer: crate::plugins::calls::Customer::new(pricer.customer_id, None),
+        })
+    } else {
+        None
+    };
+    let discounts = pricer
+        .offers
+        .apply(offers, vouchers, &lines, plugin_basket)
+        .await;
+    for line in &mut basket.lines {
+        if let Some(d) = discounts.of_line(line.id) {
+            line.discount = Some(d.incl_tax);
+            line.discounted_total = line
+                .line_total
+                .map(|t| Money::new(t.amount() - d.incl_tax.amount(), t.currency()));
+        }
+    }
+    basket.due_incl_tax = Money::new(
+        basket.total_incl_tax.amount() - discounts.total_incl_tax.amount(),
+        pricer.currency,
+    );
+    basket.due_excl_tax = Money::new(
+        basket.total_excl_tax.amount() - discounts.total_excl_tax.amount(),
+        pricer.currency,
+    );
+    basket.discounts = discounts;
+    Ok(())
 }
 
 #[cfg(test)]

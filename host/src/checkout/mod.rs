@@ -96,6 +96,14 @@ pub fn fingerprint(basket: &PricedBasket, method: &Method) -> String {
         h.update(serde_json::to_string(&line.options).unwrap_or_default());
         h.update([0]);
     }
+    // What the offers take off (a voucher added or an offer ended since the preview).
+    h.update(basket.due_incl_tax.amount().to_string().as_bytes());
+    for (offer, incl, _) in
+        basket.shipping_discounts(method.charge_incl_tax, method.charge_excl_tax)
+    {
+        h.update(offer.to_le_bytes());
+        h.update(incl.amount().to_string().as_bytes());
+    }
     h.update(method.key().as_bytes());
     h.update(method.charge_incl_tax.amount().to_string().as_bytes());
     h.update(basket.total_incl_tax.currency().code().as_bytes());
@@ -469,6 +477,9 @@ async fn place(
                     "Your basket changed; please review it again.".into(),
                 )),
                 OrderError::PaymentWithdrawn => Ok(Outcome::Refused(CHANGED_WHILE_PAYING.into())),
+                OrderError::OfferEnded(message) => Ok(Outcome::Refused(format!(
+                    "{message} You have not been charged."
+                ))),
                 other => Err(other.into()),
             }
         }
@@ -502,6 +513,20 @@ async fn queue_confirmation(
         })
         .collect();
     let total = order::total_incl_tax(sub.basket, sub.method)?;
+    let mut discounts: Vec<minijinja::Value> = sub
+        .basket
+        .discounts
+        .offers
+        .iter()
+        .map(|d| minijinja::context! { name => d.name.clone(), amount => d.incl_tax })
+        .collect();
+    for (s, incl, _) in sub
+        .basket
+        .discounts
+        .on_shipping(sub.method.charge_incl_tax, sub.method.charge_excl_tax)
+    {
+        discounts.push(minijinja::context! { name => s.name.clone(), amount => incl });
+    }
     let ctx = minijinja::context! {
         shop_name => deps.shop_name,
         status_link => status_path.map(|p| format!("{}{p}", sub.site_url)),
@@ -509,6 +534,7 @@ async fn queue_confirmation(
             number => placed.number.clone(),
             lines => lines,
             lines_total => sub.basket.total_incl_tax,
+            discounts => discounts,
             shipping_name => sub.method.name.clone(),
             shipping_charge => sub.method.charge_incl_tax,
             total => total,

@@ -116,6 +116,9 @@ pub struct Config {
     pub staff_session_ttl_secs: u64,
     pub max_line_quantity: u32,
     pub max_basket_quantity: u32,
+    /// Offers discount prices incl. tax (`true`, what a shop that shows prices with tax
+    /// expects) or excl. tax (`EMPORIUM_OFFERS_INCL_TAX`).
+    pub offers_incl_tax: bool,
     /// Most wishlists one customer may keep, and most lines across all of them: a list is
     /// stored for good, so an account can't be used to fill the database.
     pub max_wishlists: u32,
@@ -209,6 +212,7 @@ impl Default for Config {
             staff_session_ttl_secs: 8 * 3600,
             max_line_quantity: 999,
             max_basket_quantity: 9999,
+            offers_incl_tax: true,
             max_wishlists: 20,
             max_wishlist_lines: 500,
             dev: false,
@@ -355,6 +359,9 @@ impl Config {
         }
         if let Some(v) = get("EMPORIUM_MAX_BASKET_QUANTITY") {
             self.max_basket_quantity = parse("EMPORIUM_MAX_BASKET_QUANTITY", v)?;
+        }
+        if let Some(v) = get("EMPORIUM_OFFERS_INCL_TAX") {
+            self.offers_incl_tax = parse("EMPORIUM_OFFERS_INCL_TAX", v)?;
         }
         if let Some(v) = get("EMPORIUM_MAX_WISHLISTS") {
             self.max_wishlists = parse("EMPORIUM_MAX_WISHLISTS", v)?;

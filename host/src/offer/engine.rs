@@ -95,6 +95,17 @@ pub struct Offer {
     pub max_applications: Option<u32>,
     /// Most discount the offer may give this basket (minor units).
     pub max_discount: Option<i64>,
+    /// A non-exclusive offer stacks only with the offers listed here; `None`: with any other
+    /// non-exclusive offer. Both offers of a pair must allow it.
+    pub combines_with: Option<BTreeSet<i64>>,
+}
+
+impl Offer {
+    fn allows(&self, other: i64) -> bool {
+        self.combines_with
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&other))
+    }
 }
 
 /// One basket line as the engine sees it: the unit price offers discount (incl. or excl. tax,
@@ -237,6 +248,7 @@ pub fn apply(offers: &[Offer], lines: &[Line], plugin: &mut PluginCheck<'_>) -> 
         .map(|l| (l.line_id, l.unit_price.max(0)))
         .collect();
 
+    let by_id: BTreeMap<i64, &Offer> = offers.iter().map(|o| (o.id, o)).collect();
     let mut offers: Vec<&Offer> = offers.iter().collect();
     offers.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
     let mut out = Applied::default();
@@ -258,6 +270,14 @@ pub fn apply(offers: &[Offer], lines: &[Line], plugin: &mut PluginCheck<'_>) -> 
         }
         if offer.exclusive
             && let Some(&by) = applied_ids.first()
+        {
+            result.stopped = Some(NotApplied::Excluded { by });
+            out.offers.push(result);
+            continue;
+        }
+        if let Some(&by) = applied_ids
+            .iter()
+            .find(|&&other| !offer.allows(other) || !by_id[&other].allows(offer.id))
         {
             result.stopped = Some(NotApplied::Excluded { by });
             out.offers.push(result);
@@ -621,6 +641,7 @@ mod tests {
             max_affected_items: None,
             max_applications: None,
             max_discount: None,
+            combines_with: None,
         }
     }
 
@@ -775,9 +796,21 @@ mod tests {
             max_applications: Some(1),
             ..offer(4, Condition::Count(1), Benefit::Absolute(200))
         };
-        let stacked = run(&[off_one, off_two], &lines);
+        let stacked = run(&[off_one.clone(), off_two.clone()], &lines);
         assert_eq!(stacked.total_line_discount(), 300);
         assert!(stacked.offers.iter().all(|o| o.applications == 1));
+
+        // A combination list: 4 stacks only with 5, so after 3 it is left out.
+        let picky = Offer {
+            combines_with: Some(BTreeSet::from([5])),
+            ..off_two
+        };
+        let alone = run(&[off_one, picky], &lines);
+        assert_eq!(alone.total_line_discount(), 100);
+        assert_eq!(
+            alone.offers[1].stopped,
+            Some(NotApplied::Excluded { by: 3 })
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod manage;
 pub mod payments;
 pub mod saved_filters;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -193,6 +193,9 @@ pub enum OrderError {
     Db(#[from] sqlx::Error),
     #[error("basket: {0}")]
     Basket(Box<crate::basket::BasketError>),
+    /// Another order took what was left of an offer or a voucher between pricing and placing.
+    #[error("{0}")]
+    OfferEnded(String),
 }
 
 /// The payment that pays for an order, as the gateway approved it.
@@ -231,9 +234,40 @@ pub fn number_for_basket(basket_id: i64) -> String {
     (NUMBER_OFFSET + basket_id).to_string()
 }
 
-/// The order total the customer pays: lines plus shipping (offers will subtract here).
+/// The order total the customer pays: the lines after their discounts, plus shipping less
+/// its discounts.
 pub fn total_incl_tax(basket: &PricedBasket, shipping: &Method) -> Result<Money, MoneyError> {
-    basket.total_incl_tax.checked_add(shipping.charge_incl_tax)
+    Ok(totals(basket, shipping)?.total_incl)
+}
+
+/// An order's sums: every discount (lines and shipping) and the totals after them.
+#[derive(Debug, Clone, Copy)]
+pub struct Totals {
+    pub discount_incl: Money,
+    pub discount_excl: Money,
+    pub total_incl: Money,
+    pub total_excl: Money,
+}
+
+pub fn totals(basket: &PricedBasket, shipping: &Method) -> Result<Totals, MoneyError> {
+    let (ship_incl, ship_excl) = basket
+        .discounts
+        .shipping_total(shipping.charge_incl_tax, shipping.charge_excl_tax);
+    let discount_incl = basket.discounts.total_incl_tax.checked_add(ship_incl)?;
+    let discount_excl = basket.discounts.total_excl_tax.checked_add(ship_excl)?;
+    let currency = basket.total_incl_tax.currency();
+    let total_incl = basket
+        .total_incl_tax
+        .checked_add(shipping.charge_incl_tax)?;
+    let total_excl = basket
+        .total_excl_tax
+        .checked_add(shipping.charge_excl_tax)?;
+    Ok(Totals {
+        discount_incl,
+        discount_excl,
+        total_incl: Money::new(total_incl.amount() - discount_incl.amount(), currency),
+        total_excl: Money::new(total_excl.amount() - discount_excl.amount(), currency),
+    })
 }
 
 pub fn token_hash(token: &str) -> String {
@@ -339,18 +373,16 @@ pub async fn place_in(
     }
 
     let currency = basket.total_incl_tax.currency();
-    let total_incl = total_incl_tax(basket, new.shipping)?;
-    let total_excl = basket
-        .total_excl_tax
-        .checked_add(new.shipping.charge_excl_tax)?;
+    let sums = totals(basket, new.shipping)?;
+    let (total_incl, total_excl) = (sums.total_incl, sums.total_excl);
     let number = number_for_basket(basket.id);
     let row = sqlx::query(
         "INSERT INTO shop_order (number, basket_id, customer_id, email, guest_token_hash, status, \
          currency, lines_excl_minor, lines_incl_minor, shipping_excl_minor, shipping_incl_minor, \
          total_excl_minor, total_incl_minor, shipping_plugin, shipping_code, shipping_name, \
-         shipping_address, billing_address, placed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
-         RETURNING id",
+         shipping_address, billing_address, placed_at, discount_minor, discount_excl_minor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+         $20, $21) RETURNING id",
     )
     .bind(&number)
     .bind(basket.id)
@@ -371,9 +403,12 @@ pub async fn place_in(
     .bind(serde_json::to_string(new.shipping_address).unwrap_or_default())
     .bind(serde_json::to_string(new.billing_address).unwrap_or_default())
     .bind(&now)
+    .bind(sums.discount_incl.to_minor()?)
+    .bind(sums.discount_excl.to_minor()?)
     .fetch_one(&mut **tx)
     .await?;
     let order_id: i64 = row.try_get(0)?;
+    let mut order_lines: HashMap<i64, i64> = HashMap::new();
 
     let records: Vec<i64> = basket
         .lines
@@ -390,11 +425,17 @@ pub async fn place_in(
             .stock_record_id
             .and_then(|r| partners.get(&r).cloned())
             .unwrap_or_default();
-        sqlx::query(
+        let (discount_incl, discount_excl) = basket
+            .discounts
+            .of_line(line.id)
+            .map_or((Ok(0), Ok(0)), |d| {
+                (d.incl_tax.to_minor(), d.excl_tax.to_minor())
+            });
+        let order_line: i64 = sqlx::query_scalar(
             "INSERT INTO order_line (order_id, product_id, stock_record_id, partner_name, \
              partner_sku, title, options, quantity, unit_excl_minor, unit_incl_minor, \
-             line_excl_minor, line_incl_minor, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             line_excl_minor, line_incl_minor, status, discount_incl_minor, discount_excl_minor) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(order_id)
         .bind(line.product_id)
@@ -409,9 +450,30 @@ pub async fn place_in(
         .bind(price.excl_tax.checked_mul(q)?.to_minor()?)
         .bind(price.incl_tax.checked_mul(q)?.to_minor()?)
         .bind(&new.pipeline.line_initial)
-        .execute(&mut **tx)
+        .bind(discount_incl?)
+        .bind(discount_excl?)
+        .fetch_one(&mut **tx)
         .await?;
+        order_lines.insert(line.id, order_line);
     }
+    let shipping_discounts =
+        basket.shipping_discounts(new.shipping.charge_incl_tax, new.shipping.charge_excl_tax);
+    crate::offer::record::record_in(
+        tx,
+        order_id,
+        new.customer_id,
+        &basket.discounts,
+        &shipping_discounts,
+        &order_lines,
+        basket.discounts.incl_basis,
+        &now,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::offer::OfferError::NoLongerAvailable(message) => OrderError::OfferEnded(message),
+        crate::offer::OfferError::Db(e) => OrderError::Db(e),
+        other => OrderError::Basket(Box::new(crate::basket::BasketError::Offer(other))),
+    })?;
 
     if let Some(p) = new.payment {
         // The order takes the payment on the ledger in this transaction; a void that got
@@ -795,6 +857,8 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
     pub payments: Vec<PaymentSourceView>,
     pub history: Vec<StatusChange>,
+    /// What offers and vouchers took off, per offer.
+    pub discounts: Vec<crate::offer::record::Recorded>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -909,7 +973,9 @@ pub async fn by_number(pool: &AnyPool, number: &str) -> Result<Option<Order>, sq
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let discounts = crate::offer::record::for_order(pool, id, currency).await?;
     Ok(Some(Order {
+        discounts,
         id,
         number: row.try_get("number")?,
         basket_id: row.try_get("basket_id")?,

@@ -34,6 +34,8 @@ pub fn router() -> Router<AppState> {
         .route("/basket/lines/{line_id}/remove/", post(remove))
         .route("/basket/lines/{line_id}/save/", post(save_for_later))
         .route("/basket/lines/{line_id}/restore/", post(restore))
+        .route("/basket/vouchers/add/", post(add_voucher))
+        .route("/basket/vouchers/remove/", post(remove_voucher))
 }
 
 pub fn add_url(product_id: i64) -> String {
@@ -50,6 +52,7 @@ pub(crate) fn pricer_for(state: &AppState, customer_id: Option<i64>) -> Pricer<'
         db: &state.db,
         pool: &state.db.pool,
         pricing: state.pricing.as_ref(),
+        offers: state.offers.as_ref(),
         currency: state.currency,
         customer_id,
     }
@@ -92,7 +95,7 @@ pub async fn mini_basket(
         Some(summary) => summary,
         None => {
             let priced = basket::priced(pricer(state, session), id, false).await?;
-            let summary = (priced.num_items, priced.total_incl_tax);
+            let summary = (priced.num_items, priced.due_incl_tax);
             state.mini_baskets.insert(id, summary);
             summary
         }
@@ -254,6 +257,52 @@ async fn restore(
     change_line(&state, &session, &raw_id, LineChange::MoveToBasket).await
 }
 
+/// The code typed into the basket's voucher form: a refusal (unknown, expired, not for
+/// this basket...) comes back as an error message, like any rule the basket enforces.
+async fn add_voucher(
+    State(state): State<AppState>,
+    session: Session,
+    Form(fields): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let code = fields.get("code").map(|c| c.trim()).unwrap_or_default();
+    let Some(basket_id) = current_basket(&state, &session).await? else {
+        session.flash(
+            "error",
+            "Add something to your basket before entering a voucher.",
+        );
+        return Ok(see_other(BASKET_URL));
+    };
+    match baskets(&state, &session)
+        .add_voucher(basket_id, code)
+        .await?
+    {
+        Ok(message) => session.flash("success", message),
+        Err(reason) => session.flash("error", reason),
+    }
+    Ok(see_other(BASKET_URL))
+}
+
+async fn remove_voucher(
+    State(state): State<AppState>,
+    session: Session,
+    Form(fields): Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let code = fields.get("code").map(|c| c.trim()).unwrap_or_default();
+    let basket_id = current_basket(&state, &session)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    if baskets(&state, &session)
+        .remove_voucher(basket_id, code)
+        .await?
+    {
+        session.flash(
+            "success",
+            format!("Voucher {} was removed.", code.to_uppercase()),
+        );
+    }
+    Ok(see_other(BASKET_URL))
+}
+
 #[derive(Serialize)]
 struct LineView {
     id: i64,
@@ -265,6 +314,8 @@ struct LineView {
     unit_price: Option<Money>,
     unit_price_excl_tax: Option<Money>,
     line_total: Option<Money>,
+    discount: Option<Money>,
+    discounted_total: Option<Money>,
     availability: Availability,
     warnings: Vec<String>,
     update_url: String,
@@ -289,6 +340,8 @@ impl From<PricedLine> for LineView {
             unit_price: l.unit_price.map(|p| p.incl_tax),
             unit_price_excl_tax: l.unit_price.map(|p| p.excl_tax),
             line_total: l.line_total,
+            discount: l.discount,
+            discounted_total: l.discounted_total,
             availability: l.availability,
             warnings: l.warnings,
         }
@@ -314,7 +367,13 @@ async fn show(
                 excl_tax => b.total_excl_tax,
                 tax => b.total_tax,
                 shows_tax => !b.total_tax.amount().is_zero(),
+                due_incl_tax => b.due_incl_tax,
+                discount => b.discounts.total_incl_tax,
             },
+            offers => b.discounts.offers,
+            shipping_offers => b.discounts.shipping,
+            upsells => b.discounts.upsells,
+            vouchers => b.discounts.vouchers,
             is_purchasable => b.is_purchasable,
             max_line_quantity => state.config.max_line_quantity,
         },

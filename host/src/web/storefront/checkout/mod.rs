@@ -251,13 +251,15 @@ async fn page(
                 title => l.title.clone(), quantity => l.quantity, options => l.options.clone(),
                 image => l.image.clone(),
                 unit_price => l.unit_price.map(|p| p.incl_tax), line_total => l.line_total,
+                discounted_total => l.discounted_total, discount => l.discount,
             }
         })
         .collect();
     let summary = minijinja::context! {
         lines => lines,
         num_items => ctx.basket.num_items,
-        total_incl_tax => ctx.basket.total_incl_tax,
+        total_incl_tax => ctx.basket.due_incl_tax,
+        discount => (!ctx.basket.discounts.offers.is_empty()).then_some(ctx.basket.discounts.total_incl_tax),
         email => ctx.email.clone(),
         address => ctx.state.shipping_address.as_ref().map(Address::lines),
         billing_address => ctx.state.billing_address.as_ref().map(Address::lines),

@@ -75,7 +75,16 @@ async fn preview_render(
     errors: FieldErrors,
 ) -> Result<Response, WebError> {
     let total = order::total_incl_tax(&ctx.basket, method).map_err(WebError::internal)?;
+    let shipping_discounts: Vec<Value> = ctx
+        .basket
+        .discounts
+        .on_shipping(method.charge_incl_tax, method.charge_excl_tax)
+        .into_iter()
+        .map(|(s, incl, _)| minijinja::context! { name => s.name.clone(), amount => incl })
+        .collect();
     let p = minijinja::context! {
+        discounts => ctx.basket.discounts.offers.clone(),
+        shipping_discounts => shipping_discounts,
         basket_id => ctx.basket.id,
         fingerprint => checkout::fingerprint(&ctx.basket, method),
         method => minijinja::context! { name => method.name.clone(), description => method.description.clone(), charge => method.charge_incl_tax },
