@@ -95,6 +95,14 @@ both_backends!(
         )
         .await;
         let b = app.browser();
+        // The offers pages: the list, and the offer with the products of its range.
+        let list = b.get("/offers/").await;
+        assert!(list.body.contains("Buy 3 from Books: the cheapest one free."), "{}", list.body);
+        let detail = b.get("/offers/3-for-2-on-books/").await;
+        assert_eq!(detail.status, 200, "{}", detail.body);
+        assert!(detail.body.contains("Book 0") && detail.body.contains("Book 1"), "{}", detail.body);
+        assert!(detail.body.contains("2 products"), "{}", detail.body);
+        assert_eq!(b.get("/offers/no-such-offer/").await.status, 404);
         add(&b, ids[0], 2).await;
         let basket = b.get("/basket/").await;
         assert_eq!(total_shown(&basket.body), "£20.00");
@@ -311,6 +319,9 @@ both_backends!(
         manage::set_status(&app.state.db, free, "suspended")
             .await
             .unwrap();
+        // A suspended offer is off the offers page.
+        let list = app.browser().get("/offers/").await;
+        assert!(!list.body.contains("Free delivery over"), "{}", list.body);
         for (name, priority, percent) in [("10% off books", 10, 10), ("20% off books", 5, 20)] {
             offer(
                 &app,

@@ -20,6 +20,7 @@ use crate::catalogue::category::CategoryTree;
 use crate::money::Currency;
 use crate::plugins::runtime::PluginRegistry;
 
+pub mod browse;
 pub mod discounts;
 pub mod engine;
 pub mod live;

@@ -66,6 +66,7 @@ internal_errors!(
     crate::session::StoreError,
     crate::alerts::AlertError,
     crate::review::ReviewError,
+    crate::offer::OfferError,
 );
 
 impl From<crate::reports::tables::ReportError> for WebError {

@@ -11,6 +11,7 @@ pub mod checkout;
 mod files;
 mod listing;
 mod messages;
+mod offers;
 mod orders;
 mod pages;
 mod profile;
@@ -38,6 +39,8 @@ pub fn router() -> Router<AppState> {
         .route("/catalogue/{slug_id}/", get(pages::product))
         .route("/catalogue/{slug_id}", get(pages::product_without_slash))
         .route("/search", get(pages::search))
+        .route("/offers/", get(offers::list))
+        .route("/offers/{slug}/", get(offers::detail))
         .route("/static/{*path}", get(files::static_file))
         .merge(basket::router())
         .merge(accounts::router())
