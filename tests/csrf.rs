@@ -40,6 +40,13 @@ const STATE_CHANGING: &[&str] = &[
     "/dashboard/orders/{number}/payments/{operation}/resolve/",
     "/dashboard/orders/{number}/cancel/",
     "/dashboard/orders/filters/",
+    // A range, then an offer over it (the database's first of each), then its status, a
+    // voucher for it and a set of two.
+    "/dashboard/ranges/",
+    "/dashboard/offers/new/",
+    "/dashboard/offers/{offer_id}/status/",
+    "/dashboard/vouchers/",
+    "/dashboard/vouchers/sets/",
     "/dashboard/orders/filters/{filter_id}/delete/",
     "/dashboard/orders/export/",
     "/dashboard/reports/export/",
@@ -208,6 +215,10 @@ async fn state(app: &TestApp, sid: &str) -> Vec<String> {
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_class",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_attribute",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_option",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM offer_range",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM offer",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM offer WHERE status = 'open'",
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM voucher",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_class_option",
         "SELECT CAST(COUNT(*) AS BIGINT) FROM product_image",
         "SELECT CAST(COALESCE(SUM(display_order), 0) AS BIGINT) FROM product_image",
@@ -313,6 +324,7 @@ fn fill(route: &str, ids: &Ids) -> String {
         .replace("{slug_id}", &format!("csrf_{product}"))
         // The customer's review made below is the database's first.
         .replace("{review_id}", "1")
+        .replace("{offer_id}", "1")
         // So is the notification.
         .replace("{notification_id}", "1")
         .replace("{template}", "order_shipped")
@@ -325,6 +337,25 @@ const STAFF: (&str, &str) = ("staff@example.com", "staff password");
 /// A form each route would accept, but for the token.
 fn fields(route: &str) -> Vec<(&'static str, &'static str)> {
     match route {
+        "/dashboard/ranges/" => vec![("name", "CSRF range"), ("includes_all", "on")],
+        "/dashboard/offers/new/" => vec![
+            ("name", "CSRF offer"),
+            ("offer_type", "site"),
+            ("priority", "0"),
+            ("condition_kind", "count"),
+            ("condition_value", "1"),
+            ("condition_range", "1"),
+            ("benefit_kind", "absolute"),
+            ("benefit_value", "1.00"),
+        ],
+        "/dashboard/offers/{offer_id}/status/" => vec![("status", "suspended")],
+        "/dashboard/vouchers/" => vec![("code", "CSRF1"), ("usage", "multi"), ("offer", "1")],
+        "/dashboard/vouchers/sets/" => vec![
+            ("name", "CSRF set"),
+            ("count", "2"),
+            ("usage", "single"),
+            ("offer", "1"),
+        ],
         r if r.starts_with("/basket/") => vec![("quantity", "2")],
         "/accounts/login/" => vec![
             ("email", "walker@example.com"),

@@ -2101,6 +2101,8 @@ both_backends!(
             ("plugin_id", "no-such-plugin".into()),
             ("version", "1.0.0".into()),
             ("theme", "harbour".into()),
+            // No offer exists: its page is a 404, its status form refused or a 404.
+            ("offer_id", "999999".into()),
         ];
         let routes = dashboard_routes();
         let audited = || app.scalar_i64("SELECT COUNT(*) FROM audit_log");

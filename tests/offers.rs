@@ -8,6 +8,7 @@ mod support;
 
 use std::sync::Arc;
 
+use emporium::audit::Actor;
 use emporium::fixtures::{CategoryBuilder, ProductBuilder};
 use emporium::offer::OfferType;
 use emporium::offer::manage::{self, NewOffer, NewRange, NewVoucher};
@@ -44,6 +45,7 @@ async fn books(app: &TestApp, n: usize) -> (Vec<i64>, i64) {
     }
     let range = manage::create_range(
         &app.state.db,
+        Actor::CommandLine,
         &NewRange {
             name: "Books".into(),
             categories: vec![cat.id],
@@ -56,7 +58,7 @@ async fn books(app: &TestApp, n: usize) -> (Vec<i64>, i64) {
 }
 
 async fn offer(app: &TestApp, new: NewOffer) -> i64 {
-    manage::create_offer(&app.state.db, app.state.currency, &new)
+    manage::create_offer(&app.state.db, Actor::CommandLine, app.state.currency, &new)
         .await
         .unwrap()
 }
@@ -97,10 +99,19 @@ both_backends!(
         let b = app.browser();
         // The offers pages: the list, and the offer with the products of its range.
         let list = b.get("/offers/").await;
-        assert!(list.body.contains("Buy 3 from Books: the cheapest one free."), "{}", list.body);
+        assert!(
+            list.body
+                .contains("Buy 3 from Books: the cheapest one free."),
+            "{}",
+            list.body
+        );
         let detail = b.get("/offers/3-for-2-on-books/").await;
         assert_eq!(detail.status, 200, "{}", detail.body);
-        assert!(detail.body.contains("Book 0") && detail.body.contains("Book 1"), "{}", detail.body);
+        assert!(
+            detail.body.contains("Book 0") && detail.body.contains("Book 1"),
+            "{}",
+            detail.body
+        );
         assert!(detail.body.contains("2 products"), "{}", detail.body);
         assert_eq!(b.get("/offers/no-such-offer/").await.status, 404);
         add(&b, ids[0], 2).await;
@@ -179,6 +190,7 @@ both_backends!(
         .await;
         manage::create_voucher(
             &app.state.db,
+            Actor::CommandLine,
             &NewVoucher {
                 name: "Ten off".into(),
                 code: "tenoff".into(),
@@ -316,7 +328,7 @@ both_backends!(
             1
         );
 
-        manage::set_status(&app.state.db, free, "suspended")
+        manage::set_status(&app.state.db, Actor::CommandLine, free, "suspended")
             .await
             .unwrap();
         // A suspended offer is off the offers page.
@@ -361,6 +373,7 @@ both_backends!(once_per_customer_voucher, |app: TestApp| async move {
     .await;
     manage::create_voucher(
         &app.state.db,
+        Actor::CommandLine,
         &NewVoucher {
             name: "Welcome".into(),
             code: "WELCOME5".into(),
@@ -471,6 +484,7 @@ async fn race_for_the_last_use(app: TestApp) {
     .await;
     manage::create_voucher(
         &app.state.db,
+        Actor::CommandLine,
         &NewVoucher {
             name: "Last one".into(),
             code: "LASTONE".into(),
@@ -540,3 +554,207 @@ async fn fifty_checkouts_for_a_voucher_with_one_use_sqlite() {
 async fn fifty_checkouts_for_a_voucher_with_one_use_postgres() {
     race_for_the_last_use(TestApp::start(Backend::Postgres).await).await;
 }
+
+// The dashboard: a range and an offer made through the forms (a bad form re-rendered with
+// its errors and what was typed), the offer's results after an order, the explanation of a
+// basket, a voucher, a set downloaded as CSV; partner users are kept out.
+both_backends!(dashboard_offers, |app: TestApp| async move {
+    use emporium::staff::Role;
+    use support::staff::{add_staff, staff_browser};
+    install_defaults(&app).await;
+    let (ids, _) = books(&app, 1).await;
+    add_staff(&app, "boss@example.com", Role::Admin, &[]).await;
+    let staff = staff_browser(&app, "boss@example.com").await;
+    let t = staff.get("/dashboard/ranges/").await.csrf_token().unwrap();
+    let made = staff
+        .post(
+            "/dashboard/ranges/",
+            &[
+                ("csrf_token", &t),
+                ("name", "All of it"),
+                ("includes_all", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let range = app
+        .scalar_i64("SELECT id FROM offer_range WHERE name = 'All of it'")
+        .await;
+    let range = range.to_string();
+    let bad = staff
+        .post(
+            "/dashboard/offers/new/",
+            &[
+                ("csrf_token", &t),
+                ("name", "Half off"),
+                ("offer_type", "site"),
+                ("priority", "0"),
+                ("condition_kind", "value"),
+                ("condition_value", "lots"),
+                ("condition_range", &range),
+                ("benefit_kind", "percentage"),
+                ("benefit_value", "150"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains("Enter an amount like 50.00."),
+        "{}",
+        bad.body
+    );
+    assert!(
+        bad.body
+            .contains("A percentage is above 0 and at most 100."),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("value=\"Half off\""), "{}", bad.body);
+    let made = staff
+        .post(
+            "/dashboard/offers/new/",
+            &[
+                ("csrf_token", &t),
+                ("name", "Half off over £15"),
+                ("offer_type", "site"),
+                ("priority", "0"),
+                ("condition_kind", "value"),
+                ("condition_value", "15.00"),
+                ("condition_range", &range),
+                ("benefit_kind", "percentage"),
+                ("benefit_value", "50"),
+                ("max_basket_applications", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let offer = app.scalar_i64("SELECT id FROM offer").await;
+    assert_eq!(
+        made.location.as_deref(),
+        Some(format!("/dashboard/offers/{offer}/").as_str())
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM audit_log WHERE action = 'offer.create'")
+            .await,
+        1
+    );
+
+    // A shopper's basket: explained before it qualifies, then bought.
+    let b = app.browser();
+    add(&b, ids[0], 1).await;
+    let basket = app.scalar_i64("SELECT MAX(id) FROM basket").await;
+    let why = staff
+        .get(&format!("/dashboard/offers/explain/?basket={basket}"))
+        .await;
+    assert!(
+        why.body.contains("Condition not met: £5.00 short"),
+        "{}",
+        why.body
+    );
+    add(&b, ids[0], 1).await;
+    let why = staff
+        .get(&format!("/dashboard/offers/explain/?basket={basket}"))
+        .await;
+    assert!(
+        why.body.contains("£10.00 to pay before delivery"),
+        "{}",
+        why.body
+    );
+    checkout(&b, Some("ada@example.com")).await;
+    let detail = staff.get(&format!("/dashboard/offers/{offer}/")).await;
+    assert!(
+        detail
+            .body
+            .contains("<dt>Discount given</dt><dd>£10.00</dd>"),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail.body.contains("<dt>Orders</dt><dd>1</dd>"),
+        "{}",
+        detail.body
+    );
+    let list = staff.get("/dashboard/offers/").await;
+    assert!(list.body.contains("Half off over £15"), "{}", list.body);
+
+    // Vouchers: one code, then a set of three downloaded as CSV.
+    let offer = offer.to_string();
+    let made = staff
+        .post(
+            "/dashboard/vouchers/",
+            &[
+                ("csrf_token", &t),
+                ("code", "half"),
+                ("usage", "multi"),
+                ("offer", &offer),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let again = staff
+        .post(
+            "/dashboard/vouchers/",
+            &[
+                ("csrf_token", &t),
+                ("code", "HALF"),
+                ("usage", "multi"),
+                ("offer", &offer),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    assert!(
+        again.body.contains("already has that name or code"),
+        "{}",
+        again.body
+    );
+    let set = staff
+        .post(
+            "/dashboard/vouchers/sets/",
+            &[
+                ("csrf_token", &t),
+                ("name", "Winter"),
+                ("count", "3"),
+                ("prefix", "W-"),
+                ("usage", "single"),
+                ("offer", &offer),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    let codes: Vec<&str> = set.body.lines().skip(1).collect();
+    assert_eq!(codes.len(), 3, "{}", set.body);
+    assert!(
+        codes.iter().all(|c| c.starts_with("W-") && c.len() == 10),
+        "{codes:?}"
+    );
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM voucher").await, 4);
+
+    // Suspending takes it off the shop.
+    let done = staff
+        .post(
+            &format!("/dashboard/offers/{offer}/status/"),
+            &[("csrf_token", &t), ("status", "suspended")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        app.scalar_text("SELECT status FROM offer").await,
+        "suspended"
+    );
+
+    // A partner user is kept out of every offer page.
+    sqlx::query("INSERT INTO partner (code, name) VALUES ('other', 'Other')")
+        .execute(&app.state.db.pool)
+        .await
+        .ok();
+    add_staff(&app, "partner@example.com", Role::Partner, &["other"]).await;
+    let partner = staff_browser(&app, "partner@example.com").await;
+    for path in [
+        "/dashboard/offers/",
+        "/dashboard/vouchers/",
+        "/dashboard/ranges/",
+    ] {
+        assert_eq!(partner.get(path).await.status, 403, "{path}");
+    }
+});

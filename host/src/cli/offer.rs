@@ -9,6 +9,7 @@ use clap::Subcommand;
 use rust_decimal::Decimal;
 use sqlx::AnyPool;
 
+use crate::audit::Actor;
 use crate::infra::config::Config;
 use crate::infra::db::Db;
 use crate::money::{Currency, Money};
@@ -227,7 +228,7 @@ pub async fn run(command: OfferCommand, config: Config) -> anyhow::Result<()> {
                     .await?,
                 );
             }
-            let id = manage::create_range(&db, &range).await?;
+            let id = manage::create_range(&db, Actor::CommandLine, &range).await?;
             if let Some(file) = codes {
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?;
@@ -237,7 +238,8 @@ pub async fn run(command: OfferCommand, config: Config) -> anyhow::Result<()> {
                     .map(|c| c.trim().trim_matches('"').to_owned())
                     .filter(|c| !c.is_empty())
                     .collect();
-                let (added, unknown) = manage::include_codes(&db, id, &codes).await?;
+                let (added, unknown) =
+                    manage::include_codes(&db, Actor::CommandLine, id, &codes).await?;
                 println!("{added} products added from {}", file.display());
                 for code in unknown {
                     eprintln!("no product has the code {code:?}");
@@ -319,7 +321,7 @@ pub async fn run(command: OfferCommand, config: Config) -> anyhow::Result<()> {
             if let Some((field, problem)) = manage::problems(&new).into_iter().next() {
                 bail!("{field}: {problem}");
             }
-            let id = manage::create_offer(&db, currency, &new).await?;
+            let id = manage::create_offer(&db, Actor::CommandLine, currency, &new).await?;
             println!("created offer {id}");
             Ok(())
         }
@@ -353,7 +355,7 @@ pub async fn run(command: OfferCommand, config: Config) -> anyhow::Result<()> {
                 _ => unreachable!("matched above"),
             };
             let id = offer_id(pool, &name).await?;
-            manage::set_status(&db, id, status).await?;
+            manage::set_status(&db, Actor::CommandLine, id, status).await?;
             println!("offer {name} is {status}");
             Ok(())
         }
@@ -376,7 +378,7 @@ pub async fn run(command: OfferCommand, config: Config) -> anyhow::Result<()> {
                 ends_at: ends,
                 offers: ids,
             };
-            let id = manage::create_voucher(&db, &new).await?;
+            let id = manage::create_voucher(&db, Actor::CommandLine, &new).await?;
             println!("created voucher {id}");
             Ok(())
         }
@@ -401,8 +403,15 @@ pub async fn run(command: OfferCommand, config: Config) -> anyhow::Result<()> {
                 ends_at: ends,
                 offers: ids,
             };
-            let (_, codes) =
-                manage::create_voucher_set(&db, &name, &prefix, count, &template).await?;
+            let (_, codes) = manage::create_voucher_set(
+                &db,
+                Actor::CommandLine,
+                &name,
+                &prefix,
+                count,
+                &template,
+            )
+            .await?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "code")?;
             for c in codes {
@@ -501,6 +510,7 @@ pub async fn add_demo_offers(db: &Db, currency: Currency) -> anyhow::Result<()> 
     }
     let everything = manage::create_range(
         db,
+        Actor::CommandLine,
         &NewRange {
             name: "Everything".into(),
             includes_all: true,
@@ -520,16 +530,17 @@ pub async fn add_demo_offers(db: &Db, currency: Currency) -> anyhow::Result<()> 
     spend.benefit_percent = Decimal::TEN;
     spend.exclusive = false;
     spend.description = format!("Spend {} or more and take 10% off the lot.", show(hundred));
-    manage::create_offer(db, currency, &spend).await?;
+    manage::create_offer(db, Actor::CommandLine, currency, &spend).await?;
     let mut welcome = NewOffer::new("Welcome voucher", "value", "absolute");
     welcome.offer_type = OfferType::Voucher;
     welcome.condition_value = amount("20.00", currency)?;
     welcome.condition_range = Some(everything);
     welcome.benefit_amount_minor = amount("5.00", currency)?;
     welcome.exclusive = false;
-    let welcome = manage::create_offer(db, currency, &welcome).await?;
+    let welcome = manage::create_offer(db, Actor::CommandLine, currency, &welcome).await?;
     manage::create_voucher(
         db,
+        Actor::CommandLine,
         &NewVoucher {
             name: "Welcome".into(),
             code: "WELCOME5".into(),

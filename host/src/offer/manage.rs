@@ -8,6 +8,7 @@ use sqlx::{AnyPool, Row};
 
 use super::voucher::{self, Usage};
 use super::{OfferError, OfferType};
+use crate::audit::{self, Actor};
 use crate::catalogue::category::slugify;
 use crate::infra::db::{Db, flag, now_text};
 use crate::money::{Currency, Money};
@@ -41,7 +42,7 @@ pub struct NewRange {
     pub categories: Vec<i64>,
 }
 
-pub async fn create_range(db: &Db, new: &NewRange) -> Result<i64, OfferError> {
+pub async fn create_range(db: &Db, actor: Actor<'_>, new: &NewRange) -> Result<i64, OfferError> {
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 128 {
         return Err(OfferError::Invalid(
@@ -89,6 +90,21 @@ pub async fn create_range(db: &Db, new: &NewRange) -> Result<i64, OfferError> {
         &new.categories,
     )
     .await?;
+    let after = serde_json::json!({
+        "name": name, "includes_all": new.includes_all, "products": new.products,
+        "excluded_products": new.excluded_products, "classes": new.classes,
+        "categories": new.categories,
+    });
+    audit::record(
+        &mut tx,
+        actor,
+        "range.create",
+        "offer_range",
+        &id.to_string(),
+        None,
+        Some(&audit::json(&after)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -97,6 +113,7 @@ pub async fn create_range(db: &Db, new: &NewRange) -> Result<i64, OfferError> {
 /// file lists them) to range `range_id`: (how many were added, the codes no product has).
 pub async fn include_codes(
     db: &Db,
+    actor: Actor<'_>,
     range_id: i64,
     codes: &[String],
 ) -> Result<(u64, Vec<String>), OfferError> {
@@ -125,6 +142,17 @@ pub async fn include_codes(
             None => unknown.push(code.to_owned()),
         }
     }
+    let after = serde_json::json!({ "added": added, "unknown": unknown });
+    audit::record(
+        &mut tx,
+        actor,
+        "range.include_codes",
+        "offer_range",
+        &range_id.to_string(),
+        None,
+        Some(&audit::json(&after)),
+    )
+    .await?;
     tx.commit().await?;
     Ok((added, unknown))
 }
@@ -289,7 +317,12 @@ fn taken(e: sqlx::Error, what: &str) -> OfferError {
     }
 }
 
-pub async fn create_offer(db: &Db, currency: Currency, new: &NewOffer) -> Result<i64, OfferError> {
+pub async fn create_offer(
+    db: &Db,
+    actor: Actor<'_>,
+    currency: Currency,
+    new: &NewOffer,
+) -> Result<i64, OfferError> {
     if let Some((_, message)) = problems(new).into_iter().next() {
         return Err(OfferError::Invalid(message));
     }
@@ -344,27 +377,72 @@ pub async fn create_offer(db: &Db, currency: Currency, new: &NewOffer) -> Result
         &new.groups,
     )
     .await?;
+    let after = serde_json::json!({
+        "name": name, "type": new.offer_type.as_str(), "priority": new.priority,
+        "exclusive": new.exclusive, "condition_kind": new.condition_kind,
+        "condition_value": new.condition_value, "condition_range": new.condition_range,
+        "condition_plugin": new.condition_plugin, "benefit_kind": new.benefit_kind,
+        "benefit_amount_minor": new.benefit_amount_minor,
+        "benefit_percent": new.benefit_percent.to_string(), "benefit_range": new.benefit_range,
+        "max_affected_items": new.max_affected_items,
+        "max_global_applications": new.max_global_applications,
+        "max_user_applications": new.max_user_applications,
+        "max_basket_applications": new.max_basket_applications,
+        "max_discount_minor": new.max_discount_minor, "starts_at": new.starts_at,
+        "ends_at": new.ends_at, "combines_with": new.combines_with, "groups": new.groups,
+    });
+    audit::record(
+        &mut tx,
+        actor,
+        "offer.create",
+        "offer",
+        &id.to_string(),
+        None,
+        Some(&audit::json(&after)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
 
 /// Opens or suspends an offer (`open`, `suspended`, `consumed`).
-pub async fn set_status(db: &Db, offer_id: i64, status: &str) -> Result<bool, OfferError> {
+pub async fn set_status(
+    db: &Db,
+    actor: Actor<'_>,
+    offer_id: i64,
+    status: &str,
+) -> Result<bool, OfferError> {
     if !["open", "suspended", "consumed"].contains(&status) {
         return Err(OfferError::Invalid(format!(
             "unknown offer status {status}"
         )));
     }
-    Ok(
-        sqlx::query("UPDATE offer SET status = $2, updated_at = $3 WHERE id = $1")
-            .bind(offer_id)
-            .bind(status)
-            .bind(now_text())
-            .execute(&db.pool)
-            .await?
-            .rows_affected()
-            == 1,
+    let mut tx = db.begin_write().await?;
+    let before: Option<String> = sqlx::query_scalar("SELECT status FROM offer WHERE id = $1")
+        .bind(offer_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(before) = before else {
+        return Ok(false);
+    };
+    sqlx::query("UPDATE offer SET status = $2, updated_at = $3 WHERE id = $1")
+        .bind(offer_id)
+        .bind(status)
+        .bind(now_text())
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "offer.status",
+        "offer",
+        &offer_id.to_string(),
+        Some(&audit::json(&serde_json::json!({ "status": before }))),
+        Some(&audit::json(&serde_json::json!({ "status": status }))),
     )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// A new voucher for `offers`.
@@ -378,9 +456,27 @@ pub struct NewVoucher {
     pub offers: Vec<i64>,
 }
 
-pub async fn create_voucher(db: &Db, new: &NewVoucher) -> Result<i64, OfferError> {
+pub async fn create_voucher(
+    db: &Db,
+    actor: Actor<'_>,
+    new: &NewVoucher,
+) -> Result<i64, OfferError> {
     let mut tx = db.begin_write().await?;
     let id = insert_voucher(&mut tx, new, None).await?;
+    let after = serde_json::json!({
+        "code": voucher::normalise(&new.code), "usage": new.usage.as_str(),
+        "starts_at": new.starts_at, "ends_at": new.ends_at, "offers": new.offers,
+    });
+    audit::record(
+        &mut tx,
+        actor,
+        "voucher.create",
+        "voucher",
+        &id.to_string(),
+        None,
+        Some(&audit::json(&after)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -437,6 +533,7 @@ const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// `template`'s usage, dates and offers: (set id, the codes).
 pub async fn create_voucher_set(
     db: &Db,
+    actor: Actor<'_>,
     name: &str,
     prefix: &str,
     count: u32,
@@ -474,6 +571,20 @@ pub async fn create_voucher_set(
         };
         insert_voucher(&mut tx, &new, Some(set)).await?;
     }
+    let after = serde_json::json!({
+        "name": name.trim(), "count": count, "usage": template.usage.as_str(),
+        "offers": template.offers,
+    });
+    audit::record(
+        &mut tx,
+        actor,
+        "voucher_set.create",
+        "voucher_set",
+        &set.to_string(),
+        None,
+        Some(&audit::json(&after)),
+    )
+    .await?;
     tx.commit().await?;
     Ok((set, codes.into_iter().collect()))
 }
@@ -574,4 +685,138 @@ pub async fn group_with(db: &Db, name: &str, customers: &[i64]) -> Result<i64, O
     }
     tx.commit().await?;
     Ok(id)
+}
+
+/// What an offer has done: orders that got it, the discount it gave them and what those
+/// orders were worth (after their discounts).
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub orders: i64,
+    pub discount: Money,
+    pub revenue: Money,
+}
+
+pub async fn results(
+    pool: &AnyPool,
+    currency: Currency,
+    offer_id: i64,
+) -> Result<Results, OfferError> {
+    let row = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS orders, \
+         CAST(COALESCE(SUM(d.discount), 0) AS BIGINT) AS discount, \
+         CAST(COALESCE(SUM(so.total_incl_minor), 0) AS BIGINT) AS revenue \
+         FROM (SELECT order_id, SUM(amount_incl_minor) AS discount FROM order_discount \
+               WHERE offer_id = $1 GROUP BY order_id) d \
+         JOIN shop_order so ON so.id = d.order_id",
+    )
+    .bind(offer_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(Results {
+        orders: row.try_get("orders")?,
+        discount: Money::from_minor(row.try_get("discount")?, currency),
+        revenue: Money::from_minor(row.try_get("revenue")?, currency),
+    })
+}
+
+/// A voucher as the dashboard lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedVoucher {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub usage: String,
+    pub starts_at: Option<String>,
+    pub ends_at: Option<String>,
+    pub num_basket_additions: i64,
+    pub num_orders: i64,
+    pub total_discount: Money,
+    pub set_name: Option<String>,
+    pub offers: String,
+}
+
+const VOUCHER_LIST_SQL: &str = "SELECT v.id, v.code, v.name, v.usage, v.starts_at, v.ends_at, \
+    v.num_basket_additions, v.num_orders, v.total_discount_minor, vs.name AS set_name, \
+    (SELECT MIN(o.name) FROM voucher_offer vo JOIN offer o ON o.id = vo.offer_id \
+     WHERE vo.voucher_id = v.id) AS offers \
+    FROM voucher v LEFT JOIN voucher_set vs ON vs.id = v.voucher_set_id";
+
+fn listed_voucher(r: &sqlx::any::AnyRow, currency: Currency) -> Result<ListedVoucher, sqlx::Error> {
+    Ok(ListedVoucher {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        name: r.try_get("name")?,
+        usage: r.try_get("usage")?,
+        starts_at: r.try_get("starts_at")?,
+        ends_at: r.try_get("ends_at")?,
+        num_basket_additions: r.try_get("num_basket_additions")?,
+        num_orders: r.try_get("num_orders")?,
+        total_discount: Money::from_minor(r.try_get("total_discount_minor")?, currency),
+        set_name: r.try_get("set_name")?,
+        offers: r
+            .try_get::<Option<String>, _>("offers")?
+            .unwrap_or_default(),
+    })
+}
+
+/// The newest 500 vouchers (a set's codes are downloaded when it is made).
+pub async fn vouchers(
+    pool: &AnyPool,
+    currency: Currency,
+) -> Result<Vec<ListedVoucher>, OfferError> {
+    let sql = format!("{VOUCHER_LIST_SQL} ORDER BY v.id DESC LIMIT 500");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| listed_voucher(r, currency))
+        .collect::<Result<_, _>>()?)
+}
+
+/// The codes that give offer `offer_id` (the first 200).
+pub async fn vouchers_of(pool: &AnyPool, offer_id: i64) -> Result<Vec<String>, OfferError> {
+    Ok(sqlx::query_scalar(
+        "SELECT v.code FROM voucher_offer vo JOIN voucher v ON v.id = vo.voucher_id \
+         WHERE vo.offer_id = $1 ORDER BY v.code LIMIT 200",
+    )
+    .bind(offer_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A range as the dashboard lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedRange {
+    pub id: i64,
+    pub name: String,
+    pub includes_all: bool,
+    pub products: i64,
+    pub classes: i64,
+    pub categories: i64,
+}
+
+pub async fn ranges(pool: &AnyPool) -> Result<Vec<ListedRange>, OfferError> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.name, r.includes_all, \
+         (SELECT COUNT(*) FROM offer_range_product p WHERE p.range_id = r.id AND p.excluded = FALSE) AS products, \
+         (SELECT COUNT(*) FROM offer_range_class c WHERE c.range_id = r.id) AS classes, \
+         (SELECT COUNT(*) FROM offer_range_category c WHERE c.range_id = r.id) AS categories \
+         FROM offer_range r ORDER BY r.name",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            Ok(ListedRange {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                includes_all: flag(r, "includes_all")?,
+                products: r.try_get("products")?,
+                classes: r.try_get("classes")?,
+                categories: r.try_get("categories")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
 }

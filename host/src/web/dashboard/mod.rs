@@ -22,6 +22,7 @@ mod emails;
 mod home;
 mod images;
 mod lookups;
+mod offers;
 mod order_payments;
 mod order_tools;
 mod orders;
@@ -194,6 +195,7 @@ pub fn router() -> Router<AppState> {
             post(category_images::delete),
         )
         .merge(reviews::router())
+        .merge(offers::router())
         .merge(plugins::router())
         .merge(themes::router())
         .route("/dashboard/content/emails/", get(emails::list))
@@ -323,7 +325,7 @@ struct NavItem {
 }
 
 fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
-    let items: [(&str, &str, Permission); 11] = [
+    let items: [(&str, &str, Permission); 12] = [
         ("Home", HOME_URL, Permission::ViewDashboard),
         ("Orders", ORDERS_URL, Permission::ViewOrders),
         (
@@ -335,6 +337,7 @@ fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
         ("Stock", STOCK_URL, Permission::ViewCatalogue),
         ("Partners", PARTNERS_URL, Permission::ViewCatalogue),
         ("Reviews", reviews::REVIEWS_URL, Permission::ViewCatalogue),
+        ("Offers", offers::OFFERS_URL, Permission::ViewCatalogue),
         ("Reports", reports::REPORTS_URL, Permission::ViewReports),
         ("Emails", emails::EMAILS_URL, Permission::ViewCustomers),
         ("Plugins", plugins::PLUGINS_URL, Permission::ViewPlugins),
@@ -344,7 +347,10 @@ fn nav(staff: &Staff, path: &str) -> Vec<NavItem> {
         .into_iter()
         .filter(|(_, _, p)| staff.can(*p))
         // Partner users don't moderate the shop's reviews.
-        .filter(|(_, url, _)| *url != reviews::REVIEWS_URL || staff.partner_scope().is_none())
+        .filter(|(_, url, _)| {
+            (*url != reviews::REVIEWS_URL && *url != offers::OFFERS_URL)
+                || staff.partner_scope().is_none()
+        })
         .map(|(label, url, _)| NavItem {
             label,
             url,

@@ -50,7 +50,10 @@ pub(super) async fn detail(
             let offset = i64::from(params.page - 1) * i64::from(size);
             let (ids, total) =
                 browse::products(&state.db.pool, range, i64::from(size), offset).await?;
-            (catalogue::listing_rows_by_id(&state.db.pool, &ids).await?, total)
+            (
+                catalogue::listing_rows_by_id(&state.db.pool, &ids).await?,
+                total,
+            )
         }
         None => (Vec::new(), 0),
     };
