@@ -288,6 +288,7 @@ async fn demo_installs_the_bundled_plugins_idempotently() {
         "redirect-gateway",
         "py-zone-shipping",
         "js-express-shipping",
+        "py-coverage-condition",
     ] {
         assert!(first.contains(id), "{id} not installed: {first}");
         assert!(

@@ -341,6 +341,8 @@ const BUNDLED: &[Bundled] = &[
         ],
         &[],
     ),
+    // Decides the demo's "mix and match" offer (see `offer::add_demo_offers`).
+    ("py-coverage-condition", &[("min_distinct", "3")], &[]),
 ];
 
 /// The demo shop's plugin directory: every built plugin (the bundled ones and those the demo

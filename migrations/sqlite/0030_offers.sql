@@ -186,3 +186,13 @@ CREATE TABLE order_line_discount (
 ALTER TABLE shop_order ADD COLUMN discount_excl_minor BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE order_line ADD COLUMN discount_incl_minor BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE order_line ADD COLUMN discount_excl_minor BIGINT NOT NULL DEFAULT 0;
+
+-- Bumped by every write to the offers' rules (offers, ranges, vouchers, groups), in the
+-- write's transaction: each process keeps the rules it read under this number and reads them
+-- again when it moves, so a change reaches every process at the next priced basket. Usage
+-- counters are not rules: they are always read fresh.
+CREATE TABLE offer_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation BIGINT NOT NULL
+);
+INSERT INTO offer_generation (id, generation) VALUES (1, 0);

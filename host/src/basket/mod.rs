@@ -1139,8 +1139,9 @@ async fn apply_offers(pricer: Pricer<'_>, basket: &mut PricedBasket) -> Result<(
         basket_id: Some(basket.id),
         customer_id: pricer.customer_id,
     };
+    let catalogue = live::catalogue(pricer.pool, pricer.currency, &pricer.offers.kept).await?;
     let (offers, vouchers) =
-        live::for_basket(pricer.pool, pricer.currency, shopper, &ids, &now_text()).await?;
+        live::for_basket(pricer.pool, &catalogue, shopper, &ids, &now_text()).await?;
     let plugin_basket = if offers.iter().any(|o| {
         matches!(
             o.offer.condition,

@@ -499,8 +499,9 @@ async fn explain(
 }
 
 /// The demo shop's offers, made once (when the shop has no offer yet): 10 % off any basket of
-/// £100 or more, and a £5 welcome voucher (WELCOME5) for a signed-in customer's first order
-/// of £20 or more.
+/// £100 or more, £5 off three different products (a plugin condition: the bundled Python
+/// plugin decides), and a £5 welcome voucher (WELCOME5) for a signed-in customer's first
+/// order of £20 or more.
 pub async fn add_demo_offers(db: &Db, currency: Currency) -> anyhow::Result<()> {
     let any: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM offer")
         .fetch_one(&db.pool)
@@ -538,6 +539,19 @@ pub async fn add_demo_offers(db: &Db, currency: Currency) -> anyhow::Result<()> 
     welcome.benefit_amount_minor = amount("5.00", currency)?;
     welcome.exclusive = false;
     let welcome = manage::create_offer(db, Actor::CommandLine, currency, &welcome).await?;
+    // Decided by the bundled Python offer-condition plugin (when it is installed; a plugin
+    // missing or disabled leaves the offer out of every basket, nothing else).
+    let mut mix = NewOffer::new("Mix and match", "plugin", "absolute");
+    mix.condition_plugin = Some("py-coverage-condition".into());
+    mix.benefit_range = Some(everything);
+    mix.benefit_amount_minor = amount("5.00", currency)?;
+    mix.max_basket_applications = Some(1);
+    mix.exclusive = false;
+    mix.description = format!(
+        "{} off when your basket holds 3 different products.",
+        show(amount("5.00", currency)?)
+    );
+    manage::create_offer(db, Actor::CommandLine, currency, &mix).await?;
     manage::create_voucher(
         db,
         Actor::CommandLine,
@@ -552,7 +566,7 @@ pub async fn add_demo_offers(db: &Db, currency: Currency) -> anyhow::Result<()> 
     )
     .await?;
     println!(
-        "demo offers: 10% off baskets of {} or more; voucher WELCOME5 ({} off {}, once per signed-in customer)",
+        "demo offers: 10% off baskets of {} or more; mix and match (3 different products, a Python plugin decides); voucher WELCOME5 ({} off {}, once per signed-in customer)",
         show(hundred),
         show(amount("5.00", currency)?),
         show(amount("20.00", currency)?)

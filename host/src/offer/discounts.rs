@@ -514,3 +514,132 @@ fn reason(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::offer::OfferType;
+    use crate::offer::live::Definition;
+
+    fn live(offer: engine::Offer) -> LiveOffer {
+        LiveOffer {
+            name: offer.name.clone(),
+            slug: format!("offer-{}", offer.id),
+            description: String::new(),
+            offer_type: OfferType::Site,
+            voucher: None,
+            definition: Definition {
+                id: offer.id,
+                offer_type: "site",
+                priority: 0,
+                exclusive: offer.exclusive,
+                condition_kind: "count".into(),
+                condition_value: 1,
+                condition_range: None,
+                condition_plugin: None,
+                benefit_kind: "percentage".into(),
+                benefit_amount_minor: 0,
+                benefit_percent: "0".into(),
+                benefit_range: None,
+                max_affected_items: None,
+                max_global_applications: None,
+                max_user_applications: None,
+                max_basket_applications: None,
+                max_discount_minor: None,
+                starts_at: None,
+                ends_at: None,
+            },
+            offer,
+        }
+    }
+
+    fn any_offer() -> impl Strategy<Value = engine::Offer> {
+        let condition = prop_oneof![
+            (1u32..4).prop_map(Condition::Count),
+            (0i64..10_000).prop_map(Condition::Value),
+        ];
+        let benefit = prop_oneof![
+            (1u32..=100).prop_map(|p| Benefit::Percentage(Decimal::from(p))),
+            (0i64..5_000).prop_map(Benefit::Absolute),
+            Just(Benefit::Multibuy),
+            (0i64..5_000).prop_map(Benefit::FixedPrice),
+        ];
+        (1i64..40, any::<bool>(), condition, benefit).prop_map(
+            |(id, exclusive, condition, benefit)| engine::Offer {
+                id,
+                name: format!("offer {id}"),
+                priority: 0,
+                exclusive,
+                condition_range: engine::Range::All,
+                condition,
+                benefit_range: engine::Range::All,
+                benefit,
+                max_affected_items: None,
+                max_applications: Some(3),
+                max_discount: None,
+                combines_with: None,
+            },
+        )
+    }
+
+    proptest! {
+        /// What an order records (per offer, per line, both tax bases) adds up to the
+        /// difference between the basket before and after its discounts, and no line goes
+        /// below zero on either basis.
+        #[test]
+        fn recorded_discounts_add_up(
+            offers in proptest::collection::vec(any_offer(), 0..5),
+            lines in proptest::collection::vec((1i64..6, 1i64..5_000, 1u32..5), 1..8),
+            incl_basis in any::<bool>(),
+        ) {
+            let gbp = Currency::GBP;
+            let offers: Vec<engine::Offer> = offers
+                .into_iter()
+                .enumerate()
+                .map(|(i, o)| engine::Offer { id: i as i64 + 1, ..o })
+                .collect();
+            let lines: Vec<OfferLine> = lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, (product, excl, quantity))| OfferLine {
+                    line_id: i as i64 + 1,
+                    product_id: product,
+                    quantity,
+                    // 20 % tax, rounded half up.
+                    unit_incl_tax: Money::from_minor(excl + (excl + 2) / 5, gbp),
+                    unit_excl_tax: Money::from_minor(excl, gbp),
+                })
+                .collect();
+            let engine_lines: Vec<engine::Line> = lines
+                .iter()
+                .map(|l| engine::Line {
+                    line_id: l.line_id,
+                    product_id: l.product_id,
+                    unit_price: if incl_basis { l.unit_incl_tax } else { l.unit_excl_tax }.to_minor().unwrap(),
+                    quantity: l.quantity,
+                })
+                .collect();
+            let applied = engine::apply(&offers, &engine_lines, &mut |_, _| PluginVerdict::Failed(String::new()));
+            let live: Vec<LiveOffer> = offers.into_iter().map(live).collect();
+            let d = convert(&live, Vec::new(), &lines, &applied, incl_basis, gbp);
+            let minor = |m: Money| m.to_minor().unwrap();
+            let by_offer_incl: i64 = d.offers.iter().map(|o| minor(o.incl_tax)).sum();
+            let by_offer_excl: i64 = d.offers.iter().map(|o| minor(o.excl_tax)).sum();
+            let by_line_incl: i64 = d.lines.iter().map(|l| minor(l.incl_tax)).sum();
+            let by_record: i64 = d.offers.iter().flat_map(|o| o.lines.iter().map(|l| l.1)).sum();
+            prop_assert_eq!(by_offer_incl, minor(d.total_incl_tax));
+            prop_assert_eq!(by_offer_excl, minor(d.total_excl_tax));
+            prop_assert_eq!(by_line_incl, minor(d.total_incl_tax));
+            prop_assert_eq!(by_record, minor(d.total_incl_tax));
+            for l in &lines {
+                if let Some(ld) = d.of_line(l.line_id) {
+                    let q = i64::from(l.quantity);
+                    prop_assert!(minor(ld.incl_tax) <= minor(l.unit_incl_tax) * q);
+                    prop_assert!(minor(ld.excl_tax) <= minor(l.unit_excl_tax) * q);
+                }
+            }
+        }
+    }
+}

@@ -73,12 +73,8 @@ const OFFER_COLUMNS: &str = "o.id, o.name, o.slug, o.description, o.offer_type, 
 const OFFER_JOINS: &str = "LEFT JOIN offer_range cr ON cr.id = o.condition_range_id \
     LEFT JOIN offer_range br ON br.id = o.benefit_range_id";
 
-/// SQL true for an offer (`o`) that is open, in the shop's currency and inside its dates at
-/// `$1` (now) / `$2` (currency).
-const IN_FORCE: &str = "o.status = 'open' AND o.currency = $2 \
-    AND (o.starts_at IS NULL OR o.starts_at <= $1) AND (o.ends_at IS NULL OR o.ends_at > $1)";
-
 /// A stored offer row before its ranges are resolved.
+#[derive(Debug, Clone)]
 struct Row0 {
     definition: Definition,
     name: String,
@@ -165,69 +161,235 @@ pub struct Shopper {
     pub customer_id: Option<i64>,
 }
 
+/// A range as stored, less its product lists (those are read for a basket's products only).
+#[derive(Debug, Clone, Default)]
+struct RangeDef {
+    includes_all: bool,
+    classes: BTreeSet<i64>,
+    /// Materialised paths of its categories: a product in one of them or below is in it.
+    category_paths: Vec<String>,
+    /// Whether it includes or excludes products by name.
+    lists_products: bool,
+}
+
+/// The shop's offer rules: every open offer in the shop's currency with its ranges and
+/// combinations, read once per [generation](Catalogue::generation) (see `offer_generation`,
+/// 0030). What changes with every order (the usage counters) is not kept here.
+#[derive(Debug, Default)]
+pub struct Catalogue {
+    generation: i64,
+    offers: Vec<Row0>,
+    combinations: HashMap<i64, BTreeSet<i64>>,
+    ranges: HashMap<i64, RangeDef>,
+}
+
+impl Catalogue {
+    fn has(&self, t: OfferType) -> bool {
+        self.offers.iter().any(|o| o.offer_type == t)
+    }
+
+    async fn load(
+        pool: &AnyPool,
+        currency: Currency,
+        generation: i64,
+    ) -> Result<Catalogue, OfferError> {
+        let sql = format!(
+            "SELECT {OFFER_COLUMNS} FROM offer o {OFFER_JOINS} \
+             WHERE o.status = 'open' AND o.currency = $1 ORDER BY o.id"
+        );
+        let mut offers = Vec::new();
+        for r in sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(currency.code())
+            .fetch_all(pool)
+            .await?
+        {
+            offers.push(read_offer(&r)?);
+        }
+        let mut catalogue = Catalogue {
+            generation,
+            offers,
+            ..Catalogue::default()
+        };
+        if catalogue.offers.is_empty() {
+            return Ok(catalogue);
+        }
+        for r in sqlx::query("SELECT offer_id, combines_with_id FROM offer_combination")
+            .fetch_all(pool)
+            .await?
+        {
+            catalogue
+                .combinations
+                .entry(r.try_get("offer_id")?)
+                .or_default()
+                .insert(r.try_get("combines_with_id")?);
+        }
+        let used: BTreeSet<i64> = catalogue
+            .offers
+            .iter()
+            .flat_map(|o| [o.condition_range_id, o.benefit_range_id])
+            .flatten()
+            .collect();
+        for r in sqlx::query(
+            "SELECT r.id, r.includes_all, \
+             (SELECT COUNT(*) FROM offer_range_product p WHERE p.range_id = r.id) AS listed \
+             FROM offer_range r",
+        )
+        .fetch_all(pool)
+        .await?
+        {
+            let id: i64 = r.try_get("id")?;
+            if used.contains(&id) {
+                let listed: i64 = r.try_get("listed")?;
+                catalogue.ranges.insert(
+                    id,
+                    RangeDef {
+                        includes_all: flag(&r, "includes_all")?,
+                        lists_products: listed > 0,
+                        ..RangeDef::default()
+                    },
+                );
+            }
+        }
+        for r in sqlx::query("SELECT range_id, product_class_id FROM offer_range_class")
+            .fetch_all(pool)
+            .await?
+        {
+            if let Some(d) = catalogue.ranges.get_mut(&r.try_get("range_id")?) {
+                d.classes.insert(r.try_get("product_class_id")?);
+            }
+        }
+        for r in sqlx::query(
+            "SELECT rc.range_id, c.path FROM offer_range_category rc \
+             JOIN category c ON c.id = rc.category_id",
+        )
+        .fetch_all(pool)
+        .await?
+        {
+            if let Some(d) = catalogue.ranges.get_mut(&r.try_get("range_id")?) {
+                d.category_paths.push(r.try_get("path")?);
+            }
+        }
+        Ok(catalogue)
+    }
+}
+
+/// The offer rules as of now: the kept copy while the database's generation has not moved
+/// (one single-row read), else read again. Shared by every basket this process prices.
+pub async fn catalogue(
+    pool: &AnyPool,
+    currency: Currency,
+    kept: &std::sync::RwLock<std::sync::Arc<Catalogue>>,
+) -> Result<std::sync::Arc<Catalogue>, OfferError> {
+    let generation: i64 =
+        sqlx::query_scalar("SELECT generation FROM offer_generation WHERE id = 1")
+            .fetch_optional(pool)
+            .await?
+            .unwrap_or(0);
+    let current = kept.read().map(|c| c.clone()).unwrap_or_default();
+    // The default copy is generation 0: a shop whose offers were never written has none.
+    if current.generation == generation {
+        return Ok(current);
+    }
+    let fresh = std::sync::Arc::new(Catalogue::load(pool, currency, generation).await?);
+    if let Ok(mut slot) = kept.write() {
+        *slot = fresh.clone();
+    }
+    Ok(fresh)
+}
+
+/// Moves the offers' generation on, inside the caller's transaction: every process reads
+/// the rules again before it prices its next basket.
+pub async fn bump(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE offer_generation SET generation = generation + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn in_force(o: &Row0, now: &str) -> bool {
+    o.definition.starts_at.as_deref().is_none_or(|s| s <= now)
+        && o.definition.ends_at.as_deref().is_none_or(|e| e > now)
+}
+
 /// The live offers for `shopper` over `product_ids`, and the basket's vouchers with the reason
 /// each one that cannot be used now is refused.
 pub async fn for_basket(
     pool: &AnyPool,
-    currency: Currency,
+    catalogue: &Catalogue,
     shopper: Shopper,
     product_ids: &[i64],
     now: &str,
 ) -> Result<(Vec<LiveOffer>, Vec<BasketVoucher>), OfferError> {
-    let mut sql = format!(
-        "SELECT {OFFER_COLUMNS} FROM offer o {OFFER_JOINS} WHERE {IN_FORCE} AND (o.offer_type = 'site'"
-    );
-    if shopper.customer_id.is_some() {
-        sql.push_str(
-            " OR (o.offer_type = 'user' AND EXISTS (SELECT 1 FROM offer_customer_group g \
-             JOIN customer_group_member m ON m.group_id = g.group_id \
-             WHERE g.offer_id = o.id AND m.customer_id = $3))",
-        );
-    }
-    if shopper.basket_id.is_some() {
-        sql.push_str(
-            " OR (o.offer_type = 'session' AND EXISTS (SELECT 1 FROM basket_session_offer s \
-             WHERE s.offer_id = o.id AND s.basket_id = $4))",
-        );
-    }
-    sql.push(')');
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(now)
-        .bind(currency.code());
-    // Unused placeholders are still bound, so the numbering stays fixed.
-    query = query.bind(shopper.customer_id.unwrap_or(0));
-    query = query.bind(shopper.basket_id.unwrap_or(0));
-    let mut rows: Vec<(Row0, Option<VoucherRef>)> = Vec::new();
-    for r in query.fetch_all(pool).await? {
-        rows.push((read_offer(&r)?, None));
-    }
-
     let mut vouchers = Vec::new();
-    if let Some(basket_id) = shopper.basket_id {
+    if catalogue.offers.is_empty() {
+        return Ok((Vec::new(), vouchers));
+    }
+    // The user offers of the customer's groups, the session offers the basket was given.
+    let mut mine: BTreeSet<i64> = BTreeSet::new();
+    if let Some(customer) = shopper.customer_id
+        && catalogue.has(OfferType::User)
+    {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT g.offer_id FROM offer_customer_group g \
+             JOIN customer_group_member m ON m.group_id = g.group_id WHERE m.customer_id = $1",
+        )
+        .bind(customer)
+        .fetch_all(pool)
+        .await?;
+        mine.extend(ids);
+    }
+    if let Some(basket) = shopper.basket_id
+        && catalogue.has(OfferType::Session)
+    {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT offer_id FROM basket_session_offer WHERE basket_id = $1")
+                .bind(basket)
+                .fetch_all(pool)
+                .await?;
+        mine.extend(ids);
+    }
+    let mut rows: Vec<(Row0, Option<VoucherRef>)> = catalogue
+        .offers
+        .iter()
+        .filter(|o| in_force(o, now))
+        .filter(|o| match o.offer_type {
+            OfferType::Site => true,
+            OfferType::User | OfferType::Session => mine.contains(&o.definition.id),
+            OfferType::Voucher => false,
+        })
+        .map(|o| (o.clone(), None))
+        .collect();
+    if let Some(basket_id) = shopper.basket_id
+        && catalogue.has(OfferType::Voucher)
+    {
         vouchers = voucher::in_basket(pool, basket_id, shopper.customer_id, now).await?;
         let usable: Vec<&BasketVoucher> = vouchers.iter().filter(|v| v.refused.is_none()).collect();
         if !usable.is_empty() {
             let sql = format!(
-                "SELECT {OFFER_COLUMNS}, vo.voucher_id FROM voucher_offer vo \
-                 JOIN offer o ON o.id = vo.offer_id {OFFER_JOINS} \
-                 WHERE {IN_FORCE} AND o.offer_type = 'voucher' AND vo.voucher_id IN ({})",
-                placeholders(3, usable.len())
+                "SELECT voucher_id, offer_id FROM voucher_offer WHERE voucher_id IN ({})",
+                placeholders(1, usable.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(now)
-                .bind(currency.code());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for v in &usable {
                 query = query.bind(v.id);
             }
             for r in query.fetch_all(pool).await? {
-                let voucher_id: i64 = r.try_get("voucher_id")?;
+                let (voucher_id, offer_id): (i64, i64) =
+                    (r.try_get("voucher_id")?, r.try_get("offer_id")?);
+                let Some(o) = catalogue.offers.iter().find(|o| {
+                    o.definition.id == offer_id
+                        && o.offer_type == OfferType::Voucher
+                        && in_force(o, now)
+                }) else {
+                    continue;
+                };
                 let code = usable
                     .iter()
                     .find(|v| v.id == voucher_id)
                     .map(|v| v.code.clone())
                     .unwrap_or_default();
                 rows.push((
-                    read_offer(&r)?,
+                    o.clone(),
                     Some(VoucherRef {
                         id: voucher_id,
                         code,
@@ -238,6 +400,42 @@ pub async fn for_basket(
     }
     if rows.is_empty() {
         return Ok((Vec::new(), vouchers));
+    }
+
+    // The counters change with every order: read fresh for the offers they limit.
+    let limited: Vec<i64> = rows
+        .iter()
+        .filter(|(r, _)| {
+            r.definition.max_global_applications.is_some()
+                || r.definition.max_discount_minor.is_some()
+        })
+        .map(|(r, _)| r.definition.id)
+        .collect();
+    if !limited.is_empty() {
+        let sql = format!(
+            "SELECT id, num_applications, total_discount_minor FROM offer WHERE id IN ({})",
+            placeholders(1, limited.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in &limited {
+            query = query.bind(*id);
+        }
+        let mut counters: HashMap<i64, (i64, i64)> = HashMap::new();
+        for r in query.fetch_all(pool).await? {
+            counters.insert(
+                r.try_get("id")?,
+                (
+                    r.try_get("num_applications")?,
+                    r.try_get("total_discount_minor")?,
+                ),
+            );
+        }
+        for (row, _) in &mut rows {
+            if let Some((n, d)) = counters.get(&row.definition.id) {
+                row.num_applications = *n;
+                row.total_discount_minor = *d;
+            }
+        }
     }
 
     // What the customer has used of each offer already.
@@ -272,19 +470,11 @@ pub async fn for_basket(
         .collect();
     range_ids.sort_unstable();
     range_ids.dedup();
-    let members = resolve_ranges(pool, &range_ids, product_ids).await?;
+    let members = resolve_ranges(pool, catalogue, &range_ids, product_ids).await?;
     let range = |id: Option<i64>| match id {
         None => Range::All,
         Some(id) => Range::Products(members.get(&id).cloned().unwrap_or_default()),
     };
-    let combinations = combinations(
-        pool,
-        &rows
-            .iter()
-            .map(|(r, _)| r.definition.id)
-            .collect::<Vec<_>>(),
-    )
-    .await?;
 
     let mut live = Vec::with_capacity(rows.len());
     for (row, voucher) in rows {
@@ -305,12 +495,7 @@ pub async fn for_basket(
         .flatten()
         .min()
         .map(|m| u32::try_from(m).unwrap_or(u32::MAX));
-        let condition_range = if condition_is_plugin(&condition) && row.condition_range_id.is_none()
-        {
-            Range::All
-        } else {
-            range(row.condition_range_id)
-        };
+        let condition_range = range(row.condition_range_id);
         live.push(LiveOffer {
             offer: engine::Offer {
                 id: d.id,
@@ -332,7 +517,7 @@ pub async fn for_basket(
                 max_discount: d
                     .max_discount_minor
                     .map(|m| (m - row.total_discount_minor).max(0)),
-                combines_with: combinations.get(&d.id).cloned(),
+                combines_with: catalogue.combinations.get(&d.id).cloned(),
             },
             name: row.name,
             slug: row.slug,
@@ -345,40 +530,12 @@ pub async fn for_basket(
     Ok((live, vouchers))
 }
 
-fn condition_is_plugin(c: &Condition) -> bool {
-    matches!(c, Condition::Plugin(_))
-}
-
-/// The combination lists of `offer_ids` (offers without one are absent).
-async fn combinations(
-    pool: &AnyPool,
-    offer_ids: &[i64],
-) -> Result<HashMap<i64, BTreeSet<i64>>, OfferError> {
-    let mut out: HashMap<i64, BTreeSet<i64>> = HashMap::new();
-    if offer_ids.is_empty() {
-        return Ok(out);
-    }
-    let sql = format!(
-        "SELECT offer_id, combines_with_id FROM offer_combination WHERE offer_id IN ({})",
-        placeholders(1, offer_ids.len())
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for id in offer_ids {
-        query = query.bind(*id);
-    }
-    for r in query.fetch_all(pool).await? {
-        out.entry(r.try_get("offer_id")?)
-            .or_default()
-            .insert(r.try_get("combines_with_id")?);
-    }
-    Ok(out)
-}
-
 /// For each range, which of `product_ids` it holds. A variant belongs where its parent does
 /// (class, categories, an inclusion or exclusion of the parent); a product that is not
 /// discountable (or whose parent is not) is in no range; an exclusion beats every inclusion.
-pub async fn resolve_ranges(
+async fn resolve_ranges(
     pool: &AnyPool,
+    catalogue: &Catalogue,
     range_ids: &[i64],
     product_ids: &[i64],
 ) -> Result<HashMap<i64, BTreeSet<i64>>, OfferError> {
@@ -425,91 +582,50 @@ pub async fn resolve_ranges(
         .collect();
     subjects.sort_unstable();
     subjects.dedup();
+    let defs: Vec<(i64, RangeDef)> = range_ids
+        .iter()
+        .map(|id| (*id, catalogue.ranges.get(id).cloned().unwrap_or_default()))
+        .collect();
 
-    let bind_all = |sql: String, first: &[i64], second: &[i64]| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in first.iter().chain(second) {
-            q = q.bind(*id);
-        }
-        q
-    };
-    let ranges_in = placeholders(1, range_ids.len());
-    let subjects_in = placeholders(range_ids.len() + 1, subjects.len());
-
-    let mut includes_all: BTreeSet<i64> = BTreeSet::new();
-    for r in bind_all(
-        format!("SELECT id, includes_all FROM offer_range WHERE id IN ({ranges_in})"),
-        range_ids,
-        &[],
-    )
-    .fetch_all(pool)
-    .await?
-    {
-        if flag(&r, "includes_all")? {
-            includes_all.insert(r.try_get("id")?);
-        }
-    }
     let mut included: BTreeSet<(i64, i64)> = BTreeSet::new();
     let mut excluded: BTreeSet<(i64, i64)> = BTreeSet::new();
-    for r in bind_all(
-        format!(
+    let listing: Vec<i64> = defs
+        .iter()
+        .filter(|(_, d)| d.lists_products)
+        .map(|(id, _)| *id)
+        .collect();
+    if !listing.is_empty() {
+        let sql = format!(
             "SELECT range_id, product_id, excluded FROM offer_range_product \
-             WHERE range_id IN ({ranges_in}) AND product_id IN ({subjects_in})"
-        ),
-        range_ids,
-        &subjects,
-    )
-    .fetch_all(pool)
-    .await?
-    {
-        let key = (r.try_get("range_id")?, r.try_get("product_id")?);
-        if flag(&r, "excluded")? {
-            excluded.insert(key);
-        } else {
-            included.insert(key);
+             WHERE range_id IN ({}) AND product_id IN ({})",
+            placeholders(1, listing.len()),
+            placeholders(listing.len() + 1, subjects.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in listing.iter().chain(&subjects) {
+            query = query.bind(*id);
+        }
+        for r in query.fetch_all(pool).await? {
+            let key = (r.try_get("range_id")?, r.try_get("product_id")?);
+            if flag(&r, "excluded")? {
+                excluded.insert(key);
+            } else {
+                included.insert(key);
+            }
         }
     }
-    let mut classes: BTreeSet<(i64, i64)> = BTreeSet::new();
-    for r in bind_all(
-        format!(
-            "SELECT range_id, product_class_id FROM offer_range_class WHERE range_id IN ({ranges_in})"
-        ),
-        range_ids,
-        &[],
-    )
-    .fetch_all(pool)
-    .await?
-    {
-        classes.insert((r.try_get("range_id")?, r.try_get("product_class_id")?));
-    }
-    let mut range_paths: Vec<(i64, String)> = Vec::new();
-    for r in bind_all(
-        format!(
-            "SELECT rc.range_id, c.path FROM offer_range_category rc \
-             JOIN category c ON c.id = rc.category_id WHERE rc.range_id IN ({ranges_in})"
-        ),
-        range_ids,
-        &[],
-    )
-    .fetch_all(pool)
-    .await?
-    {
-        range_paths.push((r.try_get("range_id")?, r.try_get("path")?));
-    }
     let mut product_paths: HashMap<i64, Vec<String>> = HashMap::new();
-    if !range_paths.is_empty() {
-        for r in bind_all(
-            format!(
-                "SELECT pc.product_id, c.path FROM product_category pc \
-                 JOIN category c ON c.id = pc.category_id WHERE pc.product_id IN ({})",
-                placeholders(1, subjects.len())
-            ),
-            &subjects,
-            &[],
-        )
-        .fetch_all(pool)
-        .await?
-        {
+    if defs.iter().any(|(_, d)| !d.category_paths.is_empty()) {
+        let sql = format!(
+            "SELECT pc.product_id, c.path FROM product_category pc \
+             JOIN category c ON c.id = pc.category_id WHERE pc.product_id IN ({})",
+            placeholders(1, subjects.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in &subjects {
+            query = query.bind(*id);
+        }
+        for r in query.fetch_all(pool).await? {
             product_paths
                 .entry(r.try_get("product_id")?)
                 .or_default()
@@ -517,15 +633,15 @@ pub async fn resolve_ranges(
         }
     }
 
-    for &range in range_ids {
-        let set = out.entry(range).or_default();
+    for (range, def) in &defs {
+        let set = out.entry(*range).or_default();
         for (&product, f) in &facts {
             if !f.discountable {
                 continue;
             }
             let own = [Some(product), f.parent];
             let names = |set: &BTreeSet<(i64, i64)>| {
-                own.iter().flatten().any(|p| set.contains(&(range, *p)))
+                own.iter().flatten().any(|p| set.contains(&(*range, *p)))
             };
             if names(&excluded) {
                 continue;
@@ -534,16 +650,16 @@ pub async fn resolve_ranges(
                 own.iter().flatten().any(|p| {
                     product_paths.get(p).is_some_and(|paths| {
                         paths.iter().any(|path| {
-                            range_paths
+                            def.category_paths
                                 .iter()
-                                .any(|(r, prefix)| *r == range && path.starts_with(prefix.as_str()))
+                                .any(|prefix| path.starts_with(prefix.as_str()))
                         })
                     })
                 })
             };
-            if includes_all.contains(&range)
+            if def.includes_all
                 || names(&included)
-                || f.class.is_some_and(|c| classes.contains(&(range, c)))
+                || f.class.is_some_and(|c| def.classes.contains(&c))
                 || in_category()
             {
                 set.insert(product);

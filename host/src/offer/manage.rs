@@ -95,6 +95,7 @@ pub async fn create_range(db: &Db, actor: Actor<'_>, new: &NewRange) -> Result<i
         "excluded_products": new.excluded_products, "classes": new.classes,
         "categories": new.categories,
     });
+    super::live::bump(&mut tx).await?;
     audit::record(
         &mut tx,
         actor,
@@ -143,6 +144,7 @@ pub async fn include_codes(
         }
     }
     let after = serde_json::json!({ "added": added, "unknown": unknown });
+    super::live::bump(&mut tx).await?;
     audit::record(
         &mut tx,
         actor,
@@ -391,6 +393,7 @@ pub async fn create_offer(
         "max_discount_minor": new.max_discount_minor, "starts_at": new.starts_at,
         "ends_at": new.ends_at, "combines_with": new.combines_with, "groups": new.groups,
     });
+    super::live::bump(&mut tx).await?;
     audit::record(
         &mut tx,
         actor,
@@ -431,6 +434,7 @@ pub async fn set_status(
         .bind(now_text())
         .execute(&mut *tx)
         .await?;
+    super::live::bump(&mut tx).await?;
     audit::record(
         &mut tx,
         actor,
@@ -467,6 +471,7 @@ pub async fn create_voucher(
         "code": voucher::normalise(&new.code), "usage": new.usage.as_str(),
         "starts_at": new.starts_at, "ends_at": new.ends_at, "offers": new.offers,
     });
+    super::live::bump(&mut tx).await?;
     audit::record(
         &mut tx,
         actor,
@@ -575,6 +580,7 @@ pub async fn create_voucher_set(
         "name": name.trim(), "count": count, "usage": template.usage.as_str(),
         "offers": template.offers,
     });
+    super::live::bump(&mut tx).await?;
     audit::record(
         &mut tx,
         actor,
@@ -673,6 +679,7 @@ pub async fn group_with(db: &Db, name: &str, customers: &[i64]) -> Result<i64, O
         .bind(name.trim())
         .fetch_one(&mut *tx)
         .await?;
+    super::live::bump(&mut tx).await?;
     for c in customers {
         sqlx::query(
             "INSERT INTO customer_group_member (group_id, customer_id) VALUES ($1, $2) \

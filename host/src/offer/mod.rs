@@ -90,6 +90,8 @@ pub struct Offers {
     /// follows line by line in proportion (`EMPORIUM_OFFERS_INCL_TAX`).
     pub incl_tax: bool,
     pub currency: Currency,
+    /// The offer rules as last read, under their generation (see [`live::catalogue`]).
+    pub(crate) kept: std::sync::RwLock<Arc<live::Catalogue>>,
 }
 
 impl Offers {
@@ -104,6 +106,7 @@ impl Offers {
             categories,
             incl_tax,
             currency,
+            kept: std::sync::RwLock::default(),
         }
     }
 }
