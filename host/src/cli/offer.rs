@@ -232,12 +232,7 @@ pub async fn run(command: OfferCommand, config: Config) -> anyhow::Result<()> {
             if let Some(file) = codes {
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?;
-                let codes: Vec<String> = text
-                    .lines()
-                    .filter_map(|l| l.split(',').next())
-                    .map(|c| c.trim().trim_matches('"').to_owned())
-                    .filter(|c| !c.is_empty())
-                    .collect();
+                let codes = manage::codes_in(&text);
                 let (added, unknown) =
                     manage::include_codes(&db, Actor::CommandLine, id, &codes).await?;
                 println!("{added} products added from {}", file.display());

@@ -30,6 +30,31 @@ async fn link(
     Ok(())
 }
 
+/// Records a change to the offers' rules in its transaction: the audit entry, and a new
+/// generation so every process reads the rules again (see `live::catalogue`).
+async fn changed(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: Actor<'_>,
+    action: &str,
+    object_type: &str,
+    object_id: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    super::live::bump(tx).await?;
+    audit::record(tx, actor, action, object_type, object_id, before, after).await
+}
+
+/// The product codes in an uploaded or pasted list: one per line, or a CSV's first column
+/// (quotes and blank lines ignored).
+pub fn codes_in(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.split(',').next())
+        .map(|c| c.trim().trim_matches('"').to_owned())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
 /// A new range: everything, or what the lists include, less what they exclude.
 #[derive(Debug, Clone, Default)]
 pub struct NewRange {
@@ -95,8 +120,7 @@ pub async fn create_range(db: &Db, actor: Actor<'_>, new: &NewRange) -> Result<i
         "excluded_products": new.excluded_products, "classes": new.classes,
         "categories": new.categories,
     });
-    super::live::bump(&mut tx).await?;
-    audit::record(
+    changed(
         &mut tx,
         actor,
         "range.create",
@@ -144,8 +168,7 @@ pub async fn include_codes(
         }
     }
     let after = serde_json::json!({ "added": added, "unknown": unknown });
-    super::live::bump(&mut tx).await?;
-    audit::record(
+    changed(
         &mut tx,
         actor,
         "range.include_codes",
@@ -393,8 +416,7 @@ pub async fn create_offer(
         "max_discount_minor": new.max_discount_minor, "starts_at": new.starts_at,
         "ends_at": new.ends_at, "combines_with": new.combines_with, "groups": new.groups,
     });
-    super::live::bump(&mut tx).await?;
-    audit::record(
+    changed(
         &mut tx,
         actor,
         "offer.create",
@@ -434,8 +456,7 @@ pub async fn set_status(
         .bind(now_text())
         .execute(&mut *tx)
         .await?;
-    super::live::bump(&mut tx).await?;
-    audit::record(
+    changed(
         &mut tx,
         actor,
         "offer.status",
@@ -471,8 +492,7 @@ pub async fn create_voucher(
         "code": voucher::normalise(&new.code), "usage": new.usage.as_str(),
         "starts_at": new.starts_at, "ends_at": new.ends_at, "offers": new.offers,
     });
-    super::live::bump(&mut tx).await?;
-    audit::record(
+    changed(
         &mut tx,
         actor,
         "voucher.create",
@@ -580,8 +600,7 @@ pub async fn create_voucher_set(
         "name": name.trim(), "count": count, "usage": template.usage.as_str(),
         "offers": template.offers,
     });
-    super::live::bump(&mut tx).await?;
-    audit::record(
+    changed(
         &mut tx,
         actor,
         "voucher_set.create",
@@ -645,24 +664,6 @@ pub async fn list(pool: &AnyPool, currency: Currency) -> Result<Vec<ListedOffer>
             })
         })
         .collect()
-}
-
-/// The open site offers a shopper can browse (the offers page), in force at `now`.
-pub async fn browsable(
-    pool: &AnyPool,
-    currency: Currency,
-    now: &str,
-) -> Result<Vec<ListedOffer>, OfferError> {
-    Ok(list(pool, currency)
-        .await?
-        .into_iter()
-        .filter(|o| {
-            o.status == "open"
-                && o.offer_type == "site"
-                && o.starts_at.as_deref().is_none_or(|s| s <= now)
-                && o.ends_at.as_deref().is_none_or(|e| e > now)
-        })
-        .collect())
 }
 
 /// A customer group by name, created when missing; adds `customers` to it.

@@ -151,28 +151,25 @@ pub async fn record_in(
         }
     }
     for (voucher_id, (v, discount)) in by_voucher {
-        let counted = sqlx::query(
+        // The voucher's row is locked from here to the commit: the checks below cannot race.
+        let usage: Option<String> = sqlx::query_scalar(
             "UPDATE voucher SET num_orders = num_orders + 1, \
              total_discount_minor = total_discount_minor + $2 \
              WHERE id = $1 AND (usage <> 'single' OR num_orders = 0) \
-             AND (starts_at IS NULL OR starts_at <= $3) AND (ends_at IS NULL OR ends_at > $3)",
+             AND (starts_at IS NULL OR starts_at <= $3) AND (ends_at IS NULL OR ends_at > $3) \
+             RETURNING usage",
         )
         .bind(voucher_id)
         .bind(discount)
         .bind(now)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if counted != 1 {
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(usage) = usage else {
             return Err(OfferError::NoLongerAvailable(format!(
                 "Voucher {} has just been used or has expired; please check your basket again.",
                 v.code
             )));
-        }
-        let usage: String = sqlx::query_scalar("SELECT usage FROM voucher WHERE id = $1")
-            .bind(voucher_id)
-            .fetch_one(&mut **tx)
-            .await?;
+        };
         if usage == "once_per_customer" {
             let Some(customer) = customer_id else {
                 return Err(OfferError::NoLongerAvailable(format!(

@@ -61,6 +61,20 @@ fn text<'a>(form: &'a Form, key: &str) -> &'a str {
     form.get(key).map(|v| v.trim()).unwrap_or_default()
 }
 
+/// A `YYYY-MM-DD` field as the start of that day (UTC): `Ok(None)` when empty.
+fn day_field(form: &Form, key: &str) -> Result<Option<String>, &'static str> {
+    let v = text(form, key);
+    if v.is_empty() {
+        return Ok(None);
+    }
+    time::Date::parse(
+        v,
+        &time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map(|_| Some(format!("{v}T00:00:00Z")))
+    .map_err(|_| "Enter a date like 2026-12-31.")
+}
+
 async fn list(
     State(state): State<AppState>,
     current: CurrentStaff,
@@ -235,17 +249,9 @@ fn read_offer(form: &Form, currency: crate::money::Currency) -> (NewOffer, Error
         ("starts_at", &mut new.starts_at),
         ("ends_at", &mut new.ends_at),
     ] {
-        let v = text(form, key);
-        if v.is_empty() {
-            continue;
-        }
-        let date = time::Date::parse(
-            v,
-            &time::macros::format_description!("[year]-[month]-[day]"),
-        );
-        match date {
-            Ok(_) => *slot = Some(format!("{v}T00:00:00Z")),
-            Err(_) => bad(key, "Enter a date like 2026-12-31."),
+        match day_field(form, key) {
+            Ok(v) => *slot = v,
+            Err(message) => bad(key, message),
         }
     }
     new.groups = form
@@ -471,24 +477,14 @@ fn read_voucher(form: &Form) -> Result<NewVoucher, Errors> {
             "Choose the voucher offer the code gives.".into(),
         );
     }
-    let date = |key: &str, errors: &mut Errors| -> Option<String> {
-        let v = text(form, key);
-        if v.is_empty() {
-            return None;
-        }
-        match time::Date::parse(
-            v,
-            &time::macros::format_description!("[year]-[month]-[day]"),
-        ) {
-            Ok(_) => Some(format!("{v}T00:00:00Z")),
-            Err(_) => {
-                errors.insert(key.to_owned(), "Enter a date like 2026-12-31.".into());
-                None
-            }
-        }
+    let mut date = |key: &str| {
+        day_field(form, key).unwrap_or_else(|message| {
+            errors.insert(key.to_owned(), message.to_owned());
+            None
+        })
     };
-    let starts_at = date("starts_at", &mut errors);
-    let ends_at = date("ends_at", &mut errors);
+    let starts_at = date("starts_at");
+    let ends_at = date("ends_at");
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -696,12 +692,7 @@ async fn create_range(
         categories: ids("category"),
         ..NewRange::default()
     };
-    let codes: Vec<String> = text(&form, "codes")
-        .lines()
-        .filter_map(|l| l.split(',').next())
-        .map(|c| c.trim().trim_matches('"').to_owned())
-        .filter(|c| !c.is_empty())
-        .collect();
+    let codes = manage::codes_in(text(&form, "codes"));
     let actor = Actor::from(&current.staff);
     match manage::create_range(&state.db, actor, &range).await {
         Ok(id) => {
